@@ -1,0 +1,41 @@
+//! Server settings shared by every back-end.
+
+use std::time::Duration;
+
+use sockbench_wire::WireConfig;
+
+/// Everything `sockbench serve` can set, whatever the back-end.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// Framing: byte order and limits.
+    pub wire: WireConfig,
+    /// Flush uploads to disk before acknowledging them.
+    pub fsync: bool,
+    /// A connection that sends nothing for this long (or whose replies are
+    /// not read for this long) is closed.
+    pub idle_timeout: Duration,
+    /// On SIGTERM, how long frames in progress may take to finish.
+    pub grace: Duration,
+    /// Most connections served at once (concurrent back-ends); past it new
+    /// connections get a `busy` close.
+    pub max_connections: usize,
+    /// Worker threads for back-ends with a pool (tokio); `None`: one per core.
+    pub workers: Option<usize>,
+    /// Bytes read from a socket at a time, and the most reply bytes buffered
+    /// per connection before reading stops.
+    pub io_buffer: usize,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            wire: WireConfig::default(),
+            fsync: true,
+            idle_timeout: Duration::from_secs(60),
+            grace: Duration::from_secs(2),
+            max_connections: 16_384,
+            workers: None,
+            io_buffer: 64 * 1024,
+        }
+    }
+}

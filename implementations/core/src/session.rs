@@ -1,0 +1,430 @@
+//! The request logic of one connection, without I/O.
+//!
+//! A [`Session`] takes the bytes a peer sent and appends reply bytes to an
+//! output buffer. When a request needs the disk it stops and hands the
+//! driver a [`StorageOp`]; the driver performs it (synchronously, on a
+//! thread pool, however its I/O model likes) and reports back. So the four
+//! back-ends share every protocol decision and differ only in how bytes and
+//! storage operations move.
+//!
+//! ```text
+//!  driver                         Session
+//!    | feed(input, out) ----------> decode; echo/stats/errors go to `out`
+//!    | <-- Step::Storage(Begin)     upload starts: create the temporary file
+//!    | storage_failed(e)? --------> (only on failure: reply io_error at End)
+//!    | feed(rest, out) -----------> body chunk
+//!    | <-- Step::Storage(Write(c))  append c to the file
+//!    | feed(rest, out) -----------> End of body
+//!    | <-- Step::Storage(Commit)    check md5, fsync, rename
+//!    | committed(result, out) ----> reply ok / md5_mismatch / io_error
+//!    | feed(rest, out) ...
+//!    | <-- Step::NeedInput          read more
+//!    | <-- Step::Close              fatal error replied: flush `out`, close
+//! ```
+
+use std::io;
+use std::sync::Arc;
+
+use serde::Serialize;
+use sockbench_wire::{
+    Decoder, Encoder, ErrorCode, Event, Head, Op, Position, RawValue, error_header, md5_hex,
+    parse_md5_hex,
+};
+
+use crate::counters::{Counters, TcpStats, UdpStats, add, bump};
+use crate::server::ServerContext;
+use crate::storage::{BadFileName, CommitError, Stored, validate_file_name};
+
+/// What the driver must do next.
+#[derive(Debug)]
+pub enum Step<'a> {
+    /// Every input byte was used; read more.
+    NeedInput,
+    /// Perform this storage operation, then report back (see [`StorageOp`]).
+    Storage(StorageOp<'a>),
+    /// A fatal error was replied: flush the output, then close the connection.
+    Close,
+}
+
+/// A disk operation of an upload, for the driver to perform.
+#[derive(Debug)]
+pub enum StorageOp<'a> {
+    /// Create the temporary file for `file_name` (already validated). On
+    /// failure call [`Session::storage_failed`].
+    Begin {
+        /// The target name inside the storage directory.
+        file_name: String,
+    },
+    /// Append this piece of the body. On failure call [`Session::storage_failed`].
+    Write(&'a [u8]),
+    /// The body is complete: commit with this expected digest and always
+    /// call [`Session::committed`] before feeding more input.
+    Commit {
+        /// The digest the header asked for.
+        expected: Option<[u8; 16]>,
+    },
+}
+
+/// How a stream ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Eof {
+    /// Between frames.
+    Clean,
+    /// Inside a frame: the partial frame is discarded (and any upload must be dropped).
+    Truncated,
+}
+
+/// A reply due when the current frame's body ends.
+#[derive(Debug)]
+enum Reply {
+    Stats,
+    Error(ErrorCode, String),
+}
+
+/// Echo frames up to this size (prefix, header and body) are answered only
+/// once complete, so a peer that cuts one short gets no reply at all; larger
+/// ones are streamed through as they arrive, to keep memory bounded.
+pub const ECHO_HOLD: u64 = 64 * 1024;
+
+#[derive(Debug)]
+enum Frame {
+    /// An echo: while held back, its header and the body so far; `None`
+    /// once its head is in the output and the body streams through.
+    Echo(Option<(Vec<u8>, Vec<u8>)>),
+    Upload {
+        file_name: String,
+        expected: Option<[u8; 16]>,
+        failure: Option<String>,
+    },
+    Discard(Reply),
+}
+
+/// One connection's protocol state. See the module docs for the driver's part.
+#[derive(Debug)]
+pub struct Session {
+    ctx: Arc<ServerContext>,
+    decoder: Decoder,
+    encoder: Encoder,
+    /// The request whose body is being read, with its id.
+    frame: Option<(Frame, Option<Box<RawValue>>)>,
+    /// An upload waiting for [`Session::committed`].
+    committing: Option<(String, Option<Box<RawValue>>)>,
+    closed: bool,
+}
+
+impl Session {
+    /// A session at the start of a connection.
+    pub fn new(ctx: Arc<ServerContext>) -> Self {
+        Session {
+            decoder: Decoder::new(ctx.config.wire),
+            encoder: Encoder::new(ctx.config.wire.endian),
+            ctx,
+            frame: None,
+            committing: None,
+            closed: false,
+        }
+    }
+
+    /// Consumes input and appends replies to `out` until input runs out, a
+    /// storage operation is needed, or the connection must close.
+    pub fn feed<'a>(&mut self, input: &mut &'a [u8], out: &mut Vec<u8>) -> Step<'a> {
+        let (in_before, out_before) = (input.len(), out.len());
+        let step = self.step(input, out);
+        let c = self.counters();
+        add(&c.bytes_in, (in_before - input.len()) as u64);
+        add(&c.bytes_out, (out.len() - out_before) as u64);
+        step
+    }
+
+    fn step<'a>(&mut self, input: &mut &'a [u8], out: &mut Vec<u8>) -> Step<'a> {
+        debug_assert!(self.committing.is_none(), "feed() before committed()");
+        if self.closed {
+            // Nothing after a fatal error is trusted or answered.
+            *input = &[];
+            return Step::Close;
+        }
+        loop {
+            let event = match self.decoder.decode(input) {
+                Ok(Some(event)) => event,
+                Ok(None) => return Step::NeedInput,
+                Err(e) => {
+                    self.error_reply(e.code, &e.message, e.id.as_deref(), None, out);
+                    self.closed = true;
+                    *input = &[];
+                    return Step::Close;
+                }
+            };
+            match event {
+                Event::Head(head) => {
+                    bump(&self.counters().frames);
+                    if let Some(step) = self.start(head, out) {
+                        return step;
+                    }
+                }
+                Event::Body(chunk) => match &mut self.frame {
+                    Some((Frame::Echo(held), _)) => {
+                        let whole = self.decoder.position() == Position::Body(0);
+                        match held {
+                            None => out.extend_from_slice(chunk),
+                            // The whole body came in one piece: no need to hold it.
+                            Some((raw, body)) if body.is_empty() && whole => {
+                                let _ = self.encoder.head(raw, out);
+                                out.extend_from_slice(chunk);
+                                *held = None;
+                            }
+                            Some((_, body)) => body.extend_from_slice(chunk),
+                        }
+                    }
+                    Some((Frame::Upload { failure: None, .. }, _)) => {
+                        return Step::Storage(StorageOp::Write(chunk));
+                    }
+                    _ => {} // drained
+                },
+                Event::End => {
+                    if let Some(step) = self.finish(out) {
+                        return step;
+                    }
+                }
+            }
+        }
+    }
+
+    fn start<'a>(&mut self, head: Head, out: &mut Vec<u8>) -> Option<Step<'a>> {
+        let Head { raw, header } = head;
+        let op = header.resolved_op().map_err(str::to_owned);
+        let frame = match op {
+            Err(name) => Frame::Discard(Reply::Error(
+                ErrorCode::UnknownOp,
+                format!("unknown op {name:?} (expected echo, upload or stats)"),
+            )),
+            Ok(Op::Echo) if 4 + raw.len() as u64 + header.file_size <= ECHO_HOLD => {
+                Frame::Echo(Some((raw, Vec::new())))
+            }
+            Ok(Op::Echo) => {
+                // `raw` came through the decoder, so it fits a u32 prefix.
+                let _ = self.encoder.head(&raw, out);
+                Frame::Echo(None)
+            }
+            Ok(Op::Stats) => Frame::Discard(Reply::Stats),
+            Ok(Op::Upload) => match upload_request(header.file_name, header.md5.as_deref()) {
+                Ok((file_name, expected)) => {
+                    let op = StorageOp::Begin {
+                        file_name: file_name.clone(),
+                    };
+                    self.frame = Some((
+                        Frame::Upload {
+                            file_name,
+                            expected,
+                            failure: None,
+                        },
+                        header.id,
+                    ));
+                    return Some(Step::Storage(op));
+                }
+                Err((code, message)) => {
+                    bump(&self.counters().uploads_failed);
+                    Frame::Discard(Reply::Error(code, message))
+                }
+            },
+        };
+        self.frame = Some((frame, header.id));
+        None
+    }
+
+    fn finish<'a>(&mut self, out: &mut Vec<u8>) -> Option<Step<'a>> {
+        let (frame, id) = self.frame.take()?;
+        match frame {
+            Frame::Echo(None) => {}
+            Frame::Echo(Some((raw, body))) => {
+                let _ = self.encoder.head(&raw, out);
+                out.extend_from_slice(&body);
+            }
+            Frame::Discard(Reply::Stats) => self.stats_reply(id.as_deref(), out),
+            Frame::Discard(Reply::Error(code, message)) => {
+                self.error_reply(code, &message, id.as_deref(), None, out)
+            }
+            Frame::Upload {
+                failure: Some(message),
+                ..
+            } => {
+                bump(&self.counters().uploads_failed);
+                self.error_reply(ErrorCode::IoError, &message, id.as_deref(), None, out);
+            }
+            Frame::Upload {
+                file_name,
+                expected,
+                failure: None,
+            } => {
+                self.committing = Some((file_name, id));
+                return Some(Step::Storage(StorageOp::Commit { expected }));
+            }
+        }
+        None
+    }
+
+    /// Reports that a `Begin` or `Write` failed: the driver drops the upload
+    /// (removing its temporary file), the body is drained, and `io_error` is
+    /// replied when it ends.
+    pub fn storage_failed(&mut self, error: &io::Error) {
+        if let Some((
+            Frame::Upload {
+                file_name, failure, ..
+            },
+            _,
+        )) = &mut self.frame
+        {
+            failure.get_or_insert_with(|| format!("storing {file_name:?}: {error}"));
+        }
+    }
+
+    /// Reports the result of a `Commit` and appends its reply.
+    pub fn committed(&mut self, result: Result<Stored, CommitError>, out: &mut Vec<u8>) {
+        let Some((file_name, id)) = self.committing.take() else {
+            debug_assert!(false, "committed() without a Commit");
+            return;
+        };
+        let before = out.len();
+        match result {
+            Ok(stored) => {
+                bump(&self.counters().uploads_ok);
+                let reply = UploadOk {
+                    op: "upload",
+                    status: "ok",
+                    file_name: &file_name,
+                    bytes: stored.bytes,
+                    md5: md5_hex(&stored.md5),
+                    file_size: 0,
+                    id: id.as_deref(),
+                };
+                self.json_reply(&reply, out);
+            }
+            Err(CommitError::Mismatch { computed }) => {
+                bump(&self.counters().uploads_failed);
+                let hex = md5_hex(&computed);
+                let message = format!("md5 of the body is {hex}, not the one in the header");
+                self.error_reply(
+                    ErrorCode::Md5Mismatch,
+                    &message,
+                    id.as_deref(),
+                    Some(&hex),
+                    out,
+                );
+            }
+            Err(CommitError::Io(e)) => {
+                bump(&self.counters().uploads_failed);
+                let message = format!("storing {file_name:?}: {e}");
+                self.error_reply(ErrorCode::IoError, &message, id.as_deref(), None, out);
+            }
+        }
+        add(&self.counters().bytes_out, (out.len() - before) as u64);
+    }
+
+    /// Reports the end of the stream. A truncated frame is counted as an
+    /// error; the driver must drop any upload in progress.
+    pub fn eof(&mut self) -> Eof {
+        match self.decoder.position() {
+            Position::Boundary | Position::Failed => Eof::Clean,
+            _ => {
+                bump(&self.counters().errors);
+                if matches!(self.frame, Some((Frame::Upload { .. }, _))) {
+                    bump(&self.counters().uploads_failed);
+                }
+                self.frame = None;
+                Eof::Truncated
+            }
+        }
+    }
+
+    /// True between frames, with no reply outstanding: closing now loses nothing.
+    pub fn at_boundary(&self) -> bool {
+        self.decoder.position() == Position::Boundary && self.committing.is_none()
+    }
+
+    /// True once a fatal error has been replied.
+    pub fn is_closed(&self) -> bool {
+        self.closed
+    }
+
+    fn counters(&self) -> &Counters {
+        &self.ctx.counters
+    }
+
+    fn error_reply(
+        &mut self,
+        code: ErrorCode,
+        message: &str,
+        id: Option<&RawValue>,
+        md5: Option<&str>,
+        out: &mut Vec<u8>,
+    ) {
+        bump(&self.counters().errors);
+        let header = error_header(code, message, id, md5);
+        let _ = self.encoder.head(&header, out);
+    }
+
+    fn stats_reply(&mut self, id: Option<&RawValue>, out: &mut Vec<u8>) {
+        let (tcp, udp) = self.counters().snapshot();
+        let reply = StatsOk {
+            op: "stats",
+            status: "ok",
+            file_size: 0,
+            backend: self.ctx.backend,
+            tcp,
+            udp,
+            id,
+        };
+        self.json_reply(&reply, out);
+    }
+
+    fn json_reply(&mut self, reply: &impl Serialize, out: &mut Vec<u8>) {
+        // Serializing these plain structs cannot fail.
+        let header = serde_json::to_vec(reply).unwrap_or_default();
+        let _ = self.encoder.head(&header, out);
+    }
+}
+
+/// A non-fatal error reply: its code and message.
+type ErrorReply = (ErrorCode, String);
+
+/// Checks an upload's name and digest fields; `Err` is the non-fatal error reply.
+fn upload_request(
+    file_name: Option<String>,
+    md5: Option<&str>,
+) -> Result<(String, Option<[u8; 16]>), ErrorReply> {
+    let file_name = file_name.ok_or(BadFileName::Missing);
+    let file_name = file_name
+        .and_then(|n| validate_file_name(&n).map(|()| n))
+        .map_err(|e| (ErrorCode::BadFileName, e.to_string()))?;
+    let expected = match md5 {
+        None => None,
+        Some(s) => Some(
+            parse_md5_hex(s)
+                .ok_or_else(|| (ErrorCode::BadMd5, format!("md5 {s:?} is not 32 hex digits")))?,
+        ),
+    };
+    Ok((file_name, expected))
+}
+
+#[derive(Serialize)]
+struct UploadOk<'a> {
+    op: &'static str,
+    status: &'static str,
+    file_name: &'a str,
+    bytes: u64,
+    md5: String,
+    file_size: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    id: Option<&'a RawValue>,
+}
+
+#[derive(Serialize)]
+struct StatsOk<'a> {
+    op: &'static str,
+    status: &'static str,
+    file_size: u64,
+    backend: &'a str,
+    tcp: TcpStats,
+    udp: UdpStats,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    id: Option<&'a RawValue>,
+}

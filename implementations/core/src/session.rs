@@ -110,6 +110,8 @@ pub struct Session {
     /// An upload waiting for [`Session::committed`].
     committing: Option<(String, Option<Box<RawValue>>)>,
     closed: bool,
+    /// Input and output lengths not yet added to the byte counters.
+    marks: (usize, usize),
 }
 
 impl Session {
@@ -122,18 +124,27 @@ impl Session {
             frame: None,
             committing: None,
             closed: false,
+            marks: (0, 0),
         }
     }
 
     /// Consumes input and appends replies to `out` until input runs out, a
     /// storage operation is needed, or the connection must close.
     pub fn feed<'a>(&mut self, input: &mut &'a [u8], out: &mut Vec<u8>) -> Step<'a> {
-        let (in_before, out_before) = (input.len(), out.len());
+        self.marks = (input.len(), out.len());
         let step = self.step(input, out);
-        let c = self.counters();
-        add(&c.bytes_in, (in_before - input.len()) as u64);
-        add(&c.bytes_out, (out.len() - out_before) as u64);
+        self.count_bytes(input.len(), out.len());
         step
+    }
+
+    /// Adds the bytes used and written since the marks to the counters, in
+    /// one batch per read rather than per frame.
+    fn count_bytes(&mut self, input_left: usize, out_len: usize) {
+        let (in_mark, out_mark) = self.marks;
+        let c = &self.ctx.counters;
+        add(&c.bytes_in, (in_mark - input_left) as u64);
+        add(&c.bytes_out, (out_len - out_mark) as u64);
+        self.marks = (input_left, out_len);
     }
 
     fn step<'a>(&mut self, input: &mut &'a [u8], out: &mut Vec<u8>) -> Step<'a> {
@@ -181,7 +192,7 @@ impl Session {
                     _ => {} // drained
                 },
                 Event::End => {
-                    if let Some(step) = self.finish(out) {
+                    if let Some(step) = self.finish(input.len(), out) {
                         return step;
                     }
                 }
@@ -231,7 +242,7 @@ impl Session {
         None
     }
 
-    fn finish<'a>(&mut self, out: &mut Vec<u8>) -> Option<Step<'a>> {
+    fn finish<'a>(&mut self, input_left: usize, out: &mut Vec<u8>) -> Option<Step<'a>> {
         let (frame, id) = self.frame.take()?;
         match frame {
             Frame::Echo(None) => {}
@@ -239,7 +250,11 @@ impl Session {
                 let _ = self.encoder.head(&raw, out);
                 out.extend_from_slice(&body);
             }
-            Frame::Discard(Reply::Stats) => self.stats_reply(id.as_deref(), out),
+            Frame::Discard(Reply::Stats) => {
+                // The reply counts the request's own bytes and every reply before it.
+                self.count_bytes(input_left, out.len());
+                self.stats_reply(id.as_deref(), out);
+            }
             Frame::Discard(Reply::Error(code, message)) => {
                 self.error_reply(code, &message, id.as_deref(), None, out)
             }

@@ -1,0 +1,18 @@
+//! The back-ends this build of sockbench can serve with.
+
+use sockbench_core::Backend;
+
+/// Every back-end, in the order reports list them.
+pub fn all() -> Vec<Box<dyn Backend>> {
+    vec![Box::new(sockbench_blocking::Blocking)]
+}
+
+/// The names of every back-end.
+pub fn names() -> Vec<&'static str> {
+    all().iter().map(|b| b.name()).collect()
+}
+
+/// The back-end called `name`.
+pub fn find(name: &str) -> Option<Box<dyn Backend>> {
+    all().into_iter().find(|b| b.name() == name)
+}

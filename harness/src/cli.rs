@@ -1,0 +1,145 @@
+//! Command-line interface.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+use sockbench_core::ServerConfig;
+use sockbench_wire::{DEFAULT_MAX_BODY, DEFAULT_MAX_HEADER, Endian, WireConfig};
+
+use crate::serve::{ServeOptions, parse_seconds};
+
+/// Conformance and benchmark harness for length-prefixed socket servers.
+#[derive(Debug, Parser)]
+#[command(name = "sockbench", version, about, propagate_version = true)]
+pub struct Cli {
+    /// More logging on stderr (-v: debug, -vv: trace).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// Only warnings and errors on stderr.
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run one back-end as a server (the process contract of docs/protocol.md).
+    Serve(ServeArgs),
+}
+
+/// Flags of `sockbench serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// The back-end: blocking, threaded, mio or tokio.
+    #[arg(long, short)]
+    pub backend: String,
+    /// TCP address to listen on.
+    #[arg(long, default_value = "127.0.0.1:0")]
+    pub tcp: SocketAddr,
+    /// UDP address to bind.
+    #[arg(long, default_value = "127.0.0.1:0")]
+    pub udp: SocketAddr,
+    /// Storage directory for uploads (created if missing); default: a fresh
+    /// temporary directory removed at exit.
+    #[arg(long)]
+    pub storage: Option<PathBuf>,
+    /// Largest header in bytes (suffixes K, M, G, KiB... allowed).
+    #[arg(long, default_value_t = u64::from(DEFAULT_MAX_HEADER), value_parser = parse_size)]
+    pub max_header: u64,
+    /// Largest body in bytes.
+    #[arg(long, default_value_t = DEFAULT_MAX_BODY, value_parser = parse_size)]
+    pub max_body: u64,
+    /// Byte order of the length prefix: little or big.
+    #[arg(long, default_value = "little")]
+    pub endian: Endian,
+    /// Do not fsync uploads before acknowledging them.
+    #[arg(long)]
+    pub no_fsync: bool,
+    /// Close a connection silent (or not reading) for this many seconds.
+    #[arg(long, default_value = "60", value_parser = parse_seconds)]
+    pub idle_timeout: Duration,
+    /// On SIGTERM, seconds that frames in progress may take to finish.
+    #[arg(long, default_value = "2", value_parser = parse_seconds)]
+    pub grace: Duration,
+    /// Most connections served at once (concurrent back-ends).
+    #[arg(long, default_value_t = 16_384)]
+    pub max_connections: usize,
+    /// Worker threads of pooled back-ends (default: one per core).
+    #[arg(long)]
+    pub workers: Option<usize>,
+}
+
+impl ServeArgs {
+    /// Checks the flags and turns them into serve options.
+    pub fn options(self) -> Result<ServeOptions, String> {
+        let max_header = u32::try_from(self.max_header)
+            .ok()
+            .filter(|&n| n > 0)
+            .ok_or_else(|| format!("--max-header {} is outside 1..=4294967295", self.max_header))?;
+        if self.max_connections == 0 {
+            return Err("--max-connections must be at least 1".into());
+        }
+        if self.workers == Some(0) {
+            return Err("--workers must be at least 1".into());
+        }
+        Ok(ServeOptions {
+            backend: self.backend,
+            tcp: self.tcp,
+            udp: self.udp,
+            storage: self.storage,
+            config: ServerConfig {
+                wire: WireConfig {
+                    endian: self.endian,
+                    max_header,
+                    max_body: self.max_body,
+                },
+                fsync: !self.no_fsync,
+                idle_timeout: self.idle_timeout,
+                grace: self.grace,
+                max_connections: self.max_connections,
+                workers: self.workers,
+                ..ServerConfig::default()
+            },
+        })
+    }
+}
+
+/// Parses a byte count: `65536`, `64K`, `64KiB`, `1M`, `2G`, `1T` (powers of 1024).
+pub fn parse_size(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (digits, unit) = t.split_at(split);
+    let n: u64 = digits
+        .parse()
+        .map_err(|_| format!("{s:?} is not a byte count"))?;
+    let shift = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 0,
+        "k" | "kb" | "kib" => 10,
+        "m" | "mb" | "mib" => 20,
+        "g" | "gb" | "gib" => 30,
+        "t" | "tb" | "tib" => 40,
+        other => return Err(format!("{s:?}: unknown unit {other:?} (use K, M, G or T)")),
+    };
+    n.checked_mul(1u64 << shift)
+        .ok_or_else(|| format!("{s:?} does not fit 64 bits"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("65536"), Ok(65536));
+        assert_eq!(parse_size("64K"), Ok(65536));
+        assert_eq!(parse_size("1TiB"), Ok(1 << 40));
+        assert!(parse_size("1X").is_err());
+        assert!(parse_size("99999999999T").is_err());
+        assert!(parse_size("").is_err());
+    }
+}

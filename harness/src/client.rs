@@ -1,0 +1,239 @@
+//! A framed client with a deadline on every wait: what the tests, the
+//! conformance cases and the load driver speak to servers with.
+
+use std::io::{self, ErrorKind, Read, Write};
+use std::net::{SocketAddr, TcpStream, UdpSocket};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use sockbench_wire::{DecodeError, Decoder, Encoder, Event, Position, WireConfig};
+
+/// Why a client operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// A socket operation failed.
+    #[error("{0}")]
+    Io(#[from] io::Error),
+    /// The deadline passed first.
+    #[error("nothing arrived within {0:?}")]
+    Timeout(Duration),
+    /// The server closed the connection (or reset it).
+    #[error("the server closed the connection{}", if *.mid_frame { " in the middle of a reply" } else { "" })]
+    Closed {
+        /// Whether a reply had started.
+        mid_frame: bool,
+    },
+    /// The server's bytes are not a frame.
+    #[error("the reply is not a valid frame: {0}")]
+    Protocol(#[from] DecodeError),
+    /// Bytes arrived where the connection should have closed.
+    #[error("expected the connection to close, got {0} more byte(s)")]
+    NotClosed(usize),
+    /// A datagram came back altered.
+    #[error("{0}")]
+    Datagram(String),
+}
+
+/// A reply frame.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Frame {
+    /// The parsed header.
+    pub header: Value,
+    /// The header bytes as received.
+    pub raw: Vec<u8>,
+    /// The body.
+    pub body: Vec<u8>,
+}
+
+impl Frame {
+    /// The `error` code of an error reply.
+    pub fn error_code(&self) -> Option<&str> {
+        (self.header["status"] == "error").then(|| self.header["error"].as_str().unwrap_or("?"))
+    }
+
+    /// True for a reply with `"status":"ok"`.
+    pub fn is_ok(&self) -> bool {
+        self.header["status"] == "ok"
+    }
+}
+
+/// One TCP connection speaking the protocol.
+#[derive(Debug)]
+pub struct Client {
+    stream: TcpStream,
+    decoder: Decoder,
+    encoder: Encoder,
+    inbuf: Vec<u8>,
+}
+
+impl Client {
+    /// Connects within `timeout`, with TCP_NODELAY.
+    pub fn connect(
+        addr: SocketAddr,
+        wire: WireConfig,
+        timeout: Duration,
+    ) -> Result<Client, ClientError> {
+        let stream = TcpStream::connect_timeout(&addr, timeout)?;
+        stream.set_nodelay(true)?;
+        stream.set_write_timeout(Some(timeout.max(Duration::from_secs(5))))?;
+        Ok(Client {
+            stream,
+            decoder: Decoder::new(WireConfig::permissive(wire.endian)),
+            encoder: Encoder::new(wire.endian),
+            inbuf: Vec::new(),
+        })
+    }
+
+    /// The underlying socket, for tests that need to misbehave.
+    pub fn stream(&self) -> &TcpStream {
+        &self.stream
+    }
+
+    /// Encodes a frame with `header` (serialized as is) and `body`.
+    pub fn frame(&self, header: &Value, body: &[u8]) -> Vec<u8> {
+        let mut out = Vec::with_capacity(body.len() + 128);
+        // A header serialized from a Value is far below 4 GiB.
+        let _ = self.encoder.frame(
+            &serde_json::to_vec(header).unwrap_or_default(),
+            body,
+            &mut out,
+        );
+        out
+    }
+
+    /// Sends one frame in one write.
+    pub fn send(&mut self, header: &Value, body: &[u8]) -> Result<(), ClientError> {
+        let bytes = self.frame(header, body);
+        self.send_raw(&bytes)
+    }
+
+    /// Sends bytes as they are.
+    pub fn send_raw(&mut self, bytes: &[u8]) -> Result<(), ClientError> {
+        self.stream.write_all(bytes)?;
+        Ok(())
+    }
+
+    /// Sends one frame and waits for one reply.
+    pub fn request(
+        &mut self,
+        header: &Value,
+        body: &[u8],
+        timeout: Duration,
+    ) -> Result<Frame, ClientError> {
+        self.send(header, body)?;
+        self.recv(timeout)
+    }
+
+    /// Waits up to `timeout` for the next whole reply.
+    pub fn recv(&mut self, timeout: Duration) -> Result<Frame, ClientError> {
+        let deadline = Instant::now() + timeout;
+        let mut frame: Option<Frame> = None;
+        loop {
+            let mut rest = &self.inbuf[..];
+            let mut done = false;
+            while let Some(ev) = self.decoder.decode(&mut rest)? {
+                match ev {
+                    Event::Head(h) => {
+                        frame = Some(Frame {
+                            header: serde_json::from_slice(&h.raw).unwrap_or(Value::Null),
+                            raw: h.raw,
+                            body: Vec::new(),
+                        })
+                    }
+                    Event::Body(b) => {
+                        if let Some(f) = frame.as_mut() {
+                            f.body.extend_from_slice(b)
+                        }
+                    }
+                    Event::End => {
+                        done = true;
+                        break;
+                    }
+                }
+            }
+            let used = self.inbuf.len() - rest.len();
+            self.inbuf.drain(..used);
+            if done {
+                if let Some(f) = frame {
+                    return Ok(f);
+                }
+            }
+            self.fill(deadline, timeout)?;
+        }
+    }
+
+    /// Waits up to `timeout` for the server to close, failing if it sends anything.
+    pub fn expect_close(&mut self, timeout: Duration) -> Result<(), ClientError> {
+        let deadline = Instant::now() + timeout;
+        if !self.inbuf.is_empty() {
+            return Err(ClientError::NotClosed(self.inbuf.len()));
+        }
+        match self.fill(deadline, timeout) {
+            Err(ClientError::Closed { .. }) => Ok(()),
+            Err(e) => Err(e),
+            Ok(()) => Err(ClientError::NotClosed(self.inbuf.len())),
+        }
+    }
+
+    /// Half-closes: the server sees end of stream, replies can still arrive.
+    pub fn finish_sending(&self) -> io::Result<()> {
+        self.stream.shutdown(std::net::Shutdown::Write)
+    }
+
+    /// Reads once, waiting at most until `deadline`.
+    fn fill(&mut self, deadline: Instant, timeout: Duration) -> Result<(), ClientError> {
+        let mut buf = [0u8; 64 * 1024];
+        loop {
+            let now = Instant::now();
+            if now >= deadline {
+                return Err(ClientError::Timeout(timeout));
+            }
+            self.stream.set_read_timeout(Some(deadline - now))?;
+            match self.stream.read(&mut buf) {
+                Ok(0) => {
+                    let mid_frame =
+                        !self.inbuf.is_empty() || self.decoder.position() != Position::Boundary;
+                    return Err(ClientError::Closed { mid_frame });
+                }
+                Ok(n) => {
+                    self.inbuf.extend_from_slice(&buf[..n]);
+                    return Ok(());
+                }
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+                    return Err(ClientError::Timeout(timeout));
+                }
+                Err(e) if e.kind() == ErrorKind::ConnectionReset => {
+                    return Err(ClientError::Closed { mid_frame: false });
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+}
+
+/// Sends one datagram to `server` and waits up to `timeout` for its echo.
+pub fn udp_echo(
+    server: SocketAddr,
+    payload: &[u8],
+    timeout: Duration,
+) -> Result<Vec<u8>, ClientError> {
+    let local: SocketAddr = if server.is_ipv4() {
+        (std::net::Ipv4Addr::LOCALHOST, 0).into()
+    } else {
+        (std::net::Ipv6Addr::LOCALHOST, 0).into()
+    };
+    let sock = UdpSocket::bind(local)?;
+    sock.connect(server)?;
+    sock.set_read_timeout(Some(timeout))?;
+    sock.send(payload)?;
+    // One byte more than any datagram can carry, so a full buffer means a cut.
+    let mut buf = vec![0u8; 65_536];
+    match sock.recv(&mut buf) {
+        Ok(n) => Ok(buf[..n].to_vec()),
+        Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+            Err(ClientError::Timeout(timeout))
+        }
+        Err(e) => Err(e.into()),
+    }
+}

@@ -1,0 +1,14 @@
+//! sockbench: a conformance and benchmark harness for servers that speak the
+//! length-prefixed, JSON-headed framing protocol of docs/protocol.md, and the
+//! `serve` front end of its four back-ends.
+//!
+//! - [`serve`]: `sockbench serve`, the process contract.
+//! - [`target`]: a server under test, spawned and always reaped.
+//! - [`client`]: a framed TCP client and a UDP echo helper, every wait bounded.
+
+pub mod backends;
+pub mod cli;
+pub mod client;
+pub mod ready;
+pub mod serve;
+pub mod target;

@@ -1,0 +1,156 @@
+//! `sockbench serve`: bind, announce, serve until SIGINT/SIGTERM, clean up.
+
+use std::io::{self, Write};
+use std::net::{SocketAddr, TcpListener, UdpSocket};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use signal_hook::consts::{SIGINT, SIGTERM, SIGXFSZ};
+use sockbench_core::{Server, ServerConfig, ServerContext, Storage};
+use socket2::{Domain, Protocol, Socket, Type};
+
+use crate::backends;
+use crate::ready::Ready;
+
+/// Everything `serve` needs, as parsed from its flags.
+#[derive(Debug, Clone)]
+pub struct ServeOptions {
+    /// Back-end name.
+    pub backend: String,
+    /// TCP address to bind.
+    pub tcp: SocketAddr,
+    /// UDP address to bind.
+    pub udp: SocketAddr,
+    /// Storage directory; `None`: a fresh temporary one removed at exit.
+    pub storage: Option<PathBuf>,
+    /// Server settings.
+    pub config: ServerConfig,
+}
+
+/// Runs a server until it is told to stop; `Ok` means a clean exit (0).
+pub fn serve(opts: ServeOptions) -> Result<()> {
+    let Some(backend) = backends::find(&opts.backend) else {
+        bail!(
+            "unknown back-end {:?} (expected one of: {})",
+            opts.backend,
+            backends::names().join(", ")
+        );
+    };
+    let (dir, _temp) = match &opts.storage {
+        Some(dir) => {
+            std::fs::create_dir_all(dir)
+                .with_context(|| format!("cannot create storage directory {}", dir.display()))?;
+            (dir.clone(), None)
+        }
+        None => {
+            let t = tempfile::Builder::new()
+                .prefix("sockbench-storage-")
+                .tempdir()
+                .context("cannot create a temporary storage directory")?;
+            (t.path().to_owned(), Some(t))
+        }
+    };
+    let tcp = bind_tcp(opts.tcp).with_context(|| format!("cannot listen on TCP {}", opts.tcp))?;
+    let udp = bind_udp(opts.udp).with_context(|| format!("cannot bind UDP {}", opts.udp))?;
+    let ctx = ServerContext::new(
+        backend.name(),
+        opts.config.clone(),
+        Storage::new(&dir, opts.config.fsync),
+    );
+    install_signals(&ctx)?;
+
+    let ready = Ready {
+        backend: backend.name().to_owned(),
+        tcp: tcp.local_addr()?,
+        udp: udp.local_addr()?,
+        pid: std::process::id(),
+        concurrent: backend.capabilities().concurrent,
+    };
+    let mut stdout = io::stdout().lock();
+    serde_json::to_writer(&mut stdout, &ready)?;
+    stdout.write_all(b"\n")?;
+    stdout.flush()?;
+    drop(stdout);
+    log::info!(
+        "{} serving tcp {} udp {}, storage {}",
+        ready.backend,
+        ready.tcp,
+        ready.udp,
+        dir.display()
+    );
+
+    let result = backend.run(Server {
+        tcp,
+        udp,
+        ctx: Arc::clone(&ctx),
+    });
+    let swept = ctx.storage.remove_temporaries();
+    if swept > 0 {
+        log::info!("removed {swept} unfinished upload(s)");
+    }
+    result.with_context(|| format!("back-end {} failed", backend.name()))?;
+    log::info!("{} stopped", backend.name());
+    Ok(())
+}
+
+fn install_signals(ctx: &Arc<ServerContext>) -> Result<()> {
+    // Past RLIMIT_FSIZE a write must fail with EFBIG (an io_error reply),
+    // not kill the server.
+    signal_hook::flag::register(SIGXFSZ, Arc::new(AtomicBool::new(false)))?;
+    let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM])?;
+    let ctx = Arc::clone(ctx);
+    std::thread::Builder::new()
+        .name("signals".into())
+        .spawn(move || {
+            if let Some(sig) = signals.forever().next() {
+                log::info!("signal {sig}: stopping (grace {:?})", ctx.config.grace);
+                ctx.shutdown.trigger();
+            }
+        })?;
+    Ok(())
+}
+
+fn domain(addr: SocketAddr) -> Domain {
+    if addr.is_ipv4() {
+        Domain::IPV4
+    } else {
+        Domain::IPV6
+    }
+}
+
+/// A listening socket with a backlog deep enough for thousands of
+/// simultaneous connects (std's is 128).
+fn bind_tcp(addr: SocketAddr) -> io::Result<TcpListener> {
+    let s = Socket::new(domain(addr), Type::STREAM, Some(Protocol::TCP))?;
+    s.set_reuse_address(true)?;
+    if addr.is_ipv6() {
+        s.set_only_v6(true)?;
+    }
+    s.bind(&addr.into())?;
+    s.listen(4096)?;
+    Ok(s.into())
+}
+
+/// A UDP socket with buffers large enough for bursts of maximum-size datagrams.
+fn bind_udp(addr: SocketAddr) -> io::Result<UdpSocket> {
+    let s = Socket::new(domain(addr), Type::DGRAM, Some(Protocol::UDP))?;
+    if addr.is_ipv6() {
+        s.set_only_v6(true)?;
+    }
+    // Best effort: the kernel caps these at net.core.{r,w}mem_max.
+    let _ = s.set_recv_buffer_size(4 << 20);
+    let _ = s.set_send_buffer_size(4 << 20);
+    s.bind(&addr.into())?;
+    Ok(s.into())
+}
+
+/// Parses a duration in seconds, fractions allowed (`--idle-timeout 0.5`).
+pub fn parse_seconds(s: &str) -> Result<Duration, String> {
+    let secs: f64 = s
+        .parse()
+        .map_err(|e| format!("{s:?} is not a number of seconds: {e}"))?;
+    Duration::try_from_secs_f64(secs).map_err(|e| format!("{s:?}: {e}"))
+}

@@ -1,0 +1,209 @@
+//! A server under test started as a child process that obeys the `serve`
+//! contract: it prints one JSON ready line, logs to stderr, and stops on
+//! SIGTERM. The child is always reaped: on drop it is killed if still alive.
+
+use std::collections::VecDeque;
+use std::io::{BufRead, BufReader, Read};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, anyhow, bail};
+use rustix::process::{Pid, Signal, kill_process};
+
+use crate::ready::Ready;
+
+/// How much of a child's stderr is kept for error messages and evidence.
+const STDERR_TAIL: usize = 16 * 1024;
+
+/// A running child server.
+pub struct Spawned {
+    child: Child,
+    /// Its ready line.
+    pub ready: Ready,
+    stderr: Arc<Mutex<VecDeque<u8>>>,
+    command: String,
+}
+
+impl std::fmt::Debug for Spawned {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Spawned")
+            .field("command", &self.command)
+            .field("ready", &self.ready)
+            .finish()
+    }
+}
+
+impl Spawned {
+    /// Starts `command` and waits up to `timeout` for its ready line.
+    pub fn start(mut command: Command, timeout: Duration) -> Result<Spawned> {
+        let shown = format!("{command:?}");
+        command
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = command
+            .spawn()
+            .with_context(|| format!("cannot start {shown}"))?;
+        let stderr = Arc::new(Mutex::new(VecDeque::new()));
+        if let Some(err) = child.stderr.take() {
+            let tail = Arc::clone(&stderr);
+            thread::spawn(move || keep_tail(err, &tail));
+        }
+        let (tx, rx) = mpsc::channel();
+        if let Some(out) = child.stdout.take() {
+            thread::spawn(move || {
+                let mut lines = BufReader::new(out).lines();
+                if let Some(Ok(first)) = lines.next() {
+                    let _ = tx.send(first);
+                }
+                // Keep draining so the child never blocks on a full pipe.
+                for _ in lines {}
+            });
+        }
+        let mut spawned = Spawned {
+            child,
+            ready: Ready {
+                backend: String::new(),
+                tcp: ([0, 0, 0, 0], 0).into(),
+                udp: ([0, 0, 0, 0], 0).into(),
+                pid: 0,
+                concurrent: true,
+            },
+            stderr,
+            command: shown,
+        };
+        let line = match rx.recv_timeout(timeout) {
+            Ok(line) => line,
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                bail!(
+                    "{} printed no ready line within {timeout:?}{}",
+                    spawned.command,
+                    spawned.stderr_note()
+                )
+            }
+            Err(mpsc::RecvTimeoutError::Disconnected) => {
+                let status = spawned.wait_exit(Duration::from_secs(2));
+                bail!(
+                    "{} exited ({}) before its ready line{}",
+                    spawned.command,
+                    status.map_or("still running".into(), |s| s.to_string()),
+                    spawned.stderr_note()
+                )
+            }
+        };
+        spawned.ready = serde_json::from_str(&line).map_err(|e| {
+            anyhow!(
+                "{}: the ready line {line:?} is not the contract's JSON object: {e}",
+                spawned.command
+            )
+        })?;
+        Ok(spawned)
+    }
+
+    /// Starts `exe serve --backend NAME ARGS...`.
+    pub fn backend(
+        exe: &std::path::Path,
+        name: &str,
+        args: &[&str],
+        timeout: Duration,
+    ) -> Result<Spawned> {
+        let mut c = Command::new(exe);
+        c.args(["serve", "--backend", name]).args(args);
+        Spawned::start(c, timeout)
+    }
+
+    /// The child's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Sends SIGTERM and waits up to `timeout` for the exit; SIGKILL after that.
+    pub fn terminate(&mut self, timeout: Duration) -> Result<ExitStatus> {
+        self.signal(Signal::TERM);
+        if let Some(status) = self.wait_exit(timeout) {
+            return Ok(status);
+        }
+        self.kill();
+        bail!(
+            "{} did not exit within {timeout:?} of SIGTERM{}",
+            self.command,
+            self.stderr_note()
+        )
+    }
+
+    /// Sends a signal, ignoring a child that is already gone.
+    pub fn signal(&self, sig: Signal) {
+        if let Some(pid) = Pid::from_raw(self.child.id() as i32) {
+            let _ = kill_process(pid, sig);
+        }
+    }
+
+    /// Kills and reaps the child.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// The exit status if the child exits within `timeout`.
+    pub fn wait_exit(&mut self, timeout: Duration) -> Option<ExitStatus> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            match self.child.try_wait() {
+                Ok(Some(status)) => return Some(status),
+                Ok(None) if Instant::now() < deadline => thread::sleep(Duration::from_millis(5)),
+                _ => return None,
+            }
+        }
+    }
+
+    /// True while the child runs.
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
+    /// The last part of the child's stderr.
+    pub fn stderr_tail(&self) -> String {
+        let tail = self.stderr.lock().unwrap_or_else(PoisonError::into_inner);
+        String::from_utf8_lossy(&tail.iter().copied().collect::<Vec<u8>>()).into_owned()
+    }
+
+    fn stderr_note(&self) -> String {
+        let tail = self.stderr_tail();
+        let last = tail
+            .lines()
+            .rev()
+            .find(|l| !l.trim().is_empty())
+            .unwrap_or("");
+        if last.is_empty() {
+            String::new()
+        } else {
+            format!("; its stderr ends: {last}")
+        }
+    }
+}
+
+impl Drop for Spawned {
+    fn drop(&mut self) {
+        if self.is_running() {
+            self.kill();
+        } else {
+            let _ = self.child.wait();
+        }
+    }
+}
+
+fn keep_tail(mut from: impl Read, tail: &Mutex<VecDeque<u8>>) {
+    let mut buf = [0u8; 4096];
+    while let Ok(n) = from.read(&mut buf) {
+        if n == 0 {
+            break;
+        }
+        let mut t = tail.lock().unwrap_or_else(PoisonError::into_inner);
+        t.extend(&buf[..n]);
+        let excess = t.len().saturating_sub(STDERR_TAIL);
+        t.drain(..excess);
+    }
+}

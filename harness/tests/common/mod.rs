@@ -1,0 +1,101 @@
+//! Helpers for the end-to-end tests: spawn `sockbench serve`, connect, poll.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use sockbench::client::{Client, Frame};
+use sockbench::target::Spawned;
+use sockbench_wire::WireConfig;
+
+/// The deadline of every wait in these tests.
+pub const T: Duration = Duration::from_secs(10);
+
+pub fn exe() -> &'static Path {
+    Path::new(env!("CARGO_BIN_EXE_sockbench"))
+}
+
+/// A server of `backend` with its own storage directory.
+pub struct Server {
+    pub proc: Spawned,
+    pub storage: tempfile::TempDir,
+    pub wire: WireConfig,
+}
+
+impl Server {
+    pub fn start(backend: &str, extra: &[&str]) -> Server {
+        let storage = tempfile::tempdir().unwrap();
+        let dir = storage.path().to_str().unwrap().to_owned();
+        let mut args = vec!["--storage", &dir, "--no-fsync", "--grace", "1"];
+        args.extend_from_slice(extra);
+        let proc = Spawned::backend(exe(), backend, &args, T).unwrap();
+        let endian = if extra.contains(&"big") {
+            sockbench_wire::Endian::Big
+        } else {
+            Default::default()
+        };
+        Server {
+            proc,
+            storage,
+            wire: WireConfig {
+                endian,
+                ..WireConfig::default()
+            },
+        }
+    }
+
+    pub fn client(&self) -> Client {
+        Client::connect(self.proc.ready.tcp, self.wire, T).unwrap()
+    }
+
+    pub fn dir(&self) -> PathBuf {
+        self.storage.path().to_owned()
+    }
+
+    /// One stats reply on a fresh connection.
+    pub fn stats(&self) -> Value {
+        let mut c = self.client();
+        let r = c
+            .request(&json!({"op": "stats", "file_size": 0}), b"", T)
+            .unwrap();
+        assert!(r.is_ok(), "{:?}", r.header);
+        r.header
+    }
+
+    /// Polls stats until `pred` holds (the server sees a close asynchronously).
+    pub fn stats_until(&self, pred: impl Fn(&Value) -> bool) -> Value {
+        let deadline = Instant::now() + T;
+        loop {
+            let s = self.stats();
+            if pred(&s) {
+                return s;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "stats never satisfied the condition: {s}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+/// Names in a directory, sorted.
+pub fn names_in(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    v.sort();
+    v
+}
+
+pub fn md5_hex(data: &[u8]) -> String {
+    use md5::{Digest, Md5};
+    sockbench_wire::md5_hex(&Md5::digest(data).into())
+}
+
+pub fn code(f: &Frame) -> &str {
+    f.error_code().unwrap_or("<not an error>")
+}

@@ -4,7 +4,11 @@ use sockbench_core::Backend;
 
 /// Every back-end, in the order reports list them.
 pub fn all() -> Vec<Box<dyn Backend>> {
-    vec![Box::new(sockbench_blocking::Blocking)]
+    vec![
+        Box::new(sockbench_blocking::Blocking),
+        Box::new(sockbench_threaded::Threaded),
+        Box::new(sockbench_mio::Mio),
+    ]
 }
 
 /// The names of every back-end.

@@ -8,7 +8,7 @@
 use std::io;
 use std::sync::Arc;
 
-use sockbench_core::stdio::{Tracker, accept_loop, serve_connection, spawn_udp_echo};
+use sockbench_core::stdio::{ActiveGuard, Tracker, accept_loop, serve_connection, spawn_udp_echo};
 use sockbench_core::{Backend, Capabilities, Server};
 
 /// The `blocking` back-end.
@@ -29,7 +29,7 @@ impl Backend for Blocking {
         let udp = spawn_udp_echo(udp, Arc::clone(&ctx))?;
         let tracker = Tracker::new(&ctx);
         accept_loop(&tcp, &ctx, |stream| {
-            serve_connection(stream, &ctx, &tracker)
+            serve_connection(stream, &ctx, &tracker, ActiveGuard::new(&ctx))
         })?;
         let _ = udp.join();
         Ok(())

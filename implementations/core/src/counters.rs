@@ -23,6 +23,8 @@ pub struct Counters {
     pub uploads_ok: AtomicU64,
     /// Uploads that ended in an error (name, digest, disk, truncation).
     pub uploads_failed: AtomicU64,
+    /// TCP connections turned away over `max_connections`.
+    pub refused: AtomicU64,
     /// Socket reads that returned data or end of stream.
     pub reads: AtomicU64,
     /// Socket writes that sent data.
@@ -65,6 +67,9 @@ pub struct TcpStats {
     pub uploads_ok: u64,
     /// Uploads that failed.
     pub uploads_failed: u64,
+    /// Connections turned away over the cap; absent from outside servers.
+    #[serde(default)]
+    pub refused: u64,
     /// Socket reads (data or end of stream); absent from outside servers.
     #[serde(default)]
     pub reads: u64,
@@ -98,6 +103,7 @@ impl Counters {
                 errors: r(&self.errors),
                 uploads_ok: r(&self.uploads_ok),
                 uploads_failed: r(&self.uploads_failed),
+                refused: r(&self.refused),
                 reads: r(&self.reads),
                 writes: r(&self.writes),
             },

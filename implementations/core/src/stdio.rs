@@ -21,10 +21,15 @@ use crate::server::ServerContext;
 pub const UDP_BUFFER: usize = 65_536;
 
 /// Serves one TCP connection until it ends, the peer stalls past the idle
-/// timeout, or shutdown closes it.
-pub fn serve_connection(mut stream: TcpStream, ctx: &Arc<ServerContext>, tracker: &Arc<Tracker>) {
+/// timeout, or shutdown closes it. `active` was taken when it was accepted.
+pub fn serve_connection(
+    mut stream: TcpStream,
+    ctx: &Arc<ServerContext>,
+    tracker: &Arc<Tracker>,
+    active: ActiveGuard,
+) {
+    let _active = active;
     let c = &ctx.counters;
-    let _active = ActiveGuard::new(ctx);
     let Some(tracked) = tracker.register(&stream) else {
         return; // shutting down
     };
@@ -124,18 +129,32 @@ pub fn lingering_close(stream: &mut TcpStream) {
 }
 
 /// Counts a connection in `connections` and `active` for its lifetime.
-pub struct ActiveGuard<'a>(&'a ServerContext);
+#[derive(Debug)]
+pub struct ActiveGuard(Arc<ServerContext>);
 
-impl<'a> ActiveGuard<'a> {
+impl ActiveGuard {
     /// Counts a new connection.
-    pub fn new(ctx: &'a ServerContext) -> Self {
+    pub fn new(ctx: &Arc<ServerContext>) -> Self {
         bump(&ctx.counters.connections);
         bump(&ctx.counters.active);
-        ActiveGuard(ctx)
+        ActiveGuard(Arc::clone(ctx))
+    }
+
+    /// True when a connection is over the `max_connections` cap (counting itself).
+    pub fn over_cap(&self) -> bool {
+        self.0.counters.active.load(SeqCst) > self.0.config.max_connections as u64
     }
 }
 
-impl Drop for ActiveGuard<'_> {
+/// Turns away a connection over the cap: it sees end of stream at once,
+/// before any reply, and is counted in `refused`.
+pub fn refuse(stream: TcpStream, ctx: &ServerContext) {
+    bump(&ctx.counters.refused);
+    log::debug!("refusing a connection: {} open", ctx.counters.active.load(SeqCst));
+    let _ = stream.shutdown(Both::Both);
+}
+
+impl Drop for ActiveGuard {
     fn drop(&mut self) {
         self.0.counters.active.fetch_sub(1, SeqCst);
     }

@@ -8,6 +8,7 @@ pub fn all() -> Vec<Box<dyn Backend>> {
         Box::new(sockbench_blocking::Blocking),
         Box::new(sockbench_threaded::Threaded),
         Box::new(sockbench_mio::Mio),
+        Box::new(sockbench_tokio::Tokio),
     ]
 }
 

@@ -459,4 +459,4 @@ macro_rules! suite {
     )*};
 }
 
-suite!(blocking, threaded, mio);
+suite!(blocking, threaded, mio, tokio);

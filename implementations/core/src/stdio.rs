@@ -150,7 +150,10 @@ impl ActiveGuard {
 /// before any reply, and is counted in `refused`.
 pub fn refuse(stream: TcpStream, ctx: &ServerContext) {
     bump(&ctx.counters.refused);
-    log::debug!("refusing a connection: {} open", ctx.counters.active.load(SeqCst));
+    log::debug!(
+        "refusing a connection: {} open",
+        ctx.counters.active.load(SeqCst)
+    );
     let _ = stream.shutdown(Both::Both);
 }
 

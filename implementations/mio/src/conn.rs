@@ -194,7 +194,10 @@ impl Conn {
             State::Lingering(until, _) if now >= until => self.state = State::Done,
             State::Done => {}
             _ if now.duration_since(self.last_active) >= self.ctx.config.idle_timeout => {
-                log::debug!("closing a connection idle for {:?}", self.ctx.config.idle_timeout);
+                log::debug!(
+                    "closing a connection idle for {:?}",
+                    self.ctx.config.idle_timeout
+                );
                 self.abort();
             }
             _ => {}

@@ -47,8 +47,10 @@ impl EventLoop {
         let poll = Poll::new()?;
         let mut listener = TcpListener::from_std(tcp);
         let mut udp = UdpSocket::from_std(udp);
-        poll.registry().register(&mut listener, LISTENER, Interest::READABLE)?;
-        poll.registry().register(&mut udp, UDP, Interest::READABLE)?;
+        poll.registry()
+            .register(&mut listener, LISTENER, Interest::READABLE)?;
+        poll.registry()
+            .register(&mut udp, UDP, Interest::READABLE)?;
         let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
         let w = Arc::clone(&waker);
         ctx.shutdown.on_trigger(move || {
@@ -110,7 +112,9 @@ impl EventLoop {
 
     fn accept(&mut self) {
         loop {
-            let Some(listener) = &self.listener else { return };
+            let Some(listener) = &self.listener else {
+                return;
+            };
             match listener.accept() {
                 Ok((stream, _)) => {
                     let active = ActiveGuard::new(&self.ctx);
@@ -126,7 +130,11 @@ impl EventLoop {
                     let key = entry.key();
                     let mut conn = Conn::new(stream, &self.ctx, active);
                     let interest = Interest::READABLE | Interest::WRITABLE;
-                    match self.poll.registry().register(conn.stream(), Token(key), interest) {
+                    match self
+                        .poll
+                        .registry()
+                        .register(conn.stream(), Token(key), interest)
+                    {
                         Ok(()) => {
                             entry.insert(conn);
                         }
@@ -134,7 +142,11 @@ impl EventLoop {
                     }
                 }
                 Err(e) if e.kind() == ErrorKind::WouldBlock => return,
-                Err(e) if matches!(e.kind(), ErrorKind::Interrupted | ErrorKind::ConnectionAborted) => {}
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        ErrorKind::Interrupted | ErrorKind::ConnectionAborted
+                    ) => {}
                 Err(e) => {
                     // Out of descriptors: the backlog waits for the next edge.
                     log::warn!("accept failed: {e}");
@@ -159,7 +171,11 @@ impl EventLoop {
                     }
                 }
                 Err(e) if e.kind() == ErrorKind::WouldBlock => return,
-                Err(e) if matches!(e.kind(), ErrorKind::Interrupted | ErrorKind::ConnectionRefused) => {}
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        ErrorKind::Interrupted | ErrorKind::ConnectionRefused
+                    ) => {}
                 Err(e) => {
                     log::warn!("udp receive failed: {e}");
                     return;
@@ -170,7 +186,9 @@ impl EventLoop {
     }
 
     fn conn_event(&mut self, key: usize, readable: bool, writable: bool) {
-        let Some(conn) = self.conns.get_mut(key) else { return };
+        let Some(conn) = self.conns.get_mut(key) else {
+            return;
+        };
         if writable {
             conn.on_writable(&mut self.buf);
         }

@@ -54,7 +54,10 @@ impl Backend for Threaded {
         // Connections finish their frames within the grace period, then are cut.
         let deadline = Instant::now() + ctx.config.grace + Duration::from_secs(1);
         if !tracker.wait_empty(deadline) {
-            log::warn!("{} connection(s) still open after the grace period", tracker.len());
+            log::warn!(
+                "{} connection(s) still open after the grace period",
+                tracker.len()
+            );
         }
         let _ = udp.join();
         Ok(())

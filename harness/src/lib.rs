@@ -11,4 +11,5 @@ pub mod cli;
 pub mod client;
 pub mod ready;
 pub mod serve;
+pub mod sys;
 pub mod target;

@@ -16,6 +16,7 @@ fn main() -> ExitCode {
     env_logger::Builder::from_env(env_logger::Env::new().filter_or("SOCKBENCH_LOG", level))
         .format_target(false)
         .init();
+    sockbench::sys::raise_fd_limit();
     let result = match cli.command {
         Command::Serve(args) => match args.options() {
             Ok(opts) => sockbench::serve::serve(opts),

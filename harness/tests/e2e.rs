@@ -436,6 +436,33 @@ fn stats_shape(backend: &str) {
     let _: Value = st;
 }
 
+/// "Each reply written without needless small writes": a reply split into
+/// two writes costs ~40 ms per request under Nagle and delayed ACKs. In
+/// request-response, each reply is one write and each request one read.
+fn each_reply_is_one_write(backend: &str) {
+    let s = Server::start(backend, &[]);
+    let mut c = s.client();
+    for i in 0..50 {
+        let body = vec![b'w'; i * 100];
+        c.request(&json!({"file_size": body.len(), "id": i}), &body, T)
+            .unwrap();
+    }
+    let r = c
+        .request(
+            &json!({"file_name": "w", "file_size": 10}),
+            b"0123456789",
+            T,
+        )
+        .unwrap();
+    assert!(r.is_ok());
+    let st = c
+        .request(&json!({"op": "stats", "file_size": 0}), b"", T)
+        .unwrap()
+        .header;
+    assert_eq!(st["tcp"]["writes"], 51, "{st}");
+    assert_eq!(st["tcp"]["reads"], 52, "{st}");
+}
+
 /// The suite, once per back-end.
 macro_rules! suite {
     ($($backend:ident),* $(,)?) => {$(
@@ -448,7 +475,7 @@ macro_rules! suite {
                 udp_echo_of_every_size, udp_echo_ipv6_maximum, stats_counts_exactly,
                 sigterm_mid_upload_exits_0_and_leaves_nothing,
                 sigterm_when_idle_removes_default_storage, big_endian_everywhere,
-                python_client, stats_shape);
+                python_client, stats_shape, each_reply_is_one_write);
         }
     )*};
     (@tests $backend:ident: $($test:ident),* $(,)?) => {$(

@@ -54,28 +54,32 @@ impl Server {
         self.storage.path().to_owned()
     }
 
-    /// One stats reply on a fresh connection.
+    /// One stats reply on a fresh connection (which counts in `connections`
+    /// and `active`).
     pub fn stats(&self) -> Value {
-        let mut c = self.client();
-        let r = c
-            .request(&json!({"op": "stats", "file_size": 0}), b"", T)
-            .unwrap();
-        assert!(r.is_ok(), "{:?}", r.header);
-        r.header
+        self.try_stats().unwrap()
     }
 
-    /// Polls stats until `pred` holds (the server sees a close asynchronously).
+    fn try_stats(&self) -> Result<Value, sockbench::client::ClientError> {
+        let mut c = Client::connect(self.proc.ready.tcp, self.wire, T)?;
+        let r = c.request(&json!({"op": "stats", "file_size": 0}), b"", T)?;
+        assert!(r.is_ok(), "{:?}", r.header);
+        Ok(r.header)
+    }
+
+    /// Polls stats until `pred` holds (the server sees a close
+    /// asynchronously). A poll refused by a connection cap is retried.
     pub fn stats_until(&self, pred: impl Fn(&Value) -> bool) -> Value {
         let deadline = Instant::now() + T;
         loop {
-            let s = self.stats();
-            if pred(&s) {
-                return s;
+            let s = self.try_stats();
+            match &s {
+                Ok(v) if pred(v) => return v.clone(),
+                _ => assert!(
+                    Instant::now() < deadline,
+                    "stats never satisfied the condition: {s:?}"
+                ),
             }
-            assert!(
-                Instant::now() < deadline,
-                "stats never satisfied the condition: {s}"
-            );
             std::thread::sleep(Duration::from_millis(20));
         }
     }

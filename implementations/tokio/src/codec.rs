@@ -31,6 +31,7 @@ pub enum Item {
 #[derive(Debug)]
 pub struct SessionCodec {
     session: Session,
+    read_size: usize,
     out: Vec<u8>,
     closing: bool,
     ended: bool,
@@ -41,6 +42,7 @@ impl SessionCodec {
     pub fn new(ctx: &Arc<ServerContext>) -> Self {
         SessionCodec {
             session: Session::new(Arc::clone(ctx)),
+            read_size: ctx.config.io_buffer,
             out: Vec::new(),
             closing: false,
             ended: false,
@@ -95,6 +97,10 @@ impl Decoder for SessionCodec {
         match step {
             Step::NeedInput => {
                 src.advance(used);
+                // FramedRead reclaims consumed space only once the buffer is
+                // full, so the next read could get a sliver and split a frame
+                // across two reads. An emptied buffer reclaims without copying.
+                src.reserve(self.read_size);
                 Ok(self.take_output())
             }
             Step::Storage(StorageOp::Write(chunk)) => {

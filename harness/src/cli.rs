@@ -30,6 +30,8 @@ pub struct Cli {
 pub enum Command {
     /// Run one back-end as a server (the process contract of docs/protocol.md).
     Serve(ServeArgs),
+    /// Check servers against the protocol: our back-ends or anybody's.
+    Conform(crate::conform::command::ConformArgs),
 }
 
 /// Flags of `sockbench serve`.

@@ -5,6 +5,8 @@ use std::io::{self, ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream, UdpSocket};
 use std::time::{Duration, Instant};
 
+use crate::wirelog::{Dir, WireLog};
+
 use serde_json::Value;
 use sockbench_wire::{DecodeError, Decoder, Encoder, Event, Position, WireConfig};
 
@@ -64,6 +66,9 @@ pub struct Client {
     decoder: Decoder,
     encoder: Encoder,
     inbuf: Vec<u8>,
+    log: Option<(WireLog, u32)>,
+    sent: u64,
+    received: u64,
 }
 
 impl Client {
@@ -81,7 +86,23 @@ impl Client {
             decoder: Decoder::new(WireConfig::permissive(wire.endian)),
             encoder: Encoder::new(wire.endian),
             inbuf: Vec::new(),
+            log: None,
+            sent: 0,
+            received: 0,
         })
+    }
+
+    /// Records every write and read of this connection in `log`.
+    pub fn logged(mut self, log: &WireLog) -> Self {
+        let id = log.new_connection(self.stream.peer_addr().ok());
+        self.log = Some((log.clone(), id));
+        self
+    }
+
+    fn record(&self, dir: Dir, offset: u64, bytes: &[u8], note: &str) {
+        if let Some((log, id)) = &self.log {
+            log.record(*id, dir, offset, bytes, note);
+        }
     }
 
     /// The underlying socket, for tests that need to misbehave.
@@ -107,10 +128,15 @@ impl Client {
         self.send_raw(&bytes)
     }
 
-    /// Sends bytes as they are.
+    /// Sends bytes as they are, in one write call where the kernel takes them.
     pub fn send_raw(&mut self, bytes: &[u8]) -> Result<(), ClientError> {
-        self.stream.write_all(bytes)?;
-        Ok(())
+        let r = self.stream.write_all(bytes);
+        match &r {
+            Ok(()) => self.record(Dir::Sent, self.sent, bytes, ""),
+            Err(e) => self.record(Dir::Sent, self.sent, bytes, &format!("write failed: {e}")),
+        }
+        self.sent += bytes.len() as u64;
+        Ok(r?)
     }
 
     /// Sends one frame and waits for one reply.
@@ -177,7 +203,36 @@ impl Client {
 
     /// Half-closes: the server sees end of stream, replies can still arrive.
     pub fn finish_sending(&self) -> io::Result<()> {
+        self.record(Dir::Sent, self.sent, &[], "FIN (half-close)");
         self.stream.shutdown(std::net::Shutdown::Write)
+    }
+
+    /// A second handle that writes on this connection from another thread,
+    /// logged like the client's own writes (its offsets count from the
+    /// client's current one).
+    pub fn writer(&self) -> io::Result<LoggedHalf> {
+        Ok(LoggedHalf {
+            stream: self.stream.try_clone()?,
+            log: self.log.clone(),
+            offset: self.sent,
+            dir: Dir::Sent,
+        })
+    }
+
+    /// A second handle that reads raw bytes from this connection, logged.
+    pub fn reader(&self) -> io::Result<LoggedHalf> {
+        Ok(LoggedHalf {
+            stream: self.stream.try_clone()?,
+            log: self.log.clone(),
+            offset: self.received,
+            dir: Dir::Received,
+        })
+    }
+
+    /// Resets the connection (RST, via SO_LINGER 0) instead of closing it.
+    pub fn reset(self) {
+        self.record(Dir::Sent, self.sent, &[], "RST (abortive close)");
+        let _ = socket2::SockRef::from(&self.stream).set_linger(Some(Duration::ZERO));
     }
 
     /// Reads once, waiting at most until `deadline`.
@@ -191,24 +246,87 @@ impl Client {
             self.stream.set_read_timeout(Some(deadline - now))?;
             match self.stream.read(&mut buf) {
                 Ok(0) => {
+                    self.record(Dir::Received, self.received, &[], "end of stream");
                     let mid_frame =
                         !self.inbuf.is_empty() || self.decoder.position() != Position::Boundary;
                     return Err(ClientError::Closed { mid_frame });
                 }
                 Ok(n) => {
+                    self.record(Dir::Received, self.received, &buf[..n], "");
+                    self.received += n as u64;
                     self.inbuf.extend_from_slice(&buf[..n]);
                     return Ok(());
                 }
                 Err(e) if e.kind() == ErrorKind::Interrupted => {}
                 Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+                    let note = format!("nothing within {timeout:?}");
+                    self.record(Dir::Received, self.received, &[], &note);
                     return Err(ClientError::Timeout(timeout));
                 }
                 Err(e) if e.kind() == ErrorKind::ConnectionReset => {
+                    self.record(Dir::Received, self.received, &[], "connection reset");
                     return Err(ClientError::Closed { mid_frame: false });
                 }
                 Err(e) => return Err(e.into()),
             }
         }
+    }
+}
+
+/// A raw, logged handle on a client's connection: writes for a writer
+/// half, reads for a reader half.
+#[derive(Debug)]
+pub struct LoggedHalf {
+    stream: TcpStream,
+    log: Option<(WireLog, u32)>,
+    offset: u64,
+    dir: Dir,
+}
+
+impl LoggedHalf {
+    /// The socket, for timeouts.
+    pub fn stream(&self) -> &TcpStream {
+        &self.stream
+    }
+
+    fn record(&mut self, bytes: &[u8], note: &str) {
+        if let Some((log, id)) = &self.log {
+            log.record(*id, self.dir, self.offset, bytes, note);
+        }
+        self.offset += bytes.len() as u64;
+    }
+}
+
+impl Write for LoggedHalf {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self.stream.write(buf) {
+            Ok(n) => {
+                self.record(&buf[..n], "");
+                Ok(n)
+            }
+            Err(e) => {
+                if !matches!(
+                    e.kind(),
+                    ErrorKind::WouldBlock | ErrorKind::TimedOut | ErrorKind::Interrupted
+                ) {
+                    self.record(&[], &format!("write failed: {e}"));
+                }
+                Err(e)
+            }
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.stream.flush()
+    }
+}
+
+impl Read for LoggedHalf {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.stream.read(buf)?;
+        let note = if n == 0 { "end of stream" } else { "" };
+        self.record(&buf[..n], note);
+        Ok(n)
     }
 }
 

@@ -9,7 +9,10 @@
 pub mod backends;
 pub mod cli;
 pub mod client;
+pub mod conform;
 pub mod ready;
+pub mod report;
 pub mod serve;
 pub mod sys;
 pub mod target;
+pub mod wirelog;

@@ -18,6 +18,13 @@ fn main() -> ExitCode {
         .init();
     sockbench::sys::raise_fd_limit();
     let result = match cli.command {
+        Command::Conform(args) => match sockbench::conform::command::main(args) {
+            Ok(code) => return code,
+            Err(e) => {
+                eprintln!("sockbench conform: {e:#}");
+                return ExitCode::from(2);
+            }
+        },
         Command::Serve(args) => match args.options() {
             Ok(opts) => sockbench::serve::serve(opts),
             Err(msg) => {

@@ -2,7 +2,7 @@
 //! contract: it prints one JSON ready line, logs to stderr, and stops on
 //! SIGTERM. The child is always reaped: on drop it is killed if still alive.
 
-use std::collections::VecDeque;
+use std::collections::{HashSet, VecDeque};
 use std::io::{BufRead, BufReader, Read};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc;
@@ -18,12 +18,48 @@ use crate::ready::Ready;
 /// How much of a child's stderr is kept for error messages and evidence.
 const STDERR_TAIL: usize = 16 * 1024;
 
+/// Every child alive now, so that any exit path (Ctrl-C, the watchdog) can
+/// kill them all; `Drop` covers the others, panics included.
+static CHILDREN: Mutex<Option<HashSet<u32>>> = Mutex::new(None);
+
+fn children() -> std::sync::MutexGuard<'static, Option<HashSet<u32>>> {
+    CHILDREN.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Kills every child server still alive (for exit paths that skip `Drop`).
+pub fn kill_all_children() {
+    for pid in children().take().unwrap_or_default() {
+        if let Some(pid) = Pid::from_raw(pid as i32) {
+            let _ = kill_process(pid, Signal::KILL);
+        }
+    }
+}
+
+/// On SIGINT or SIGTERM: kill every child, then exit with 130.
+pub fn kill_children_on_signal() -> Result<()> {
+    let mut signals = signal_hook::iterator::Signals::new([
+        signal_hook::consts::SIGINT,
+        signal_hook::consts::SIGTERM,
+    ])?;
+    thread::Builder::new()
+        .name("signals".into())
+        .spawn(move || {
+            if let Some(sig) = signals.forever().next() {
+                kill_all_children();
+                eprintln!("sockbench: stopped by signal {sig}; child servers killed");
+                std::process::exit(130);
+            }
+        })?;
+    Ok(())
+}
+
 /// A running child server.
 pub struct Spawned {
     child: Child,
     /// Its ready line.
     pub ready: Ready,
     stderr: Arc<Mutex<VecDeque<u8>>>,
+    extra_stdout: Arc<Mutex<Vec<String>>>,
     command: String,
 }
 
@@ -47,20 +83,31 @@ impl Spawned {
         let mut child = command
             .spawn()
             .with_context(|| format!("cannot start {shown}"))?;
+        children()
+            .get_or_insert_with(HashSet::new)
+            .insert(child.id());
         let stderr = Arc::new(Mutex::new(VecDeque::new()));
         if let Some(err) = child.stderr.take() {
             let tail = Arc::clone(&stderr);
             thread::spawn(move || keep_tail(err, &tail));
         }
         let (tx, rx) = mpsc::channel();
+        let extra_stdout = Arc::new(Mutex::new(Vec::new()));
         if let Some(out) = child.stdout.take() {
+            let extra = Arc::clone(&extra_stdout);
             thread::spawn(move || {
                 let mut lines = BufReader::new(out).lines();
                 if let Some(Ok(first)) = lines.next() {
                     let _ = tx.send(first);
                 }
-                // Keep draining so the child never blocks on a full pipe.
-                for _ in lines {}
+                // Keep draining so the child never blocks on a full pipe;
+                // the contract allows one stdout line, so keep a few extras.
+                for line in lines.map_while(Result::ok) {
+                    let mut extra = extra.lock().unwrap_or_else(PoisonError::into_inner);
+                    if extra.len() < 20 {
+                        extra.push(line);
+                    }
+                }
             });
         }
         let mut spawned = Spawned {
@@ -73,6 +120,7 @@ impl Spawned {
                 concurrent: true,
             },
             stderr,
+            extra_stdout,
             command: shown,
         };
         let line = match rx.recv_timeout(timeout) {
@@ -164,6 +212,14 @@ impl Spawned {
         matches!(self.child.try_wait(), Ok(None))
     }
 
+    /// Lines the child printed on stdout after its ready line (up to 20).
+    pub fn extra_stdout(&self) -> Vec<String> {
+        self.extra_stdout
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
     /// The last part of the child's stderr.
     pub fn stderr_tail(&self) -> String {
         let tail = self.stderr.lock().unwrap_or_else(PoisonError::into_inner);
@@ -187,6 +243,10 @@ impl Spawned {
 
 impl Drop for Spawned {
     fn drop(&mut self) {
+        // Deregistered before the wait frees the pid for reuse.
+        if let Some(set) = children().as_mut() {
+            set.remove(&self.child.id());
+        }
         if self.is_running() {
             self.kill();
         } else {

@@ -1,0 +1,314 @@
+//! Category 6, Concurrency and faults: stalled, reset, vanishing and garbage-sending
+//! clients never stop, slow or corrupt anyone else.
+
+use std::io::Read;
+use std::thread;
+use std::time::Duration;
+
+use serde_json::json;
+
+use crate::client::Client;
+use crate::conform::case::{
+    Case, CaseError, CaseResult, Ctx, describe, ensure, expect_echo, expect_ok, fail,
+};
+
+/// The category's cases.
+pub fn cases() -> Vec<Case> {
+    const ISOLATION: &str =
+        "§4 One client's bad input never stops, slows or corrupts another client's connection.";
+    const TRUNCATED: &str = "§4 End of stream mid-frame gets no reply: the partial frame is discarded, a partial upload is removed, the server counts an error and goes on serving everyone else.";
+    vec![
+        Case::new("6.1", "stall-in-prefix", "A client stalled inside a prefix does not delay another.", ISOLATION, stall_prefix).concurrent(),
+        Case::new("6.2", "stall-in-header", "A client stalled inside a header does not delay another.", ISOLATION, stall_header).concurrent(),
+        Case::new("6.3", "stall-in-body", "A client stalled inside an upload body does not delay another, and finishes later intact.", ISOLATION, stall_body).concurrent(),
+        Case::new("6.4", "many-connections", "1,000 connections open at once each get their echo.", "§1 A connection carries a sequence of frames (a concurrent server serves many).", many_connections).concurrent().serial(),
+        Case::new("6.5", "reset-mid-header", "A reset inside a header is survived; the next client is served.", TRUNCATED, reset_mid_header),
+        Case::new("6.6", "reset-mid-body", "A reset inside an echo body is survived; the next client is served.", TRUNCATED, reset_mid_body),
+        Case::new("6.7", "garbage-beside-good", "Clients sending garbage beside a good client do not disturb its replies.", ISOLATION, garbage_beside_good).concurrent(),
+        Case::new("6.8", "idle-beside-active", "50 idle connections beside an active one; all still work after.", ISOLATION, idle_beside_active).concurrent(),
+        Case::new("6.9", "connect-and-leave", "Connections that close without sending anything are harmless.", TRUNCATED, connect_and_leave),
+        Case::new("6.10", "half-close", "After the client's FIN, replies to every frame sent still arrive, then the close.", "§1 Replies come back in request order; §4 End of stream between frames is clean.", half_close),
+        Case::new("6.11", "sequential-connections", "100 connections one after another, each echoing.", "§1 A connection carries a sequence of frames in each direction.", sequential_connections),
+        Case::new("6.12", "truncation-counted", "A frame cut short is counted in tcp.errors, and gets no reply.", TRUNCATED, truncation_counted),
+        Case::new("6.13", "slow-reader", "A client that reads a 4 MiB echo slowly gets it intact.", "§2 echo: Large bodies are streamed through.", slow_reader),
+        Case::new("6.14", "concurrent-uploads", "Eight concurrent uploads of different names are all stored.", "§3 upload, under concurrency.", concurrent_uploads).concurrent().storage(),
+    ]
+}
+
+fn stalled_then_served(ctx: &Ctx<'_>, stall: &[u8]) -> CaseResult {
+    let mut stalled = ctx.connect()?;
+    ctx.send(&mut stalled, stall)?;
+    thread::sleep(Duration::from_millis(50));
+    let mut other = ctx.connect()?;
+    for i in 0..10 {
+        let r = ctx.request(&mut other, &json!({"file_size": 2, "id": i}), b"go")?;
+        ensure(
+            r.header["id"] == i,
+            "the other client's echo, within the wait",
+            || describe(&r),
+        )?;
+    }
+    Ok(())
+}
+
+fn stall_prefix(ctx: &mut Ctx<'_>) -> CaseResult {
+    stalled_then_served(ctx, &ctx.wire.endian.write_u32(15)[..2])
+}
+
+fn stall_header(ctx: &mut Ctx<'_>) -> CaseResult {
+    let bytes = ctx.frame_bytes(br#"{"file_size":0,"x":1}"#, b"");
+    stalled_then_served(ctx, &bytes[..9])
+}
+
+fn stall_body(ctx: &mut Ctx<'_>) -> CaseResult {
+    let body = vec![1u8; 1000];
+    let bytes = ctx.frame_bytes(
+        &ctx.header(&json!({"file_name": "stalled.bin", "file_size": 1000})),
+        &body,
+    );
+    let mut stalled = ctx.connect()?;
+    ctx.send(&mut stalled, &bytes[..bytes.len() - 500])?;
+    thread::sleep(Duration::from_millis(50));
+    let mut other = ctx.connect()?;
+    expect_ok(&ctx.request(
+        &mut other,
+        &json!({"file_name": "other.bin", "file_size": 2}),
+        b"ok",
+    )?)?;
+    ctx.send(&mut stalled, &bytes[bytes.len() - 500..])?;
+    expect_ok(&ctx.recv(&mut stalled, "the stalled upload's reply once it finished")?)
+}
+
+fn many_connections(ctx: &mut Ctx<'_>) -> CaseResult {
+    crate::sys::raise_fd_limit();
+    let mut conns: Vec<Client> = Vec::with_capacity(1000);
+    for i in 0..1000 {
+        conns.push(
+            ctx.connect()
+                .map_err(|e| e.context(&format!("connection {i}")))?,
+        );
+    }
+    for (i, c) in conns.iter_mut().enumerate() {
+        c.send(&json!({"file_size": 4, "id": i}), &(i as u32).to_le_bytes())
+            .map_err(|e| fail(format!("to send on connection {i}"), e.to_string()))?;
+    }
+    for (i, c) in conns.iter_mut().enumerate() {
+        let r = ctx.recv(c, &format!("the echo on connection {i}"))?;
+        ensure(
+            r.header["id"] == i && r.body == (i as u32).to_le_bytes(),
+            format!("connection {i}'s own echo"),
+            || describe(&r),
+        )?;
+    }
+    Ok(())
+}
+
+fn reset_then_served(
+    ctx: &Ctx<'_>,
+    cut: usize,
+    header: &serde_json::Value,
+    body: &[u8],
+) -> CaseResult {
+    let mut c = ctx.connect()?;
+    let bytes = ctx.frame_bytes(&ctx.header(header), body);
+    ctx.send(&mut c, &bytes[..cut])?;
+    thread::sleep(Duration::from_millis(20));
+    c.reset();
+    let mut next = ctx.connect()?;
+    let r = ctx.request(&mut next, &json!({"file_size": 4}), b"next")?;
+    ensure(r.body == b"next", "the next client served", || describe(&r))
+}
+
+fn reset_mid_header(ctx: &mut Ctx<'_>) -> CaseResult {
+    reset_then_served(
+        ctx,
+        8,
+        &json!({"file_size": 10, "pad": "xxxxxxxxxxxx"}),
+        &[0; 10],
+    )
+}
+
+fn reset_mid_body(ctx: &mut Ctx<'_>) -> CaseResult {
+    reset_then_served(
+        ctx,
+        200_000,
+        &json!({"file_size": 400_000}),
+        &vec![2u8; 400_000],
+    )
+}
+
+fn garbage_beside_good(ctx: &mut Ctx<'_>) -> CaseResult {
+    let mut good = ctx.connect()?;
+    let mut garbage: Vec<Client> = Vec::new();
+    for i in 0..50 {
+        if i % 5 == 0 {
+            let mut g = ctx.connect()?;
+            let junk: Vec<u8> = (0..64).map(|j| (i * 7 + j * 13) as u8 | 0x80).collect();
+            let _ = g.send_raw(&junk);
+            garbage.push(g);
+        }
+        let body = vec![i as u8; i * 10];
+        let raw = ctx.header(&json!({"file_size": body.len(), "id": i}));
+        ctx.send(&mut good, &ctx.frame_bytes(&raw, &body))?;
+        expect_echo(
+            &ctx.recv(&mut good, &format!("the good client's echo {i}"))?,
+            &raw,
+            &body,
+        )?;
+    }
+    Ok(())
+}
+
+fn idle_beside_active(ctx: &mut Ctx<'_>) -> CaseResult {
+    let mut idle = Vec::new();
+    for _ in 0..50 {
+        idle.push(ctx.connect()?);
+    }
+    let mut active = ctx.connect()?;
+    for i in 0..100 {
+        let body = vec![b'a'; i * 7];
+        let raw = ctx.header(&json!({"file_size": body.len()}));
+        ctx.send(&mut active, &ctx.frame_bytes(&raw, &body))?;
+        expect_echo(
+            &ctx.recv(&mut active, "the active client's echo")?,
+            &raw,
+            &body,
+        )?;
+    }
+    for (i, c) in idle.iter_mut().enumerate() {
+        let r = ctx.request(c, &json!({"file_size": 1, "id": i}), b"i")?;
+        ensure(
+            r.header["id"] == i,
+            format!("idle connection {i} still served"),
+            || describe(&r),
+        )?;
+    }
+    Ok(())
+}
+
+fn connect_and_leave(ctx: &mut Ctx<'_>) -> CaseResult {
+    for _ in 0..20 {
+        drop(ctx.connect()?);
+    }
+    let mut c = ctx.connect()?;
+    let r = ctx.request(&mut c, &json!({"file_size": 3}), b"hey")?;
+    ensure(
+        r.body == b"hey",
+        "an echo after 20 empty connections",
+        || describe(&r),
+    )
+}
+
+fn half_close(ctx: &mut Ctx<'_>) -> CaseResult {
+    let mut c = ctx.connect()?;
+    let mut frames = Vec::new();
+    let mut all = Vec::new();
+    for i in 0..5 {
+        let raw = ctx.header(&json!({"file_size": i, "id": i}));
+        let body = vec![b'h'; i];
+        all.extend(ctx.frame_bytes(&raw, &body));
+        frames.push((raw, body));
+    }
+    ctx.send(&mut c, &all)?;
+    c.finish_sending()
+        .map_err(|e| fail("a half-close", e.to_string()))?;
+    for (i, (raw, body)) in frames.iter().enumerate() {
+        expect_echo(
+            &ctx.recv(&mut c, &format!("reply {i} after the client's FIN"))?,
+            raw,
+            body,
+        )?;
+    }
+    ctx.expect_close(&mut c)
+}
+
+fn sequential_connections(ctx: &mut Ctx<'_>) -> CaseResult {
+    for i in 0..100 {
+        let mut c = ctx.connect()?;
+        let r = ctx.request(&mut c, &json!({"file_size": 1, "id": i}), b"s")?;
+        ensure(
+            r.header["id"] == i,
+            format!("connection {i}'s echo"),
+            || describe(&r),
+        )?;
+    }
+    Ok(())
+}
+
+fn truncation_counted(ctx: &mut Ctx<'_>) -> CaseResult {
+    let before = ctx.stats()?["tcp"]["errors"].as_u64().unwrap_or(0);
+    let mut c = ctx.connect()?;
+    let bytes = ctx.frame_bytes(&ctx.header(&json!({"file_size": 100})), &[5u8; 100]);
+    ctx.send(&mut c, &bytes[..60])?;
+    c.finish_sending()
+        .map_err(|e| fail("a half-close", e.to_string()))?;
+    ctx.expect_close(&mut c)?;
+    let after = ctx.stats_until(|s| s["tcp"]["errors"].as_u64().unwrap_or(0) > before)?;
+    let errors = after["tcp"]["errors"].as_u64().unwrap_or(0);
+    ensure(
+        errors == before + 1,
+        format!("tcp.errors to grow by one from {before}"),
+        || format!("it is {errors}"),
+    )
+}
+
+fn slow_reader(ctx: &mut Ctx<'_>) -> CaseResult {
+    let c = ctx.connect()?;
+    let body: Vec<u8> = (0..4u32 << 20).map(|i| (i % 241) as u8).collect();
+    let raw = ctx.header(&json!({"file_size": body.len()}));
+    let bytes = ctx.frame_bytes(&raw, &body);
+    let mut w = c.writer().map_err(|e| CaseError::Harness(e.to_string()))?;
+    let writer = thread::spawn(move || std::io::Write::write_all(&mut w, &bytes));
+    let mut r = c.reader().map_err(|e| CaseError::Harness(e.to_string()))?;
+    r.stream().set_read_timeout(Some(ctx.wait)).ok();
+    let mut got = Vec::new();
+    let mut buf = vec![0u8; 32 * 1024];
+    let want = 4 + raw.len() + body.len();
+    let mut reads = 0;
+    while got.len() < want {
+        match r.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+            Err(e) => return Err(fail("the rest of the slow echo", e.to_string())),
+        }
+        reads += 1;
+        if reads % 16 == 0 {
+            thread::sleep(Duration::from_millis(20));
+        }
+    }
+    writer
+        .join()
+        .map_err(|_| CaseError::Harness("writer panicked".into()))?
+        .map_err(|e| fail("the server to read the body", e.to_string()))?;
+    ensure(
+        got.len() == want && got[4 + raw.len()..] == body[..],
+        "the whole echo, intact",
+        || format!("{} of {want} bytes", got.len()),
+    )
+}
+
+fn concurrent_uploads(ctx: &mut Ctx<'_>) -> CaseResult {
+    let mut conns = Vec::new();
+    for i in 0..8u8 {
+        let mut c = ctx.connect()?;
+        let body = vec![b'0' + i; 200_000];
+        let bytes = ctx.frame_bytes(
+            &ctx.header(&json!({"file_name": format!("c{i}.bin"), "file_size": body.len()})),
+            &body,
+        );
+        ctx.send(&mut c, &bytes[..100_000])?;
+        conns.push((c, bytes, body));
+    }
+    for (c, bytes, _) in conns.iter_mut() {
+        ctx.send(c, &bytes[100_000..])?;
+    }
+    let dir = ctx.storage()?.to_owned();
+    for (i, (c, _, body)) in conns.iter_mut().enumerate() {
+        expect_ok(&ctx.recv(c, &format!("upload {i}'s reply"))?)?;
+        let on_disk = std::fs::read(dir.join(format!("c{i}.bin"))).unwrap_or_default();
+        ensure(&on_disk == body, format!("c{i}.bin complete"), || {
+            format!("{} bytes", on_disk.len())
+        })?;
+    }
+    Ok(())
+}

@@ -1,0 +1,422 @@
+//! The `sockbench conform` command: choose targets and cases, run, report.
+
+use std::fmt::Write as _;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use clap::{Args, ValueEnum};
+use globset::{Glob, GlobMatcher};
+use sockbench_wire::{DEFAULT_MAX_BODY, DEFAULT_MAX_HEADER, Endian, WireConfig};
+
+use super::case::Case;
+use super::results::{ConformRun, Outcome};
+use super::runner::{KnownFailing, RunOptions, run};
+use super::targets::TargetSpec;
+use crate::backends;
+use crate::cli::parse_size;
+use crate::report::conform_html::Html;
+use crate::report::conform_md::Markdown;
+use crate::report::junit::Junit;
+use crate::report::{Json, Reporter, write_all};
+use crate::serve::parse_seconds;
+
+/// Flags of `sockbench conform`.
+#[derive(Debug, Args)]
+pub struct ConformArgs {
+    /// Our back-ends to test, each started as `sockbench serve`: `all` or names.
+    #[arg(long, num_args = 1.., value_name = "NAME")]
+    pub backend: Vec<String>,
+    /// A command that obeys the serve contract, e.g. 'python3 server.py'
+    /// (repeatable); `LABEL=CMD` names its column.
+    #[arg(long, value_name = "CMD")]
+    pub spawn: Vec<String>,
+    /// A server already listening on this TCP address (with --udp).
+    #[arg(long, requires = "udp")]
+    pub tcp: Option<SocketAddr>,
+    /// Its UDP address.
+    #[arg(long, requires = "tcp")]
+    pub udp: Option<SocketAddr>,
+    /// Its storage directory, so upload cases can inspect files.
+    #[arg(long, requires = "tcp")]
+    pub storage: Option<PathBuf>,
+    /// Its process id, for memory cases.
+    #[arg(long, requires = "tcp")]
+    pub pid: Option<u32>,
+    /// It serves one connection at a time.
+    #[arg(long, requires = "tcp")]
+    pub not_concurrent: bool,
+    /// Its column name.
+    #[arg(long, requires = "tcp", default_value = "address")]
+    pub name: String,
+    /// Its byte order.
+    #[arg(long, requires = "tcp", default_value = "little")]
+    pub endian: Endian,
+    /// Its --max-header.
+    #[arg(long, requires = "tcp", default_value_t = u64::from(DEFAULT_MAX_HEADER), value_parser = parse_size)]
+    pub max_header: u64,
+    /// Its --max-body.
+    #[arg(long, requires = "tcp", default_value_t = DEFAULT_MAX_BODY, value_parser = parse_size)]
+    pub max_body: u64,
+    /// Only cases whose id or name matches one of these globs (`2.*`, `udp-*`).
+    #[arg(long, value_delimiter = ',')]
+    pub cases: Vec<String>,
+    /// Leave out cases whose id or name matches one of these globs.
+    #[arg(long, value_delimiter = ',')]
+    pub exclude: Vec<String>,
+    /// Cases expected to fail (`ID` or `TARGET:ID` per line); one that
+    /// passes fails the run, because the list is stale.
+    #[arg(long, value_name = "FILE")]
+    pub known_failing: Option<PathBuf>,
+    /// Seed of every case's randomness (printed in every report).
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Cases run at once (default: CPUs, at least 2).
+    #[arg(long)]
+    pub jobs: Option<usize>,
+    /// Bound on the whole run, in seconds.
+    #[arg(long, default_value = "600", value_parser = parse_seconds)]
+    pub timeout: Duration,
+    /// Directory for results.json, report.md and index.html.
+    #[arg(long, default_value = "reports/latest/conform")]
+    pub out: PathBuf,
+    /// Also write JUnit XML here.
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<PathBuf>,
+    /// Print the catalogue instead of running it.
+    #[arg(long)]
+    pub list: bool,
+    /// Format of --list.
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: ListFormat,
+    /// No progress bar.
+    #[arg(long)]
+    pub no_progress: bool,
+}
+
+/// How `--list` prints the catalogue.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum ListFormat {
+    /// One line per case.
+    Text,
+    /// docs/cases.md.
+    Markdown,
+    /// JSON array.
+    Json,
+}
+
+/// Runs the command; the exit code is 0 only when nothing fails the run.
+pub fn main(args: ConformArgs) -> Result<ExitCode> {
+    let all = super::catalogue();
+    let cases = select(&all, &args.cases, &args.exclude)?;
+    if args.list {
+        print!("{}", list(&cases, args.format)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let targets = targets(&args)?;
+    let known_failing = match &args.known_failing {
+        None => KnownFailing::default(),
+        Some(p) => {
+            let text = std::fs::read_to_string(p)
+                .with_context(|| format!("cannot read {}", p.display()))?;
+            KnownFailing::parse(&text, &all).map_err(|e| anyhow::anyhow!("{}: {e}", p.display()))?
+        }
+    };
+    let seed = args.seed.unwrap_or_else(|| {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(1, |d| d.as_nanos() as u64)
+    });
+    crate::target::kill_children_on_signal()?;
+    crate::sys::raise_fd_limit();
+    let opts = RunOptions {
+        targets,
+        cases,
+        seed,
+        jobs: args.jobs.unwrap_or_else(|| {
+            std::thread::available_parallelism()
+                .map_or(2, |n| n.get())
+                .max(2)
+        }),
+        known_failing,
+        watchdog: args.timeout,
+        exe: std::env::current_exe().context("cannot find the sockbench executable")?,
+        progress: !args.no_progress,
+    };
+    eprintln!(
+        "sockbench conform: {} case(s) on {} target(s), seed {seed}",
+        opts.cases.len(),
+        opts.targets.len()
+    );
+    let result = run(&opts);
+    let mut written = write_all(&result, &args.out, &[&Json, &Markdown, &Html])?;
+    if let Some(path) = &args.junit {
+        let dir = path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .map_or_else(|| PathBuf::from("."), PathBuf::from);
+        let name = path
+            .file_name()
+            .context("--junit needs a file name")?
+            .to_string_lossy()
+            .into_owned();
+        written.extend(write_all(
+            &result,
+            &dir,
+            &[&Junit(name) as &dyn Reporter<ConformRun>],
+        )?);
+    }
+    print!("{}", summary(&result));
+    for p in written {
+        println!("wrote {}", p.display());
+    }
+    Ok(if result.passed() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+fn matchers(globs: &[String]) -> Result<Vec<GlobMatcher>> {
+    globs
+        .iter()
+        .filter(|g| !g.is_empty())
+        .map(|g| {
+            Ok(Glob::new(g)
+                .with_context(|| format!("bad glob {g:?}"))?
+                .compile_matcher())
+        })
+        .collect()
+}
+
+/// The cases matching `include` (all when empty) and not `exclude`.
+pub fn select(all: &[Case], include: &[String], exclude: &[String]) -> Result<Vec<Case>> {
+    let inc = matchers(include)?;
+    let exc = matchers(exclude)?;
+    let hit =
+        |ms: &[GlobMatcher], c: &Case| ms.iter().any(|m| m.is_match(c.id) || m.is_match(c.name));
+    let picked: Vec<Case> = all
+        .iter()
+        .filter(|c| (inc.is_empty() || hit(&inc, c)) && !hit(&exc, c))
+        .copied()
+        .collect();
+    if picked.is_empty() {
+        bail!("no case matches --cases {include:?} --exclude {exclude:?}");
+    }
+    Ok(picked)
+}
+
+fn targets(args: &ConformArgs) -> Result<Vec<TargetSpec>> {
+    let mut out = Vec::new();
+    for name in &args.backend {
+        if name == "all" {
+            out.extend(
+                backends::names()
+                    .into_iter()
+                    .map(|n| TargetSpec::Backend(n.into())),
+            );
+        } else if backends::find(name).is_some() {
+            out.push(TargetSpec::Backend(name.clone()));
+        } else {
+            bail!(
+                "unknown back-end {name:?} (expected all or one of: {})",
+                backends::names().join(", ")
+            );
+        }
+    }
+    for cmd in &args.spawn {
+        let (label, cmd) = match cmd.split_once('=') {
+            Some((l, c)) if !l.contains(' ') && !l.is_empty() => (Some(l.to_owned()), c),
+            _ => (None, cmd.as_str()),
+        };
+        let argv = shlex::split(cmd)
+            .filter(|a| !a.is_empty())
+            .with_context(|| format!("cannot parse --spawn {cmd:?}"))?;
+        let label = label.unwrap_or_else(|| {
+            let last = argv
+                .iter()
+                .rev()
+                .find(|a| !a.starts_with('-'))
+                .unwrap_or(&argv[0]);
+            std::path::Path::new(last)
+                .file_name()
+                .map_or_else(|| last.clone(), |f| f.to_string_lossy().into_owned())
+        });
+        out.push(TargetSpec::Spawn { label, argv });
+    }
+    if let (Some(tcp), Some(udp)) = (args.tcp, args.udp) {
+        let max_header = u32::try_from(args.max_header).context("--max-header must fit 32 bits")?;
+        out.push(TargetSpec::Address {
+            label: args.name.clone(),
+            tcp,
+            udp,
+            storage: args.storage.clone(),
+            pid: args.pid,
+            concurrent: !args.not_concurrent,
+            wire: WireConfig {
+                endian: args.endian,
+                max_header,
+                max_body: args.max_body,
+            },
+        });
+    }
+    if out.is_empty() {
+        bail!(
+            "nothing to test: give --backend all|NAME..., --spawn 'CMD', or --tcp ADDR --udp ADDR"
+        );
+    }
+    let mut names: Vec<String> = out.iter().map(TargetSpec::name).collect();
+    names.sort();
+    if names.windows(2).any(|w| w[0] == w[1]) {
+        bail!("two targets share a name; name spawned ones with --spawn 'LABEL=CMD'");
+    }
+    Ok(out)
+}
+
+/// The catalogue in `format`.
+pub fn list(cases: &[Case], format: ListFormat) -> Result<String> {
+    let mut s = String::new();
+    match format {
+        ListFormat::Text => {
+            for c in cases {
+                writeln!(s, "{:<5} {:<36} {}", c.id, c.name, c.title)?;
+            }
+        }
+        ListFormat::Json => {
+            let v: Vec<_> = cases
+                .iter()
+                .map(|c| serde_json::json!({"id": c.id, "name": c.name, "category": c.category_name(), "title": c.title, "rule": c.rule, "needs": needs(c)}))
+                .collect();
+            s = serde_json::to_string_pretty(&v)? + "\n";
+        }
+        ListFormat::Markdown => {
+            writeln!(s, "# Conformance cases")?;
+            writeln!(s)?;
+            writeln!(
+                s,
+                "Generated by `sockbench conform --list --format markdown`; do not edit by hand"
+            )?;
+            writeln!(
+                s,
+                "(a test fails when this file and the catalogue differ). Each case quotes the rule"
+            )?;
+            writeln!(
+                s,
+                "of [protocol.md](protocol.md) it checks, by section. {} cases.",
+                cases.len()
+            )?;
+            writeln!(s)?;
+            writeln!(
+                s,
+                "A target that cannot provide what a case needs makes it UNSUPPORTED: `concurrent` (the"
+            )?;
+            writeln!(
+                s,
+                "ready line's `concurrent`), `storage` (the harness can read the storage directory),"
+            )?;
+            writeln!(
+                s,
+                "`lifecycle` (the harness started the server), `process` (its pid, for memory). Cases"
+            )?;
+            writeln!(s, "marked `serial` run alone, after the parallel ones.")?;
+            let mut category = "";
+            for c in cases {
+                if c.category_name() != category {
+                    category = c.category_name();
+                    writeln!(s)?;
+                    writeln!(s, "## {}. {}", c.category(), category)?;
+                    writeln!(s)?;
+                    writeln!(s, "| id | name | checks | rule | needs |")?;
+                    writeln!(s, "|---|---|---|---|---|")?;
+                }
+                writeln!(
+                    s,
+                    "| {} | `{}` | {} | {} | {} |",
+                    c.id,
+                    c.name,
+                    c.title.replace('|', "\\|"),
+                    c.rule.replace('|', "\\|"),
+                    needs(c)
+                )?;
+            }
+        }
+    }
+    Ok(s)
+}
+
+fn needs(c: &Case) -> String {
+    let mut v = Vec::new();
+    for (flag, name) in [
+        (c.needs.concurrency, "concurrent"),
+        (c.needs.storage, "storage"),
+        (c.needs.lifecycle, "lifecycle"),
+        (c.needs.process, "process"),
+        (c.serial, "serial"),
+    ] {
+        if flag {
+            v.push(name);
+        }
+    }
+    if v.is_empty() {
+        "-".into()
+    } else {
+        v.join(", ")
+    }
+}
+
+/// The terminal summary.
+pub fn summary(run: &ConformRun) -> String {
+    let mut s = String::new();
+    let counts = run.counts();
+    let _ = writeln!(
+        s,
+        "\nseed {} ({} cases, {:.1} s)",
+        run.seed,
+        run.cases.len(),
+        run.duration_s
+    );
+    for t in &run.targets {
+        let c = counts.get(&t.name).copied().unwrap_or_default();
+        let _ = writeln!(
+            s,
+            "  {:<14} {:>3} PASS {:>3} FAIL {:>3} UNSUPPORTED {:>3} TIMEOUT {:>3} HARNESS-ERROR  {}",
+            t.name,
+            c.pass,
+            c.fail,
+            c.unsupported,
+            c.timeout,
+            c.harness_error,
+            if c.failing == 0 { "ok" } else { "FAILS" }
+        );
+    }
+    for r in run.results.iter().filter(|r| r.fails_run()) {
+        let name = run
+            .cases
+            .iter()
+            .find(|c| c.id == r.case)
+            .map_or("", |c| c.name.as_str());
+        let _ = writeln!(s, "  {} {} {} on {}", r.label(), r.case, name, r.target);
+        if r.outcome == Outcome::Fail {
+            let _ = writeln!(
+                s,
+                "      expected: {}",
+                r.expected.as_deref().unwrap_or("-")
+            );
+            let _ = writeln!(s, "      actual:   {}", r.actual.as_deref().unwrap_or("-"));
+        } else if let Some(why) = &r.reason {
+            let _ = writeln!(s, "      {why}");
+        }
+    }
+    let _ = writeln!(
+        s,
+        "{}",
+        if run.passed() {
+            "conform: ok"
+        } else {
+            "conform: FAILED"
+        }
+    );
+    s
+}

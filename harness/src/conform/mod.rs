@@ -1,0 +1,16 @@
+//! `sockbench conform`: the conformance suite.
+//!
+//! - [`case`]: what a case is and the context it runs with;
+//! - [`cases`]: the catalogue, by category;
+//! - [`targets`]: our back-ends, any serve-contract command, or an address;
+//! - [`runner`]: parallel and serial execution, deadlines, the watchdog;
+//! - [`results`]: outcomes and the results.json schema.
+
+pub mod case;
+pub mod cases;
+pub mod command;
+pub mod results;
+pub mod runner;
+pub mod targets;
+
+pub use cases::catalogue;

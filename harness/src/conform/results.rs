@@ -1,0 +1,209 @@
+//! What a conformance run found, as written to results.json (schema
+//! `sockbench-conform/1`) and read back by `sockbench report` and `gate`.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::report::machine::Machine;
+use crate::wirelog::WireEvent;
+
+/// The schema tag of results.json.
+pub const SCHEMA: &str = "sockbench-conform/1";
+
+/// A case's verdict on one target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum Outcome {
+    /// The target obeys the rule.
+    #[serde(rename = "PASS")]
+    Pass,
+    /// The target breaks the rule.
+    #[serde(rename = "FAIL")]
+    Fail,
+    /// The target declared it cannot be asked this.
+    #[serde(rename = "UNSUPPORTED")]
+    Unsupported,
+    /// No verdict within the case's deadline.
+    #[serde(rename = "TIMEOUT")]
+    Timeout,
+    /// The harness failed, not the target.
+    #[serde(rename = "HARNESS-ERROR")]
+    HarnessError,
+}
+
+impl Outcome {
+    /// The report spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Pass => "PASS",
+            Outcome::Fail => "FAIL",
+            Outcome::Unsupported => "UNSUPPORTED",
+            Outcome::Timeout => "TIMEOUT",
+            Outcome::HarnessError => "HARNESS-ERROR",
+        }
+    }
+}
+
+/// A target as the report names it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TargetInfo {
+    /// The column name, e.g. `mio` or `server.py`.
+    pub name: String,
+    /// `backend`, `spawn` or `address`.
+    pub kind: String,
+    /// The command line or the addresses.
+    pub detail: String,
+}
+
+/// A case as the report describes it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CaseInfo {
+    /// Dotted id.
+    pub id: String,
+    /// Slug.
+    pub name: String,
+    /// Category name.
+    pub category: String,
+    /// What it checks.
+    pub title: String,
+    /// The rule, quoted.
+    pub rule: String,
+}
+
+/// One case on one target.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CaseRun {
+    /// The case id.
+    pub case: String,
+    /// The target name.
+    pub target: String,
+    /// The verdict.
+    pub outcome: Outcome,
+    /// Listed in --known-failing.
+    #[serde(default)]
+    pub known_failing: bool,
+    /// Wall time of the case, server start included.
+    pub duration_ms: f64,
+    /// What the rule requires (failures).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expected: Option<String>,
+    /// What the target did (failures).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub actual: Option<String>,
+    /// Why UNSUPPORTED, TIMEOUT or HARNESS-ERROR; or a note on a failure.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// Every write and read, for anything but a pass.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub wire_log: Vec<WireEvent>,
+    /// Events beyond the log's bound.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub wire_log_dropped: usize,
+    /// The end of the server's stderr, for anything but a pass.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stderr_tail: Option<String>,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
+}
+
+impl CaseRun {
+    /// True when this result makes the run fail: a failure not listed as
+    /// known, a listed case that passes (a stale list), a timeout or a
+    /// harness error.
+    pub fn fails_run(&self) -> bool {
+        match self.outcome {
+            Outcome::Pass => self.known_failing,
+            Outcome::Fail | Outcome::Timeout => !self.known_failing,
+            Outcome::HarnessError => true,
+            Outcome::Unsupported => false,
+        }
+    }
+
+    /// The cell text: the outcome, qualified by the known-failing list.
+    pub fn label(&self) -> String {
+        match (self.outcome, self.known_failing) {
+            (Outcome::Pass, true) => "PASS (stale known-failing)".into(),
+            (o, true) => format!("{} (known)", o.as_str()),
+            (o, false) => o.as_str().into(),
+        }
+    }
+}
+
+/// Counts of outcomes for one target.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Counts {
+    /// PASS.
+    pub pass: usize,
+    /// FAIL.
+    pub fail: usize,
+    /// UNSUPPORTED.
+    pub unsupported: usize,
+    /// TIMEOUT.
+    pub timeout: usize,
+    /// HARNESS-ERROR.
+    pub harness_error: usize,
+    /// Results that fail the run.
+    pub failing: usize,
+}
+
+/// A whole conformance run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ConformRun {
+    /// `sockbench-conform/1`.
+    pub schema: String,
+    /// sockbench's version.
+    pub tool_version: String,
+    /// The seed every case's randomness derives from; `--seed` replays it.
+    pub seed: u64,
+    /// Where it ran.
+    pub machine: Machine,
+    /// Start time, seconds since the Unix epoch.
+    pub started_unix: u64,
+    /// Wall time of the run.
+    pub duration_s: f64,
+    /// The targets, in column order.
+    pub targets: Vec<TargetInfo>,
+    /// The cases run, in id order.
+    pub cases: Vec<CaseInfo>,
+    /// Every (case, target) result.
+    pub results: Vec<CaseRun>,
+}
+
+impl ConformRun {
+    /// The result of `case` on `target`.
+    pub fn result(&self, case: &str, target: &str) -> Option<&CaseRun> {
+        self.results
+            .iter()
+            .find(|r| r.case == case && r.target == target)
+    }
+
+    /// Outcome counts per target, in target order.
+    pub fn counts(&self) -> BTreeMap<String, Counts> {
+        let mut m: BTreeMap<String, Counts> = self
+            .targets
+            .iter()
+            .map(|t| (t.name.clone(), Counts::default()))
+            .collect();
+        for r in &self.results {
+            let c = m.entry(r.target.clone()).or_default();
+            match r.outcome {
+                Outcome::Pass => c.pass += 1,
+                Outcome::Fail => c.fail += 1,
+                Outcome::Unsupported => c.unsupported += 1,
+                Outcome::Timeout => c.timeout += 1,
+                Outcome::HarnessError => c.harness_error += 1,
+            }
+            if r.fails_run() {
+                c.failing += 1;
+            }
+        }
+        m
+    }
+
+    /// True when nothing fails the run.
+    pub fn passed(&self) -> bool {
+        !self.results.iter().any(CaseRun::fails_run)
+    }
+}

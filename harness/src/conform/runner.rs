@@ -1,0 +1,327 @@
+//! Runs cases on targets: in parallel where they are independent (each on
+//! its own freshly started server), serially where they measure or the
+//! target is shared; every case under a deadline, the whole run under a
+//! watchdog, every child reaped.
+
+use std::collections::HashSet;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::path::PathBuf;
+use std::sync::mpsc;
+use std::thread;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use indicatif::{ProgressBar, ProgressStyle};
+use rayon::prelude::*;
+use rustix::process::{Pid, Signal, kill_process};
+
+use super::case::{Case, CaseError, Ctx};
+use super::results::{CaseInfo, CaseRun, ConformRun, Outcome, SCHEMA};
+use super::targets::{Instance, NotReady, TargetSpec, instantiate};
+use crate::report::machine::Machine;
+use crate::target::kill_all_children;
+use crate::wirelog::WireLog;
+
+/// Cases listed as known to fail: `ID` for every target, `TARGET:ID` for one.
+#[derive(Debug, Clone, Default)]
+pub struct KnownFailing(HashSet<(Option<String>, String)>);
+
+impl KnownFailing {
+    /// Parses a known-failing file; unknown case ids are an error, so a
+    /// typo cannot silently hide a failure.
+    pub fn parse(text: &str, catalogue: &[Case]) -> Result<Self, String> {
+        let mut set = HashSet::new();
+        for (n, line) in text.lines().enumerate() {
+            let line = line.split('#').next().unwrap_or("").trim();
+            if line.is_empty() {
+                continue;
+            }
+            let (target, id) = match line.rsplit_once(':') {
+                Some((t, id)) => (Some(t.trim().to_owned()), id.trim()),
+                None => (None, line),
+            };
+            if !catalogue.iter().any(|c| c.id == id) {
+                return Err(format!("line {}: no case has the id {id:?}", n + 1));
+            }
+            set.insert((target, id.to_owned()));
+        }
+        Ok(KnownFailing(set))
+    }
+
+    fn contains(&self, target: &str, case: &str) -> bool {
+        self.0.contains(&(None, case.to_owned()))
+            || self.0.contains(&(Some(target.to_owned()), case.to_owned()))
+    }
+}
+
+/// What to run.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// The targets, in column order.
+    pub targets: Vec<TargetSpec>,
+    /// The cases, in id order.
+    pub cases: Vec<Case>,
+    /// The run's seed.
+    pub seed: u64,
+    /// Cases run at once.
+    pub jobs: usize,
+    /// Known failures.
+    pub known_failing: KnownFailing,
+    /// Bound on the whole run; cases not started by then are TIMEOUT.
+    pub watchdog: Duration,
+    /// The sockbench executable, for `--backend` targets.
+    pub exe: PathBuf,
+    /// Show a progress bar (when stderr is a terminal).
+    pub progress: bool,
+}
+
+/// Runs every case on every target.
+pub fn run(opts: &RunOptions) -> ConformRun {
+    let started = Instant::now();
+    let stop_by = started + opts.watchdog;
+    hard_stop(opts.watchdog);
+    let jobs: Vec<(usize, usize)> = (0..opts.targets.len())
+        .flat_map(|t| (0..opts.cases.len()).map(move |c| (t, c)))
+        .collect();
+    let (parallel, serial): (Vec<_>, Vec<_>) = jobs
+        .into_iter()
+        .partition(|&(t, c)| opts.targets[t].spawns() && !opts.cases[c].serial);
+    let bar = if opts.progress {
+        ProgressBar::new((parallel.len() + serial.len()) as u64)
+    } else {
+        ProgressBar::hidden()
+    };
+    bar.set_style(
+        ProgressStyle::with_template("conform {bar:30} {pos}/{len} {msg} [{elapsed}]")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    let one = |&(t, c): &(usize, usize)| {
+        let r = run_job(&opts.targets[t], &opts.cases[c], opts, stop_by);
+        bar.set_message(format!("{} {} {}", r.target, r.case, r.outcome.as_str()));
+        bar.inc(1);
+        r
+    };
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(opts.jobs.max(1))
+        .build();
+    let mut results: Vec<CaseRun> = match pool {
+        Ok(pool) => pool.install(|| parallel.par_iter().map(one).collect()),
+        Err(_) => parallel.iter().map(one).collect(),
+    };
+    results.extend(serial.iter().map(one));
+    bar.finish_and_clear();
+    let order = |r: &CaseRun| {
+        let t = opts
+            .targets
+            .iter()
+            .position(|t| t.name() == r.target)
+            .unwrap_or(0);
+        let c = opts.cases.iter().position(|c| c.id == r.case).unwrap_or(0);
+        (t, c)
+    };
+    results.sort_by_key(order);
+    ConformRun {
+        schema: SCHEMA.into(),
+        tool_version: env!("CARGO_PKG_VERSION").into(),
+        seed: opts.seed,
+        machine: Machine::probe(),
+        started_unix: SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs())
+            - started.elapsed().as_secs(),
+        duration_s: started.elapsed().as_secs_f64(),
+        targets: opts.targets.iter().map(|t| t.info(&opts.exe)).collect(),
+        cases: opts
+            .cases
+            .iter()
+            .map(|c| CaseInfo {
+                id: c.id.into(),
+                name: c.name.into(),
+                category: c.category_name().into(),
+                title: c.title.into(),
+                rule: c.rule.into(),
+            })
+            .collect(),
+        results,
+    }
+}
+
+/// If the run outlives its watchdog by every case's worst deadline, the
+/// harness is stuck: kill the children and exit rather than hang.
+fn hard_stop(watchdog: Duration) {
+    let limit = watchdog + Duration::from_secs(180);
+    let _ = thread::Builder::new().name("watchdog".into()).spawn(move || {
+        thread::sleep(limit);
+        kill_all_children();
+        eprintln!("sockbench conform: the run exceeded its watchdog by 3 minutes; child servers killed");
+        std::process::exit(3);
+    });
+}
+
+/// A stable per-case seed: the run's seed mixed with the case id (FNV-1a).
+pub fn case_seed(seed: u64, id: &str) -> u64 {
+    id.bytes().fold(seed ^ 0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+fn run_job(spec: &TargetSpec, case: &Case, opts: &RunOptions, stop_by: Instant) -> CaseRun {
+    let start = Instant::now();
+    let target = spec.name();
+    let mut result = CaseRun {
+        case: case.id.into(),
+        target: target.clone(),
+        outcome: Outcome::Pass,
+        known_failing: opts.known_failing.contains(&target, case.id),
+        duration_ms: 0.0,
+        expected: None,
+        actual: None,
+        reason: None,
+        wire_log: Vec::new(),
+        wire_log_dropped: 0,
+        stderr_tail: None,
+    };
+    if Instant::now() >= stop_by {
+        result.outcome = Outcome::Timeout;
+        result.reason = Some(format!(
+            "not run: the run's watchdog ({:?}) expired",
+            opts.watchdog
+        ));
+        return result;
+    }
+    let instance = match instantiate(spec, case, &opts.exe) {
+        Ok(i) => i,
+        Err(NotReady::Unsupported(why)) => {
+            result.outcome = Outcome::Unsupported;
+            result.reason = Some(why);
+            result.duration_ms = start.elapsed().as_secs_f64() * 1e3;
+            return result;
+        }
+        Err(NotReady::Failed(why)) => {
+            result.outcome = Outcome::Fail;
+            result.expected = Some("the server to start and print its ready line".into());
+            result.actual = Some(why);
+            result.duration_ms = start.elapsed().as_secs_f64() * 1e3;
+            return result;
+        }
+        Err(NotReady::Harness(why)) => {
+            result.outcome = Outcome::HarnessError;
+            result.reason = Some(why);
+            return result;
+        }
+    };
+    let log = WireLog::default();
+    let (outcome, instance) = execute(case, instance, &log, case_seed(opts.seed, case.id));
+    apply(&mut result, outcome);
+    if let Some(mut inst) = instance {
+        if let Some(server) = inst.spawned.as_mut() {
+            let died = !case.needs.lifecycle && !server.is_running();
+            if died && result.outcome == Outcome::Pass {
+                result.outcome = Outcome::Fail;
+                result.expected = Some("the server to keep running".into());
+                result.actual = Some(format!("it exited: {:?}", server.wait_exit(Duration::ZERO)));
+            }
+            if result.outcome != Outcome::Pass {
+                result.stderr_tail = Some(server.stderr_tail());
+            }
+        }
+    }
+    if result.outcome != Outcome::Pass {
+        let (events, dropped) = log.snapshot();
+        result.wire_log = events;
+        result.wire_log_dropped = dropped;
+    }
+    result.duration_ms = start.elapsed().as_secs_f64() * 1e3;
+    result
+}
+
+enum Verdict {
+    Done(Result<(), CaseError>),
+    Panicked(String),
+    TimedOut(Duration),
+}
+
+/// Runs the case on its own thread under its deadline. On timeout the
+/// server is killed, which ends the case's waits, and the instance is lost
+/// with the thread (its `Drop` reaps the child).
+fn execute(
+    case: &Case,
+    instance: Instance,
+    log: &WireLog,
+    seed: u64,
+) -> (Verdict, Option<Instance>) {
+    let (tx, rx) = mpsc::channel();
+    let pid = instance.pid.filter(|_| instance.spawned.is_some());
+    let run = case.run;
+    let log = log.clone();
+    let spawned = thread::Builder::new()
+        .name(format!("case-{}", case.id))
+        .spawn(move || {
+            let mut instance = instance;
+            let verdict = {
+                let mut ctx = Ctx::new(instance.tcp, instance.udp, instance.wire, seed);
+                ctx.log = log;
+                ctx.storage = instance.storage.clone();
+                ctx.pid = instance.pid;
+                ctx.concurrent = instance.concurrent;
+                ctx.server = instance.spawned.as_mut();
+                match catch_unwind(AssertUnwindSafe(|| run(&mut ctx))) {
+                    Ok(r) => Verdict::Done(r),
+                    Err(p) => Verdict::Panicked(
+                        p.downcast_ref::<String>()
+                            .cloned()
+                            .or_else(|| p.downcast_ref::<&str>().map(|s| (*s).to_owned()))
+                            .unwrap_or_default(),
+                    ),
+                }
+            };
+            let _ = tx.send((verdict, instance));
+        });
+    if let Err(e) = spawned {
+        return (
+            Verdict::Done(Err(CaseError::Harness(format!(
+                "cannot start a case thread: {e}"
+            )))),
+            None,
+        );
+    }
+    match rx.recv_timeout(case.timeout) {
+        Ok((verdict, instance)) => (verdict, Some(instance)),
+        Err(_) => {
+            if let Some(pid) = pid.and_then(|p| Pid::from_raw(p as i32)) {
+                let _ = kill_process(pid, Signal::KILL);
+            }
+            // The case's waits end once the server is gone; give it a moment.
+            let instance = rx.recv_timeout(Duration::from_secs(5)).ok().map(|(_, i)| i);
+            (Verdict::TimedOut(case.timeout), instance)
+        }
+    }
+}
+
+fn apply(result: &mut CaseRun, verdict: Verdict) {
+    match verdict {
+        Verdict::Done(Ok(())) => result.outcome = Outcome::Pass,
+        Verdict::Done(Err(CaseError::Fail(f))) => {
+            result.outcome = Outcome::Fail;
+            result.expected = Some(f.expected);
+            result.actual = Some(f.actual);
+        }
+        Verdict::Done(Err(CaseError::Unsupported(why))) => {
+            result.outcome = Outcome::Unsupported;
+            result.reason = Some(why);
+        }
+        Verdict::Done(Err(CaseError::Harness(why))) => {
+            result.outcome = Outcome::HarnessError;
+            result.reason = Some(why);
+        }
+        Verdict::Panicked(msg) => {
+            result.outcome = Outcome::HarnessError;
+            result.reason = Some(format!("the case panicked: {msg}"));
+        }
+        Verdict::TimedOut(limit) => {
+            result.outcome = Outcome::Timeout;
+            result.reason = Some(format!(
+                "no verdict within the case's deadline of {limit:?}; the server was killed"
+            ));
+        }
+    }
+}

@@ -1,0 +1,170 @@
+//! The conformance report in Markdown: summary, matrix, then the evidence
+//! of every failure.
+
+use std::fmt::Write;
+
+use anyhow::Result;
+
+use super::Reporter;
+use crate::conform::results::{CaseRun, ConformRun, Outcome};
+
+/// report.md.
+pub struct Markdown;
+
+impl Reporter<ConformRun> for Markdown {
+    fn file_name(&self) -> &str {
+        "report.md"
+    }
+
+    fn render(&self, run: &ConformRun) -> Result<String> {
+        let mut s = String::new();
+        writeln!(s, "# sockbench conform")?;
+        writeln!(s)?;
+        writeln!(
+            s,
+            "Seed `{}` (replay with `--seed {}`), {} cases on {} target(s) in {:.1} s; sockbench {}, git {}, {} ({} CPUs, kernel {}).",
+            run.seed,
+            run.seed,
+            run.cases.len(),
+            run.targets.len(),
+            run.duration_s,
+            run.tool_version,
+            or_dash(&run.machine.git_revision),
+            or_dash(&run.machine.cpu),
+            run.machine.cpus,
+            or_dash(&run.machine.kernel)
+        )?;
+        writeln!(s)?;
+        writeln!(
+            s,
+            "| target | PASS | FAIL | UNSUPPORTED | TIMEOUT | HARNESS-ERROR | verdict |"
+        )?;
+        writeln!(s, "|---|---|---|---|---|---|---|")?;
+        let counts = run.counts();
+        for t in &run.targets {
+            let c = counts.get(&t.name).copied().unwrap_or_default();
+            let verdict = if c.failing == 0 { "ok" } else { "**fails**" };
+            writeln!(
+                s,
+                "| {} | {} | {} | {} | {} | {} | {} |",
+                t.name, c.pass, c.fail, c.unsupported, c.timeout, c.harness_error, verdict
+            )?;
+        }
+        writeln!(s)?;
+        writeln!(s, "## Matrix")?;
+        writeln!(s)?;
+        write!(s, "| case |")?;
+        for t in &run.targets {
+            write!(s, " {} |", t.name)?;
+        }
+        writeln!(s)?;
+        write!(s, "|---|")?;
+        for _ in &run.targets {
+            write!(s, "---|")?;
+        }
+        writeln!(s)?;
+        for c in &run.cases {
+            write!(s, "| {} {} |", c.id, c.name)?;
+            for t in &run.targets {
+                let cell = run.result(&c.id, &t.name).map_or("-".into(), |r| {
+                    if r.fails_run() {
+                        format!("**{}**", r.label())
+                    } else {
+                        r.label()
+                    }
+                });
+                write!(s, " {cell} |")?;
+            }
+            writeln!(s)?;
+        }
+        let notable: Vec<&CaseRun> = run
+            .results
+            .iter()
+            .filter(|r| !matches!(r.outcome, Outcome::Pass | Outcome::Unsupported) || r.fails_run())
+            .collect();
+        if !notable.is_empty() {
+            writeln!(s)?;
+            writeln!(s, "## Evidence")?;
+            for r in notable {
+                let info = run.cases.iter().find(|c| c.id == r.case);
+                writeln!(s)?;
+                writeln!(
+                    s,
+                    "### {} on {}: {} {}",
+                    r.label(),
+                    r.target,
+                    r.case,
+                    info.map_or("", |i| i.name.as_str())
+                )?;
+                if let Some(i) = info {
+                    writeln!(s)?;
+                    writeln!(s, "{} Rule: {}", i.title, i.rule)?;
+                }
+                writeln!(s)?;
+                if let Some(e) = &r.expected {
+                    writeln!(s, "- expected: {e}")?;
+                }
+                if let Some(a) = &r.actual {
+                    writeln!(s, "- actual: {a}")?;
+                }
+                if let Some(why) = &r.reason {
+                    writeln!(s, "- note: {why}")?;
+                }
+                if !r.wire_log.is_empty() {
+                    writeln!(s)?;
+                    writeln!(s, "```text")?;
+                    writeln!(
+                        s,
+                        "{:>9}  conn  dir       offset      len  first bytes / note",
+                        "t ms"
+                    )?;
+                    for e in r.wire_log.iter().take(60) {
+                        let dir = match e.dir {
+                            crate::wirelog::Dir::Sent => "sent",
+                            crate::wirelog::Dir::Received => "received",
+                        };
+                        let text = if e.note.is_empty() {
+                            e.head.clone()
+                        } else if e.head.is_empty() {
+                            e.note.clone()
+                        } else {
+                            format!("{} ({})", e.head, e.note)
+                        };
+                        writeln!(
+                            s,
+                            "{:>9.2}  {:>4}  {:<8} {:>9} {:>8}  {}",
+                            e.t_ms, e.conn, dir, e.offset, e.len, text
+                        )?;
+                    }
+                    let more = r.wire_log.len().saturating_sub(60) + r.wire_log_dropped;
+                    if more > 0 {
+                        writeln!(s, "… {more} more event(s) in results.json")?;
+                    }
+                    writeln!(s, "```")?;
+                }
+                if let Some(tail) = r.stderr_tail.as_deref().filter(|t| !t.trim().is_empty()) {
+                    writeln!(s)?;
+                    writeln!(s, "Server stderr (end):")?;
+                    writeln!(s)?;
+                    writeln!(s, "```text")?;
+                    for l in tail
+                        .lines()
+                        .rev()
+                        .take(15)
+                        .collect::<Vec<_>>()
+                        .into_iter()
+                        .rev()
+                    {
+                        writeln!(s, "{l}")?;
+                    }
+                    writeln!(s, "```")?;
+                }
+            }
+        }
+        Ok(s)
+    }
+}
+
+fn or_dash(s: &str) -> &str {
+    if s.is_empty() { "-" } else { s }
+}

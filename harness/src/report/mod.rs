@@ -1,0 +1,70 @@
+//! Reports: one results type, many renderings (terminal, JSON, Markdown,
+//! HTML, JUnit), each a [`Reporter`]; writing them all is one call.
+
+pub mod conform_html;
+pub mod conform_md;
+pub mod junit;
+pub mod machine;
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use serde::Serialize;
+
+/// One rendering of results of type `T` into one file.
+pub trait Reporter<T> {
+    /// The file it writes, e.g. `report.md`.
+    fn file_name(&self) -> &str;
+    /// The file's content.
+    fn render(&self, data: &T) -> Result<String>;
+}
+
+/// results.json: the data itself, pretty-printed.
+pub struct Json;
+
+impl<T: Serialize> Reporter<T> for Json {
+    fn file_name(&self) -> &str {
+        "results.json"
+    }
+
+    fn render(&self, data: &T) -> Result<String> {
+        Ok(serde_json::to_string_pretty(data)? + "\n")
+    }
+}
+
+/// Writes every reporter's file into `dir` (created if missing).
+pub fn write_all<T>(data: &T, dir: &Path, reporters: &[&dyn Reporter<T>]) -> Result<Vec<PathBuf>> {
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    reporters
+        .iter()
+        .map(|r| {
+            let path = dir.join(r.file_name());
+            let text = r
+                .render(data)
+                .with_context(|| format!("cannot render {}", r.file_name()))?;
+            std::fs::write(&path, text)
+                .with_context(|| format!("cannot write {}", path.display()))?;
+            Ok(path)
+        })
+        .collect()
+}
+
+/// Escapes text for HTML and XML.
+pub fn escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            // XML 1.0 cannot carry most control characters at all.
+            c if (c as u32) < 0x20 && !matches!(c, '\n' | '\r' | '\t') => {
+                out.push_str(&format!("\\x{:02x}", c as u32))
+            }
+            c => out.push(c),
+        }
+    }
+    out
+}

@@ -1,0 +1,256 @@
+//! The conformance suite proves it can fail: every known-broken server in
+//! fixtures/broken fails exactly the cases its manifest lists, the correct
+//! peer passes everything, and broken or dead servers never hang the run.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use sockbench::conform::results::{ConformRun, Outcome};
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn conform(args: &[&str], out: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_sockbench"))
+        .arg("conform")
+        .args(args)
+        .args(["--no-progress", "--out"])
+        .arg(out)
+        .current_dir(root())
+        .output()
+        .expect("sockbench runs")
+}
+
+fn results(out: &Path) -> ConformRun {
+    let text = std::fs::read_to_string(out.join("results.json")).expect("results.json written");
+    serde_json::from_str(&text).expect("results.json parses")
+}
+
+fn python(path: &str, label: &str) -> String {
+    format!("{label}=python3 {}", root().join(path).display())
+}
+
+#[test]
+fn broken_servers_fail_exactly_their_listed_cases_and_the_peer_passes() {
+    let manifest: Value = serde_json::from_str(
+        &std::fs::read_to_string(root().join("fixtures/broken/manifest.json")).unwrap(),
+    )
+    .unwrap();
+    let servers = manifest["servers"].as_array().unwrap();
+    assert!(servers.len() >= 7);
+    let out = tempfile::tempdir().unwrap();
+    let junit = out.path().join("junit.xml");
+    let mut args: Vec<String> = vec!["--spawn".into(), python("fixtures/peers/server.py", "peer")];
+    for s in servers {
+        let file = s["file"].as_str().unwrap();
+        args.push("--spawn".into());
+        args.push(python(&format!("fixtures/broken/{file}"), file));
+    }
+    args.extend(["--jobs", "16", "--seed", "11", "--junit"].map(String::from));
+    args.push(junit.display().to_string());
+    let argv: Vec<&str> = args.iter().map(String::as_str).collect();
+    let o = conform(&argv, out.path());
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "broken servers must fail the run:\n{stdout}\n{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(stdout.contains("seed 11"), "the seed is printed: {stdout}");
+    let run = results(out.path());
+    assert_eq!(run.seed, 11);
+    assert!(run.cases.len() > 60);
+
+    let peer: Vec<_> = run.results.iter().filter(|r| r.target == "peer").collect();
+    assert_eq!(peer.len(), run.cases.len());
+    for r in &peer {
+        assert_eq!(
+            r.outcome,
+            Outcome::Pass,
+            "the correct peer fails {}: {:?} / {:?} / {:?}",
+            r.case,
+            r.expected,
+            r.actual,
+            r.reason
+        );
+    }
+    for s in servers {
+        let file = s["file"].as_str().unwrap();
+        let want: BTreeSet<&str> = s["must_fail"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_str().unwrap())
+            .collect();
+        let got: BTreeSet<&str> = run
+            .results
+            .iter()
+            .filter(|r| r.target == file && r.outcome != Outcome::Pass)
+            .map(|r| r.case.as_str())
+            .collect();
+        assert_eq!(
+            got, want,
+            "{file}: failed (left) vs listed in manifest.json (right)"
+        );
+        for r in run
+            .results
+            .iter()
+            .filter(|r| r.target == file && r.outcome != Outcome::Pass)
+        {
+            assert_eq!(
+                r.outcome,
+                Outcome::Fail,
+                "{file} {}: {:?}",
+                r.case,
+                r.reason
+            );
+            // The evidence a person needs: what was expected, what happened, the bytes.
+            assert!(
+                r.expected.as_deref().is_some_and(|e| !e.is_empty()),
+                "{file} {}",
+                r.case
+            );
+            assert!(
+                r.actual.as_deref().is_some_and(|a| !a.is_empty()),
+                "{file} {}",
+                r.case
+            );
+            assert!(!r.wire_log.is_empty(), "{file} {}: no wire log", r.case);
+        }
+    }
+    // The reports show it.
+    let html = std::fs::read_to_string(out.path().join("index.html")).unwrap();
+    assert!(
+        html.contains("id=\"sticky_py-2_6\""),
+        "the HTML links the sticky bug's evidence"
+    );
+    assert!(html.contains("expected") && html.contains("Wire log"));
+    let md = std::fs::read_to_string(out.path().join("report.md")).unwrap();
+    assert!(md.contains("| 2.6 coalesced-10 |") && md.contains("## Evidence"));
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    assert!(xml.contains("<testsuite name=\"sticky.py\"") && xml.contains("<failure message="));
+    let expected_failures: usize = servers
+        .iter()
+        .map(|s| s["must_fail"].as_array().unwrap().len())
+        .sum();
+    assert!(
+        xml.contains(&format!("failures=\"{expected_failures}\"")),
+        "junit failure total"
+    );
+}
+
+#[test]
+fn docs_cases_md_matches_the_catalogue() {
+    let o = Command::new(env!("CARGO_BIN_EXE_sockbench"))
+        .args(["conform", "--list", "--format", "markdown"])
+        .output()
+        .unwrap();
+    assert!(o.status.success());
+    let generated = String::from_utf8(o.stdout).unwrap();
+    let committed = std::fs::read_to_string(root().join("docs/cases.md")).unwrap_or_default();
+    assert!(
+        generated == committed,
+        "docs/cases.md is stale: run `cargo run -- conform --list --format markdown > docs/cases.md`"
+    );
+}
+
+#[test]
+fn known_failing_list_forgives_listed_failures_and_catches_stale_entries() {
+    let out = tempfile::tempdir().unwrap();
+    let list = out.path().join("known.txt");
+    let target = python("fixtures/broken/udp_1024.py", "udp");
+    let run_with = |text: &str| {
+        std::fs::write(&list, text).unwrap();
+        conform(
+            &[
+                "--spawn",
+                &target,
+                "--cases",
+                "7.2,7.3,7.4",
+                "--known-failing",
+                list.to_str().unwrap(),
+            ],
+            out.path(),
+        )
+    };
+    let o = run_with("# the 1024-byte buffer\nudp:7.3\n7.4\n");
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "listed failures do not fail the run: {}",
+        String::from_utf8_lossy(&o.stdout)
+    );
+    assert!(
+        results(out.path())
+            .results
+            .iter()
+            .filter(|r| r.known_failing)
+            .all(|r| r.outcome == Outcome::Fail)
+    );
+    let o = run_with("7.2\n7.3\n7.4\n");
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "a listed case that passes makes the list stale"
+    );
+    assert!(String::from_utf8_lossy(&o.stdout).contains("PASS (stale known-failing) 7.2"));
+    let o = run_with("7.99\n");
+    assert_eq!(o.status.code(), Some(2), "an unknown id is an error");
+    assert!(String::from_utf8_lossy(&o.stderr).contains("7.99"));
+}
+
+/// A ready line pointing at ports nobody listens on, then exit.
+const DIES: &str = "import json,os,socket\nsocks=[socket.socket(),socket.socket(type=socket.SOCK_DGRAM)]\n[s.bind(('127.0.0.1',0)) for s in socks]\nports=[s.getsockname()[1] for s in socks]\n[s.close() for s in socks]\nprint(json.dumps({'backend':'dies','tcp':'127.0.0.1:%d'%ports[0],'udp':'127.0.0.1:%d'%ports[1],'pid':os.getpid()}),flush=True)";
+
+#[test]
+fn a_server_that_dies_at_once_fails_without_hanging_the_run() {
+    let out = tempfile::tempdir().unwrap();
+    let script = out.path().join("dies.py");
+    std::fs::write(&script, DIES).unwrap();
+    let t = Instant::now();
+    let spawn = format!("dies=python3 {}", script.display());
+    let o = conform(
+        &["--spawn", &spawn, "--cases", "1.1,1.2,2.6,4.1,7.1"],
+        out.path(),
+    );
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        t.elapsed() < Duration::from_secs(90),
+        "took {:?}",
+        t.elapsed()
+    );
+    for r in results(out.path()).results {
+        assert_eq!(r.outcome, Outcome::Fail, "{}: {:?}", r.case, r.reason);
+    }
+}
+
+#[test]
+fn child_servers_are_reaped() {
+    let out = tempfile::tempdir().unwrap();
+    let marker = format!("reap-check-{}", std::process::id());
+    let spawn = format!(
+        "reaped=python3 {} --backend {marker}",
+        root().join("fixtures/peers/server.py").display()
+    );
+    let o = conform(&["--spawn", &spawn, "--cases", "1.*,6.9"], out.path());
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stdout)
+    );
+    let left = Command::new("pgrep")
+        .args(["-f", &marker])
+        .output()
+        .unwrap();
+    assert!(
+        left.stdout.is_empty(),
+        "child servers left running: {}",
+        String::from_utf8_lossy(&left.stdout)
+    );
+}

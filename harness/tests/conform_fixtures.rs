@@ -254,3 +254,52 @@ fn child_servers_are_reaped() {
         String::from_utf8_lossy(&left.stdout)
     );
 }
+
+#[test]
+fn an_address_target_runs_serially_with_lifecycle_cases_unsupported() {
+    let storage = tempfile::tempdir().unwrap();
+    let server = sockbench::target::Spawned::backend(
+        Path::new(env!("CARGO_BIN_EXE_sockbench")),
+        "mio",
+        &["--storage", storage.path().to_str().unwrap(), "--no-fsync"],
+        Duration::from_secs(10),
+    )
+    .unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let (tcp, udp, pid) = (
+        server.ready.tcp.to_string(),
+        server.ready.udp.to_string(),
+        server.pid().to_string(),
+    );
+    let args = [
+        "--tcp",
+        &tcp,
+        "--udp",
+        &udp,
+        "--storage",
+        storage.path().to_str().unwrap(),
+        "--pid",
+        &pid,
+        "--name",
+        "running",
+        "--cases",
+        "1.*,3.1,3.2,3.7,6.12,7.4,8.*",
+    ];
+    let o = conform(&args, out.path());
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stdout)
+    );
+    let run = results(out.path());
+    for r in &run.results {
+        let want = if r.case.starts_with("8.") {
+            Outcome::Unsupported
+        } else {
+            Outcome::Pass
+        };
+        assert_eq!(r.outcome, want, "{}: {:?}", r.case, r.reason);
+    }
+    assert_eq!(run.targets[0].kind, "address");
+}

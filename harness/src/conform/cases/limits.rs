@@ -171,6 +171,15 @@ fn echo_memory(ctx: &mut Ctx<'_>) -> CaseResult {
 }
 
 fn upload_memory(ctx: &mut Ctx<'_>) -> CaseResult {
+    let listing = |dir: &std::path::Path| -> Vec<std::ffi::OsString> {
+        let mut v: Vec<_> = std::fs::read_dir(dir)
+            .map(|d| d.filter_map(|e| e.ok()).map(|e| e.file_name()).collect())
+            .unwrap_or_default();
+        v.sort();
+        v
+    };
+    // A shared server's storage holds earlier cases' files: compare with it.
+    let base = ctx.storage.as_deref().map(listing);
     let head = ctx.frame_bytes(
         &ctx.header(&json!({"file_name": "big.bin", "file_size": 1u64 << 30})),
         b"",
@@ -181,18 +190,14 @@ fn upload_memory(ctx: &mut Ctx<'_>) -> CaseResult {
         "RSS growth under 48 MiB while 64 MiB is uploaded",
         || format!("RSS grew by {} MiB", peak >> 20),
     )?;
-    if let Some(dir) = &ctx.storage {
+    if let (Some(dir), Some(base)) = (&ctx.storage, base) {
         let deadline = Instant::now() + ctx.wait;
-        while Instant::now() < deadline
-            && std::fs::read_dir(dir).map(|d| d.count()).unwrap_or(0) > 0
-        {
+        while Instant::now() < deadline && listing(dir) != base {
             thread::sleep(Duration::from_millis(10));
         }
-        let left: Vec<_> = std::fs::read_dir(dir)
-            .map(|d| d.filter_map(|e| e.ok()).map(|e| e.file_name()).collect())
-            .unwrap_or_default();
-        ensure(left.is_empty(), "nothing left of the cut upload", || {
-            format!("left {left:?}")
+        let left = listing(dir);
+        ensure(left == base, "nothing left of the cut upload", || {
+            format!("{left:?} where there was {base:?}")
         })?;
     }
     Ok(())
@@ -235,7 +240,7 @@ fn never_reading(ctx: &mut Ctx<'_>) -> CaseResult {
     // A concurrent server serves others meanwhile; a serial one once this
     // client leaves.
     if !ctx.concurrent {
-        drop(c);
+        drop((c, w));
     }
     let mut other = ctx.connect()?;
     let r = ctx.request(&mut other, &json!({"file_size": 1}), b"o")?;

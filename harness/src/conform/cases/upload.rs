@@ -95,13 +95,29 @@ fn expect_file(dir: &Path, name: &str, want: &[u8]) -> CaseResult {
     }
 }
 
-fn expect_files(dir: &Path, want: &[&str]) -> CaseResult {
+/// Fails unless the directory holds `base` (what was there when the case
+/// began: a shared server keeps earlier cases' files) plus exactly `want`.
+fn expect_files(dir: &Path, base: &[String], want: &[&str]) -> CaseResult {
     let got = files(dir);
     ensure(
-        got == want,
-        format!("the storage directory to hold exactly {want:?}"),
-        || format!("it holds {got:?}"),
+        got == with_base(base, want),
+        format!("the storage directory to gain exactly {want:?}"),
+        || {
+            let new: Vec<&String> = got.iter().filter(|n| !base.contains(n)).collect();
+            format!("it gained {new:?}")
+        },
     )
+}
+
+fn with_base(base: &[String], want: &[&str]) -> Vec<String> {
+    let mut all: Vec<String> = base
+        .iter()
+        .cloned()
+        .chain(want.iter().map(|s| (*s).to_owned()))
+        .collect();
+    all.sort();
+    all.dedup();
+    all
 }
 
 fn upload_ok_reply(ctx: &mut Ctx<'_>) -> CaseResult {
@@ -116,6 +132,7 @@ fn upload_ok_reply(ctx: &mut Ctx<'_>) -> CaseResult {
 }
 
 fn upload_ok_on_disk(ctx: &mut Ctx<'_>) -> CaseResult {
+    let base = files(ctx.storage()?);
     let mut c = ctx.connect()?;
     let body: Vec<u8> = (0..200_000u32).map(|i| (i * 13 % 256) as u8).collect();
     expect_ok(&upload(
@@ -127,7 +144,7 @@ fn upload_ok_on_disk(ctx: &mut Ctx<'_>) -> CaseResult {
     )?)?;
     let dir = ctx.storage()?;
     expect_file(dir, "disk.bin", &body)?;
-    expect_files(dir, &["disk.bin"])
+    expect_files(dir, &base, &["disk.bin"])
 }
 
 fn implied_upload(ctx: &mut Ctx<'_>) -> CaseResult {
@@ -184,6 +201,7 @@ fn md5_mismatch_reply(ctx: &mut Ctx<'_>) -> CaseResult {
 }
 
 fn md5_mismatch_keeps_old(ctx: &mut Ctx<'_>) -> CaseResult {
+    let base = files(ctx.storage()?);
     let mut c = ctx.connect()?;
     expect_ok(&upload(ctx, &mut c, "keep.txt", b"old content", None)?)?;
     expect_code(
@@ -198,7 +216,7 @@ fn md5_mismatch_keeps_old(ctx: &mut Ctx<'_>) -> CaseResult {
     )?;
     let dir = ctx.storage()?;
     expect_file(dir, "keep.txt", b"old content")?;
-    expect_files(dir, &["keep.txt"])
+    expect_files(dir, &base, &["keep.txt"])
 }
 
 fn md5_mismatch_keeps_connection(ctx: &mut Ctx<'_>) -> CaseResult {
@@ -244,16 +262,22 @@ fn listing(dir: &Path) -> Vec<(String, u64)> {
 }
 
 /// Waits until the storage directory is `want` again, or the wait ends.
-fn expect_files_eventually(ctx: &Ctx<'_>, dir: &Path, want: &[&str]) -> CaseResult {
+fn expect_files_eventually(
+    ctx: &Ctx<'_>,
+    dir: &Path,
+    base: &[String],
+    want: &[&str],
+) -> CaseResult {
     let deadline = Instant::now() + ctx.wait;
-    while Instant::now() < deadline && files(dir) != want {
+    while Instant::now() < deadline && files(dir) != with_base(base, want) {
         thread::sleep(Duration::from_millis(10));
     }
-    expect_files(dir, want)
+    expect_files(dir, base, want)
 }
 
 fn cut_upload(ctx: &mut Ctx<'_>, reset: bool) -> CaseResult {
     let dir = ctx.storage()?.to_owned();
+    let base = files(&dir);
     let mut c = ctx.connect()?;
     let body = vec![0x5au8; 300_000];
     let bytes = ctx.frame_bytes(
@@ -270,7 +294,7 @@ fn cut_upload(ctx: &mut Ctx<'_>, reset: bool) -> CaseResult {
             .map_err(|e| fail("a half-close", e.to_string()))?;
         ctx.expect_close(&mut c)?;
     }
-    expect_files_eventually(ctx, &dir, &[])
+    expect_files_eventually(ctx, &dir, &base, &[])
 }
 
 fn truncated_upload(ctx: &mut Ctx<'_>) -> CaseResult {
@@ -282,6 +306,7 @@ fn reset_upload(ctx: &mut Ctx<'_>) -> CaseResult {
 }
 
 fn bad_name(ctx: &Ctx<'_>, name: &str) -> CaseResult {
+    let base = ctx.storage.as_deref().map(files).unwrap_or_default();
     let outside_before = ctx
         .storage
         .as_deref()
@@ -296,7 +321,7 @@ fn bad_name(ctx: &Ctx<'_>, name: &str) -> CaseResult {
     )?;
     expect_code(&r, "bad_file_name")?;
     if let Some(dir) = &ctx.storage {
-        expect_files(dir, &[])?;
+        expect_files(dir, &base, &[])?;
         let outside = dir.parent().map(files).unwrap_or_default();
         ensure(
             outside == outside_before,
@@ -382,6 +407,7 @@ fn empty_upload(ctx: &mut Ctx<'_>) -> CaseResult {
 
 fn atomic_replace(ctx: &mut Ctx<'_>) -> CaseResult {
     let dir = ctx.storage()?.to_owned();
+    let base = files(&dir);
     let mut c = ctx.connect()?;
     let old = vec![b'o'; 100_000];
     expect_ok(&upload(ctx, &mut c, "atomic.bin", &old, None)?)?;
@@ -408,10 +434,11 @@ fn atomic_replace(ctx: &mut Ctx<'_>) -> CaseResult {
     ctx.send(&mut c, &bytes[200_000..])?;
     expect_ok(&ctx.recv(&mut c, "the upload reply")?)?;
     expect_file(&dir, "atomic.bin", &new)?;
-    expect_files(&dir, &["atomic.bin"])
+    expect_files(&dir, &base, &["atomic.bin"])
 }
 
 fn concurrent_same_name(ctx: &mut Ctx<'_>) -> CaseResult {
+    let base = files(ctx.storage()?);
     let contents: Vec<Vec<u8>> = (0..6u8)
         .map(|i| vec![b'a' + i; 300_000 + usize::from(i)])
         .collect();
@@ -439,7 +466,7 @@ fn concurrent_same_name(ctx: &mut Ctx<'_>) -> CaseResult {
         "same.bin to be one of the six uploads, complete",
         || format!("it holds {} bytes", got.len()),
     )?;
-    expect_files(dir, &["same.bin"])
+    expect_files(dir, &base, &["same.bin"])
 }
 
 fn large_file(ctx: &mut Ctx<'_>) -> CaseResult {

@@ -32,6 +32,10 @@ pub enum Command {
     Serve(ServeArgs),
     /// Check servers against the protocol: our back-ends or anybody's.
     Conform(crate::conform::command::ConformArgs),
+    /// Measure the back-ends on identical scenarios; write reports/latest/.
+    Bench(crate::bench::command::BenchArgs),
+    /// Regenerate report.md and index.html from a results.json.
+    Report(crate::report::command::ReportArgs),
 }
 
 /// Flags of `sockbench serve`.

@@ -6,7 +6,9 @@
 //! - [`target`]: a server under test, spawned and always reaped.
 //! - [`client`]: a framed TCP client and a UDP echo helper, every wait bounded.
 
+pub mod alloc_count;
 pub mod backends;
+pub mod bench;
 pub mod cli;
 pub mod client;
 pub mod conform;
@@ -15,4 +17,5 @@ pub mod report;
 pub mod serve;
 pub mod sys;
 pub mod target;
+pub mod udp;
 pub mod wirelog;

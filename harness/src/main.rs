@@ -3,6 +3,9 @@
 use std::process::ExitCode;
 
 use clap::Parser;
+
+#[global_allocator]
+static ALLOC: sockbench::alloc_count::Counting = sockbench::alloc_count::Counting;
 use sockbench::cli::{Cli, Command};
 
 fn main() -> ExitCode {
@@ -18,6 +21,14 @@ fn main() -> ExitCode {
         .init();
     sockbench::sys::raise_fd_limit();
     let result = match cli.command {
+        Command::Bench(args) => match sockbench::bench::command::main(args) {
+            Ok(code) => return code,
+            Err(e) => {
+                eprintln!("sockbench bench: {e:#}");
+                return ExitCode::from(2);
+            }
+        },
+        Command::Report(args) => sockbench::report::command::main(args),
         Command::Conform(args) => match sockbench::conform::command::main(args) {
             Ok(code) => return code,
             Err(e) => {

@@ -4,6 +4,8 @@
 
 use std::collections::{HashSet, VecDeque};
 use std::io::{BufRead, BufReader, Read};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -12,6 +14,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow, bail};
 use rustix::process::{Pid, Signal, kill_process};
+use sockbench_wire::WireConfig;
 
 use crate::ready::Ready;
 
@@ -51,6 +54,101 @@ pub fn kill_children_on_signal() -> Result<()> {
             }
         })?;
     Ok(())
+}
+
+/// A target as given on the command line.
+#[derive(Debug, Clone)]
+pub enum TargetSpec {
+    /// One of our back-ends, run as `sockbench serve --backend NAME`.
+    Backend(String),
+    /// A command obeying the serve contract; flags are appended per case.
+    Spawn {
+        /// Column name.
+        label: String,
+        /// Program and arguments.
+        argv: Vec<String>,
+    },
+    /// A server already listening, shared by every case (run serially).
+    Address {
+        /// Column name.
+        label: String,
+        /// Its TCP address.
+        tcp: SocketAddr,
+        /// Its UDP address.
+        udp: SocketAddr,
+        /// Its storage directory, if the harness may read it.
+        storage: Option<PathBuf>,
+        /// Its process id, for memory measurements.
+        pid: Option<u32>,
+        /// Whether it serves connections concurrently.
+        concurrent: bool,
+        /// Its byte order and limits.
+        wire: WireConfig,
+    },
+}
+
+impl TargetSpec {
+    /// The column name.
+    pub fn name(&self) -> String {
+        match self {
+            TargetSpec::Backend(n) => n.clone(),
+            TargetSpec::Spawn { label, .. } | TargetSpec::Address { label, .. } => label.clone(),
+        }
+    }
+
+    /// True when the harness starts a server per case.
+    pub fn spawns(&self) -> bool {
+        !matches!(self, TargetSpec::Address { .. })
+    }
+
+    /// Its kind (`backend`, `spawn`, `address`) and command line or addresses.
+    pub fn describe(&self, exe: &Path) -> (&'static str, String) {
+        match self {
+            TargetSpec::Backend(n) => ("backend", format!("{} serve --backend {n}", exe.display())),
+            TargetSpec::Spawn { argv, .. } => ("spawn", argv.join(" ")),
+            TargetSpec::Address { tcp, udp, .. } => ("address", format!("tcp {tcp}, udp {udp}")),
+        }
+    }
+}
+
+/// Parses `--spawn 'CMD ARGS'` or `--spawn 'LABEL=CMD ARGS'`; without a
+/// label the column is named after the last non-flag argument's file name.
+pub fn parse_spawn(text: &str) -> Result<TargetSpec> {
+    let (label, cmd) = match text.split_once('=') {
+        Some((l, c)) if !l.contains(' ') && !l.is_empty() => (Some(l.to_owned()), c),
+        _ => (None, text),
+    };
+    let argv = shlex::split(cmd)
+        .filter(|a| !a.is_empty())
+        .with_context(|| format!("cannot parse --spawn {cmd:?}"))?;
+    let label = label.unwrap_or_else(|| {
+        let last = argv
+            .iter()
+            .rev()
+            .find(|a| !a.starts_with('-'))
+            .unwrap_or(&argv[0]);
+        Path::new(last)
+            .file_name()
+            .map_or_else(|| last.clone(), |f| f.to_string_lossy().into_owned())
+    });
+    Ok(TargetSpec::Spawn { label, argv })
+}
+
+/// The command that starts a spawnable target (flags are appended by the caller).
+pub fn command_for(spec: &TargetSpec, exe: &Path) -> Option<Command> {
+    match spec {
+        TargetSpec::Backend(name) => {
+            let mut c = Command::new(exe);
+            c.args(["serve", "--backend", name]);
+            Some(c)
+        }
+        TargetSpec::Spawn { argv, .. } => {
+            let mut c = Command::new(&argv[0]);
+            c.args(&argv[1..]);
+            Some(c)
+        }
+        TargetSpec::Address { .. } => None,
+    }
 }
 
 /// A running child server.

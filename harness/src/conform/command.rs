@@ -227,24 +227,7 @@ fn targets(args: &ConformArgs) -> Result<Vec<TargetSpec>> {
         }
     }
     for cmd in &args.spawn {
-        let (label, cmd) = match cmd.split_once('=') {
-            Some((l, c)) if !l.contains(' ') && !l.is_empty() => (Some(l.to_owned()), c),
-            _ => (None, cmd.as_str()),
-        };
-        let argv = shlex::split(cmd)
-            .filter(|a| !a.is_empty())
-            .with_context(|| format!("cannot parse --spawn {cmd:?}"))?;
-        let label = label.unwrap_or_else(|| {
-            let last = argv
-                .iter()
-                .rev()
-                .find(|a| !a.starts_with('-'))
-                .unwrap_or(&argv[0]);
-            std::path::Path::new(last)
-                .file_name()
-                .map_or_else(|| last.clone(), |f| f.to_string_lossy().into_owned())
-        });
-        out.push(TargetSpec::Spawn { label, argv });
+        out.push(crate::target::parse_spawn(cmd)?);
     }
     if let (Some(tcp), Some(udp)) = (args.tcp, args.udp) {
         let max_header = u32::try_from(args.max_header).context("--max-header must fit 32 bits")?;

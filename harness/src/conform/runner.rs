@@ -129,7 +129,11 @@ pub fn run(opts: &RunOptions) -> ConformRun {
             .map_or(0, |d| d.as_secs())
             - started.elapsed().as_secs(),
         duration_s: started.elapsed().as_secs_f64(),
-        targets: opts.targets.iter().map(|t| t.info(&opts.exe)).collect(),
+        targets: opts
+            .targets
+            .iter()
+            .map(|t| super::targets::info(t, &opts.exe))
+            .collect(),
         cases: opts
             .cases
             .iter()

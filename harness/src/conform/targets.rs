@@ -5,72 +5,22 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::Duration;
 
 use sockbench_wire::{Endian, WireConfig};
 
 use super::case::{Case, Setup};
 use super::results::TargetInfo;
-use crate::target::Spawned;
+pub use crate::target::TargetSpec;
+use crate::target::{Spawned, command_for};
 
-/// A target as given on the command line.
-#[derive(Debug, Clone)]
-pub enum TargetSpec {
-    /// One of our back-ends, run as `sockbench serve --backend NAME`.
-    Backend(String),
-    /// A command obeying the serve contract; flags are appended per case.
-    Spawn {
-        /// Column name.
-        label: String,
-        /// Program and arguments.
-        argv: Vec<String>,
-    },
-    /// A server already listening, shared by every case (run serially).
-    Address {
-        /// Column name.
-        label: String,
-        /// Its TCP address.
-        tcp: SocketAddr,
-        /// Its UDP address.
-        udp: SocketAddr,
-        /// Its storage directory, if the harness may read it.
-        storage: Option<PathBuf>,
-        /// Its process id, for memory measurements.
-        pid: Option<u32>,
-        /// Whether it serves connections concurrently.
-        concurrent: bool,
-        /// Its byte order and limits.
-        wire: WireConfig,
-    },
-}
-
-impl TargetSpec {
-    /// The column name.
-    pub fn name(&self) -> String {
-        match self {
-            TargetSpec::Backend(n) => n.clone(),
-            TargetSpec::Spawn { label, .. } | TargetSpec::Address { label, .. } => label.clone(),
-        }
-    }
-
-    /// True when the harness starts a server per case.
-    pub fn spawns(&self) -> bool {
-        !matches!(self, TargetSpec::Address { .. })
-    }
-
-    /// How the report describes it.
-    pub fn info(&self, exe: &Path) -> TargetInfo {
-        let (kind, detail) = match self {
-            TargetSpec::Backend(n) => ("backend", format!("{} serve --backend {n}", exe.display())),
-            TargetSpec::Spawn { argv, .. } => ("spawn", argv.join(" ")),
-            TargetSpec::Address { tcp, udp, .. } => ("address", format!("tcp {tcp}, udp {udp}")),
-        };
-        TargetInfo {
-            name: self.name(),
-            kind: kind.into(),
-            detail,
-        }
+/// How a conform report describes a target.
+pub fn info(spec: &TargetSpec, exe: &Path) -> TargetInfo {
+    let (kind, detail) = spec.describe(exe);
+    TargetInfo {
+        name: spec.name(),
+        kind: kind.into(),
+        detail,
     }
 }
 
@@ -171,19 +121,8 @@ pub fn instantiate(spec: &TargetSpec, case: &Case, exe: &Path) -> Result<Instanc
                 .map_err(|e| NotReady::Harness(format!("cannot create a case directory: {e}")))?;
             let storage = dir.path().join("storage");
             std::fs::create_dir(&storage).map_err(|e| NotReady::Harness(e.to_string()))?;
-            let mut cmd = match spec {
-                TargetSpec::Backend(name) => {
-                    let mut c = Command::new(exe);
-                    c.args(["serve", "--backend", name]);
-                    c
-                }
-                TargetSpec::Spawn { argv, .. } => {
-                    let mut c = Command::new(&argv[0]);
-                    c.args(&argv[1..]);
-                    c
-                }
-                TargetSpec::Address { .. } => unreachable!("handled above"),
-            };
+            let mut cmd = command_for(spec, exe)
+                .ok_or_else(|| NotReady::Harness("not a spawnable target".into()))?;
             cmd.arg("--storage").arg(&storage);
             cmd.args(setup_flags(&case.setup));
             let spawned = Spawned::start(cmd, READY_TIMEOUT)

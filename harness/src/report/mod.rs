@@ -1,6 +1,10 @@
 //! Reports: one results type, many renderings (terminal, JSON, Markdown,
 //! HTML, JUnit), each a [`Reporter`]; writing them all is one call.
 
+pub mod bench_html;
+pub mod bench_md;
+pub mod charts;
+pub mod command;
 pub mod conform_html;
 pub mod conform_md;
 pub mod junit;

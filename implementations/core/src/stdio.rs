@@ -23,17 +23,19 @@ pub const UDP_BUFFER: usize = 65_536;
 /// Serves one TCP connection until it ends, the peer stalls past the idle
 /// timeout, or shutdown closes it. `active` was taken when it was accepted.
 pub fn serve_connection(
-    mut stream: TcpStream,
+    stream: TcpStream,
     ctx: &Arc<ServerContext>,
     tracker: &Arc<Tracker>,
     active: ActiveGuard,
 ) {
     let _active = active;
     let c = &ctx.counters;
-    let Some(tracked) = tracker.register(&stream) else {
-        return; // shutting down
-    };
-    if let Err(e) = configure(&stream, ctx) {
+    // Shared with the tracker rather than cloned: a clone would cost a
+    // second file descriptor per connection.
+    let stream = Arc::new(stream);
+    let tracked = tracker.register(&stream);
+    let mut stream: &TcpStream = &stream;
+    if let Err(e) = configure(stream, ctx) {
         log::debug!("cannot configure connection: {e}");
         return;
     }
@@ -71,7 +73,7 @@ pub fn serve_connection(
         }
         let flow = conn.on_read(&buf[..n], &mut out);
         if !out.is_empty() {
-            if let Err(e) = write_counted(&mut stream, &out, ctx) {
+            if let Err(e) = write_counted(stream, &out, ctx) {
                 log::debug!("write failed: {e}");
                 conn.on_eof();
                 break;
@@ -79,7 +81,7 @@ pub fn serve_connection(
             out.clear();
         }
         if flow == Flow::Close {
-            lingering_close(&mut stream);
+            lingering_close(stream);
             break;
         }
     }
@@ -93,7 +95,7 @@ fn configure(stream: &TcpStream, ctx: &ServerContext) -> io::Result<()> {
 
 /// Writes all of `buf`, counting each system call in `writes`.
 pub fn write_counted(
-    stream: &mut TcpStream,
+    mut stream: &TcpStream,
     mut buf: &[u8],
     ctx: &ServerContext,
 ) -> io::Result<()> {
@@ -114,7 +116,7 @@ pub fn write_counted(
 /// Closes after a fatal error so that the error reply arrives: send FIN,
 /// then read and discard what the peer still sends, briefly. Closing with
 /// unread input would send RST, which can destroy the reply in flight.
-pub fn lingering_close(stream: &mut TcpStream) {
+pub fn lingering_close(mut stream: &TcpStream) {
     let _ = stream.shutdown(Both::Write);
     let deadline = Instant::now() + Duration::from_secs(1);
     let mut budget: usize = 4 << 20;
@@ -264,8 +266,8 @@ pub struct Tracker {
     changed: Condvar,
 }
 
-/// The next key, and each live connection's stream clone and idle flag.
-type Live = (u64, HashMap<u64, (TcpStream, Arc<AtomicBool>)>);
+/// The next key, and each live connection's stream and idle flag.
+type Live = (u64, HashMap<u64, (Arc<TcpStream>, Arc<AtomicBool>)>);
 
 /// A connection's registration; dropping it deregisters.
 pub struct Tracked {
@@ -297,19 +299,18 @@ impl Tracker {
         tracker
     }
 
-    /// Registers a connection; `None` when it cannot be tracked (then close it).
-    pub fn register(self: &Arc<Self>, stream: &TcpStream) -> Option<Tracked> {
-        let clone = stream.try_clone().ok()?;
+    /// Registers a connection until the returned guard drops.
+    pub fn register(self: &Arc<Self>, stream: &Arc<TcpStream>) -> Tracked {
         let idle = Arc::new(AtomicBool::new(false));
         let mut live = self.lock();
         let key = live.0;
         live.0 += 1;
-        live.1.insert(key, (clone, Arc::clone(&idle)));
-        Some(Tracked {
+        live.1.insert(key, (Arc::clone(stream), Arc::clone(&idle)));
+        Tracked {
             tracker: Arc::clone(self),
             key,
             idle,
-        })
+        }
     }
 
     /// Connections alive now.

@@ -1,0 +1,189 @@
+//! The `sockbench bench` command.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context, Result, bail};
+use clap::Args;
+
+use super::results::{BenchRun, Parameters};
+use super::runner::{BenchOptions, SCENARIOS, run};
+use crate::backends;
+use crate::report::bench_html::BenchHtml;
+use crate::report::bench_md::BenchMarkdown;
+use crate::report::{Json, write_all};
+use crate::target::TargetSpec;
+
+/// The classic-style peer measured in the full run.
+const PEER: &str = "fixtures/peers/server.py";
+
+/// Flags of `sockbench bench`.
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// The short run CI uses (under 2 minutes): shorter repetitions, a
+    /// 64 MiB upload instead of 1 GiB, no Python peer.
+    #[arg(long)]
+    pub quick: bool,
+    /// Back-ends to measure: `all` or names (default: all).
+    #[arg(long, num_args = 1.., value_name = "NAME")]
+    pub backend: Vec<String>,
+    /// Also measure a command obeying the serve contract (`LABEL=CMD` names it).
+    #[arg(long, value_name = "CMD")]
+    pub spawn: Vec<String>,
+    /// Leave the Python peer out of the full run.
+    #[arg(long)]
+    pub no_peer: bool,
+    /// Scenario families to run (default: all): echo, upload, udp, many, codec.
+    #[arg(long, value_delimiter = ',')]
+    pub scenario: Vec<String>,
+    /// Where results.json, report.md and index.html go.
+    #[arg(long, default_value = "reports/latest")]
+    pub out: PathBuf,
+    /// Seed of the payloads.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Measured repetitions (at least 5).
+    #[arg(long)]
+    pub reps: Option<usize>,
+    /// Length of a repetition in milliseconds.
+    #[arg(long)]
+    pub rep_ms: Option<u64>,
+    /// Warm-up in milliseconds.
+    #[arg(long)]
+    pub warmup_ms: Option<u64>,
+    /// Upload size (suffixes K, M, G allowed).
+    #[arg(long, value_parser = crate::cli::parse_size)]
+    pub upload: Option<u64>,
+    /// Idle connections of the many-connections scenario.
+    #[arg(long)]
+    pub idle: Option<usize>,
+    /// No progress bars.
+    #[arg(long)]
+    pub no_progress: bool,
+}
+
+/// The parameters of a quick or full run.
+pub fn parameters(quick: bool) -> Parameters {
+    Parameters {
+        warmup_ms: if quick { 50 } else { 300 },
+        rep_ms: if quick { 50 } else { 400 },
+        repetitions: 5,
+        echo_bodies: vec![0, 64, 1024, 16 * 1024],
+        echo_connections: vec![1, 16, 256],
+        pipeline_window_bytes: 64 * 1024,
+        pipeline_max_depth: 32,
+        upload_bytes: if quick { 64 << 20 } else { 1 << 30 },
+        udp_sizes: vec![64, 1472],
+        udp_start_rate: 20_000,
+        udp_loss_onset: 0.001,
+        many_idle: 10_000,
+        many_active: 64,
+    }
+}
+
+/// Runs the command.
+pub fn main(args: BenchArgs) -> Result<ExitCode> {
+    let mut params = parameters(args.quick);
+    if let Some(n) = args.reps {
+        if n < 5 {
+            bail!("--reps {n}: at least five repetitions are needed for a median and spread");
+        }
+        params.repetitions = n;
+    }
+    params.rep_ms = args.rep_ms.unwrap_or(params.rep_ms);
+    params.warmup_ms = args.warmup_ms.unwrap_or(params.warmup_ms);
+    params.upload_bytes = args.upload.unwrap_or(params.upload_bytes);
+    params.many_idle = args.idle.unwrap_or(params.many_idle);
+    let scenarios = if args.scenario.is_empty() {
+        SCENARIOS.map(String::from).to_vec()
+    } else {
+        args.scenario.clone()
+    };
+    if let Some(bad) = scenarios.iter().find(|s| !SCENARIOS.contains(&s.as_str())) {
+        bail!(
+            "unknown scenario {bad:?} (expected some of: {})",
+            SCENARIOS.join(", ")
+        );
+    }
+    let targets = targets(&args)?;
+    crate::target::kill_children_on_signal()?;
+    crate::sys::raise_fd_limit();
+    let opts = BenchOptions {
+        mode: if args.quick { "quick" } else { "full" }.into(),
+        targets,
+        scenarios,
+        params,
+        seed: args.seed,
+        exe: std::env::current_exe().context("cannot find the sockbench executable")?,
+        progress: !args.no_progress,
+    };
+    let names: Vec<String> = opts.targets.iter().map(TargetSpec::name).collect();
+    eprintln!(
+        "sockbench bench ({}): {} on {}",
+        opts.mode,
+        opts.scenarios.join(", "),
+        names.join(", ")
+    );
+    let result = run(&opts)?;
+    let written = write_reports(&result, &args.out)?;
+    print!("{}", crate::report::bench_md::summary(&result));
+    for p in written {
+        println!("wrote {}", p.display());
+    }
+    let errors = result
+        .results
+        .iter()
+        .filter(|m| m.status == "error")
+        .count();
+    if errors > 0 {
+        eprintln!("sockbench bench: {errors} measurement(s) failed; see the report");
+        return Ok(ExitCode::FAILURE);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Writes results.json, report.md and index.html into `dir`.
+pub fn write_reports(run: &BenchRun, dir: &Path) -> Result<Vec<PathBuf>> {
+    write_all(run, dir, &[&Json, &BenchMarkdown, &BenchHtml])
+}
+
+fn targets(args: &BenchArgs) -> Result<Vec<TargetSpec>> {
+    let mut out = Vec::new();
+    let names: Vec<String> = if args.backend.is_empty() {
+        vec!["all".into()]
+    } else {
+        args.backend.clone()
+    };
+    for name in names {
+        if name == "all" {
+            out.extend(
+                backends::names()
+                    .into_iter()
+                    .map(|n| TargetSpec::Backend(n.into())),
+            );
+        } else if backends::find(&name).is_some() {
+            out.push(TargetSpec::Backend(name));
+        } else {
+            bail!(
+                "unknown back-end {name:?} (expected all or one of: {})",
+                backends::names().join(", ")
+            );
+        }
+    }
+    for cmd in &args.spawn {
+        out.push(crate::target::parse_spawn(cmd)?);
+    }
+    if !args.quick && !args.no_peer && args.spawn.is_empty() {
+        if Path::new(PEER).exists() {
+            out.push(TargetSpec::Spawn {
+                label: "python-peer".into(),
+                argv: vec!["python3".into(), PEER.into()],
+            });
+        } else {
+            eprintln!(
+                "sockbench bench: {PEER} not found (run from the repository root); the Python peer is left out"
+            );
+        }
+    }
+    Ok(out)
+}

@@ -1,0 +1,170 @@
+//! The sticky-echo scenario: echo frames of each body size, request-response
+//! and pipelined, over 1, 16 and 256 connections; each configuration also
+//! on the unframed echo ceiling.
+
+use anyhow::Result;
+
+use super::ceilings::EchoCeiling;
+use super::driver::{self, EchoLoad, Schedule};
+use super::procstat::ProcSample;
+use super::results::{Measurement, Syscalls};
+use super::runner::{Run, Server, payload, server_use, size_label};
+use super::stats::Latency;
+
+/// Runs the echo matrix.
+pub fn run(run: &mut Run<'_>) -> Result<()> {
+    let opts = run.opts;
+    let p = opts.params.clone();
+    let schedule = opts.schedule();
+    for mode in ["rr", "pipelined"] {
+        for &body in &p.echo_bodies {
+            for &conns in &p.echo_connections {
+                let key = format!("{mode}/{}/{conns}c", size_label(body as u64));
+                let frame = frame(body, opts.seed);
+                let depth = if mode == "rr" {
+                    1
+                } else {
+                    (p.pipeline_window_bytes / frame.len()).clamp(1, p.pipeline_max_depth)
+                };
+                run.step(&format!("echo {key}: unframed ceiling"));
+                let ceiling = {
+                    let c = EchoCeiling::start()?;
+                    let load = EchoLoad {
+                        addr: c.addr,
+                        frame: frame.clone(),
+                        conns,
+                        depth,
+                    };
+                    measure(
+                        &load,
+                        &schedule,
+                        None,
+                        "ceiling",
+                        &format!("echo/{key}"),
+                        "unframed echo",
+                    )
+                };
+                let ceiling = run.ceiling(ceiling);
+                for (spec, info) in run.targets.clone() {
+                    run.step(&format!("echo {key} on {}", info.name));
+                    let mut m = match Server::start(&spec, &opts.exe, &[]) {
+                        Ok(server) => {
+                            let load = EchoLoad {
+                                addr: server.tcp(),
+                                frame: frame.clone(),
+                                conns,
+                                depth,
+                            };
+                            measure(&load, &schedule, Some(&server), "echo", &key, &info.name)
+                        }
+                        Err(e) => {
+                            Measurement::new("echo", &key, &info.name, "frames/s", "closed-loop")
+                                .failed(format!("{e:#}"))
+                        }
+                    };
+                    m.relate(&ceiling);
+                    run.record(m);
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// An echo request of `body` bytes.
+pub fn frame(body: usize, seed: u64) -> Vec<u8> {
+    let header = format!("{{\"file_size\":{body}}}");
+    let mut f = (header.len() as u32).to_le_bytes().to_vec();
+    f.extend_from_slice(header.as_bytes());
+    f.extend(payload(body, seed));
+    f
+}
+
+/// Runs one closed-loop load and turns it into a measurement; with a
+/// server, also its CPU, memory and system-call counts.
+pub fn measure(
+    load: &EchoLoad,
+    schedule: &Schedule,
+    server: Option<&Server>,
+    scenario: &str,
+    key: &str,
+    target: &str,
+) -> Measurement {
+    let window = if load.depth == 1 {
+        "request-response".to_owned()
+    } else {
+        format!("window {}", load.depth)
+    };
+    let m = Measurement::new(
+        scenario,
+        key,
+        target,
+        "frames/s",
+        &format!("closed-loop, {window}"),
+    );
+    let before_stats = server.and_then(Server::stats);
+    let mut samples: (Option<ProcSample>, Option<ProcSample>) = (None, None);
+    let result = driver::run(load, schedule, &mut |start| {
+        if let Some(s) = server {
+            let sample = Some(s.sample());
+            if start {
+                samples.0 = sample
+            } else {
+                samples.1 = sample
+            }
+        }
+    });
+    let r = match result {
+        Ok(r) => r,
+        Err(e) => return m.failed(e),
+    };
+    let flen = load.frame.len() as f64;
+    let rates: Vec<f64> = r.reps.iter().map(|p| p.frames as f64 / p.secs).collect();
+    let frames: u64 = r.reps.iter().map(|p| p.frames).sum();
+    let mut m = m.with_reps(rates.clone());
+    if frames == 0 {
+        return m.failed("no reply completed in the measured repetitions".into());
+    }
+    m.mb_per_s = Some(super::stats::Summary::of(
+        &rates.iter().map(|r| r * flen / 1e6).collect::<Vec<_>>(),
+    ));
+    m.latency = Some(Latency::of(&r.latency));
+    m.driver_cpu_us_per_frame = r.cpu_s / frames as f64 * 1e6;
+    if r.starved > 0 {
+        m.notes.push(format!(
+            "{} of {} connections completed nothing: served one at a time",
+            r.starved, load.conns
+        ));
+    }
+    let driver_reads = r.reads as f64 / frames as f64;
+    let driver_writes = r.writes as f64 / frames as f64;
+    let mut syscalls = Syscalls {
+        driver_reads_per_frame: driver_reads,
+        driver_writes_per_frame: driver_writes,
+        ..Syscalls::default()
+    };
+    if let Some(s) = server {
+        if let (Some(a), Some(b)) = samples {
+            m.server = Some(server_use(
+                &a,
+                &b,
+                frames as f64,
+                frames as f64 * flen * 2.0,
+            ));
+        }
+        if let (Some((t0, _)), Some((t1, _))) = (before_stats, s.stats()) {
+            let (f, rd, wr) = (
+                (t1.frames - t0.frames) as f64,
+                (t1.reads - t0.reads) as f64,
+                (t1.writes - t0.writes) as f64,
+            );
+            if f > 0.0 && rd > 0.0 {
+                syscalls.server_reads_per_frame = rd / f;
+                syscalls.server_writes_per_frame = wr / f;
+                syscalls.server_frames_per_read = f / rd;
+            }
+        }
+    }
+    m.syscalls = Some(syscalls);
+    m
+}

@@ -1,0 +1,133 @@
+//! Many connections: thousands of idle connections held open beside a few
+//! active ones doing request-response echo; what the idle ones cost in
+//! memory and what they do to the active ones. Only for back-ends that
+//! declare concurrency (the others cannot hold a second connection).
+
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+use anyhow::Result;
+
+use super::ceilings::EchoCeiling;
+use super::driver::EchoLoad;
+use super::echo::{frame, measure};
+use super::results::Measurement;
+use super::runner::{Run, Server};
+
+/// Runs the scenario on every concurrent target.
+pub fn run(run: &mut Run<'_>) -> Result<()> {
+    let opts = run.opts;
+    let (idle, active) = (opts.params.many_idle, opts.params.many_active);
+    let key = format!("{idle}idle+{active}active");
+    let schedule = opts.schedule();
+    let frame = frame(64, opts.seed);
+    crate::sys::raise_fd_limit();
+    run.step(&format!("many {key}: unframed ceiling (active only)"));
+    let ceiling = {
+        let c = EchoCeiling::start()?;
+        measure(
+            &EchoLoad {
+                addr: c.addr,
+                frame: frame.clone(),
+                conns: active,
+                depth: 1,
+            },
+            &schedule,
+            None,
+            "ceiling",
+            &format!("many/{key}"),
+            "unframed echo",
+        )
+    };
+    let ceiling = run.ceiling(ceiling);
+    for (spec, info) in run.targets.clone() {
+        run.step(&format!(
+            "many {key} on {} (opening {idle} connections)",
+            info.name
+        ));
+        if !info.concurrent {
+            run.record(
+                Measurement::new("many", &key, &info.name, "frames/s", "closed-loop")
+                    .not_applicable("the target serves one connection at a time"),
+            );
+            continue;
+        }
+        let load = |server: &Server| EchoLoad {
+            addr: server.tcp(),
+            frame: frame.clone(),
+            conns: active,
+            depth: 1,
+        };
+        let mut m = match Server::start(&spec, &opts.exe, &[]) {
+            Ok(server) => match hold_idle(&server, idle) {
+                Ok((held, note)) => {
+                    let mut m = measure(
+                        &load(&server),
+                        &schedule,
+                        Some(&server),
+                        "many",
+                        &key,
+                        &info.name,
+                    );
+                    m.notes.push(note);
+                    drop(held);
+                    m
+                }
+                Err(e) => {
+                    Measurement::new("many", &key, &info.name, "frames/s", "closed-loop").failed(e)
+                }
+            },
+            Err(e) => Measurement::new("many", &key, &info.name, "frames/s", "closed-loop")
+                .failed(format!("{e:#}")),
+        };
+        m.relate(&ceiling);
+        run.record(m);
+    }
+    Ok(())
+}
+
+/// Waits until the server holds `n` connections (`active` counts the stats
+/// connection too; outside servers do not report it, so a pause stands in).
+fn settle(server: &Server, n: usize, deadline: Instant) -> Result<(), String> {
+    loop {
+        match server.stats() {
+            Some((tcp, _)) if tcp.active as usize > n => return Ok(()),
+            Some((tcp, _)) if tcp.active == 0 => {
+                std::thread::sleep(Duration::from_millis(100));
+                return Ok(());
+            }
+            _ if Instant::now() > deadline => {
+                return Err(format!(
+                    "the server did not accept {n} connections within 2 minutes"
+                ));
+            }
+            _ => std::thread::sleep(Duration::from_millis(10)),
+        }
+    }
+}
+
+/// Opens `idle` connections, waits until the server holds them, and says
+/// what they cost in memory.
+fn hold_idle(server: &Server, idle: usize) -> Result<(Vec<TcpStream>, String), String> {
+    let base = server.sample().rss;
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let mut held = Vec::with_capacity(idle);
+    // In batches well under the listen backlog, each accepted before the
+    // next: connects past a full backlog lose their SYN and wait a second.
+    for batch in (0..idle).collect::<Vec<_>>().chunks(1000) {
+        for &i in batch {
+            let s = TcpStream::connect_timeout(&server.tcp(), Duration::from_secs(5))
+                .map_err(|e| format!("idle connection {i} of {idle}: {e}"))?;
+            held.push(s);
+        }
+        settle(server, held.len(), deadline)?;
+    }
+    let rss = server.sample().rss;
+    let per_conn = rss.saturating_sub(base) as f64 / idle as f64;
+    let note = format!(
+        "{idle} idle connections held; server RSS {:.1} MiB beside them, {:.1} KiB per idle connection",
+        rss as f64 / 1_048_576.0,
+        per_conn / 1024.0
+    );
+    Ok((held, note))
+}

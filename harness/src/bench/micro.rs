@@ -1,0 +1,57 @@
+//! The codec comparison measured in-process, with the same discipline as
+//! the rest: warm-up, repetitions, median and spread, and allocations per
+//! operation from the counting allocator.
+
+use std::hint::black_box;
+use std::time::Instant;
+
+use super::codec::{CodecOp, ops};
+use super::driver::Schedule;
+use super::results::CodecResult;
+use super::stats::Summary;
+use crate::alloc_count;
+
+/// Measures every codec operation, ours and the alternative.
+pub fn run(schedule: &Schedule) -> Vec<CodecResult> {
+    ops()
+        .into_iter()
+        .map(|op| CodecResult {
+            operation: op.name.into(),
+            ours_ns: time(op.ours, &op.input, schedule),
+            alternative_ns: time(op.alternative, &op.input, schedule),
+            ours_allocs: allocs(&op, op.ours),
+            alternative_allocs: allocs(&op, op.alternative),
+        })
+        .collect()
+}
+
+fn allocs(op: &CodecOp, f: fn(&[u8]) -> usize) -> f64 {
+    // Averaged over a few calls; the first may warm lazy state.
+    black_box(f(&op.input));
+    let (_, n) = alloc_count::count(|| {
+        (0..10)
+            .map(|_| black_box(f(black_box(&op.input))))
+            .sum::<usize>()
+    });
+    n as f64 / 10.0
+}
+
+fn time(f: fn(&[u8]) -> usize, input: &[u8], schedule: &Schedule) -> Summary {
+    let run_for = |d: std::time::Duration| {
+        let t = Instant::now();
+        let mut n = 0u64;
+        while t.elapsed() < d {
+            for _ in 0..32 {
+                black_box(f(black_box(input)));
+            }
+            n += 32;
+        }
+        t.elapsed().as_nanos() as f64 / n as f64
+    };
+    run_for(schedule.warmup);
+    Summary::of(
+        &(0..schedule.reps)
+            .map(|_| run_for(schedule.rep))
+            .collect::<Vec<_>>(),
+    )
+}

@@ -1,0 +1,24 @@
+//! `sockbench bench`: every back-end measured on identical scenarios, each
+//! result beside the ceilings measured in the same run.
+//!
+//! Measurement, statistics, analysis and reporting are separate:
+//! - [`driver`]: the closed-loop TCP load; [`crate::udp::seq`]: the UDP probe;
+//! - [`ceilings`]: unframed echo, raw UDP echo, raw TCP stream, MD5;
+//! - [`procstat`]: server CPU and memory from /proc;
+//! - [`stats`]: medians, spread, latency percentiles;
+//! - [`echo`], [`upload`], [`udp`], [`many`], [`micro`]: the scenarios;
+//! - [`runner`]: targets, order, progress; [`results`]: the schema.
+
+pub mod ceilings;
+pub mod codec;
+pub mod command;
+pub mod driver;
+pub mod echo;
+pub mod many;
+pub mod micro;
+pub mod procstat;
+pub mod results;
+pub mod runner;
+pub mod stats;
+pub mod udp;
+pub mod upload;

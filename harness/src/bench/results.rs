@@ -1,0 +1,280 @@
+//! What a benchmark run measured, as written to results.json (schema
+//! `sockbench-bench/1`) and read back by `sockbench report` and `gate`.
+
+use serde::{Deserialize, Serialize};
+
+use super::stats::{Latency, Summary};
+use crate::report::machine::Machine;
+
+/// The schema tag of results.json.
+pub const SCHEMA: &str = "sockbench-bench/1";
+
+/// A whole benchmark run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BenchRun {
+    /// `sockbench-bench/1`.
+    pub schema: String,
+    /// sockbench's version.
+    pub tool_version: String,
+    /// Where it ran: machine, kernel, rustc, git revision.
+    pub machine: Machine,
+    /// Seed of the run's randomness (payload contents).
+    pub seed: u64,
+    /// Start time, seconds since the Unix epoch.
+    pub started_unix: u64,
+    /// Wall time.
+    pub duration_s: f64,
+    /// `quick` or `full`.
+    pub mode: String,
+    /// Every parameter of the run.
+    pub parameters: Parameters,
+    /// The servers measured, in column order.
+    pub targets: Vec<BenchTarget>,
+    /// Ceilings measured in the same run.
+    pub ceilings: Vec<Measurement>,
+    /// Every (scenario, target) measurement.
+    pub results: Vec<Measurement>,
+    /// Codec micro-measurements: ours beside the ordinary alternative.
+    pub codec: Vec<CodecResult>,
+    /// Wall seconds spent on each scenario family.
+    #[serde(default)]
+    pub family_seconds: std::collections::BTreeMap<String, f64>,
+}
+
+/// The parameters of a run; two runs are comparable when these agree.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Parameters {
+    /// Warm-up before the measured repetitions, excluded from results.
+    pub warmup_ms: u64,
+    /// Length of one repetition.
+    pub rep_ms: u64,
+    /// Measured repetitions (at least five).
+    pub repetitions: usize,
+    /// Echo body sizes.
+    pub echo_bodies: Vec<usize>,
+    /// Echo connection counts.
+    pub echo_connections: Vec<usize>,
+    /// Bytes in flight per connection when pipelining.
+    pub pipeline_window_bytes: usize,
+    /// Most frames in flight per connection when pipelining.
+    pub pipeline_max_depth: usize,
+    /// Upload size in bytes.
+    pub upload_bytes: u64,
+    /// UDP datagram sizes.
+    pub udp_sizes: Vec<usize>,
+    /// First offered UDP rate (datagrams/s); the sweep doubles it.
+    pub udp_start_rate: u64,
+    /// Loss above this fraction ends the sweep ("loss onset").
+    pub udp_loss_onset: f64,
+    /// Idle connections of the many-connections scenario.
+    pub many_idle: usize,
+    /// Active connections beside them.
+    pub many_active: usize,
+}
+
+/// A server measured.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BenchTarget {
+    /// Column name.
+    pub name: String,
+    /// `backend` or `spawn`.
+    pub kind: String,
+    /// Command line.
+    pub detail: String,
+    /// Declared concurrency.
+    pub concurrent: bool,
+}
+
+/// How the server spent resources during the measured repetitions.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct ServerUse {
+    /// CPU seconds (user + system, nanosecond resolution).
+    pub cpu_s: f64,
+    /// User CPU seconds (clock ticks).
+    pub user_s: f64,
+    /// System CPU seconds (clock ticks).
+    pub sys_s: f64,
+    /// Peak resident set size.
+    pub peak_rss_bytes: u64,
+    /// CPU microseconds per frame (or datagram).
+    pub cpu_us_per_frame: f64,
+    /// CPU seconds per million frames.
+    pub cpu_s_per_mframe: f64,
+    /// CPU seconds per GB moved (in plus out).
+    pub cpu_s_per_gb: f64,
+}
+
+/// Deterministic-ish counts of system calls, from the server's `stats`
+/// and the driver's own counts; they make the sticky and split paths visible.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct Syscalls {
+    /// Server socket reads per request frame.
+    pub server_reads_per_frame: f64,
+    /// Server socket writes per request frame.
+    pub server_writes_per_frame: f64,
+    /// Request frames per server read (the coalescing the server sees).
+    pub server_frames_per_read: f64,
+    /// Driver reads per reply frame.
+    pub driver_reads_per_frame: f64,
+    /// Driver writes per request frame.
+    pub driver_writes_per_frame: f64,
+}
+
+/// One scenario on one target (or one ceiling).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Measurement {
+    /// Scenario family: `echo`, `upload`, `udp`, `many`; or `ceiling`.
+    pub scenario: String,
+    /// The configuration within the family, e.g. `rr/64B/16c`.
+    pub key: String,
+    /// Target name, or the ceiling's name.
+    pub target: String,
+    /// `ok`, `n/a` (not applicable to this target) or `error`.
+    pub status: String,
+    /// Why n/a or error.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// Unit of `reps` and `value`.
+    pub unit: String,
+    /// One value per measured repetition.
+    pub reps: Vec<f64>,
+    /// Their summary.
+    pub value: Summary,
+    /// Payload throughput in MB/s, where bytes matter.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mb_per_s: Option<Summary>,
+    /// Latency over all measured repetitions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latency: Option<Latency>,
+    /// `closed-loop` (a window of requests per connection) or `open-loop` (offered rate).
+    pub load: String,
+    /// The server's resources.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server: Option<ServerUse>,
+    /// The load driver's CPU microseconds per frame, beside the server's.
+    #[serde(default)]
+    pub driver_cpu_us_per_frame: f64,
+    /// System call counts per frame.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub syscalls: Option<Syscalls>,
+    /// The ceiling this result is a ratio to (`scenario/key`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ceiling: Option<String>,
+    /// Each repetition's value over the ceiling's median.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ratio: Option<Summary>,
+    /// What else a reader should know (starved connections, loss curve...).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
+    /// Extra series (the UDP loss curve: offered rate, achieved, loss).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub curve: Vec<CurvePoint>,
+}
+
+/// One step of a sweep.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct CurvePoint {
+    /// Offered rate, datagrams per second.
+    pub offered: f64,
+    /// Achieved send rate.
+    pub sent: f64,
+    /// Echoes received per second.
+    pub received: f64,
+    /// Lost fraction (0..1).
+    pub loss: f64,
+    /// Of the lost, the fraction the server never received (request loss).
+    #[serde(default)]
+    pub request_loss: f64,
+}
+
+impl Measurement {
+    /// An empty measurement to be filled in.
+    pub fn new(scenario: &str, key: &str, target: &str, unit: &str, load: &str) -> Measurement {
+        Measurement {
+            scenario: scenario.into(),
+            key: key.into(),
+            target: target.into(),
+            status: "ok".into(),
+            reason: None,
+            unit: unit.into(),
+            reps: Vec::new(),
+            value: Summary::default(),
+            mb_per_s: None,
+            latency: None,
+            load: load.into(),
+            server: None,
+            driver_cpu_us_per_frame: 0.0,
+            syscalls: None,
+            ceiling: None,
+            ratio: None,
+            notes: Vec::new(),
+            curve: Vec::new(),
+        }
+    }
+
+    /// Marks it not applicable to its target.
+    pub fn not_applicable(mut self, why: &str) -> Measurement {
+        self.status = "n/a".into();
+        self.reason = Some(why.into());
+        self
+    }
+
+    /// Marks it failed.
+    pub fn failed(mut self, why: String) -> Measurement {
+        self.status = "error".into();
+        self.reason = Some(why);
+        self
+    }
+
+    /// Sets the repetitions and their summary.
+    pub fn with_reps(mut self, reps: Vec<f64>) -> Measurement {
+        self.value = Summary::of(&reps);
+        self.reps = reps;
+        self
+    }
+
+    /// Fills `ratio` from a ceiling measurement.
+    pub fn relate(&mut self, ceiling: &Measurement) {
+        if ceiling.status != "ok" || ceiling.value.median <= 0.0 || self.status != "ok" {
+            return;
+        }
+        let ratios: Vec<f64> = self.reps.iter().map(|r| r / ceiling.value.median).collect();
+        self.ceiling = Some(format!("{}/{}", ceiling.scenario, ceiling.key));
+        self.ratio = Some(Summary::of(&ratios));
+    }
+}
+
+/// Our codec beside the ordinary alternative on one operation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CodecResult {
+    /// The operation, e.g. `decode 64 B frame`.
+    pub operation: String,
+    /// Nanoseconds per operation, ours.
+    pub ours_ns: Summary,
+    /// Nanoseconds per operation, tokio-util LengthDelimitedCodec + serde_json.
+    pub alternative_ns: Summary,
+    /// Heap allocations per operation, ours.
+    pub ours_allocs: f64,
+    /// Heap allocations per operation, the alternative.
+    pub alternative_allocs: f64,
+}
+
+impl BenchRun {
+    /// The measurement of `scenario/key` on `target`.
+    pub fn find(&self, scenario: &str, key: &str, target: &str) -> Option<&Measurement> {
+        self.results
+            .iter()
+            .find(|m| m.scenario == scenario && m.key == key && m.target == target)
+    }
+
+    /// The distinct (scenario, key) pairs, in order of first appearance.
+    pub fn keys(&self) -> Vec<(String, String)> {
+        let mut out: Vec<(String, String)> = Vec::new();
+        for m in &self.results {
+            if !out.iter().any(|(s, k)| *s == m.scenario && *k == m.key) {
+                out.push((m.scenario.clone(), m.key.clone()));
+            }
+        }
+        out
+    }
+}

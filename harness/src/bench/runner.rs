@@ -1,0 +1,290 @@
+//! The run: ceilings, then each scenario on each target, with progress.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use anyhow::{Context, Result};
+use indicatif::{ProgressBar, ProgressStyle};
+use serde_json::json;
+use sockbench_core::{TcpStats, UdpStats};
+
+use super::driver::Schedule;
+use super::procstat::{self, ProcSample};
+use super::results::{BenchRun, BenchTarget, Measurement, Parameters, SCHEMA, ServerUse};
+use crate::client::Client;
+use crate::report::machine::Machine;
+use crate::target::{Spawned, TargetSpec, command_for};
+
+/// The scenario families, in run order.
+pub const SCENARIOS: [&str; 5] = ["echo", "upload", "udp", "many", "codec"];
+
+/// What to run.
+#[derive(Debug, Clone)]
+pub struct BenchOptions {
+    /// `quick` or `full`.
+    pub mode: String,
+    /// Servers to measure.
+    pub targets: Vec<TargetSpec>,
+    /// Scenario families to run.
+    pub scenarios: Vec<String>,
+    /// Parameters.
+    pub params: Parameters,
+    /// Payload seed.
+    pub seed: u64,
+    /// The sockbench executable.
+    pub exe: PathBuf,
+    /// Draw progress bars.
+    pub progress: bool,
+}
+
+impl BenchOptions {
+    /// Warm-up and repetitions of every steady-state measurement.
+    pub fn schedule(&self) -> Schedule {
+        Schedule {
+            warmup: Duration::from_millis(self.params.warmup_ms),
+            reps: self.params.repetitions,
+            rep: Duration::from_millis(self.params.rep_ms),
+        }
+    }
+
+    fn wants(&self, scenario: &str) -> bool {
+        self.scenarios.iter().any(|s| s == scenario)
+    }
+}
+
+/// A server started for a measurement, with its own storage directory.
+pub struct Server {
+    /// The child.
+    pub proc: Spawned,
+    _dir: tempfile::TempDir,
+}
+
+impl Server {
+    /// Starts `spec` with extra serve flags.
+    pub fn start(spec: &TargetSpec, exe: &std::path::Path, extra: &[&str]) -> Result<Server> {
+        let dir = tempfile::Builder::new()
+            .prefix("sockbench-bench-")
+            .tempdir()?;
+        let mut cmd = command_for(spec, exe).context("bench targets must be spawnable")?;
+        cmd.arg("--storage").arg(dir.path()).args(extra);
+        let proc = Spawned::start(cmd, Duration::from_secs(15))?;
+        Ok(Server { proc, _dir: dir })
+    }
+
+    /// The TCP address.
+    pub fn tcp(&self) -> SocketAddr {
+        self.proc.ready.tcp
+    }
+
+    /// Its counters, by a stats request on a new connection.
+    pub fn stats(&self) -> Option<(TcpStats, UdpStats)> {
+        stats(self.tcp())
+    }
+
+    /// Its CPU and memory now.
+    pub fn sample(&self) -> ProcSample {
+        procstat::sample(self.proc.pid()).unwrap_or_default()
+    }
+}
+
+/// A server's counters; `None` when it does not answer within 10 s.
+pub fn stats(addr: SocketAddr) -> Option<(TcpStats, UdpStats)> {
+    let t = Duration::from_secs(10);
+    let mut c = Client::connect(addr, Default::default(), t).ok()?;
+    let r = c
+        .request(&json!({"op": "stats", "file_size": 0}), b"", t)
+        .ok()?;
+    Some((
+        serde_json::from_value(r.header["tcp"].clone()).ok()?,
+        serde_json::from_value(r.header["udp"].clone()).ok()?,
+    ))
+}
+
+/// Server resources between two samples, for `frames` frames and `bytes` bytes.
+pub fn server_use(before: &ProcSample, after: &ProcSample, frames: f64, bytes: f64) -> ServerUse {
+    let cpu_s = (after.cpu_precise_s - before.cpu_precise_s).max(0.0);
+    ServerUse {
+        cpu_s,
+        user_s: after.user_s - before.user_s,
+        sys_s: after.sys_s - before.sys_s,
+        peak_rss_bytes: after.peak_rss,
+        cpu_us_per_frame: if frames > 0.0 {
+            cpu_s / frames * 1e6
+        } else {
+            0.0
+        },
+        cpu_s_per_mframe: if frames > 0.0 {
+            cpu_s / frames * 1e6
+        } else {
+            0.0
+        },
+        cpu_s_per_gb: if bytes > 0.0 {
+            cpu_s / (bytes / 1e9)
+        } else {
+            0.0
+        },
+    }
+}
+
+/// Progress and bookkeeping shared by the scenarios.
+pub struct Run<'a> {
+    /// Options.
+    pub opts: &'a BenchOptions,
+    /// Targets and what they declared.
+    pub targets: Vec<(TargetSpec, BenchTarget)>,
+    /// Ceilings measured so far.
+    pub ceilings: Vec<Measurement>,
+    /// Results so far.
+    pub results: Vec<Measurement>,
+    bar: ProgressBar,
+}
+
+impl Run<'_> {
+    /// Shows what is being measured.
+    pub fn step(&self, what: &str) {
+        self.bar.set_message(what.to_owned());
+    }
+
+    /// Records a result and advances the progress bar.
+    pub fn record(&mut self, m: Measurement) {
+        self.bar.inc(1);
+        if m.status != "ok" {
+            self.bar.println(format!(
+                "  {} {} on {}: {} ({})",
+                m.scenario,
+                m.key,
+                m.target,
+                m.status,
+                m.reason.as_deref().unwrap_or("")
+            ));
+        }
+        self.results.push(m);
+    }
+
+    /// Records a ceiling.
+    pub fn ceiling(&mut self, m: Measurement) -> Measurement {
+        self.bar.inc(1);
+        self.ceilings.push(m.clone());
+        m
+    }
+}
+
+/// A scenario family's entry point.
+type Family = fn(&mut Run<'_>) -> Result<()>;
+
+/// Runs every wanted scenario on every target.
+pub fn run(opts: &BenchOptions) -> Result<BenchRun> {
+    let started = Instant::now();
+    let started_unix = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let mut targets = Vec::new();
+    for spec in &opts.targets {
+        // Start each once to learn what it declares.
+        let s = Server::start(spec, &opts.exe, &[])
+            .with_context(|| format!("cannot start {}", spec.name()))?;
+        let (kind, detail) = spec.describe(&opts.exe);
+        targets.push((
+            spec.clone(),
+            BenchTarget {
+                name: spec.name(),
+                kind: kind.into(),
+                detail,
+                concurrent: s.proc.ready.concurrent,
+            },
+        ));
+    }
+    let total = estimate_steps(opts, targets.len());
+    let bar = if opts.progress {
+        ProgressBar::new(total as u64)
+    } else {
+        ProgressBar::hidden()
+    };
+    bar.set_style(
+        ProgressStyle::with_template("bench {bar:30} {pos}/{len} [{elapsed}] {msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    let mut run = Run {
+        opts,
+        targets,
+        ceilings: Vec::new(),
+        results: Vec::new(),
+        bar,
+    };
+    let mut family_seconds = std::collections::BTreeMap::new();
+    let families: [(&str, Family); 4] = [
+        ("echo", super::echo::run),
+        ("upload", super::upload::run),
+        ("udp", super::udp::run),
+        ("many", super::many::run),
+    ];
+    for (name, family) in families {
+        if opts.wants(name) {
+            let t = Instant::now();
+            family(&mut run)?;
+            family_seconds.insert(name.to_owned(), t.elapsed().as_secs_f64());
+        }
+    }
+    let codec = if opts.wants("codec") {
+        run.step("codec micro-measurements");
+        let t = Instant::now();
+        let c = super::micro::run(&opts.schedule());
+        family_seconds.insert("codec".to_owned(), t.elapsed().as_secs_f64());
+        c
+    } else {
+        Vec::new()
+    };
+    run.bar.finish_and_clear();
+    Ok(BenchRun {
+        schema: SCHEMA.into(),
+        tool_version: env!("CARGO_PKG_VERSION").into(),
+        machine: Machine::probe(),
+        seed: opts.seed,
+        started_unix,
+        duration_s: started.elapsed().as_secs_f64(),
+        mode: opts.mode.clone(),
+        parameters: opts.params.clone(),
+        targets: run.targets.into_iter().map(|(_, t)| t).collect(),
+        ceilings: run.ceilings,
+        results: run.results,
+        codec,
+        family_seconds,
+    })
+}
+
+fn estimate_steps(opts: &BenchOptions, targets: usize) -> usize {
+    let p = &opts.params;
+    let mut n = 0;
+    if opts.wants("echo") {
+        n += 2 * p.echo_bodies.len() * p.echo_connections.len() * (targets + 1);
+    }
+    if opts.wants("upload") {
+        n += 2 + 2 * targets;
+    }
+    if opts.wants("udp") {
+        n += p.udp_sizes.len() * (targets + 1);
+    }
+    if opts.wants("many") {
+        n += targets + 1;
+    }
+    n
+}
+
+/// A payload of `n` bytes from `seed`: varied, so no layer can compress it.
+pub fn payload(n: usize, seed: u64) -> Vec<u8> {
+    use rand::{RngCore, SeedableRng};
+    let mut v = vec![0u8; n];
+    rand::rngs::StdRng::seed_from_u64(seed).fill_bytes(&mut v);
+    v
+}
+
+/// `64B`, `1KiB`, `64MiB`: sizes as keys show them.
+pub fn size_label(n: u64) -> String {
+    match n {
+        n if n >= 1 << 30 && n % (1 << 30) == 0 => format!("{}GiB", n >> 30),
+        n if n >= 1 << 20 && n % (1 << 20) == 0 => format!("{}MiB", n >> 20),
+        n if n >= 1 << 10 && n % (1 << 10) == 0 => format!("{}KiB", n >> 10),
+        n => format!("{n}B"),
+    }
+}

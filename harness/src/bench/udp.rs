@@ -1,0 +1,198 @@
+//! The UDP scenario: for each datagram size, raise the offered rate until
+//! loss appears (the loss curve), then measure the highest loss-free rate
+//! in repetitions. The server's own datagrams_in tells request loss (never
+//! reached the server) from reply loss.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use anyhow::Result;
+
+use super::ceilings::UdpCeiling;
+use super::results::{CurvePoint, Measurement};
+use super::runner::{Run, Server, server_use};
+use super::stats::{Latency, Summary, histogram};
+use crate::udp::seq::{self, Probe};
+
+/// The sweep stops here whatever the loss (datagrams per second).
+const MAX_RATE: f64 = 2_560_000.0;
+
+/// Runs the UDP sweep on every target.
+pub fn run(run: &mut Run<'_>) -> Result<()> {
+    let opts = run.opts;
+    for &size in &opts.params.udp_sizes.clone() {
+        let key = format!("{size}B");
+        run.step(&format!("udp {key}: raw echo ceiling"));
+        let ceiling = {
+            let c = UdpCeiling::start()?;
+            sweep(
+                run,
+                c.addr,
+                size,
+                None,
+                "ceiling",
+                &format!("udp/{key}"),
+                "raw UDP echo",
+            )
+        };
+        let ceiling = run.ceiling(ceiling);
+        for (spec, info) in run.targets.clone() {
+            run.step(&format!("udp {key} on {}", info.name));
+            let mut m = match Server::start(&spec, &opts.exe, &[]) {
+                Ok(server) => sweep(
+                    run,
+                    server.proc.ready.udp,
+                    size,
+                    Some(&server),
+                    "udp",
+                    &key,
+                    &info.name,
+                ),
+                Err(e) => Measurement::new("udp", &key, &info.name, "datagrams/s", "open-loop")
+                    .failed(format!("{e:#}")),
+            };
+            m.relate(&ceiling);
+            run.record(m);
+        }
+    }
+    Ok(())
+}
+
+fn sweep(
+    run: &Run<'_>,
+    addr: SocketAddr,
+    size: usize,
+    server: Option<&Server>,
+    scenario: &str,
+    key: &str,
+    target: &str,
+) -> Measurement {
+    let p = &run.opts.params;
+    let step = Duration::from_millis(p.rep_ms.max(50));
+    let drain = Duration::from_millis(50);
+    let mut m = Measurement::new(scenario, key, target, "datagrams/s", "open-loop, paced");
+    let mut rate = p.udp_start_rate as f64;
+    let mut best: Option<f64> = None;
+    // One step of the sweep: the curve gets a point; true when loss-free.
+    let probe = |m: &mut Measurement, rate: f64| -> Result<(bool, f64), String> {
+        let before = server.and_then(Server::stats);
+        let r = seq::run(
+            addr,
+            &Probe {
+                size,
+                rate,
+                duration: step,
+                drain,
+            },
+        )
+        .map_err(|e| format!("probe at {rate} datagrams/s: {e}"))?;
+        let reached = server
+            .and_then(Server::stats)
+            .zip(before)
+            .map(|((_, a), (_, b))| a.datagrams_in - b.datagrams_in);
+        let request_loss = match reached {
+            Some(n) if r.lost > 0 => r.sent.saturating_sub(n) as f64 / r.lost as f64,
+            _ => 0.0,
+        };
+        let secs = step.as_secs_f64();
+        m.curve.push(CurvePoint {
+            offered: rate,
+            sent: r.sent as f64 / secs,
+            received: r.received as f64 / secs,
+            loss: r.loss(),
+            request_loss,
+        });
+        Ok((r.loss() <= p.udp_loss_onset, r.sent as f64 / secs))
+    };
+    let mut lossy: Option<f64> = None;
+    loop {
+        let (clean, sent) = match probe(&mut m, rate) {
+            Ok(v) => v,
+            Err(e) => return m.failed(e),
+        };
+        if !clean {
+            lossy = Some(rate);
+            break;
+        }
+        best = Some(rate);
+        if sent < 0.7 * rate {
+            m.notes.push(format!(
+                "the sender could not offer more than {sent:.0} datagrams/s"
+            ));
+            break;
+        }
+        if rate >= MAX_RATE {
+            m.notes.push(format!(
+                "no loss up to {MAX_RATE} datagrams/s, the sweep's end"
+            ));
+            break;
+        }
+        rate *= 2.0;
+    }
+    // Bisect between the last clean rate and the first lossy one.
+    if let (Some(mut lo), Some(mut hi)) = (best, lossy) {
+        for _ in 0..3 {
+            let mid = (lo * hi).sqrt();
+            match probe(&mut m, mid) {
+                Ok((true, _)) => lo = mid,
+                Ok((false, _)) => hi = mid,
+                Err(e) => return m.failed(e),
+            }
+        }
+        best = Some(lo);
+    }
+    m.curve.sort_by(|a, b| a.offered.total_cmp(&b.offered));
+    let best = best.unwrap_or_else(|| {
+        m.notes
+            .push("loss above the onset already at the lowest offered rate".into());
+        p.udp_start_rate as f64
+    });
+    m.notes.push(format!(
+        "highest loss-free offered rate: {best:.0} datagrams/s (loss at most {:.1}%)",
+        p.udp_loss_onset * 100.0
+    ));
+    // Repetitions at that rate: the measurement proper.
+    let before = server.map(Server::sample);
+    let mut rates = Vec::new();
+    let mut losses = Vec::new();
+    let mut hist = histogram();
+    let rep = Duration::from_millis(p.rep_ms);
+    for _ in 0..p.repetitions {
+        match seq::run(
+            addr,
+            &Probe {
+                size,
+                rate: best,
+                duration: rep,
+                drain,
+            },
+        ) {
+            Ok(r) => {
+                rates.push(r.received as f64 / rep.as_secs_f64());
+                losses.push(r.loss());
+                let _ = hist.add(&r.latency);
+            }
+            Err(e) => return m.failed(format!("repetition at {best}: {e}")),
+        }
+    }
+    let after = server.map(Server::sample);
+    let mut m = m.with_reps(rates);
+    m.mb_per_s = Some(Summary::of(
+        &m.reps
+            .iter()
+            .map(|r| r * size as f64 / 1e6)
+            .collect::<Vec<_>>(),
+    ));
+    m.latency = Some(Latency::of(&hist));
+    let loss = Summary::of(&losses);
+    m.notes.push(format!(
+        "loss in the repetitions: median {:.3}%, max {:.3}%",
+        loss.median * 100.0,
+        loss.max * 100.0
+    ));
+    if let (Some(a), Some(b)) = (before, after) {
+        let frames = m.reps.iter().sum::<f64>() * rep.as_secs_f64();
+        m.server = Some(server_use(&a, &b, frames, frames * size as f64 * 2.0));
+    }
+    m
+}

@@ -1,0 +1,142 @@
+//! The upload scenario: a large body with its MD5 in the header, with and
+//! without fsync, beside the MD5-on-one-core and raw TCP stream ceilings.
+
+use std::time::{Duration, Instant};
+
+use anyhow::Result;
+use md5::{Digest, Md5};
+use serde_json::json;
+
+use super::ceilings::{self, stream_of};
+use super::results::Measurement;
+use super::runner::{Run, Server, payload, server_use, size_label};
+use crate::client::Client;
+
+/// Runs the upload scenario on every target.
+pub fn run(run: &mut Run<'_>) -> Result<()> {
+    let opts = run.opts;
+    let p = opts.params.clone();
+    let block = payload(1 << 20, opts.seed);
+    let total = p.upload_bytes;
+    let size = size_label(total);
+    run.step("upload: MD5 ceiling");
+    let (md5_reps, digest) = ceilings::md5(&block, total, p.repetitions);
+    let md5 = run.ceiling(
+        Measurement::new(
+            "ceiling",
+            &format!("md5/{size}"),
+            "MD5, one core",
+            "MB/s",
+            "single thread",
+        )
+        .with_reps(md5_reps),
+    );
+    run.step("upload: raw TCP stream ceiling");
+    let tcp = match ceilings::tcp_stream(&opts.schedule()) {
+        Ok(reps) => Measurement::new(
+            "ceiling",
+            "tcp-stream",
+            "raw loopback TCP",
+            "MB/s",
+            "single stream",
+        )
+        .with_reps(reps),
+        Err(e) => Measurement::new(
+            "ceiling",
+            "tcp-stream",
+            "raw loopback TCP",
+            "MB/s",
+            "single stream",
+        )
+        .failed(e.to_string()),
+    };
+    run.ceiling(tcp);
+    let digest = sockbench_wire::md5_hex(&digest);
+    for fsync in [true, false] {
+        let key = format!("{size}/{}", if fsync { "fsync" } else { "no-fsync" });
+        for (spec, info) in run.targets.clone() {
+            run.step(&format!("upload {key} on {}", info.name));
+            let flags: &[&str] = if fsync { &[] } else { &["--no-fsync"] };
+            let mut m = match Server::start(&spec, &opts.exe, flags) {
+                Ok(server) => measure(
+                    &server,
+                    &block,
+                    total,
+                    &digest,
+                    p.repetitions,
+                    &key,
+                    &info.name,
+                )
+                .unwrap_or_else(|e| {
+                    Measurement::new("upload", &key, &info.name, "MB/s", "one upload at a time")
+                        .failed(e)
+                }),
+                Err(e) => {
+                    Measurement::new("upload", &key, &info.name, "MB/s", "one upload at a time")
+                        .failed(format!("{e:#}"))
+                }
+            };
+            m.relate(&md5);
+            run.record(m);
+        }
+    }
+    Ok(())
+}
+
+fn upload(c: &mut Client, block: &[u8], total: u64, digest: &str) -> Result<Duration, String> {
+    let t = Instant::now();
+    let header = serde_json::to_vec(
+        &json!({"op": "upload", "file_name": "bench.bin", "file_size": total, "md5": digest}),
+    )
+    .unwrap_or_default();
+    let mut head = (header.len() as u32).to_le_bytes().to_vec();
+    head.extend(header);
+    c.send_raw(&head).map_err(|e| e.to_string())?;
+    for piece in stream_of(block, total) {
+        c.send_raw(piece)
+            .map_err(|e| format!("sending the body: {e}"))?;
+    }
+    let r = c
+        .recv(Duration::from_secs(600))
+        .map_err(|e| format!("waiting for the reply: {e}"))?;
+    if !r.is_ok() || r.header["md5"] != digest {
+        return Err(format!("the upload was not stored: {}", r.header));
+    }
+    Ok(t.elapsed())
+}
+
+fn measure(
+    server: &Server,
+    block: &[u8],
+    total: u64,
+    digest: &str,
+    reps: usize,
+    key: &str,
+    target: &str,
+) -> Result<Measurement, String> {
+    let mut c = Client::connect(server.tcp(), Default::default(), Duration::from_secs(10))
+        .map_err(|e| e.to_string())?;
+    // Warm-up: a smaller upload, not measured.
+    let warm = total.min(8 << 20);
+    let warm_digest = {
+        let mut h = Md5::new();
+        for piece in stream_of(block, warm) {
+            h.update(piece);
+        }
+        sockbench_wire::md5_hex(&h.finalize().into())
+    };
+    upload(&mut c, block, warm, &warm_digest)?;
+    let before = server.sample();
+    let mut rates = Vec::with_capacity(reps);
+    for _ in 0..reps {
+        let took = upload(&mut c, block, total, digest)?;
+        rates.push(total as f64 / took.as_secs_f64() / 1e6);
+    }
+    let after = server.sample();
+    let mut m =
+        Measurement::new("upload", key, target, "MB/s", "one upload at a time").with_reps(rates);
+    m.mb_per_s = Some(m.value);
+    let moved = total as f64 * reps as f64;
+    m.server = Some(server_use(&before, &after, reps as f64, moved));
+    Ok(m)
+}

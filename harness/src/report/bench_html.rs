@@ -1,0 +1,304 @@
+//! The benchmark report as one self-contained HTML page with SVG charts:
+//! throughput per back-end per scenario, latency percentiles, CPU per
+//! frame, UDP loss curves, and every table of report.md.
+
+use std::fmt::Write;
+
+use anyhow::Result;
+
+use super::bench_md::{BenchMarkdown, si};
+use super::charts::{Bars, Line, grouped_bars, lines};
+use super::{Reporter, escape};
+use crate::bench::results::BenchRun;
+
+/// index.html.
+pub struct BenchHtml;
+
+const STYLE: &str = "body{font:14px/1.45 system-ui,sans-serif;margin:2em auto;max-width:1400px;color:#222;padding:0 1em}
+table{border-collapse:collapse;margin:.8em 0}td,th{border:1px solid #ccc;padding:3px 8px;text-align:left}
+th{background:#f3f3f3}figure{margin:1.5em 0}svg{max-width:100%;height:auto}.note{color:#555}";
+
+impl Reporter<BenchRun> for BenchHtml {
+    fn file_name(&self) -> &str {
+        "index.html"
+    }
+
+    fn render(&self, run: &BenchRun) -> Result<String> {
+        let mut s = String::new();
+        writeln!(
+            s,
+            "<!doctype html><html lang=en><head><meta charset=utf-8><title>sockbench bench</title><style>{STYLE}</style></head><body>"
+        )?;
+        writeln!(s, "<h1>sockbench bench ({})</h1>", escape(&run.mode))?;
+        let names: Vec<String> = run.targets.iter().map(|t| t.name.clone()).collect();
+        for mode in ["rr", "pipelined"] {
+            let keys: Vec<String> = run
+                .keys()
+                .into_iter()
+                .filter(|(f, k)| f == "echo" && k.starts_with(&format!("{mode}/")))
+                .map(|(_, k)| k)
+                .collect();
+            let groups: Vec<String> = keys
+                .iter()
+                .map(|k| k.trim_start_matches(&format!("{mode}/")).to_owned())
+                .collect();
+            let series =
+                |f: &dyn Fn(&crate::bench::results::Measurement) -> Option<f64>| -> Vec<Bars> {
+                    names
+                        .iter()
+                        .map(|t| {
+                            (
+                                t.clone(),
+                                keys.iter()
+                                    .map(|k| {
+                                        run.find("echo", k, t)
+                                            .filter(|m| m.status == "ok")
+                                            .and_then(f)
+                                    })
+                                    .collect(),
+                            )
+                        })
+                        .collect()
+                };
+            let title = if mode == "rr" {
+                "request-response"
+            } else {
+                "pipelined"
+            };
+            chart(
+                &mut s,
+                grouped_bars(
+                    &format!("Echo throughput, {title} (body / connections)"),
+                    &groups,
+                    &series(&|m| Some(m.value.median)),
+                    "frames/s",
+                    true,
+                )?,
+            )?;
+            chart(
+                &mut s,
+                grouped_bars(
+                    &format!("Echo, {title}: ratio to the unframed echo"),
+                    &groups,
+                    &series(&|m| m.ratio.map(|r| r.median)),
+                    "× ceiling",
+                    false,
+                )?,
+            )?;
+            chart(
+                &mut s,
+                grouped_bars(
+                    &format!("Server CPU per frame, {title}"),
+                    &groups,
+                    &series(&|m| m.server.map(|u| u.cpu_us_per_frame)),
+                    "µs / frame",
+                    true,
+                )?,
+            )?;
+        }
+        // Latency percentiles of one representative configuration per family.
+        for (family, key) in [("echo", "rr/64B/16c"), ("many", ""), ("udp", "64B")] {
+            let key = if key.is_empty() {
+                run.keys()
+                    .into_iter()
+                    .find(|(f, _)| f == family)
+                    .map(|(_, k)| k)
+                    .unwrap_or_default()
+            } else {
+                key.to_owned()
+            };
+            let pct = ["p50", "p90", "p99", "p99.9", "max"]
+                .map(String::from)
+                .to_vec();
+            let series: Vec<Bars> = names
+                .iter()
+                .map(|t| {
+                    let l = run.find(family, &key, t).and_then(|m| m.latency);
+                    (
+                        t.clone(),
+                        l.map_or(vec![None; 5], |l| {
+                            [l.p50_us, l.p90_us, l.p99_us, l.p999_us, l.max_us]
+                                .map(Some)
+                                .to_vec()
+                        }),
+                    )
+                })
+                .collect();
+            chart(
+                &mut s,
+                grouped_bars(
+                    &format!("Latency percentiles, {family} {key}"),
+                    &pct,
+                    &series,
+                    "µs",
+                    true,
+                )?,
+            )?;
+        }
+        let uploads: Vec<String> = run
+            .keys()
+            .into_iter()
+            .filter(|(f, _)| f == "upload")
+            .map(|(_, k)| k)
+            .collect();
+        let series: Vec<Bars> = names
+            .iter()
+            .map(|t| {
+                (
+                    t.clone(),
+                    uploads
+                        .iter()
+                        .map(|k| {
+                            run.find("upload", k, t)
+                                .filter(|m| m.status == "ok")
+                                .map(|m| m.value.median)
+                        })
+                        .collect(),
+                )
+            })
+            .collect();
+        chart(
+            &mut s,
+            grouped_bars(
+                "Upload throughput with MD5",
+                &uploads,
+                &series,
+                "MB/s",
+                false,
+            )?,
+        )?;
+        for size in &run.parameters.udp_sizes {
+            let key = format!("{size}B");
+            let mut series: Vec<Line> = names
+                .iter()
+                .filter_map(|t| {
+                    run.find("udp", &key, t).map(|m| {
+                        (
+                            t.clone(),
+                            m.curve
+                                .iter()
+                                .map(|p| (p.offered, p.loss * 100.0))
+                                .collect(),
+                        )
+                    })
+                })
+                .collect();
+            if let Some(c) = run.ceilings.iter().find(|c| c.key == format!("udp/{key}")) {
+                series.push((
+                    "raw UDP echo".into(),
+                    c.curve
+                        .iter()
+                        .map(|p| (p.offered, p.loss * 100.0))
+                        .collect(),
+                ));
+            }
+            chart(
+                &mut s,
+                lines(
+                    &format!("UDP loss curve, {size}-byte datagrams"),
+                    &series,
+                    "offered datagrams/s",
+                    "loss %",
+                )?,
+            )?;
+        }
+        if !run.codec.is_empty() {
+            let ops: Vec<String> = run.codec.iter().map(|c| c.operation.clone()).collect();
+            let series: Vec<Bars> = vec![
+                (
+                    "ours".into(),
+                    run.codec.iter().map(|c| Some(c.ours_ns.median)).collect(),
+                ),
+                (
+                    "LengthDelimitedCodec + serde_json".into(),
+                    run.codec
+                        .iter()
+                        .map(|c| Some(c.alternative_ns.median))
+                        .collect(),
+                ),
+            ];
+            chart(
+                &mut s,
+                grouped_bars("Codec: ns per operation", &ops, &series, "ns", true)?,
+            )?;
+        }
+        writeln!(s, "<h2>Tables</h2>")?;
+        let md = BenchMarkdown.render(run)?;
+        writeln!(s, "{}", markdown_tables_to_html(&md))?;
+        writeln!(
+            s,
+            "<p class=note>Regenerate with <code>sockbench report --in results.json</code>. Median of {} repetitions; {}.</p>",
+            run.parameters.repetitions,
+            escape(&format!(
+                "{} targets, {} s",
+                run.targets.len(),
+                si(run.duration_s)
+            ))
+        )?;
+        writeln!(s, "</body></html>")?;
+        Ok(s)
+    }
+}
+
+fn chart(s: &mut String, svg: String) -> std::fmt::Result {
+    if svg.is_empty() {
+        return Ok(());
+    }
+    writeln!(s, "<figure>{svg}</figure>")
+}
+
+/// The report's Markdown as HTML: headings, paragraphs, lists and tables,
+/// which is all report.md uses.
+fn markdown_tables_to_html(md: &str) -> String {
+    let mut out = String::new();
+    let mut in_table = false;
+    let mut in_list = false;
+    for line in md.lines() {
+        let t = line.trim();
+        if t.starts_with('|') {
+            if t.starts_with("|---") {
+                continue;
+            }
+            if !in_table {
+                out.push_str("<table>");
+                in_table = true;
+            }
+            out.push_str("<tr>");
+            for c in t.trim_matches('|').split(" | ") {
+                let _ = write!(out, "<td>{}</td>", escape(c.trim()));
+            }
+            out.push_str("</tr>\n");
+            continue;
+        }
+        if in_table {
+            out.push_str("</table>\n");
+            in_table = false;
+        }
+        if let Some(item) = t.strip_prefix("- ") {
+            if !in_list {
+                out.push_str("<ul>");
+                in_list = true;
+            }
+            let _ = writeln!(out, "<li>{}</li>", escape(item));
+            continue;
+        }
+        if in_list {
+            out.push_str("</ul>\n");
+            in_list = false;
+        }
+        if let Some(h) = t.strip_prefix("## ") {
+            let _ = writeln!(out, "<h2>{}</h2>", escape(h));
+        } else if let Some(h) = t.strip_prefix("# ") {
+            let _ = writeln!(out, "<h3>{}</h3>", escape(h));
+        } else if !t.is_empty() {
+            let _ = writeln!(out, "<p>{}</p>", escape(t));
+        }
+    }
+    if in_table {
+        out.push_str("</table>");
+    }
+    if in_list {
+        out.push_str("</ul>");
+    }
+    out
+}

@@ -1,0 +1,323 @@
+//! The benchmark report in Markdown, and the terminal summary.
+
+use std::fmt::Write;
+
+use anyhow::Result;
+
+use super::Reporter;
+use crate::bench::results::{BenchRun, Measurement};
+
+/// report.md.
+pub struct BenchMarkdown;
+
+/// `12.3k`, `1.23M`: rates at a glance.
+pub fn si(v: f64) -> String {
+    match v.abs() {
+        x if x >= 1e9 => format!("{:.2}G", v / 1e9),
+        x if x >= 1e6 => format!("{:.2}M", v / 1e6),
+        x if x >= 1e4 => format!("{:.1}k", v / 1e3),
+        x if x >= 100.0 => format!("{v:.0}"),
+        _ => format!("{v:.2}"),
+    }
+}
+
+/// One result cell: median, spread as CV, ratio to its ceiling.
+pub fn cell(m: Option<&Measurement>) -> String {
+    match m {
+        None => "-".into(),
+        Some(m) if m.status != "ok" => {
+            format!("{} ({})", m.status, m.reason.as_deref().unwrap_or(""))
+        }
+        Some(m) => {
+            let ratio = m
+                .ratio
+                .map_or(String::new(), |r| format!(" · {:.2}×", r.median));
+            format!("{} ±{:.0}%{ratio}", si(m.value.median), m.value.cv * 100.0)
+        }
+    }
+}
+
+impl Reporter<BenchRun> for BenchMarkdown {
+    fn file_name(&self) -> &str {
+        "report.md"
+    }
+
+    fn render(&self, run: &BenchRun) -> Result<String> {
+        let mut s = String::new();
+        let m = &run.machine;
+        writeln!(s, "# sockbench bench ({})", run.mode)?;
+        writeln!(s)?;
+        writeln!(
+            s,
+            "{} on {} ({} CPUs, {:.0} GiB), kernel {}, {}, git {}, seed {}, {:.0} s.",
+            run.tool_version,
+            or(&m.cpu),
+            m.cpus,
+            m.memory_bytes as f64 / (1u64 << 30) as f64,
+            or(&m.kernel),
+            or(&m.rustc),
+            or(&m.git_revision),
+            run.seed,
+            run.duration_s
+        )?;
+        let p = &run.parameters;
+        writeln!(
+            s,
+            "Each value is the median of {} repetitions of {} ms after {} ms of warm-up; `±` is the coefficient of variation; `·` the ratio to the ceiling measured in the same run.",
+            p.repetitions, p.rep_ms, p.warmup_ms
+        )?;
+        writeln!(s)?;
+        writeln!(s, "## Ceilings")?;
+        writeln!(s)?;
+        writeln!(s, "| ceiling | measures | median | min | max | CV |")?;
+        writeln!(s, "|---|---|---|---|---|---|")?;
+        for c in run
+            .ceilings
+            .iter()
+            .filter(|c| c.key == "tcp-stream" || c.key.starts_with("md5"))
+        {
+            writeln!(
+                s,
+                "| {} | {} | {} {} | {} | {} | {:.1}% |",
+                c.target,
+                c.key,
+                si(c.value.median),
+                c.unit,
+                si(c.value.min),
+                si(c.value.max),
+                c.value.cv * 100.0
+            )?;
+        }
+        writeln!(s)?;
+        writeln!(
+            s,
+            "Echo and UDP ceilings (an unframed echo of the same bytes, a raw UDP echo) are per configuration; their values are the denominators of the ratios below."
+        )?;
+        let names: Vec<&str> = run.targets.iter().map(|t| t.name.as_str()).collect();
+        for (family, title, what) in [
+            ("echo", "Echo: sticky frames, closed loop", "frames/s"),
+            (
+                "upload",
+                "Upload with MD5",
+                "MB/s, ratio to MD5 on one core",
+            ),
+            (
+                "udp",
+                "UDP echo: highest loss-free rate",
+                "datagrams/s echoed, ratio to a raw UDP echo",
+            ),
+            (
+                "many",
+                "Many connections: idle beside active",
+                "frames/s of the active connections",
+            ),
+        ] {
+            let keys: Vec<String> = run
+                .keys()
+                .into_iter()
+                .filter(|(f, _)| f == family)
+                .map(|(_, k)| k)
+                .collect();
+            if keys.is_empty() {
+                continue;
+            }
+            writeln!(s)?;
+            writeln!(s, "## {title}")?;
+            writeln!(s)?;
+            writeln!(s, "{what}.")?;
+            writeln!(s)?;
+            table_head(&mut s, "configuration", &names)?;
+            for k in &keys {
+                write!(s, "| {k} |")?;
+                for t in &names {
+                    write!(s, " {} |", cell(run.find(family, k, t)))?;
+                }
+                writeln!(s)?;
+            }
+            if family != "upload" {
+                writeln!(s)?;
+                writeln!(
+                    s,
+                    "Latency p50 / p99 / p99.9 (µs), {}:",
+                    if family == "udp" {
+                        "open loop"
+                    } else {
+                        "closed loop"
+                    }
+                )?;
+                writeln!(s)?;
+                table_head(&mut s, "configuration", &names)?;
+                for k in &keys {
+                    write!(s, "| {k} |")?;
+                    for t in &names {
+                        let v = run
+                            .find(family, k, t)
+                            .and_then(|m| m.latency)
+                            .map_or("-".into(), |l| {
+                                format!("{:.0} / {:.0} / {:.0}", l.p50_us, l.p99_us, l.p999_us)
+                            });
+                        write!(s, " {v} |")?;
+                    }
+                    writeln!(s)?;
+                }
+            }
+            writeln!(s)?;
+            if family == "upload" {
+                writeln!(s, "Server CPU seconds per GB uploaded, and peak RSS:")?;
+            } else {
+                writeln!(
+                    s,
+                    "Server CPU µs per frame (the load driver's in brackets), and peak RSS:"
+                )?;
+            }
+            writeln!(s)?;
+            table_head(&mut s, "configuration", &names)?;
+            for k in &keys {
+                write!(s, "| {k} |")?;
+                for t in &names {
+                    let v = run
+                        .find(family, k, t)
+                        .and_then(|m| m.server.map(|u| (u, m.driver_cpu_us_per_frame)))
+                        .map_or("-".into(), |(u, d)| {
+                            let rss = u.peak_rss_bytes as f64 / 1048576.0;
+                            if family == "upload" {
+                                return format!("{:.2} s/GB, {rss:.0} MiB", u.cpu_s_per_gb);
+                            }
+                            let drv = if d > 0.0 {
+                                format!(" [{d:.2}]")
+                            } else {
+                                String::new()
+                            };
+                            format!("{:.2}{drv}, {rss:.0} MiB", u.cpu_us_per_frame)
+                        });
+                    write!(s, " {v} |")?;
+                }
+                writeln!(s)?;
+            }
+            if family == "echo" {
+                writeln!(s)?;
+                writeln!(
+                    s,
+                    "Server reads / writes per frame (the sticky path: fewer than one read per frame means frames arrived glued):"
+                )?;
+                writeln!(s)?;
+                table_head(&mut s, "configuration", &names)?;
+                for k in &keys {
+                    write!(s, "| {k} |")?;
+                    for t in &names {
+                        let v = run
+                            .find(family, k, t)
+                            .and_then(|m| m.syscalls)
+                            .filter(|c| c.server_reads_per_frame > 0.0)
+                            .map_or("-".into(), |c| {
+                                format!(
+                                    "{:.2} / {:.2}",
+                                    c.server_reads_per_frame, c.server_writes_per_frame
+                                )
+                            });
+                        write!(s, " {v} |")?;
+                    }
+                    writeln!(s)?;
+                }
+            }
+            let notes: Vec<String> = run
+                .results
+                .iter()
+                .filter(|m| m.scenario == family && !m.notes.is_empty())
+                .map(|m| format!("- {} {}: {}", m.target, m.key, m.notes.join("; ")))
+                .collect();
+            if !notes.is_empty() {
+                writeln!(s)?;
+                writeln!(s, "Notes:")?;
+                writeln!(s)?;
+                for n in notes {
+                    writeln!(s, "{n}")?;
+                }
+            }
+        }
+        if !run.codec.is_empty() {
+            writeln!(s)?;
+            writeln!(
+                s,
+                "## Codec: ours beside tokio-util LengthDelimitedCodec + serde_json"
+            )?;
+            writeln!(s)?;
+            writeln!(
+                s,
+                "| operation | ours (ns) | alternative (ns) | alternative / ours | allocations ours / alternative |"
+            )?;
+            writeln!(s, "|---|---|---|---|---|")?;
+            for c in &run.codec {
+                writeln!(
+                    s,
+                    "| {} | {:.0} ±{:.0}% | {:.0} ±{:.0}% | {:.2}× | {:.1} / {:.1} |",
+                    c.operation,
+                    c.ours_ns.median,
+                    c.ours_ns.cv * 100.0,
+                    c.alternative_ns.median,
+                    c.alternative_ns.cv * 100.0,
+                    c.alternative_ns.median / c.ours_ns.median,
+                    c.ours_allocs,
+                    c.alternative_allocs
+                )?;
+            }
+        }
+        Ok(s)
+    }
+}
+
+fn table_head(s: &mut String, first: &str, names: &[&str]) -> std::fmt::Result {
+    write!(s, "| {first} |")?;
+    for n in names {
+        write!(s, " {n} |")?;
+    }
+    writeln!(s)?;
+    write!(s, "|---|")?;
+    for _ in names {
+        write!(s, "---|")?;
+    }
+    writeln!(s)
+}
+
+fn or(s: &str) -> &str {
+    if s.is_empty() { "-" } else { s }
+}
+
+/// The terminal summary: per family, each target's median ratio to its ceiling.
+pub fn summary(run: &BenchRun) -> String {
+    let mut s = String::new();
+    let took: Vec<String> = run
+        .family_seconds
+        .iter()
+        .map(|(f, t)| format!("{f} {t:.0} s"))
+        .collect();
+    let _ = writeln!(
+        s,
+        "\nbench ({}) in {:.0} s ({}); ratio to ceiling, median over configurations:",
+        run.mode,
+        run.duration_s,
+        took.join(", ")
+    );
+    for family in ["echo", "upload", "udp", "many"] {
+        let mut line = format!("  {family:<7}");
+        let mut any = false;
+        for t in &run.targets {
+            let mut ratios: Vec<f64> = run
+                .results
+                .iter()
+                .filter(|m| m.scenario == family && m.target == t.name)
+                .filter_map(|m| m.ratio.map(|r| r.median))
+                .collect();
+            if ratios.is_empty() {
+                continue;
+            }
+            any = true;
+            ratios.sort_by(f64::total_cmp);
+            let _ = write!(line, "  {} {:.2}×", t.name, ratios[ratios.len() / 2]);
+        }
+        if any {
+            let _ = writeln!(s, "{line}");
+        }
+    }
+    s
+}

@@ -1,0 +1,225 @@
+//! SVG charts for the HTML reports, drawn with plotters (no fonts needed:
+//! the SVG carries text elements the browser renders).
+
+use anyhow::{Result, anyhow};
+use plotters::prelude::*;
+
+/// Series colours, one per target, stable across charts.
+pub const PALETTE: [RGBColor; 8] = [
+    RGBColor(31, 119, 180),
+    RGBColor(255, 127, 14),
+    RGBColor(44, 160, 44),
+    RGBColor(214, 39, 40),
+    RGBColor(148, 103, 189),
+    RGBColor(140, 86, 75),
+    RGBColor(127, 127, 127),
+    RGBColor(23, 190, 207),
+];
+
+/// A named series of values, one per group (`None`: no bar).
+pub type Bars = (String, Vec<Option<f64>>);
+
+/// Grouped bars: one group per label, one bar per series; `log` for a
+/// logarithmic value axis.
+pub fn grouped_bars(
+    title: &str,
+    groups: &[String],
+    series: &[Bars],
+    y_desc: &str,
+    log: bool,
+) -> Result<String> {
+    let values: Vec<f64> = series
+        .iter()
+        .flat_map(|(_, v)| v.iter().flatten().copied())
+        .filter(|v| *v > 0.0)
+        .collect();
+    if values.is_empty() || groups.is_empty() {
+        return Ok(String::new());
+    }
+    let max = values.iter().copied().fold(f64::MIN, f64::max);
+    let min = values.iter().copied().fold(f64::MAX, f64::min);
+    let width = (140 + groups.len() * (18 * series.len() + 24)).clamp(640, 1400) as u32;
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (width, 420)).into_drawing_area();
+        root.fill(&WHITE).map_err(err)?;
+        let n = groups.len() as f64;
+        let bar_w = 0.8 / series.len() as f64;
+        let label = |x: &f64| {
+            let i = x.round();
+            if (x - i).abs() < 1e-6 && i >= 0.0 {
+                groups.get(i as usize).cloned().unwrap_or_default()
+            } else {
+                String::new()
+            }
+        };
+        let mut builder = ChartBuilder::on(&root);
+        builder
+            .caption(title, ("sans-serif", 18))
+            .margin(12)
+            .x_label_area_size(46)
+            .y_label_area_size(72);
+        macro_rules! draw {
+            ($chart:expr, $floor:expr) => {{
+                let mut chart = $chart;
+                chart
+                    .configure_mesh()
+                    .disable_x_mesh()
+                    .x_labels(groups.len())
+                    .x_label_formatter(&label)
+                    .x_label_style(("sans-serif", 11))
+                    .y_desc(y_desc)
+                    .y_label_formatter(&|v| crate::report::bench_md::si(*v))
+                    .draw()
+                    .map_err(err)?;
+                for (s, (name, vals)) in series.iter().enumerate() {
+                    let color = PALETTE[s % PALETTE.len()];
+                    let rects = vals.iter().enumerate().filter_map(|(g, v)| {
+                        let v = (*v)?;
+                        let x0 = g as f64 - 0.4 + s as f64 * bar_w;
+                        Some(Rectangle::new(
+                            [(x0, $floor), (x0 + bar_w * 0.92, v.max($floor))],
+                            color.filled(),
+                        ))
+                    });
+                    chart
+                        .draw_series(rects)
+                        .map_err(err)?
+                        .label(name.as_str())
+                        .legend(move |(x, y)| {
+                            Rectangle::new([(x, y - 5), (x + 12, y + 5)], color.filled())
+                        });
+                }
+                chart
+                    .configure_series_labels()
+                    .background_style(WHITE.mix(0.85))
+                    .border_style(BLACK)
+                    .draw()
+                    .map_err(err)?;
+            }};
+        }
+        if log {
+            let floor = min / 2.0;
+            draw!(
+                builder
+                    .build_cartesian_2d(-0.6..n - 0.4, (floor..max * 2.0).log_scale())
+                    .map_err(err)?,
+                floor
+            );
+        } else {
+            draw!(
+                builder
+                    .build_cartesian_2d(-0.6..n - 0.4, 0.0..max * 1.1)
+                    .map_err(err)?,
+                0.0
+            );
+        }
+        root.present().map_err(err)?;
+    }
+    Ok(svg)
+}
+
+/// A named line of (x, y) points.
+pub type Line = (String, Vec<(f64, f64)>);
+
+/// Lines over a logarithmic x axis (rates), linear y.
+pub fn lines(title: &str, series: &[Line], x_desc: &str, y_desc: &str) -> Result<String> {
+    let pts: Vec<(f64, f64)> = series
+        .iter()
+        .flat_map(|(_, p)| p.iter().copied())
+        .filter(|(x, _)| *x > 0.0)
+        .collect();
+    if pts.is_empty() {
+        return Ok(String::new());
+    }
+    let (xmin, xmax) = pts.iter().fold((f64::MAX, f64::MIN), |(a, b), (x, _)| {
+        (a.min(*x), b.max(*x))
+    });
+    let ymax = pts.iter().map(|(_, y)| *y).fold(0.0, f64::max).max(1.0);
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (760, 380)).into_drawing_area();
+        root.fill(&WHITE).map_err(err)?;
+        let mut chart = ChartBuilder::on(&root)
+            .caption(title, ("sans-serif", 18))
+            .margin(12)
+            .x_label_area_size(46)
+            .y_label_area_size(60)
+            .build_cartesian_2d((xmin / 1.5..xmax * 1.5).log_scale(), 0.0..ymax * 1.1)
+            .map_err(err)?;
+        chart
+            .configure_mesh()
+            .x_desc(x_desc)
+            .y_desc(y_desc)
+            .x_label_formatter(&|v| crate::report::bench_md::si(*v))
+            .draw()
+            .map_err(err)?;
+        for (s, (name, points)) in series.iter().enumerate() {
+            let color = PALETTE[s % PALETTE.len()];
+            chart
+                .draw_series(LineSeries::new(
+                    points.iter().copied(),
+                    color.stroke_width(2),
+                ))
+                .map_err(err)?
+                .label(name.as_str())
+                .legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 14, y)], color.stroke_width(2))
+                });
+            chart
+                .draw_series(points.iter().map(|p| Circle::new(*p, 3, color.filled())))
+                .map_err(err)?;
+        }
+        chart
+            .configure_series_labels()
+            .background_style(WHITE.mix(0.85))
+            .border_style(BLACK)
+            .draw()
+            .map_err(err)?;
+        root.present().map_err(err)?;
+    }
+    Ok(svg)
+}
+
+fn err<E: std::fmt::Debug>(e: E) -> anyhow::Error {
+    anyhow!("chart: {e:?}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn charts_are_svg_with_their_labels() {
+        let svg = grouped_bars(
+            "t",
+            &["a".into(), "b".into()],
+            &[
+                ("mio".into(), vec![Some(10.0), Some(20.0)]),
+                ("tokio".into(), vec![None, Some(5.0)]),
+            ],
+            "f/s",
+            false,
+        )
+        .unwrap();
+        assert!(svg.starts_with("<svg") && svg.contains("mio") && svg.contains("<rect"));
+        let svg = grouped_bars(
+            "t",
+            &["a".into()],
+            &[("x".into(), vec![Some(100.0)])],
+            "µs",
+            true,
+        )
+        .unwrap();
+        assert!(svg.contains("<svg"));
+        let svg = lines(
+            "loss",
+            &[("mio".into(), vec![(1e4, 0.0), (2e4, 1.5)])],
+            "rate",
+            "loss %",
+        )
+        .unwrap();
+        assert!(svg.contains("<polyline") || svg.contains("<path"));
+        assert!(grouped_bars("t", &[], &[], "", false).unwrap().is_empty());
+    }
+}

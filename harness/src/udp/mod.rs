@@ -1,0 +1,3 @@
+//! UDP measurement: a sequenced, paced sender and its receiver.
+
+pub mod seq;

@@ -1,0 +1,223 @@
+//! A sequenced UDP probe: each datagram carries a 64-bit sequence number and
+//! its send time; the receiver counts what came back, lost, duplicated and
+//! reordered, with RFC 3550 jitter and latency percentiles. The sender is
+//! open-loop (paced at the offered rate) and every wait has a deadline, so a
+//! lost echo never hangs anything.
+
+use std::io::ErrorKind;
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use hdrhistogram::Histogram;
+
+use crate::bench::stats::histogram;
+
+/// Bytes of header in each probe datagram: sequence number and send time.
+pub const HEADER: usize = 16;
+
+/// What to send.
+#[derive(Debug, Clone, Copy)]
+pub struct Probe {
+    /// Datagram size (at least [`HEADER`]).
+    pub size: usize,
+    /// Offered rate, datagrams per second.
+    pub rate: f64,
+    /// How long to send.
+    pub duration: Duration,
+    /// How long to wait for late echoes after the last send.
+    pub drain: Duration,
+}
+
+/// What came back.
+#[derive(Debug, Clone)]
+pub struct ProbeResult {
+    /// Datagrams sent.
+    pub sent: u64,
+    /// Distinct datagrams echoed.
+    pub received: u64,
+    /// Echoes of a datagram already received.
+    pub duplicates: u64,
+    /// Echoes that arrived after one with a higher sequence number.
+    pub out_of_order: u64,
+    /// Sent but never echoed.
+    pub lost: u64,
+    /// Sends the kernel refused (buffer full and the like).
+    pub send_errors: u64,
+    /// RFC 3550 interarrival jitter, microseconds.
+    pub jitter_us: f64,
+    /// Round-trip times in ns.
+    pub latency: Histogram<u64>,
+    /// How long sending took.
+    pub send_secs: f64,
+}
+
+impl ProbeResult {
+    /// Lost fraction of what was sent.
+    pub fn loss(&self) -> f64 {
+        if self.sent == 0 {
+            0.0
+        } else {
+            self.lost as f64 / self.sent as f64
+        }
+    }
+}
+
+/// A socket of `server`'s family bound to loopback.
+pub fn socket_for(server: SocketAddr) -> std::io::Result<UdpSocket> {
+    let local: SocketAddr = if server.is_ipv4() {
+        (Ipv4Addr::LOCALHOST, 0).into()
+    } else {
+        (Ipv6Addr::LOCALHOST, 0).into()
+    };
+    let s = UdpSocket::bind(local)?;
+    let s2 = socket2::SockRef::from(&s);
+    let _ = s2.set_recv_buffer_size(8 << 20);
+    let _ = s2.set_send_buffer_size(8 << 20);
+    s.connect(server)?;
+    Ok(s)
+}
+
+/// Sends `probe` to `server` and receives the echoes.
+pub fn run(server: SocketAddr, probe: &Probe) -> std::io::Result<ProbeResult> {
+    let size = probe.size.max(HEADER);
+    let sock = socket_for(server)?;
+    let rx = sock.try_clone()?;
+    rx.set_read_timeout(Some(Duration::from_millis(20)))?;
+    let start = Instant::now();
+    let stop_at = start + probe.duration + probe.drain;
+    let receiver = thread::spawn(move || receive(&rx, start, stop_at));
+    let mut payload = vec![0u8; size];
+    for (i, b) in payload.iter_mut().enumerate().skip(HEADER) {
+        *b = i as u8;
+    }
+    let (mut sent, mut send_errors) = (0u64, 0u64);
+    let interval = Duration::from_micros(250);
+    loop {
+        let elapsed = start.elapsed();
+        if elapsed >= probe.duration {
+            break;
+        }
+        let due = (probe.rate * elapsed.as_secs_f64()).ceil() as u64;
+        while sent < due {
+            payload[..8].copy_from_slice(&sent.to_le_bytes());
+            payload[8..16].copy_from_slice(&(start.elapsed().as_nanos() as u64).to_le_bytes());
+            match sock.send(&payload) {
+                Ok(_) => sent += 1,
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(_) => {
+                    // The kernel is full: the datagram is not sent, and not counted.
+                    send_errors += 1;
+                    break;
+                }
+            }
+        }
+        thread::sleep(interval);
+    }
+    let send_secs = start.elapsed().as_secs_f64();
+    let mut r = receiver
+        .join()
+        .map_err(|_| std::io::Error::other("the receiver panicked"))?;
+    r.sent = sent;
+    r.send_errors = send_errors;
+    r.send_secs = send_secs;
+    r.lost = sent.saturating_sub(r.received);
+    Ok(r)
+}
+
+fn receive(sock: &UdpSocket, start: Instant, stop_at: Instant) -> ProbeResult {
+    let mut buf = vec![0u8; 65_536];
+    let mut seen: Vec<u64> = Vec::new();
+    let mut r = ProbeResult {
+        sent: 0,
+        received: 0,
+        duplicates: 0,
+        out_of_order: 0,
+        lost: 0,
+        send_errors: 0,
+        jitter_us: 0.0,
+        latency: histogram(),
+        send_secs: 0.0,
+    };
+    let mut highest: Option<u64> = None;
+    let mut last_transit: Option<f64> = None;
+    let mut jitter = 0.0f64;
+    while Instant::now() < stop_at {
+        let n = match sock.recv(&mut buf) {
+            Ok(n) => n,
+            Err(_) => continue,
+        };
+        let now = start.elapsed().as_nanos() as u64;
+        if n < HEADER {
+            continue;
+        }
+        let seq = u64::from_le_bytes(buf[..8].try_into().unwrap_or_default());
+        let sent_at = u64::from_le_bytes(buf[8..16].try_into().unwrap_or_default());
+        let (word, bit) = ((seq / 64) as usize, seq % 64);
+        if word >= seen.len() {
+            if word > 1 << 24 {
+                continue; // not one of ours
+            }
+            seen.resize(word + 1, 0);
+        }
+        if seen[word] & (1 << bit) != 0 {
+            r.duplicates += 1;
+            continue;
+        }
+        seen[word] |= 1 << bit;
+        r.received += 1;
+        match highest {
+            Some(h) if seq < h => r.out_of_order += 1,
+            _ => highest = Some(seq),
+        }
+        let rtt = now.saturating_sub(sent_at);
+        let _ = r.latency.record(rtt.max(100));
+        // RFC 3550 §6.4.1: J += (|D(i-1,i)| - J) / 16 over transit times.
+        let transit = rtt as f64 / 1e3;
+        if let Some(prev) = last_transit {
+            jitter += ((transit - prev).abs() - jitter) / 16.0;
+        }
+        last_transit = Some(transit);
+    }
+    r.jitter_us = jitter;
+    r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_every_echo_and_every_loss() {
+        // An echo that drops every third datagram and duplicates every fifth.
+        let server = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let addr = server.local_addr().unwrap();
+        thread::spawn(move || {
+            let mut b = [0u8; 2048];
+            let mut i = 0u64;
+            while let Ok((n, from)) = server.recv_from(&mut b) {
+                i += 1;
+                if i % 3 == 0 {
+                    continue;
+                }
+                let _ = server.send_to(&b[..n], from);
+                if i % 5 == 0 {
+                    let _ = server.send_to(&b[..n], from);
+                }
+            }
+        });
+        let probe = Probe {
+            size: 64,
+            rate: 3000.0,
+            duration: Duration::from_millis(300),
+            drain: Duration::from_millis(100),
+        };
+        let r = run(addr, &probe).unwrap();
+        assert!(r.sent >= 800, "sent {}", r.sent);
+        assert_eq!(r.received + r.lost, r.sent);
+        let dropped = r.sent / 3;
+        assert_eq!(r.lost, dropped, "every third dropped");
+        assert!(r.duplicates > 0);
+        assert_eq!(r.latency.len(), r.received);
+    }
+}

@@ -3,6 +3,27 @@
 
 set shell := ["bash", "-euo", "pipefail", "-c"]
 
+# The main job: every back-end on every scenario, reports in reports/latest/
+# (results.json, report.md, index.html); then the criterion codec benchmarks.
+# `just bench --quick` is the two-minute run CI uses.
+bench *args:
+    #!/usr/bin/env bash
+    set -euo pipefail
+    cargo run --release -- bench {{args}}
+    case " {{args}} " in
+        *" --quick "*) criterion=(--warm-up-time 0.2 --measurement-time 0.5) ;;
+        *) criterion=() ;;
+    esac
+    cargo bench -p sockbench --bench codec -- "${criterion[@]}"
+
+# Regenerate report.md and index.html from a results.json.
+report file="reports/latest/results.json":
+    cargo run --release -- report --in {{file}}
+
+# The conformance suite on every back-end (or: just conform --spawn 'CMD').
+conform *args="--backend all":
+    cargo run --release -- conform {{args}}
+
 # The whole test suite (the README's test command).
 test:
     cargo test --workspace

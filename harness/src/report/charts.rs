@@ -38,7 +38,7 @@ pub fn grouped_bars(
     }
     let max = values.iter().copied().fold(f64::MIN, f64::max);
     let min = values.iter().copied().fold(f64::MAX, f64::min);
-    let width = (140 + groups.len() * (18 * series.len() + 24)).clamp(640, 1400) as u32;
+    let width = (300 + groups.len() * (18 * series.len() + 24)).clamp(640, 1400) as u32;
     let mut svg = String::new();
     {
         let root = SVGBackend::with_string(&mut svg, (width, 420)).into_drawing_area();
@@ -65,7 +65,7 @@ pub fn grouped_bars(
                 chart
                     .configure_mesh()
                     .disable_x_mesh()
-                    .x_labels(groups.len())
+                    .x_labels(groups.len() * 2 + 4)
                     .x_label_formatter(&label)
                     .x_label_style(("sans-serif", 11))
                     .y_desc(y_desc)
@@ -98,18 +98,20 @@ pub fn grouped_bars(
                     .map_err(err)?;
             }};
         }
+        // Room on the right for the legend, so it never hides a bar.
+        let right = n - 0.4 + if series.len() > 1 { 1.6 } else { 0.0 };
         if log {
             let floor = min / 2.0;
             draw!(
                 builder
-                    .build_cartesian_2d(-0.6..n - 0.4, (floor..max * 2.0).log_scale())
+                    .build_cartesian_2d(-0.6..right, (floor..max * 2.0).log_scale())
                     .map_err(err)?,
                 floor
             );
         } else {
             draw!(
                 builder
-                    .build_cartesian_2d(-0.6..n - 0.4, 0.0..max * 1.1)
+                    .build_cartesian_2d(-0.6..right, 0.0..max * 1.1)
                     .map_err(err)?,
                 0.0
             );

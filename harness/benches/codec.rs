@@ -1,0 +1,38 @@
+//! Criterion micro-benchmarks: our codec beside the ordinary alternative
+//! (tokio-util's LengthDelimitedCodec + serde_json) in the same group, so
+//! criterion's report shows the ratio; and MD5, the upload's other cost.
+//!
+//! `cargo bench --bench codec` (or `just bench`, which runs it first).
+
+use std::hint::black_box;
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use md5::{Digest, Md5};
+use sockbench::bench::codec::ops;
+
+fn codec(c: &mut Criterion) {
+    for op in ops() {
+        let mut g = c.benchmark_group(op.name);
+        g.throughput(Throughput::Bytes(op.input.len() as u64));
+        g.bench_function("ours", |b| b.iter(|| (op.ours)(black_box(&op.input))));
+        g.bench_function("LengthDelimitedCodec+serde_json", |b| {
+            b.iter(|| (op.alternative)(black_box(&op.input)))
+        });
+        g.finish();
+    }
+}
+
+fn md5(c: &mut Criterion) {
+    let mut g = c.benchmark_group("md5");
+    for size in [64 * 1024usize, 1 << 20] {
+        let data = vec![0x5au8; size];
+        g.throughput(Throughput::Bytes(size as u64));
+        g.bench_function(format!("{} KiB", size / 1024), |b| {
+            b.iter(|| Md5::digest(black_box(&data)))
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, codec, md5);
+criterion_main!(benches);

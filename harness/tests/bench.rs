@@ -1,0 +1,173 @@
+//! `sockbench bench` end to end, shortened: every scenario on one back-end
+//! writes all three outputs with every cell filled, and `sockbench report`
+//! regenerates them from results.json.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use sockbench::bench::results::BenchRun;
+
+fn sockbench(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_sockbench"))
+        .args(args)
+        .current_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join(".."))
+        .output()
+        .unwrap()
+}
+
+const SHORT: [&str; 10] = [
+    "--quick",
+    "--no-progress",
+    "--reps",
+    "5",
+    "--rep-ms",
+    "20",
+    "--warmup-ms",
+    "10",
+    "--upload",
+    "4M",
+];
+
+#[test]
+fn every_scenario_fills_every_cell_and_the_report_regenerates() {
+    let out = tempfile::tempdir().unwrap();
+    let dir = out.path().to_str().unwrap();
+    let mut args = vec!["bench", "--backend", "mio", "--idle", "300", "--out", dir];
+    args.extend(SHORT);
+    let o = sockbench(&args);
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        o.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let run: BenchRun =
+        serde_json::from_str(&std::fs::read_to_string(out.path().join("results.json")).unwrap())
+            .unwrap();
+    assert_eq!(run.schema, "sockbench-bench/1");
+    assert!(!run.machine.kernel.is_empty() && run.machine.cpus > 0);
+    // 24 echo configurations, 2 uploads, 2 UDP sizes, 1 many-connections.
+    assert_eq!(run.results.len(), 24 + 2 + 2 + 1);
+    for m in &run.results {
+        assert_eq!(m.status, "ok", "{} {}: {:?}", m.scenario, m.key, m.reason);
+        assert_eq!(m.reps.len(), 5, "{} {}", m.scenario, m.key);
+        assert!(
+            m.value.median > 0.0 && m.value.min > 0.0,
+            "{} {} is zero",
+            m.scenario,
+            m.key
+        );
+        let ratio = m
+            .ratio
+            .unwrap_or_else(|| panic!("{} {} has no ratio to a ceiling", m.scenario, m.key));
+        assert!(ratio.median > 0.0);
+        let server = m
+            .server
+            .unwrap_or_else(|| panic!("{} {} has no server CPU", m.scenario, m.key));
+        assert!(
+            server.cpu_s > 0.0 && server.peak_rss_bytes > 0,
+            "{} {}",
+            m.scenario,
+            m.key
+        );
+        if m.scenario != "upload" {
+            assert!(
+                m.latency
+                    .is_some_and(|l| l.count > 0 && l.p50_us > 0.0 && l.p999_us >= l.p50_us)
+            );
+        }
+        if m.scenario == "echo" {
+            let s = m.syscalls.unwrap();
+            assert!(
+                s.server_reads_per_frame > 0.0 && s.driver_reads_per_frame > 0.0,
+                "{}: {s:?}",
+                m.key
+            );
+            assert!(m.driver_cpu_us_per_frame > 0.0);
+        }
+        if m.scenario == "udp" {
+            assert!(m.curve.len() >= 2, "a loss curve");
+        }
+    }
+    for c in &run.ceilings {
+        assert_eq!(c.status, "ok", "ceiling {}: {:?}", c.key, c.reason);
+        assert!(c.value.median > 0.0);
+    }
+    assert_eq!(run.codec.len(), 6);
+    assert!(
+        run.codec
+            .iter()
+            .all(|c| c.ours_ns.median > 0.0 && c.alternative_ns.median > 0.0)
+    );
+    let md = std::fs::read_to_string(out.path().join("report.md")).unwrap();
+    for section in [
+        "## Ceilings",
+        "## Echo",
+        "## Upload",
+        "## UDP",
+        "## Many",
+        "## Codec",
+    ] {
+        assert!(md.contains(section), "report.md lacks {section}");
+    }
+    let html = std::fs::read_to_string(out.path().join("index.html")).unwrap();
+    assert!(html.matches("<svg").count() >= 8, "charts in index.html");
+    // `sockbench report` regenerates the same Markdown from the JSON.
+    std::fs::remove_file(out.path().join("report.md")).unwrap();
+    let o = sockbench(&[
+        "report",
+        "--in",
+        out.path().join("results.json").to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(
+        std::fs::read_to_string(out.path().join("report.md")).unwrap(),
+        md
+    );
+}
+
+#[test]
+fn blocking_is_marked_not_applicable_for_many_and_starved_in_echo() {
+    let out = tempfile::tempdir().unwrap();
+    let mut args = vec![
+        "bench",
+        "--backend",
+        "blocking",
+        "--scenario",
+        "many,echo",
+        "--idle",
+        "50",
+        "--out",
+        out.path().to_str().unwrap(),
+    ];
+    args.extend(SHORT);
+    let o = sockbench(&args);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let run: BenchRun =
+        serde_json::from_str(&std::fs::read_to_string(out.path().join("results.json")).unwrap())
+            .unwrap();
+    let many = run.results.iter().find(|m| m.scenario == "many").unwrap();
+    assert_eq!(many.status, "n/a");
+    let starved = run.find("echo", "rr/64B/16c", "blocking").unwrap();
+    assert!(
+        starved
+            .notes
+            .iter()
+            .any(|n| n.contains("15 of 16 connections completed nothing")),
+        "{:?}",
+        starved.notes
+    );
+}
+
+#[test]
+fn bad_arguments_are_one_line_errors() {
+    let o = sockbench(&["bench", "--reps", "3"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("at least five repetitions"));
+    let o = sockbench(&["bench", "--scenario", "nope"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("unknown scenario"));
+    let o = sockbench(&["report", "--in", "/nonexistent/results.json"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("/nonexistent/results.json"));
+}

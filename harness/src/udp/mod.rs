@@ -1,3 +1,6 @@
-//! UDP measurement: a sequenced, paced sender and its receiver.
+//! UDP measurement: a sequenced, paced probe ([`seq`]) and a seeded
+//! impairment relay ([`relay`]) whose record predicts exactly what the
+//! probe must measure.
 
+pub mod relay;
 pub mod seq;

@@ -40,6 +40,10 @@ pub struct ProbeResult {
     pub duplicates: u64,
     /// Echoes that arrived after one with a higher sequence number.
     pub out_of_order: u64,
+    /// Echoes whose payload differs from what was sent.
+    pub corrupted: u64,
+    /// Echoes cut to fit the receive buffer (MSG_TRUNC).
+    pub truncated: u64,
     /// Sent but never echoed.
     pub lost: u64,
     /// Sends the kernel refused (buffer full and the like).
@@ -63,8 +67,66 @@ impl ProbeResult {
     }
 }
 
-/// A socket of `server`'s family bound to loopback.
-pub fn socket_for(server: SocketAddr) -> std::io::Result<UdpSocket> {
+/// The largest UDP payload for `addr`'s family: 65,535 minus the IP and
+/// UDP headers (20 + 8 on IPv4; IPv6's 40-byte header is not counted in
+/// its payload length, so 65,535 - 8).
+pub fn max_payload(addr: SocketAddr) -> usize {
+    if addr.is_ipv4() { 65_507 } else { 65_527 }
+}
+
+/// A datagram larger than its family allows.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "a UDP datagram of {size} bytes exceeds the {family} maximum of {max} bytes (EMSGSIZE): it cannot be sent, only refused"
+)]
+pub struct Oversize {
+    /// The size asked for.
+    pub size: usize,
+    /// `IPv4` or `IPv6`.
+    pub family: &'static str,
+    /// The limit.
+    pub max: usize,
+}
+
+/// Checks a payload size against `addr`'s family before anything is sent.
+pub fn check_size(addr: SocketAddr, size: usize) -> Result<(), Oversize> {
+    let max = max_payload(addr);
+    if size > max {
+        return Err(Oversize {
+            size,
+            family: if addr.is_ipv4() { "IPv4" } else { "IPv6" },
+            max,
+        });
+    }
+    Ok(())
+}
+
+/// A datagram as received: its bytes in the buffer, and whether the kernel
+/// cut it to fit (MSG_TRUNC), with its real length.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Received {
+    /// Bytes placed in the buffer.
+    pub len: usize,
+    /// The datagram's real length.
+    pub full_len: usize,
+}
+
+impl Received {
+    /// True when the datagram did not fit the buffer.
+    pub fn truncated(&self) -> bool {
+        self.full_len > self.len
+    }
+}
+
+/// Receives one datagram, detecting truncation: a cut datagram is never
+/// mistaken for a whole one.
+pub fn recv_checked(sock: &UdpSocket, buf: &mut [u8]) -> std::io::Result<Received> {
+    let (len, full_len) = rustix::net::recv(sock, buf, rustix::net::RecvFlags::TRUNC)?;
+    Ok(Received { len, full_len })
+}
+
+/// A socket of `server`'s family bound to loopback, with large buffers.
+pub fn bind_for(server: SocketAddr) -> std::io::Result<UdpSocket> {
     let local: SocketAddr = if server.is_ipv4() {
         (Ipv4Addr::LOCALHOST, 0).into()
     } else {
@@ -74,6 +136,12 @@ pub fn socket_for(server: SocketAddr) -> std::io::Result<UdpSocket> {
     let s2 = socket2::SockRef::from(&s);
     let _ = s2.set_recv_buffer_size(8 << 20);
     let _ = s2.set_send_buffer_size(8 << 20);
+    Ok(s)
+}
+
+/// [`bind_for`], connected to `server`.
+pub fn socket_for(server: SocketAddr) -> std::io::Result<UdpSocket> {
+    let s = bind_for(server)?;
     s.connect(server)?;
     Ok(s)
 }
@@ -81,6 +149,7 @@ pub fn socket_for(server: SocketAddr) -> std::io::Result<UdpSocket> {
 /// Sends `probe` to `server` and receives the echoes.
 pub fn run(server: SocketAddr, probe: &Probe) -> std::io::Result<ProbeResult> {
     let size = probe.size.max(HEADER);
+    check_size(server, size).map_err(std::io::Error::other)?;
     let sock = socket_for(server)?;
     let rx = sock.try_clone()?;
     rx.set_read_timeout(Some(Duration::from_millis(20)))?;
@@ -133,6 +202,8 @@ fn receive(sock: &UdpSocket, start: Instant, stop_at: Instant) -> ProbeResult {
         received: 0,
         duplicates: 0,
         out_of_order: 0,
+        corrupted: 0,
+        truncated: 0,
         lost: 0,
         send_errors: 0,
         jitter_us: 0.0,
@@ -143,12 +214,25 @@ fn receive(sock: &UdpSocket, start: Instant, stop_at: Instant) -> ProbeResult {
     let mut last_transit: Option<f64> = None;
     let mut jitter = 0.0f64;
     while Instant::now() < stop_at {
-        let n = match sock.recv(&mut buf) {
-            Ok(n) => n,
+        let n = match recv_checked(sock, &mut buf) {
+            Ok(got) if got.truncated() => {
+                r.truncated += 1;
+                continue;
+            }
+            Ok(got) => got.len,
             Err(_) => continue,
         };
         let now = start.elapsed().as_nanos() as u64;
         if n < HEADER {
+            continue;
+        }
+        // The sender fills byte i with i: anything else was altered on the way.
+        if buf[HEADER..n]
+            .iter()
+            .enumerate()
+            .any(|(i, b)| *b != (i + HEADER) as u8)
+        {
+            r.corrupted += 1;
             continue;
         }
         let seq = u64::from_le_bytes(buf[..8].try_into().unwrap_or_default());

@@ -24,6 +24,11 @@ report file="reports/latest/results.json":
 conform *args="--backend all":
     cargo run --release -- conform {{args}}
 
+# UDP across two network namespaces impaired by netem, beside the relay
+# (needs root, iproute2 and a kernel with the netem qdisc).
+netem spec="loss=1%,delay=5ms,jitter=1ms,reorder=2%" *args:
+    cargo run --release -- bench --netem {{spec}} {{args}}
+
 # The whole test suite (the README's test command).
 test:
     cargo test --workspace

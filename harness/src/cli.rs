@@ -36,6 +36,26 @@ pub enum Command {
     Bench(crate::bench::command::BenchArgs),
     /// Regenerate report.md and index.html from a results.json.
     Report(crate::report::command::ReportArgs),
+    /// One sequenced UDP probe, printed as JSON (used by the netem mode).
+    #[command(hide = true)]
+    UdpProbe(UdpProbeArgs),
+}
+
+/// Flags of `sockbench udp-probe`.
+#[derive(Debug, Args)]
+pub struct UdpProbeArgs {
+    /// The echo server.
+    #[arg(long)]
+    pub to: SocketAddr,
+    /// Datagram size.
+    #[arg(long, default_value_t = 64)]
+    pub size: usize,
+    /// Datagrams per second.
+    #[arg(long, default_value_t = 1000.0)]
+    pub rate: f64,
+    /// How long to send, in milliseconds.
+    #[arg(long, default_value_t = 1000)]
+    pub ms: u64,
 }
 
 /// Flags of `sockbench serve`.

@@ -29,6 +29,23 @@ fn main() -> ExitCode {
             }
         },
         Command::Report(args) => sockbench::report::command::main(args),
+        Command::UdpProbe(args) => {
+            let probe = sockbench::udp::seq::Probe {
+                size: args.size,
+                rate: args.rate,
+                duration: std::time::Duration::from_millis(args.ms),
+                drain: std::time::Duration::from_millis(200),
+            };
+            sockbench::udp::seq::run(args.to, &probe)
+                .map_err(anyhow::Error::from)
+                .and_then(|r| {
+                    println!(
+                        "{}",
+                        serde_json::to_string(&sockbench::udp::netem::ProbeSummary::from(&r))?
+                    );
+                    Ok(())
+                })
+        }
         Command::Conform(args) => match sockbench::conform::command::main(args) {
             Ok(code) => return code,
             Err(e) => {

@@ -171,3 +171,71 @@ fn bad_arguments_are_one_line_errors() {
     assert_eq!(o.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&o.stderr).contains("/nonexistent/results.json"));
 }
+
+/// The netem mode either runs (root, iproute2, a kernel with netem) or says
+/// in one line what is missing and exits non-zero; either way it leaves no
+/// namespace behind. `none` needs no netem qdisc, so with root it always
+/// crosses the namespaces for real.
+#[test]
+fn netem_mode_runs_or_refuses_in_one_line_and_cleans_up() {
+    let left = || {
+        let o = Command::new("ip").args(["netns", "list"]).output();
+        o.map(|o| {
+            String::from_utf8_lossy(&o.stdout)
+                .lines()
+                .filter(|l| l.contains("sockbench-srv-"))
+                .count()
+        })
+        .unwrap_or(0)
+    };
+    let before = left();
+    for spec in ["none", "loss=2%,delay=1ms"] {
+        let out = tempfile::tempdir().unwrap();
+        let mut args = vec![
+            "bench",
+            "--backend",
+            "mio",
+            "--netem",
+            spec,
+            "--out",
+            out.path().to_str().unwrap(),
+        ];
+        args.extend(SHORT);
+        let o = sockbench(&args);
+        let stderr = String::from_utf8_lossy(&o.stderr);
+        if o.status.success() {
+            let run: BenchRun = serde_json::from_str(
+                &std::fs::read_to_string(out.path().join("results.json")).unwrap(),
+            )
+            .unwrap();
+            assert_eq!(run.netem.len(), 2, "one result per datagram size");
+            for n in &run.netem {
+                assert!(
+                    n.netem.iter().all(|p| p.sent > 0 && p.received > 0),
+                    "{spec}: {n:?}"
+                );
+                if spec == "none" {
+                    assert_eq!(
+                        n.netem_loss.max, 0.0,
+                        "no impairment, no loss across the veth"
+                    );
+                }
+            }
+        } else {
+            assert_eq!(o.status.code(), Some(2), "{spec}: {stderr}");
+            let line = stderr
+                .lines()
+                .find(|l| l.starts_with("sockbench bench:"))
+                .unwrap_or_default();
+            assert!(
+                line.contains("netem") || line.contains("root") || line.contains("iproute2"),
+                "{spec}: {stderr}"
+            );
+            // With root and iproute2 present, `none` must not fail.
+            if spec == "none" {
+                assert!(!line.contains("qdisc"), "{stderr}");
+            }
+        }
+        assert_eq!(left(), before, "{spec}: a namespace was left behind");
+    }
+}

@@ -60,6 +60,11 @@ pub struct BenchArgs {
     /// No progress bars.
     #[arg(long)]
     pub no_progress: bool,
+    /// Run the UDP probe across two network namespaces impaired by netem
+    /// (`loss=1%,delay=5ms,jitter=1ms,reorder=2%`, or `none`) beside the
+    /// relay, instead of the scenarios. Needs root, iproute2 and the netem qdisc.
+    #[arg(long, value_name = "SPEC")]
+    pub netem: Option<crate::udp::netem::NetemSpec>,
 }
 
 /// The parameters of a quick or full run.
@@ -94,11 +99,16 @@ pub fn main(args: BenchArgs) -> Result<ExitCode> {
     params.warmup_ms = args.warmup_ms.unwrap_or(params.warmup_ms);
     params.upload_bytes = args.upload.unwrap_or(params.upload_bytes);
     params.many_idle = args.idle.unwrap_or(params.many_idle);
-    let scenarios = if args.scenario.is_empty() {
+    let scenarios = if args.netem.is_some() {
+        args.scenario.clone()
+    } else if args.scenario.is_empty() {
         SCENARIOS.map(String::from).to_vec()
     } else {
         args.scenario.clone()
     };
+    if args.netem.is_some() {
+        crate::udp::netem::preflight().map_err(|e| anyhow::anyhow!(e))?;
+    }
     if let Some(bad) = scenarios.iter().find(|s| !SCENARIOS.contains(&s.as_str())) {
         bail!(
             "unknown scenario {bad:?} (expected some of: {})",
@@ -116,6 +126,7 @@ pub fn main(args: BenchArgs) -> Result<ExitCode> {
         seed: args.seed,
         exe: std::env::current_exe().context("cannot find the sockbench executable")?,
         progress: !args.no_progress,
+        netem: args.netem,
     };
     let names: Vec<String> = opts.targets.iter().map(TargetSpec::name).collect();
     eprintln!(
@@ -173,7 +184,7 @@ fn targets(args: &BenchArgs) -> Result<Vec<TargetSpec>> {
     for cmd in &args.spawn {
         out.push(crate::target::parse_spawn(cmd)?);
     }
-    if !args.quick && !args.no_peer && args.spawn.is_empty() {
+    if !args.quick && !args.no_peer && args.spawn.is_empty() && args.netem.is_none() {
         if Path::new(PEER).exists() {
             out.push(TargetSpec::Spawn {
                 label: "python-peer".into(),

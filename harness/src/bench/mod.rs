@@ -16,6 +16,7 @@ pub mod driver;
 pub mod echo;
 pub mod many;
 pub mod micro;
+pub mod netem;
 pub mod procstat;
 pub mod results;
 pub mod runner;

@@ -39,6 +39,9 @@ pub struct BenchRun {
     /// Wall seconds spent on each scenario family.
     #[serde(default)]
     pub family_seconds: std::collections::BTreeMap<String, f64>,
+    /// The netem mode's results (`--netem`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub netem: Vec<super::netem::NetemResult>,
 }
 
 /// The parameters of a run; two runs are comparable when these agree.
@@ -169,6 +172,41 @@ pub struct Measurement {
     /// Extra series (the UDP loss curve: offered rate, achieved, loss).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub curve: Vec<CurvePoint>,
+    /// UDP: the probe's counts through the impairment relay beside the relay's record.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub accuracy: Option<Accuracy>,
+}
+
+/// The UDP probe's own counts, or those a relay's record predicts.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UdpCounts {
+    /// Distinct intact datagrams echoed.
+    pub received: u64,
+    /// Duplicates.
+    pub duplicates: u64,
+    /// Out of order.
+    pub out_of_order: u64,
+    /// Corrupted.
+    pub corrupted: u64,
+    /// Lost.
+    pub lost: u64,
+}
+
+/// Measured against injected: the probe's counts through the seeded relay.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Accuracy {
+    /// The relay's seed (replays the same impairment).
+    pub seed: u64,
+    /// Datagrams sent.
+    pub sent: u64,
+    /// Requests the relay dropped on the way to the server.
+    pub dropped_requests: u64,
+    /// Replies it dropped on the way back.
+    pub dropped_replies: u64,
+    /// What the relay's record predicts.
+    pub injected: UdpCounts,
+    /// What the probe measured.
+    pub measured: UdpCounts,
 }
 
 /// One step of a sweep.
@@ -209,6 +247,7 @@ impl Measurement {
             ratio: None,
             notes: Vec::new(),
             curve: Vec::new(),
+            accuracy: None,
         }
     }
 

@@ -36,6 +36,8 @@ pub struct BenchOptions {
     pub exe: PathBuf,
     /// Draw progress bars.
     pub progress: bool,
+    /// Run the netem comparison instead of the scenarios.
+    pub netem: Option<crate::udp::netem::NetemSpec>,
 }
 
 impl BenchOptions {
@@ -226,6 +228,13 @@ pub fn run(opts: &BenchOptions) -> Result<BenchRun> {
             family_seconds.insert(name.to_owned(), t.elapsed().as_secs_f64());
         }
     }
+    let netem = match &opts.netem {
+        Some(spec) => {
+            run.step("netem: namespaces, veth and qdiscs");
+            super::netem::run(opts, spec)?
+        }
+        None => Vec::new(),
+    };
     let codec = if opts.wants("codec") {
         run.step("codec micro-measurements");
         let t = Instant::now();
@@ -250,6 +259,7 @@ pub fn run(opts: &BenchOptions) -> Result<BenchRun> {
         results: run.results,
         codec,
         family_seconds,
+        netem,
     })
 }
 

@@ -9,9 +9,10 @@ use std::time::Duration;
 use anyhow::Result;
 
 use super::ceilings::UdpCeiling;
-use super::results::{CurvePoint, Measurement};
+use super::results::{Accuracy, CurvePoint, Measurement, UdpCounts};
 use super::runner::{Run, Server, server_use};
 use super::stats::{Latency, Summary, histogram};
+use crate::udp::relay::{Impairment, Relay, RelayConfig};
 use crate::udp::seq::{self, Probe};
 
 /// The sweep stops here whatever the loss (datagrams per second).
@@ -194,5 +195,74 @@ fn sweep(
         let frames = m.reps.iter().sum::<f64>() * rep.as_secs_f64();
         m.server = Some(server_use(&a, &b, frames, frames * size as f64 * 2.0));
     }
+    match accuracy(addr, size, run.opts.seed) {
+        Ok(a) => m.accuracy = Some(a),
+        Err(e) => m
+            .notes
+            .push(format!("the accuracy probe through the relay failed: {e}")),
+    }
     m
+}
+
+/// The relay's standard impairment: bursts of loss, duplicates, reordering
+/// and corruption both ways.
+pub fn standard_impairment(seed: u64) -> RelayConfig {
+    RelayConfig {
+        seed,
+        to_server: Impairment {
+            drop: 0.02,
+            burst: 3,
+            duplicate: 0.01,
+            reorder: 0.02,
+            reorder_depth: 3,
+            corrupt: 0.01,
+            ..Impairment::default()
+        },
+        to_client: Impairment {
+            drop: 0.01,
+            burst: 1,
+            duplicate: 0.01,
+            reorder: 0.01,
+            reorder_depth: 2,
+            corrupt: 0.01,
+            ..Impairment::default()
+        },
+    }
+}
+
+/// Probes through the seeded relay at a moderate rate and sets the
+/// measured counts beside those the relay's record predicts.
+fn accuracy(server: SocketAddr, size: usize, seed: u64) -> Result<Accuracy, String> {
+    let config = standard_impairment(seed);
+    let relay = Relay::start(server, &config).map_err(|e| e.to_string())?;
+    let probe = Probe {
+        size,
+        rate: 5000.0,
+        duration: Duration::from_millis(200),
+        drain: Duration::from_millis(100),
+    };
+    let got = seq::run(relay.addr, &probe).map_err(|e| e.to_string())?;
+    std::thread::sleep(Duration::from_millis(10));
+    let record = relay.record();
+    let want = record.expected(got.sent);
+    Ok(Accuracy {
+        seed,
+        sent: got.sent,
+        dropped_requests: record.to_server.dropped,
+        dropped_replies: record.to_client.dropped,
+        injected: UdpCounts {
+            received: want.received,
+            duplicates: want.duplicates,
+            out_of_order: want.out_of_order,
+            corrupted: want.corrupted,
+            lost: want.lost,
+        },
+        measured: UdpCounts {
+            received: got.received,
+            duplicates: got.duplicates,
+            out_of_order: got.out_of_order,
+            corrupted: got.corrupted,
+            lost: got.lost,
+        },
+    })
 }

@@ -220,6 +220,45 @@ impl Reporter<BenchRun> for BenchMarkdown {
                     writeln!(s)?;
                 }
             }
+            if family == "udp" {
+                writeln!(s)?;
+                writeln!(
+                    s,
+                    "Accuracy: each target probed through the seeded impairment relay (loss in bursts, duplicates, reordering, corruption, both directions); the probe's counts beside those the relay's record predicts (received / duplicates / reordered / corrupted / lost):"
+                )?;
+                writeln!(s)?;
+                writeln!(
+                    s,
+                    "| target | size | sent | dropped requests / replies | injected | measured | exact |"
+                )?;
+                writeln!(s, "|---|---|---|---|---|---|---|")?;
+                for k in &keys {
+                    for t in &names {
+                        if let Some(a) = run.find(family, k, t).and_then(|m| m.accuracy) {
+                            let c = |u: crate::bench::results::UdpCounts| {
+                                format!(
+                                    "{} / {} / {} / {} / {}",
+                                    u.received, u.duplicates, u.out_of_order, u.corrupted, u.lost
+                                )
+                            };
+                            let exact = if a.injected == a.measured {
+                                "yes"
+                            } else {
+                                "**no**"
+                            };
+                            writeln!(
+                                s,
+                                "| {t} | {k} | {} | {} / {} | {} | {} | {exact} |",
+                                a.sent,
+                                a.dropped_requests,
+                                a.dropped_replies,
+                                c(a.injected),
+                                c(a.measured)
+                            )?;
+                        }
+                    }
+                }
+            }
             let notes: Vec<String> = run
                 .results
                 .iter()
@@ -233,6 +272,39 @@ impl Reporter<BenchRun> for BenchMarkdown {
                 for n in notes {
                     writeln!(s, "{n}")?;
                 }
+            }
+        }
+        if !run.netem.is_empty() {
+            writeln!(s)?;
+            writeln!(s, "## netem beside the relay")?;
+            writeln!(s)?;
+            writeln!(
+                s,
+                "Round-trip loss across two network namespaces with netem on both veth ends, beside the relay dropping the same fraction each way on loopback (median and range of the repetitions):"
+            )?;
+            writeln!(s)?;
+            writeln!(
+                s,
+                "| target | size | expected | netem measured | relay measured | netem p50 / p99 (µs) |"
+            )?;
+            writeln!(s, "|---|---|---|---|---|---|")?;
+            for n in &run.netem {
+                let p = n.netem.first().map_or((0.0, 0.0), |x| (x.p50_us, x.p99_us));
+                writeln!(
+                    s,
+                    "| {} | {} B | {:.2}% | {:.2}% ({:.2}–{:.2}) | {:.2}% ({:.2}–{:.2}) | {:.0} / {:.0} |",
+                    n.target,
+                    n.size,
+                    n.expected_loss * 100.0,
+                    n.netem_loss.median * 100.0,
+                    n.netem_loss.min * 100.0,
+                    n.netem_loss.max * 100.0,
+                    n.relay_loss.median * 100.0,
+                    n.relay_loss.min * 100.0,
+                    n.relay_loss.max * 100.0,
+                    p.0,
+                    p.1
+                )?;
             }
         }
         if !run.codec.is_empty() {

@@ -2,5 +2,6 @@
 //! impairment relay ([`relay`]) whose record predicts exactly what the
 //! probe must measure.
 
+pub mod netem;
 pub mod relay;
 pub mod seq;

@@ -125,12 +125,14 @@ pub fn recv_checked(sock: &UdpSocket, buf: &mut [u8]) -> std::io::Result<Receive
     Ok(Received { len, full_len })
 }
 
-/// A socket of `server`'s family bound to loopback, with large buffers.
+/// A socket of `server`'s family, with large buffers: bound to loopback for
+/// a loopback server, else to any address (a namespace's veth).
 pub fn bind_for(server: SocketAddr) -> std::io::Result<UdpSocket> {
-    let local: SocketAddr = if server.is_ipv4() {
-        (Ipv4Addr::LOCALHOST, 0).into()
-    } else {
-        (Ipv6Addr::LOCALHOST, 0).into()
+    let local: SocketAddr = match (server.is_ipv4(), server.ip().is_loopback()) {
+        (true, true) => (Ipv4Addr::LOCALHOST, 0).into(),
+        (true, false) => (Ipv4Addr::UNSPECIFIED, 0).into(),
+        (false, true) => (Ipv6Addr::LOCALHOST, 0).into(),
+        (false, false) => (Ipv6Addr::UNSPECIFIED, 0).into(),
     };
     let s = UdpSocket::bind(local)?;
     let s2 = socket2::SockRef::from(&s);

@@ -1,0 +1,109 @@
+//! `sockbench bench --netem SPEC`: the UDP probe across two network
+//! namespaces impaired by netem, beside the same probe through the relay
+//! impairing loopback by the same loss. netem's loss is random; the relay's
+//! is seeded and exactly accounted; the two should agree within noise.
+
+use std::time::Duration;
+
+use anyhow::{Result, anyhow};
+use serde::{Deserialize, Serialize};
+
+use super::runner::BenchOptions;
+use super::stats::Summary;
+use crate::target::{Spawned, TargetSpec};
+use crate::udp::netem::{Namespaces, NetemSpec, ProbeSummary};
+use crate::udp::relay::{Impairment, Relay, RelayConfig};
+use crate::udp::seq::{self, Probe};
+
+/// One back-end and datagram size under netem and under the relay.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NetemResult {
+    /// The back-end.
+    pub target: String,
+    /// Datagram size.
+    pub size: usize,
+    /// What netem applied on each end.
+    pub spec: NetemSpec,
+    /// Round-trip loss the spec implies.
+    pub expected_loss: f64,
+    /// Measured loss fraction per repetition, across the namespaces.
+    pub netem_loss: Summary,
+    /// Measured loss per repetition through the relay on loopback.
+    pub relay_loss: Summary,
+    /// The netem repetitions.
+    pub netem: Vec<ProbeSummary>,
+    /// The relay repetitions.
+    pub relay: Vec<ProbeSummary>,
+}
+
+/// Runs the comparison for every back-end target.
+pub fn run(opts: &BenchOptions, spec: &NetemSpec) -> Result<Vec<NetemResult>> {
+    let ns = Namespaces::create(spec).map_err(|e| anyhow!(e))?;
+    let rate = 5000.0;
+    let duration = Duration::from_millis(opts.params.rep_ms.max(200) * 2);
+    let mut out = Vec::new();
+    for spec_target in &opts.targets {
+        let TargetSpec::Backend(name) = spec_target else {
+            eprintln!(
+                "netem mode runs our back-ends only; {} is left out",
+                spec_target.name()
+            );
+            continue;
+        };
+        let server = Spawned::start(ns.server_command(&opts.exe, name), Duration::from_secs(15))?;
+        let loopback = Spawned::backend(&opts.exe, name, &["--no-fsync"], Duration::from_secs(15))?;
+        for &size in &opts.params.udp_sizes {
+            let mut netem = Vec::new();
+            let mut relay = Vec::new();
+            for rep in 0..opts.params.repetitions {
+                netem.push(
+                    ns.probe(&opts.exe, server.ready.udp, size, rate, duration)
+                        .map_err(|e| anyhow!(e))?,
+                );
+                let p = spec.loss_pct / 100.0;
+                let config = RelayConfig {
+                    seed: opts.seed + rep as u64,
+                    to_server: Impairment {
+                        drop: p,
+                        burst: 1,
+                        ..Impairment::default()
+                    },
+                    to_client: Impairment {
+                        drop: p,
+                        burst: 1,
+                        ..Impairment::default()
+                    },
+                };
+                let r = Relay::start(loopback.ready.udp, &config)?;
+                let got = seq::run(
+                    r.addr,
+                    &Probe {
+                        size,
+                        rate,
+                        duration,
+                        drain: Duration::from_millis(100),
+                    },
+                )?;
+                relay.push(ProbeSummary::from(&got));
+            }
+            let loss = |v: &[ProbeSummary]| {
+                Summary::of(
+                    &v.iter()
+                        .map(|p| p.lost as f64 / p.sent.max(1) as f64)
+                        .collect::<Vec<_>>(),
+                )
+            };
+            out.push(NetemResult {
+                target: name.clone(),
+                size,
+                spec: *spec,
+                expected_loss: spec.round_trip_loss(),
+                netem_loss: loss(&netem),
+                relay_loss: loss(&relay),
+                netem,
+                relay,
+            });
+        }
+    }
+    Ok(out)
+}

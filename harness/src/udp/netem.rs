@@ -1,0 +1,318 @@
+//! The netem mode: two network namespaces joined by a veth pair, `tc qdisc
+//! ... netem` on both ends, a server in one namespace and the probe in the
+//! other; everything removed at the end, whatever happens.
+//!
+//! Needs root, iproute2 and a kernel with the netem qdisc; without any of
+//! them it says which in one line and fails, and nothing else is affected.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::str::FromStr;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+/// The server's and the client's addresses on the veth pair.
+pub const SERVER_IP: &str = "10.77.0.1";
+const CLIENT_IP: &str = "10.77.0.2";
+
+/// What netem applies on each end (so each direction): `none`, or
+/// `loss=1%,delay=5ms,jitter=1ms,reorder=2%` in any combination.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct NetemSpec {
+    /// Loss per direction, percent.
+    pub loss_pct: f64,
+    /// Delay per direction, ms.
+    pub delay_ms: f64,
+    /// Jitter on the delay, ms.
+    pub jitter_ms: f64,
+    /// Reordering, percent (needs a delay).
+    pub reorder_pct: f64,
+}
+
+impl FromStr for NetemSpec {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let mut spec = NetemSpec::default();
+        if s == "none" {
+            return Ok(spec);
+        }
+        for part in s.split(',') {
+            let (k, v) = part.split_once('=').ok_or_else(|| {
+                format!("{part:?}: expected key=value (loss, delay, jitter, reorder)")
+            })?;
+            let num = |unit: &str| {
+                v.trim_end_matches(unit)
+                    .parse::<f64>()
+                    .map_err(|e| format!("{part:?}: {e}"))
+            };
+            match k {
+                "loss" => spec.loss_pct = num("%")?,
+                "delay" => spec.delay_ms = num("ms")?,
+                "jitter" => spec.jitter_ms = num("ms")?,
+                "reorder" => spec.reorder_pct = num("%")?,
+                other => {
+                    return Err(format!(
+                        "unknown netem key {other:?} (loss, delay, jitter, reorder)"
+                    ));
+                }
+            }
+        }
+        if spec.reorder_pct > 0.0 && spec.delay_ms <= 0.0 {
+            return Err("netem reorders only delayed packets: give a delay with reorder".into());
+        }
+        Ok(spec)
+    }
+}
+
+impl NetemSpec {
+    /// True when nothing is applied.
+    pub fn is_none(&self) -> bool {
+        *self == NetemSpec::default()
+    }
+
+    /// Expected round-trip loss: a datagram and its echo each cross one netem.
+    pub fn round_trip_loss(&self) -> f64 {
+        let p = self.loss_pct / 100.0;
+        1.0 - (1.0 - p) * (1.0 - p)
+    }
+
+    fn tc_args(&self) -> Vec<String> {
+        let mut a = vec!["netem".to_owned()];
+        if self.delay_ms > 0.0 {
+            a.extend(["delay".into(), format!("{}ms", self.delay_ms)]);
+            if self.jitter_ms > 0.0 {
+                a.push(format!("{}ms", self.jitter_ms));
+            }
+        }
+        if self.loss_pct > 0.0 {
+            a.extend(["loss".into(), format!("{}%", self.loss_pct)]);
+        }
+        if self.reorder_pct > 0.0 {
+            a.extend(["reorder".into(), format!("{}%", self.reorder_pct)]);
+        }
+        a
+    }
+}
+
+/// Two namespaces joined by veth, deleted on drop.
+pub struct Namespaces {
+    server: String,
+    client: String,
+}
+
+fn run(args: &[&str]) -> Result<(), String> {
+    let out = Command::new(args[0])
+        .args(&args[1..])
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| format!("{}: {e}", args[0]))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "`{}` failed: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        ))
+    }
+}
+
+/// Root and iproute2, or why not, in one line.
+pub fn preflight() -> Result<(), String> {
+    if !rustix::process::geteuid().is_root() {
+        return Err(
+            "netem mode needs root (it creates network namespaces and qdiscs); run it as root"
+                .into(),
+        );
+    }
+    for tool in ["ip", "tc"] {
+        let ok = Command::new(tool)
+            .arg("-V")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        if !ok {
+            return Err(format!(
+                "netem mode needs iproute2 (`{tool}` not found): apt-get install iproute2"
+            ));
+        }
+    }
+    Ok(())
+}
+
+impl Namespaces {
+    /// Creates the namespaces and the veth pair, and applies `spec` to both ends.
+    pub fn create(spec: &NetemSpec) -> Result<Namespaces, String> {
+        preflight()?;
+        let tag = std::process::id();
+        let ns = Namespaces {
+            server: format!("sockbench-srv-{tag}"),
+            client: format!("sockbench-cli-{tag}"),
+        };
+        let (vs, vc) = (format!("sbs{tag}"), format!("sbc{tag}"));
+        // Names are checked against IFNAMSIZ (15) by the kernel.
+        let (vs, vc) = (&vs[..vs.len().min(15)], &vc[..vc.len().min(15)]);
+        run(&["ip", "netns", "add", &ns.server])?;
+        run(&["ip", "netns", "add", &ns.client])?;
+        run(&[
+            "ip", "link", "add", vs, "netns", &ns.server, "type", "veth", "peer", "name", vc,
+            "netns", &ns.client,
+        ])?;
+        for (name, dev, ip) in [(&ns.server, vs, SERVER_IP), (&ns.client, vc, CLIENT_IP)] {
+            run(&[
+                "ip",
+                "-n",
+                name,
+                "addr",
+                "add",
+                &format!("{ip}/24"),
+                "dev",
+                dev,
+            ])?;
+            run(&["ip", "-n", name, "link", "set", dev, "up"])?;
+            run(&["ip", "-n", name, "link", "set", "lo", "up"])?;
+            if !spec.is_none() {
+                let mut args: Vec<String> = [
+                    "ip", "netns", "exec", name, "tc", "qdisc", "add", "dev", dev, "root",
+                ]
+                .map(String::from)
+                .to_vec();
+                args.extend(spec.tc_args());
+                let argv: Vec<&str> = args.iter().map(String::as_str).collect();
+                run(&argv).map_err(|e| {
+                    if e.contains("unknown") {
+                        format!(
+                            "this kernel has no netem qdisc (CONFIG_NET_SCH_NETEM); tc said: {e}"
+                        )
+                    } else {
+                        e
+                    }
+                })?;
+            }
+        }
+        Ok(ns)
+    }
+
+    /// `sockbench serve` of `backend` in the server namespace.
+    pub fn server_command(&self, exe: &Path, backend: &str) -> Command {
+        let mut c = Command::new("ip");
+        c.args(["netns", "exec", &self.server]).arg(exe);
+        c.args(["serve", "--backend", backend, "--no-fsync"]);
+        c.args([
+            "--tcp",
+            &format!("{SERVER_IP}:0"),
+            "--udp",
+            &format!("{SERVER_IP}:0"),
+        ]);
+        c
+    }
+
+    /// Runs the probe from the client namespace (`sockbench udp-probe`).
+    pub fn probe(
+        &self,
+        exe: &Path,
+        to: SocketAddr,
+        size: usize,
+        rate: f64,
+        duration: Duration,
+    ) -> Result<ProbeSummary, String> {
+        let out = Command::new("ip")
+            .args(["netns", "exec", &self.client])
+            .arg(exe)
+            .args([
+                "udp-probe",
+                "--to",
+                &to.to_string(),
+                "--size",
+                &size.to_string(),
+                "--rate",
+                &rate.to_string(),
+            ])
+            .args(["--ms", &duration.as_millis().to_string()])
+            .output()
+            .map_err(|e| e.to_string())?;
+        if !out.status.success() {
+            return Err(format!(
+                "udp-probe: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            ));
+        }
+        serde_json::from_slice(&out.stdout).map_err(|e| format!("udp-probe output: {e}"))
+    }
+}
+
+impl Drop for Namespaces {
+    fn drop(&mut self) {
+        // Deleting a namespace deletes its end of the veth pair, and the pair with it.
+        let _ = run(&["ip", "netns", "del", &self.server]);
+        let _ = run(&["ip", "netns", "del", &self.client]);
+    }
+}
+
+/// What one probe measured, as `udp-probe` prints it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct ProbeSummary {
+    /// Sent.
+    pub sent: u64,
+    /// Distinct echoes.
+    pub received: u64,
+    /// Duplicates.
+    pub duplicates: u64,
+    /// Out of order.
+    pub out_of_order: u64,
+    /// Corrupted.
+    pub corrupted: u64,
+    /// Lost.
+    pub lost: u64,
+    /// RFC 3550 jitter, µs.
+    pub jitter_us: f64,
+    /// Median round trip, µs.
+    pub p50_us: f64,
+    /// 99th percentile round trip, µs.
+    pub p99_us: f64,
+}
+
+impl From<&super::seq::ProbeResult> for ProbeSummary {
+    fn from(r: &super::seq::ProbeResult) -> Self {
+        ProbeSummary {
+            sent: r.sent,
+            received: r.received,
+            duplicates: r.duplicates,
+            out_of_order: r.out_of_order,
+            corrupted: r.corrupted,
+            lost: r.lost,
+            jitter_us: r.jitter_us,
+            p50_us: r.latency.value_at_quantile(0.5) as f64 / 1e3,
+            p99_us: r.latency.value_at_quantile(0.99) as f64 / 1e3,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn specs_parse_and_render_for_tc() {
+        let s: NetemSpec = "loss=1%,delay=5ms,jitter=1ms,reorder=2%".parse().unwrap();
+        assert_eq!(
+            s.tc_args(),
+            [
+                "netem", "delay", "5ms", "1ms", "loss", "1%", "reorder", "2%"
+            ]
+        );
+        assert!((s.round_trip_loss() - 0.0199).abs() < 1e-9);
+        assert!("none".parse::<NetemSpec>().unwrap().is_none());
+        assert!(
+            "reorder=2%"
+                .parse::<NetemSpec>()
+                .unwrap_err()
+                .contains("delay")
+        );
+        assert!("bogus=1".parse::<NetemSpec>().is_err());
+    }
+}

@@ -29,6 +29,15 @@ conform *args="--backend all":
 netem spec="loss=1%,delay=5ms,jitter=1ms,reorder=2%" *args:
     cargo run --release -- bench --netem {{spec}} {{args}}
 
+# Gate the latest run against the committed baseline (exit 1 on a regression).
+gate *args:
+    cargo run --release -- gate --baseline reports/baseline --current reports/latest {{args}}
+
+# Refresh the committed baseline: five pooled quick bench runs and a
+# conformance run, into reports/baseline/ (commit it afterwards).
+baseline runs="5":
+    cargo run --release -- baseline --runs {{runs}}
+
 # The whole test suite (the README's test command).
 test:
     cargo test --workspace

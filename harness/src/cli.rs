@@ -36,6 +36,10 @@ pub enum Command {
     Bench(crate::bench::command::BenchArgs),
     /// Regenerate report.md and index.html from a results.json.
     Report(crate::report::command::ReportArgs),
+    /// Compare a run with a baseline; exit 1 on a regression.
+    Gate(crate::gate::command::GateArgs),
+    /// Refresh reports/baseline/: pooled quick bench runs and a conformance run.
+    Baseline(crate::gate::command::BaselineArgs),
     /// One sequenced UDP probe, printed as JSON (used by the netem mode).
     #[command(hide = true)]
     UdpProbe(UdpProbeArgs),
@@ -98,6 +102,10 @@ pub struct ServeArgs {
     /// Worker threads of pooled back-ends (default: one per core).
     #[arg(long)]
     pub workers: Option<usize>,
+    /// Test only: write at most N bytes per system call (a deliberately slow
+    /// back-end for the gate's own tests).
+    #[arg(long, hide = true)]
+    pub test_max_write: Option<usize>,
 }
 
 impl ServeArgs {
@@ -129,6 +137,7 @@ impl ServeArgs {
                 grace: self.grace,
                 max_connections: self.max_connections,
                 workers: self.workers,
+                max_write: self.test_max_write.filter(|&n| n > 0),
                 ..ServerConfig::default()
             },
         })

@@ -12,6 +12,7 @@ pub mod bench;
 pub mod cli;
 pub mod client;
 pub mod conform;
+pub mod gate;
 pub mod ready;
 pub mod report;
 pub mod serve;

@@ -29,6 +29,8 @@ fn main() -> ExitCode {
             }
         },
         Command::Report(args) => sockbench::report::command::main(args),
+        Command::Gate(args) => return sockbench::gate::command::main(args),
+        Command::Baseline(args) => sockbench::gate::command::baseline(args),
         Command::UdpProbe(args) => {
             let probe = sockbench::udp::seq::Probe {
                 size: args.size,

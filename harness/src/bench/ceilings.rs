@@ -26,8 +26,8 @@ pub struct EchoCeiling {
 }
 
 impl EchoCeiling {
-    /// Starts it on an ephemeral loopback port.
-    pub fn start() -> std::io::Result<EchoCeiling> {
+    /// Starts it on an ephemeral loopback port, on `cpu` when given.
+    pub fn start(cpu: Option<usize>) -> std::io::Result<EchoCeiling> {
         let mut listener =
             mio::net::TcpListener::bind("127.0.0.1:0".parse().map_err(std::io::Error::other)?)?;
         let addr = listener.local_addr()?;
@@ -45,7 +45,12 @@ impl EchoCeiling {
         let flag = Arc::clone(&stop);
         thread::Builder::new()
             .name("ceiling-echo".into())
-            .spawn(move || unframed_echo(poll, listener, &flag))?;
+            .spawn(move || {
+                if let Some(cpu) = cpu {
+                    super::pin::pin_current_thread(cpu);
+                }
+                unframed_echo(poll, listener, &flag)
+            })?;
         Ok(EchoCeiling { addr, stop, waker })
     }
 }
@@ -160,8 +165,8 @@ pub struct UdpCeiling {
 }
 
 impl UdpCeiling {
-    /// Starts it on an ephemeral loopback port.
-    pub fn start() -> std::io::Result<UdpCeiling> {
+    /// Starts it on an ephemeral loopback port, on `cpu` when given.
+    pub fn start(cpu: Option<usize>) -> std::io::Result<UdpCeiling> {
         let s = UdpSocket::bind("127.0.0.1:0")?;
         let _ = socket2::SockRef::from(&s).set_recv_buffer_size(4 << 20);
         s.set_read_timeout(Some(Duration::from_millis(50)))?;
@@ -171,6 +176,9 @@ impl UdpCeiling {
         thread::Builder::new()
             .name("ceiling-udp".into())
             .spawn(move || {
+                if let Some(cpu) = cpu {
+                    super::pin::pin_current_thread(cpu);
+                }
                 let mut b = vec![0u8; 65_536];
                 while !flag.load(Ordering::SeqCst) {
                     if let Ok((n, from)) = s.recv_from(&mut b) {
@@ -190,10 +198,13 @@ impl Drop for UdpCeiling {
 
 /// Raw loopback TCP: 64 KiB writes into a reader that discards them.
 /// Returns MB/s per repetition.
-pub fn tcp_stream(schedule: &Schedule) -> std::io::Result<Vec<f64>> {
+pub fn tcp_stream(schedule: &Schedule, cpu: Option<usize>) -> std::io::Result<Vec<f64>> {
     let l = TcpListener::bind("127.0.0.1:0")?;
     let addr = l.local_addr()?;
     let sink = thread::spawn(move || -> std::io::Result<()> {
+        if let Some(cpu) = cpu {
+            super::pin::pin_current_thread(cpu);
+        }
         let (mut s, _) = l.accept()?;
         let mut b = vec![0u8; 256 * 1024];
         while s.read(&mut b)? > 0 {}

@@ -60,6 +60,9 @@ pub struct BenchArgs {
     /// No progress bars.
     #[arg(long)]
     pub no_progress: bool,
+    /// Do not pin the load driver and the server to separate CPUs.
+    #[arg(long)]
+    pub no_pin: bool,
     /// Run the UDP probe across two network namespaces impaired by netem
     /// (`loss=1%,delay=5ms,jitter=1ms,reorder=2%`, or `none`) beside the
     /// relay, instead of the scenarios. Needs root, iproute2 and the netem qdisc.
@@ -83,6 +86,7 @@ pub fn parameters(quick: bool) -> Parameters {
         udp_loss_onset: 0.001,
         many_idle: 10_000,
         many_active: 64,
+        pinning: "none".into(),
     }
 }
 
@@ -99,6 +103,12 @@ pub fn main(args: BenchArgs) -> Result<ExitCode> {
     params.warmup_ms = args.warmup_ms.unwrap_or(params.warmup_ms);
     params.upload_bytes = args.upload.unwrap_or(params.upload_bytes);
     params.many_idle = args.idle.unwrap_or(params.many_idle);
+    let pin = if args.no_pin {
+        None
+    } else {
+        super::pin::Pinning::detect()
+    };
+    params.pinning = pin.map_or_else(|| "none".into(), |p| p.describe());
     let scenarios = if args.netem.is_some() {
         args.scenario.clone()
     } else if args.scenario.is_empty() {
@@ -127,6 +137,7 @@ pub fn main(args: BenchArgs) -> Result<ExitCode> {
         exe: std::env::current_exe().context("cannot find the sockbench executable")?,
         progress: !args.no_progress,
         netem: args.netem,
+        pin,
     };
     let names: Vec<String> = opts.targets.iter().map(TargetSpec::name).collect();
     eprintln!(
@@ -160,7 +171,8 @@ pub fn write_reports(run: &BenchRun, dir: &Path) -> Result<Vec<PathBuf>> {
 
 fn targets(args: &BenchArgs) -> Result<Vec<TargetSpec>> {
     let mut out = Vec::new();
-    let names: Vec<String> = if args.backend.is_empty() {
+    // All back-ends unless the run names its targets otherwise.
+    let names: Vec<String> = if args.backend.is_empty() && args.spawn.is_empty() {
         vec!["all".into()]
     } else {
         args.backend.clone()

@@ -28,7 +28,7 @@ pub fn run(run: &mut Run<'_>) -> Result<()> {
                 };
                 run.step(&format!("echo {key}: unframed ceiling"));
                 let ceiling = {
-                    let c = EchoCeiling::start()?;
+                    let c = EchoCeiling::start(opts.pin.map(|p| p.server))?;
                     let load = EchoLoad {
                         addr: c.addr,
                         frame: frame.clone(),
@@ -47,7 +47,7 @@ pub fn run(run: &mut Run<'_>) -> Result<()> {
                 let ceiling = run.ceiling(ceiling);
                 for (spec, info) in run.targets.clone() {
                     run.step(&format!("echo {key} on {}", info.name));
-                    let mut m = match Server::start(&spec, &opts.exe, &[]) {
+                    let mut m = match Server::start(&spec, &opts.exe, &[], opts.pin) {
                         Ok(server) => {
                             let load = EchoLoad {
                                 addr: server.tcp(),

@@ -24,7 +24,7 @@ pub fn run(run: &mut Run<'_>) -> Result<()> {
     crate::sys::raise_fd_limit();
     run.step(&format!("many {key}: unframed ceiling (active only)"));
     let ceiling = {
-        let c = EchoCeiling::start()?;
+        let c = EchoCeiling::start(opts.pin.map(|p| p.server))?;
         measure(
             &EchoLoad {
                 addr: c.addr,
@@ -58,7 +58,7 @@ pub fn run(run: &mut Run<'_>) -> Result<()> {
             conns: active,
             depth: 1,
         };
-        let mut m = match Server::start(&spec, &opts.exe, &[]) {
+        let mut m = match Server::start(&spec, &opts.exe, &[], opts.pin) {
             Ok(server) => match hold_idle(&server, idle) {
                 Ok((held, note)) => {
                     let mut m = measure(

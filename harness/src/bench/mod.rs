@@ -17,6 +17,7 @@ pub mod echo;
 pub mod many;
 pub mod micro;
 pub mod netem;
+pub mod pin;
 pub mod procstat;
 pub mod results;
 pub mod runner;

@@ -39,9 +39,16 @@ pub struct BenchRun {
     /// Wall seconds spent on each scenario family.
     #[serde(default)]
     pub family_seconds: std::collections::BTreeMap<String, f64>,
+    /// How many runs were pooled into this one (a baseline pools several).
+    #[serde(default = "one")]
+    pub runs: usize,
     /// The netem mode's results (`--netem`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub netem: Vec<super::netem::NetemResult>,
+}
+
+fn one() -> usize {
+    1
 }
 
 /// The parameters of a run; two runs are comparable when these agree.
@@ -73,6 +80,9 @@ pub struct Parameters {
     pub many_idle: usize,
     /// Active connections beside them.
     pub many_active: usize,
+    /// CPU placement: `load driver on CPU 0, server on CPU 1`, or `none`.
+    #[serde(default)]
+    pub pinning: String,
 }
 
 /// A server measured.

@@ -38,6 +38,8 @@ pub struct BenchOptions {
     pub progress: bool,
     /// Run the netem comparison instead of the scenarios.
     pub netem: Option<crate::udp::netem::NetemSpec>,
+    /// Where the driver and the servers run, when pinned.
+    pub pin: Option<super::pin::Pinning>,
 }
 
 impl BenchOptions {
@@ -63,13 +65,21 @@ pub struct Server {
 }
 
 impl Server {
-    /// Starts `spec` with extra serve flags.
-    pub fn start(spec: &TargetSpec, exe: &std::path::Path, extra: &[&str]) -> Result<Server> {
+    /// Starts `spec` with extra serve flags, on the server's CPU when pinned.
+    pub fn start(
+        spec: &TargetSpec,
+        exe: &std::path::Path,
+        extra: &[&str],
+        pin: Option<super::pin::Pinning>,
+    ) -> Result<Server> {
         let dir = tempfile::Builder::new()
             .prefix("sockbench-bench-")
             .tempdir()?;
         let mut cmd = command_for(spec, exe).context("bench targets must be spawnable")?;
         cmd.arg("--storage").arg(dir.path()).args(extra);
+        if let Some(p) = pin {
+            p.pin_server(&mut cmd);
+        }
         let proc = Spawned::start(cmd, Duration::from_secs(15))?;
         Ok(Server { proc, _dir: dir })
     }
@@ -178,13 +188,17 @@ type Family = fn(&mut Run<'_>) -> Result<()>;
 /// Runs every wanted scenario on every target.
 pub fn run(opts: &BenchOptions) -> Result<BenchRun> {
     let started = Instant::now();
+    // Every thread started from here on (driver, probes) inherits the driver's CPU.
+    if let Some(p) = opts.pin {
+        p.pin_driver();
+    }
     let started_unix = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
     let mut targets = Vec::new();
     for spec in &opts.targets {
         // Start each once to learn what it declares.
-        let s = Server::start(spec, &opts.exe, &[])
+        let s = Server::start(spec, &opts.exe, &[], opts.pin)
             .with_context(|| format!("cannot start {}", spec.name()))?;
         let (kind, detail) = spec.describe(&opts.exe);
         targets.push((
@@ -259,6 +273,7 @@ pub fn run(opts: &BenchOptions) -> Result<BenchRun> {
         results: run.results,
         codec,
         family_seconds,
+        runs: 1,
         netem,
     })
 }

@@ -25,7 +25,7 @@ pub fn run(run: &mut Run<'_>) -> Result<()> {
         let key = format!("{size}B");
         run.step(&format!("udp {key}: raw echo ceiling"));
         let ceiling = {
-            let c = UdpCeiling::start()?;
+            let c = UdpCeiling::start(opts.pin.map(|p| p.server))?;
             sweep(
                 run,
                 c.addr,
@@ -39,7 +39,7 @@ pub fn run(run: &mut Run<'_>) -> Result<()> {
         let ceiling = run.ceiling(ceiling);
         for (spec, info) in run.targets.clone() {
             run.step(&format!("udp {key} on {}", info.name));
-            let mut m = match Server::start(&spec, &opts.exe, &[]) {
+            let mut m = match Server::start(&spec, &opts.exe, &[], opts.pin) {
                 Ok(server) => sweep(
                     run,
                     server.proc.ready.udp,

@@ -32,7 +32,7 @@ pub fn run(run: &mut Run<'_>) -> Result<()> {
         .with_reps(md5_reps),
     );
     run.step("upload: raw TCP stream ceiling");
-    let tcp = match ceilings::tcp_stream(&opts.schedule()) {
+    let tcp = match ceilings::tcp_stream(&opts.schedule(), opts.pin.map(|p| p.server)) {
         Ok(reps) => Measurement::new(
             "ceiling",
             "tcp-stream",
@@ -57,7 +57,7 @@ pub fn run(run: &mut Run<'_>) -> Result<()> {
         for (spec, info) in run.targets.clone() {
             run.step(&format!("upload {key} on {}", info.name));
             let flags: &[&str] = if fsync { &[] } else { &["--no-fsync"] };
-            let mut m = match Server::start(&spec, &opts.exe, flags) {
+            let mut m = match Server::start(&spec, &opts.exe, flags, opts.pin) {
                 Ok(server) => measure(
                     &server,
                     &block,

@@ -66,6 +66,15 @@ impl Reporter<BenchRun> for BenchMarkdown {
             "Each value is the median of {} repetitions of {} ms after {} ms of warm-up; `±` is the coefficient of variation; `·` the ratio to the ceiling measured in the same run.",
             p.repetitions, p.rep_ms, p.warmup_ms
         )?;
+        writeln!(
+            s,
+            "Placement: {} (the server gets one core; with `--no-pin` the scheduler decides).",
+            if p.pinning.is_empty() {
+                "none"
+            } else {
+                &p.pinning
+            }
+        )?;
         writeln!(s)?;
         writeln!(s, "## Ceilings")?;
         writeln!(s)?;

@@ -24,6 +24,9 @@ pub struct ServerConfig {
     /// Bytes read from a socket at a time, and the most reply bytes buffered
     /// per connection before reading stops.
     pub io_buffer: usize,
+    /// Test only: the most bytes written per system call (a deliberately
+    /// slow path the CI gate must catch). `None` in real use.
+    pub max_write: Option<usize>,
 }
 
 impl Default for ServerConfig {
@@ -36,6 +39,7 @@ impl Default for ServerConfig {
             max_connections: 16_384,
             workers: None,
             io_buffer: 64 * 1024,
+            max_write: None,
         }
     }
 }

@@ -99,8 +99,9 @@ pub fn write_counted(
     mut buf: &[u8],
     ctx: &ServerContext,
 ) -> io::Result<()> {
+    let most = ctx.config.max_write.unwrap_or(usize::MAX);
     while !buf.is_empty() {
-        match stream.write(buf) {
+        match stream.write(&buf[..buf.len().min(most)]) {
             Ok(0) => return Err(ErrorKind::WriteZero.into()),
             Ok(n) => {
                 bump(&ctx.counters.writes);

@@ -132,8 +132,10 @@ impl Conn {
 
     /// Writes pending output until done or the socket is full.
     fn flush(&mut self) {
+        let most = self.ctx.config.max_write.unwrap_or(usize::MAX);
         while self.sent < self.out.len() {
-            match self.stream.write(&self.out[self.sent..]) {
+            let end = self.out.len().min(self.sent.saturating_add(most));
+            match self.stream.write(&self.out[self.sent..end]) {
                 Ok(0) => return self.fail(&ErrorKind::WriteZero.into()),
                 Ok(n) => {
                     bump(&self.ctx.counters.writes);

@@ -46,6 +46,9 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for Counted<T> {
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
+        let buf = &buf[..buf
+            .len()
+            .min(this.ctx.config.max_write.unwrap_or(usize::MAX))];
         let r = Pin::new(&mut this.inner).poll_write(cx, buf);
         if let Poll::Ready(Ok(n)) = r
             && n > 0

@@ -1,0 +1,186 @@
+//! `gate --ab BASE_REV`: build the base revision in a git worktree, run base
+//! and head interleaved (A B A B ...) in one job, and gate on the paired
+//! ratios: each round's head over base. Interleaving cancels the drift of a
+//! shared machine that separate jobs cannot.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{Context, Result, bail};
+
+use super::{Row, Tolerances, Verdict, counter_row};
+use crate::bench::results::BenchRun;
+use crate::bench::stats::Summary;
+
+fn git(args: &[&str], dir: &Path) -> Result<String> {
+    let o = Command::new("git")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .context("git is needed for --ab")?;
+    if !o.status.success() {
+        bail!(
+            "git {}: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&o.stderr).trim()
+        );
+    }
+    Ok(String::from_utf8_lossy(&o.stdout).trim().to_owned())
+}
+
+/// A worktree removed on drop.
+struct Worktree {
+    repo: PathBuf,
+    path: PathBuf,
+}
+
+impl Drop for Worktree {
+    fn drop(&mut self) {
+        let _ = git(
+            &[
+                "worktree",
+                "remove",
+                "--force",
+                &self.path.display().to_string(),
+            ],
+            &self.repo,
+        );
+    }
+}
+
+/// Builds `rev`, runs `rounds` interleaved pairs of `bench --quick ARGS`,
+/// and compares them pairwise.
+pub fn run(
+    rev: &str,
+    rounds: usize,
+    bench_args: &[String],
+    tol: Tolerances,
+    work: &Path,
+) -> Result<Vec<Row>> {
+    let repo = PathBuf::from(git(&["rev-parse", "--show-toplevel"], Path::new("."))?);
+    let commit = git(
+        &["rev-parse", "--verify", &format!("{rev}^{{commit}}")],
+        &repo,
+    )?;
+    let path = work.join("base-tree");
+    git(
+        &[
+            "worktree",
+            "add",
+            "--detach",
+            &path.display().to_string(),
+            &commit,
+        ],
+        &repo,
+    )?;
+    let tree = Worktree {
+        repo: repo.clone(),
+        path,
+    };
+    eprintln!(
+        "gate --ab: building {rev} ({})",
+        &commit[..commit.len().min(12)]
+    );
+    let target = repo.join("target/ab-base");
+    let status = Command::new("cargo")
+        .args(["build", "--release", "--quiet", "-p", "sockbench"])
+        .env("CARGO_TARGET_DIR", &target)
+        .current_dir(&tree.path)
+        .status()
+        .context("cargo is needed for --ab")?;
+    if !status.success() {
+        bail!("the base revision {rev} does not build");
+    }
+    let base_exe = target.join("release/sockbench");
+    let head_exe = std::env::current_exe()?;
+    let mut pairs: Vec<(BenchRun, BenchRun)> = Vec::new();
+    for round in 0..rounds {
+        let mut runs = Vec::new();
+        for (label, exe) in [("base", &base_exe), ("head", &head_exe)] {
+            eprintln!("gate --ab: round {} of {rounds}, {label}", round + 1);
+            let out = work.join(format!("{label}-{round}"));
+            let status = Command::new(exe)
+                .args(["bench", "--quick", "--no-progress", "--out"])
+                .arg(&out)
+                .args(bench_args)
+                .current_dir(&repo)
+                .status()?;
+            if !status.success() {
+                bail!("the {label} bench of round {} failed", round + 1);
+            }
+            let text = std::fs::read_to_string(out.join("results.json"))?;
+            runs.push(serde_json::from_str::<BenchRun>(&text)?);
+        }
+        let head = runs.pop().context("head run")?;
+        let base = runs.pop().context("base run")?;
+        pairs.push((base, head));
+    }
+    drop(tree);
+    Ok(paired(&pairs, tol))
+}
+
+/// Per configuration, the rounds' head-over-base ratio: a regression when
+/// its median is below 1 - tolerance and no round was faster.
+pub fn paired(pairs: &[(BenchRun, BenchRun)], tol: Tolerances) -> Vec<Row> {
+    let Some((first, last)) = pairs.first().zip(pairs.last()) else {
+        return Vec::new();
+    };
+    let mut rows = Vec::new();
+    for b in first.0.results.iter().filter(|m| m.status == "ok") {
+        let ratios: Vec<f64> = pairs
+            .iter()
+            .filter_map(|(base, head)| {
+                let (x, y) = (
+                    base.find(&b.scenario, &b.key, &b.target)?,
+                    head.find(&b.scenario, &b.key, &b.target)?,
+                );
+                let (x, y) = (
+                    x.ratio.map_or(x.value.median, |r| r.median),
+                    y.ratio.map_or(y.value.median, |r| r.median),
+                );
+                (x > 0.0).then_some(y / x)
+            })
+            .collect();
+        let s = Summary::of(&ratios);
+        let metric = format!(
+            "{} {} {}: head/base, paired over {} rounds",
+            b.scenario,
+            b.key,
+            b.target,
+            ratios.len()
+        );
+        let verdict = if s.median < 1.0 - tol.timing && s.max < 1.0 {
+            Verdict::Regression
+        } else if s.median < 1.0 - tol.timing / 2.0 {
+            Verdict::Warning
+        } else if s.median > 1.0 + tol.timing && s.min > 1.0 {
+            Verdict::Improved
+        } else {
+            Verdict::Pass
+        };
+        rows.push(Row {
+            metric,
+            baseline: "1.000".into(),
+            current: format!("{:.3} [{:.3}, {:.3}]", s.median, s.min, s.max),
+            change: Some(s.median - 1.0),
+            verdict,
+            note: String::new(),
+        });
+        if let (Some(bc), Some(hc)) = (
+            b.syscalls,
+            last.1
+                .find(&b.scenario, &b.key, &b.target)
+                .and_then(|m| m.syscalls),
+        ) {
+            if bc.server_writes_per_frame > 0.0 {
+                rows.push(counter_row(
+                    format!("{} {} {}: server writes/frame", b.scenario, b.key, b.target),
+                    bc.server_writes_per_frame,
+                    hc.server_writes_per_frame,
+                    tol.counter,
+                ));
+            }
+        }
+    }
+    rows
+}

@@ -1,0 +1,168 @@
+//! The `sockbench gate` and `sockbench baseline` commands.
+
+use std::path::PathBuf;
+use std::process::{Command, ExitCode};
+
+use anyhow::{Context, Result, bail};
+use clap::Args;
+
+use super::{Inputs, Tolerances, Verdict, compare, markdown, parse_known_failing};
+use crate::bench::results::BenchRun;
+
+/// Flags of `sockbench gate`.
+#[derive(Debug, Args)]
+pub struct GateArgs {
+    /// The baseline: a results.json, or a directory with results.json and/or conform/results.json.
+    #[arg(long, default_value = "reports/baseline")]
+    pub baseline: PathBuf,
+    /// The current run, likewise.
+    #[arg(long, default_value = "reports/latest")]
+    pub current: PathBuf,
+    /// Cases expected to fail now (`ID` or `TARGET:ID`); one that passes fails the gate.
+    #[arg(long, value_name = "FILE")]
+    pub known_failing: Option<PathBuf>,
+    /// Relative drop of a median ratio that can be a regression.
+    #[arg(long, default_value_t = 0.25)]
+    pub tolerance: f64,
+    /// Relative rise of a counter (syscalls, allocations per frame) that is a regression.
+    #[arg(long, default_value_t = 0.05)]
+    pub counter_tolerance: f64,
+    /// Write the Markdown summary (for a pull-request comment) here.
+    #[arg(long, value_name = "FILE")]
+    pub summary: Option<PathBuf>,
+    /// Instead: build this revision in a worktree and compare it with this
+    /// build, interleaved, on paired ratios (the pull-request mode).
+    #[arg(long, value_name = "REV")]
+    pub ab: Option<String>,
+    /// Rounds of the A/B comparison (at least 5).
+    #[arg(long, default_value_t = 5)]
+    pub rounds: usize,
+    /// Extra `bench` flags for the A/B runs, e.g. `--scenario echo`.
+    #[arg(long, allow_hyphen_values = true, value_delimiter = ' ')]
+    pub bench_args: Vec<String>,
+}
+
+/// Runs the gate; exit 0 pass, 1 regression, 2 unusable input.
+pub fn main(args: GateArgs) -> ExitCode {
+    match run(&args) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("sockbench gate: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run(args: &GateArgs) -> Result<ExitCode> {
+    let tol = Tolerances {
+        timing: args.tolerance,
+        counter: args.counter_tolerance,
+    };
+    let rows = if let Some(rev) = &args.ab {
+        if args.rounds < 5 {
+            bail!("--rounds {}: at least 5 rounds", args.rounds);
+        }
+        let work = tempfile::Builder::new().prefix("sockbench-ab-").tempdir()?;
+        super::ab::run(rev, args.rounds, &args.bench_args, tol, work.path())?
+    } else {
+        let known = match &args.known_failing {
+            Some(p) => parse_known_failing(
+                &std::fs::read_to_string(p)
+                    .with_context(|| format!("cannot read {}", p.display()))?,
+            ),
+            None => Default::default(),
+        };
+        let baseline = Inputs::load(&args.baseline)?;
+        let current = Inputs::load(&args.current)?;
+        compare(&baseline, &current, tol, &known)?
+    };
+    let md = markdown(&rows);
+    if let Some(p) = &args.summary {
+        std::fs::write(p, &md).with_context(|| format!("cannot write {}", p.display()))?;
+    }
+    for r in rows
+        .iter()
+        .filter(|r| matches!(r.verdict, Verdict::Regression | Verdict::Warning))
+    {
+        let change = r
+            .change
+            .map_or(String::new(), |c| format!(" ({:+.1}%)", c * 100.0));
+        println!(
+            "{:<10} {}: {} -> {}{change} {}",
+            r.verdict.as_str(),
+            r.metric,
+            r.baseline,
+            r.current,
+            r.note
+        );
+    }
+    let regressions = rows
+        .iter()
+        .filter(|r| r.verdict == Verdict::Regression)
+        .count();
+    let warnings = rows
+        .iter()
+        .filter(|r| r.verdict == Verdict::Warning)
+        .count();
+    println!(
+        "gate: {} metrics, {regressions} regression(s), {warnings} warning(s): {}",
+        rows.len(),
+        if regressions == 0 { "pass" } else { "FAIL" }
+    );
+    Ok(if regressions == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+/// Flags of `sockbench baseline`.
+#[derive(Debug, Args)]
+pub struct BaselineArgs {
+    /// Quick bench runs pooled into the baseline.
+    #[arg(long, default_value_t = 5)]
+    pub runs: usize,
+    /// Where it goes.
+    #[arg(long, default_value = "reports/baseline")]
+    pub out: PathBuf,
+}
+
+/// Refreshes the committed baseline: pooled quick bench runs and a
+/// conformance run of every back-end.
+pub fn baseline(args: BaselineArgs) -> Result<()> {
+    let exe = std::env::current_exe()?;
+    let work = tempfile::Builder::new()
+        .prefix("sockbench-baseline-")
+        .tempdir()?;
+    let mut runs = Vec::new();
+    for i in 0..args.runs {
+        eprintln!("baseline: bench --quick, run {} of {}", i + 1, args.runs);
+        let out = work.path().join(format!("run-{i}"));
+        let status = Command::new(&exe)
+            .args(["bench", "--quick", "--no-progress", "--out"])
+            .arg(&out)
+            .status()?;
+        if !status.success() {
+            bail!("bench run {} failed", i + 1);
+        }
+        runs.push(serde_json::from_str::<BenchRun>(&std::fs::read_to_string(
+            out.join("results.json"),
+        )?)?);
+    }
+    let pooled = super::pool::pool(runs).context("no runs")?;
+    crate::bench::command::write_reports(&pooled, &args.out)?;
+    eprintln!("baseline: conform --backend all");
+    let status = Command::new(&exe)
+        .args(["conform", "--backend", "all", "--no-progress", "--out"])
+        .arg(args.out.join("conform"))
+        .status()?;
+    if !status.success() {
+        bail!("the conformance run failed: a baseline must pass");
+    }
+    println!(
+        "baseline written to {} ({} pooled runs)",
+        args.out.display(),
+        args.runs
+    );
+    Ok(())
+}

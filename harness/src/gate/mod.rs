@@ -1,0 +1,521 @@
+//! `sockbench gate`: compare a current run with a baseline and fail on a
+//! regression, strictly where results are deterministic and carefully where
+//! they are not.
+//!
+//! - Conformance: a case that passed in the baseline and does not pass now
+//!   fails the gate; so does a `--known-failing` entry that passes (stale).
+//! - Counters (syscalls per frame, codec allocations per operation): they
+//!   repeat within about 1 % from run to run, so a rise above
+//!   `--counter-tolerance` (default 5 %) fails.
+//! - Timings: only ratios to the same run's ceilings are compared, never
+//!   absolute numbers. A regression needs both a median change beyond
+//!   `--tolerance` (default 25 %) and the current repetitions' range lying
+//!   wholly below the baseline's; a baseline pooled from several runs
+//!   (`sockbench baseline`) makes that range cover run-to-run noise.
+//!   Smaller or overlapping changes are warnings.
+//!
+//! Exit codes: 0 pass, 1 regression, 2 unusable input (with one line why).
+
+pub mod ab;
+pub mod command;
+pub mod pool;
+
+use std::collections::BTreeSet;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+
+use crate::bench::results::{BenchRun, Measurement, SCHEMA as BENCH_SCHEMA};
+use crate::bench::stats::Summary;
+use crate::conform::results::{ConformRun, Outcome, SCHEMA as CONFORM_SCHEMA};
+
+/// The verdict on one metric.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Verdict {
+    /// Worse beyond doubt.
+    Regression,
+    /// Worse, but within what noise or the tolerance allows.
+    Warning,
+    /// Better beyond doubt.
+    Improved,
+    /// Unchanged within tolerance.
+    Pass,
+}
+
+impl Verdict {
+    fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Regression => "REGRESSION",
+            Verdict::Warning => "warning",
+            Verdict::Improved => "improved",
+            Verdict::Pass => "pass",
+        }
+    }
+}
+
+/// One compared metric.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Row {
+    /// What is compared, e.g. `echo rr/64B/16c mio: ratio to ceiling`.
+    pub metric: String,
+    /// Baseline value.
+    pub baseline: String,
+    /// Current value.
+    pub current: String,
+    /// Relative change, when numeric.
+    pub change: Option<f64>,
+    /// The verdict.
+    pub verdict: Verdict,
+    /// Why.
+    pub note: String,
+}
+
+/// Input the gate cannot use; exit code 2.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct Unusable(pub String);
+
+/// Tolerances.
+#[derive(Debug, Clone, Copy)]
+pub struct Tolerances {
+    /// Relative drop of a median ratio that can be a regression.
+    pub timing: f64,
+    /// Relative rise of a counter that is a regression.
+    pub counter: f64,
+}
+
+impl Default for Tolerances {
+    fn default() -> Self {
+        Tolerances {
+            timing: 0.25,
+            counter: 0.05,
+        }
+    }
+}
+
+/// A baseline or current: bench results, conform results, or both.
+#[derive(Debug, Clone, Default)]
+pub struct Inputs {
+    /// Bench results.
+    pub bench: Option<BenchRun>,
+    /// Conformance results.
+    pub conform: Option<ConformRun>,
+}
+
+impl Inputs {
+    /// Reads a results.json, or a directory holding `results.json` and/or
+    /// `conform/results.json`.
+    pub fn load(path: &Path) -> Result<Inputs, Unusable> {
+        let files: Vec<PathBuf> = if path.is_dir() {
+            [path.join("results.json"), path.join("conform/results.json")]
+                .into_iter()
+                .filter(|p| p.exists())
+                .collect()
+        } else {
+            vec![path.to_owned()]
+        };
+        if files.is_empty() {
+            return Err(Unusable(format!(
+                "{}: no results.json or conform/results.json in it",
+                path.display()
+            )));
+        }
+        let mut inputs = Inputs::default();
+        for f in files {
+            let text = std::fs::read_to_string(&f)
+                .map_err(|e| Unusable(format!("{}: {e}", f.display())))?;
+            let v: Value = serde_json::from_str(&text)
+                .map_err(|e| Unusable(format!("{}: not JSON: {e}", f.display())))?;
+            let schema = v["schema"].as_str().unwrap_or("").to_owned();
+            let bad = |e: serde_json::Error| {
+                Unusable(format!(
+                    "{}: does not match schema {schema}: {e}",
+                    f.display()
+                ))
+            };
+            match schema.as_str() {
+                BENCH_SCHEMA => inputs.bench = Some(serde_json::from_value(v).map_err(bad)?),
+                CONFORM_SCHEMA => inputs.conform = Some(serde_json::from_value(v).map_err(bad)?),
+                other => {
+                    return Err(Unusable(format!(
+                        "{}: unknown schema {other:?} (expected {BENCH_SCHEMA} or {CONFORM_SCHEMA})",
+                        f.display()
+                    )));
+                }
+            }
+        }
+        Ok(inputs)
+    }
+}
+
+/// Known failures, as in `conform --known-failing`: `ID` or `TARGET:ID` per line.
+pub fn parse_known_failing(text: &str) -> BTreeSet<(Option<String>, String)> {
+    text.lines()
+        .map(|l| l.split('#').next().unwrap_or("").trim())
+        .filter(|l| !l.is_empty())
+        .map(|l| match l.rsplit_once(':') {
+            Some((t, id)) => (Some(t.trim().to_owned()), id.trim().to_owned()),
+            None => (None, l.to_owned()),
+        })
+        .collect()
+}
+
+/// Compares `current` with `baseline`.
+pub fn compare(
+    baseline: &Inputs,
+    current: &Inputs,
+    tol: Tolerances,
+    known: &BTreeSet<(Option<String>, String)>,
+) -> Result<Vec<Row>, Unusable> {
+    let mut rows = Vec::new();
+    match (&baseline.conform, &current.conform) {
+        (Some(b), Some(c)) => rows.extend(conformance(b, c, known)?),
+        (Some(_), None) => {
+            return Err(Unusable(
+                "the baseline has conformance results and the current run has none".into(),
+            ));
+        }
+        _ => {}
+    }
+    match (&baseline.bench, &current.bench) {
+        (Some(b), Some(c)) => rows.extend(bench(b, c, tol)?),
+        (Some(_), None) => {
+            return Err(Unusable(
+                "the baseline has bench results and the current run has none".into(),
+            ));
+        }
+        _ => {}
+    }
+    if rows.is_empty() && baseline.bench.is_none() && baseline.conform.is_none() {
+        return Err(Unusable("the baseline holds no results".into()));
+    }
+    Ok(rows)
+}
+
+fn conformance(
+    base: &ConformRun,
+    cur: &ConformRun,
+    known: &BTreeSet<(Option<String>, String)>,
+) -> Result<Vec<Row>, Unusable> {
+    let listed = |t: &str, c: &str| {
+        known.contains(&(None, c.to_owned())) || known.contains(&(Some(t.to_owned()), c.to_owned()))
+    };
+    let mut rows = Vec::new();
+    for b in &base.results {
+        let Some(c) = cur.result(&b.case, &b.target) else {
+            return Err(Unusable(format!(
+                "conformance case {} on {} is missing from the current run",
+                b.case, b.target
+            )));
+        };
+        let metric = format!("conform {} on {}", b.case, b.target);
+        let (verdict, note) = match (b.outcome, c.outcome, listed(&c.target, &c.case)) {
+            (_, Outcome::Pass, true) => (
+                Verdict::Regression,
+                "listed as known failing but passes: the list is stale".to_owned(),
+            ),
+            (_, _, true) => (Verdict::Pass, "known failing".to_owned()),
+            (Outcome::Pass, Outcome::Pass, _) => (Verdict::Pass, String::new()),
+            (Outcome::Pass, o, _) => (
+                Verdict::Regression,
+                format!(
+                    "passed, now {}: {}",
+                    o.as_str(),
+                    c.actual.as_deref().or(c.reason.as_deref()).unwrap_or("")
+                ),
+            ),
+            (_, Outcome::Pass, _) => (Verdict::Improved, "now passes".to_owned()),
+            _ => (Verdict::Pass, "did not pass before either".to_owned()),
+        };
+        rows.push(Row {
+            metric,
+            baseline: b.outcome.as_str().into(),
+            current: c.label(),
+            change: None,
+            verdict,
+            note,
+        });
+    }
+    Ok(rows)
+}
+
+fn comparable(base: &BenchRun, cur: &BenchRun) -> Result<(), Unusable> {
+    let (b, c) = (&base.parameters, &cur.parameters);
+    let same = b.rep_ms == c.rep_ms
+        && b.echo_bodies == c.echo_bodies
+        && b.echo_connections == c.echo_connections
+        && b.upload_bytes == c.upload_bytes
+        && b.udp_sizes == c.udp_sizes
+        && b.many_idle == c.many_idle;
+    if base.mode != cur.mode || !same {
+        return Err(Unusable(format!(
+            "the runs are not comparable: baseline is a {} run, current a {} run with other parameters; rerun with the same flags",
+            base.mode, cur.mode
+        )));
+    }
+    Ok(())
+}
+
+/// The value compared for timing: the ratio to the ceiling where there is one.
+fn timing(m: &Measurement) -> (Summary, &'static str) {
+    match m.ratio {
+        Some(r) => (r, "ratio to ceiling"),
+        None => (m.value, "value"),
+    }
+}
+
+fn bench(base: &BenchRun, cur: &BenchRun, tol: Tolerances) -> Result<Vec<Row>, Unusable> {
+    comparable(base, cur)?;
+    let mut rows = Vec::new();
+    for b in base.results.iter().filter(|m| m.status == "ok") {
+        let name = format!("{} {} {}", b.scenario, b.key, b.target);
+        let Some(c) = cur.find(&b.scenario, &b.key, &b.target) else {
+            return Err(Unusable(format!(
+                "scenario {} {} on {} is missing from the current run",
+                b.scenario, b.key, b.target
+            )));
+        };
+        if c.status != "ok" {
+            rows.push(Row {
+                metric: name,
+                baseline: "ok".into(),
+                current: c.status.clone(),
+                change: None,
+                verdict: Verdict::Regression,
+                note: c.reason.clone().unwrap_or_default(),
+            });
+            continue;
+        }
+        let ((bs, what), (cs, _)) = (timing(b), timing(c));
+        rows.push(timing_row(format!("{name}: {what}"), &bs, &cs, tol.timing));
+        if let (Some(bc), Some(cc)) = (b.syscalls, c.syscalls) {
+            for (label, x, y) in [
+                (
+                    "server reads/frame",
+                    bc.server_reads_per_frame,
+                    cc.server_reads_per_frame,
+                ),
+                (
+                    "server writes/frame",
+                    bc.server_writes_per_frame,
+                    cc.server_writes_per_frame,
+                ),
+                (
+                    "driver reads/frame",
+                    bc.driver_reads_per_frame,
+                    cc.driver_reads_per_frame,
+                ),
+                (
+                    "driver writes/frame",
+                    bc.driver_writes_per_frame,
+                    cc.driver_writes_per_frame,
+                ),
+            ] {
+                if x > 0.0 {
+                    rows.push(counter_row(format!("{name}: {label}"), x, y, tol.counter));
+                }
+            }
+        }
+    }
+    for b in &base.codec {
+        let Some(c) = cur.codec.iter().find(|c| c.operation == b.operation) else {
+            return Err(Unusable(format!(
+                "codec operation {:?} is missing from the current run",
+                b.operation
+            )));
+        };
+        rows.push(counter_row(
+            format!("codec {}: allocations/op", b.operation),
+            b.ours_allocs,
+            c.ours_allocs,
+            tol.counter,
+        ));
+        // Ours over the alternative, both timed in the same run: a ratio that survives the machine.
+        let ratio = |r: &crate::bench::results::CodecResult| Summary {
+            n: 1,
+            median: r.alternative_ns.median / r.ours_ns.median,
+            min: r.alternative_ns.min / r.ours_ns.max,
+            max: r.alternative_ns.max / r.ours_ns.min,
+            mean: r.alternative_ns.median / r.ours_ns.median,
+            cv: 0.0,
+        };
+        rows.push(timing_row(
+            format!("codec {}: speed-up over the alternative", b.operation),
+            &ratio(b),
+            &ratio(c),
+            tol.timing,
+        ));
+    }
+    Ok(rows)
+}
+
+/// A higher-is-better timing ratio.
+pub fn timing_row(metric: String, b: &Summary, c: &Summary, tol: f64) -> Row {
+    let change = if b.median > 0.0 {
+        c.median / b.median - 1.0
+    } else {
+        0.0
+    };
+    let (verdict, note) = if change < -tol && c.max < b.min {
+        (
+            Verdict::Regression,
+            format!(
+                "median {:+.0}% and every repetition below the baseline's range",
+                change * 100.0
+            ),
+        )
+    } else if change < -tol {
+        (
+            Verdict::Warning,
+            "a drop beyond the tolerance, but the ranges overlap: noise cannot be ruled out".into(),
+        )
+    } else if change < -tol / 2.0 {
+        (Verdict::Warning, "a drop within the tolerance".into())
+    } else if change > tol && c.min > b.max {
+        (Verdict::Improved, String::new())
+    } else {
+        (Verdict::Pass, String::new())
+    };
+    Row {
+        metric,
+        baseline: format!("{:.3} [{:.3}, {:.3}]", b.median, b.min, b.max),
+        current: format!("{:.3} [{:.3}, {:.3}]", c.median, c.min, c.max),
+        change: Some(change),
+        verdict,
+        note,
+    }
+}
+
+/// A lower-is-better, deterministic count.
+pub fn counter_row(metric: String, b: f64, c: f64, tol: f64) -> Row {
+    let change = if b > 0.0 {
+        c / b - 1.0
+    } else if c > 0.0 {
+        1.0
+    } else {
+        0.0
+    };
+    let verdict = if change > tol {
+        Verdict::Regression
+    } else if change < -tol {
+        Verdict::Improved
+    } else {
+        Verdict::Pass
+    };
+    Row {
+        metric,
+        baseline: format!("{b:.3}"),
+        current: format!("{c:.3}"),
+        change: Some(change),
+        verdict,
+        note: String::new(),
+    }
+}
+
+/// The Markdown summary for a pull-request comment: everything that is not
+/// a plain pass in the table, the counts, and every row folded below.
+pub fn markdown(rows: &[Row]) -> String {
+    let count = |v: Verdict| rows.iter().filter(|r| r.verdict == v).count();
+    let mut s = String::new();
+    let verdict = if count(Verdict::Regression) > 0 {
+        "**FAIL**"
+    } else {
+        "pass"
+    };
+    let _ = writeln!(
+        s,
+        "## sockbench gate: {verdict}\n\n{} regression(s), {} warning(s), {} improvement(s), {} unchanged, of {} metrics.\n",
+        count(Verdict::Regression),
+        count(Verdict::Warning),
+        count(Verdict::Improved),
+        count(Verdict::Pass),
+        rows.len()
+    );
+    let table = |s: &mut String, rows: &[&Row]| {
+        let _ = writeln!(s, "| metric | baseline | current | change | verdict |");
+        let _ = writeln!(s, "|---|---|---|---|---|");
+        for r in rows {
+            let change = r
+                .change
+                .map_or("-".into(), |c| format!("{:+.1}%", c * 100.0));
+            let note = if r.note.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", r.note.replace('|', "\\|"))
+            };
+            let _ = writeln!(
+                s,
+                "| {} | {} | {} | {change} | {}{note} |",
+                r.metric.replace('|', "\\|"),
+                r.baseline,
+                r.current,
+                r.verdict.as_str()
+            );
+        }
+    };
+    let mut notable: Vec<&Row> = rows.iter().filter(|r| r.verdict != Verdict::Pass).collect();
+    notable.sort_by_key(|r| r.verdict);
+    if !notable.is_empty() {
+        table(&mut s, &notable);
+    }
+    let _ = writeln!(
+        s,
+        "\n<details><summary>All {} metrics</summary>\n",
+        rows.len()
+    );
+    table(&mut s, &rows.iter().collect::<Vec<_>>());
+    let _ = writeln!(s, "\n</details>");
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn s(reps: &[f64]) -> Summary {
+        Summary::of(reps)
+    }
+
+    #[test]
+    fn timing_needs_size_and_separation() {
+        let base = s(&[1.0, 1.02, 0.98, 1.01, 0.99]);
+        assert_eq!(
+            timing_row("x".into(), &base, &s(&[0.6, 0.61, 0.59, 0.6, 0.62]), 0.25).verdict,
+            Verdict::Regression
+        );
+        assert_eq!(
+            timing_row("x".into(), &base, &s(&[0.95, 0.97, 1.0, 0.96, 0.98]), 0.25).verdict,
+            Verdict::Pass
+        );
+        // A large drop whose range reaches the baseline's: a warning, not a failure.
+        assert_eq!(
+            timing_row("x".into(), &base, &s(&[0.6, 0.65, 0.7, 0.62, 0.99]), 0.25).verdict,
+            Verdict::Warning
+        );
+        assert_eq!(
+            timing_row("x".into(), &base, &s(&[1.5, 1.6, 1.55, 1.52, 1.58]), 0.25).verdict,
+            Verdict::Improved
+        );
+    }
+
+    #[test]
+    fn counters_are_strict() {
+        assert_eq!(
+            counter_row("x".into(), 1.0, 1.04, 0.05).verdict,
+            Verdict::Pass
+        );
+        assert_eq!(
+            counter_row("x".into(), 1.0, 1.06, 0.05).verdict,
+            Verdict::Regression
+        );
+        assert_eq!(
+            counter_row("x".into(), 2.0, 1.0, 0.05).verdict,
+            Verdict::Improved
+        );
+        assert_eq!(
+            counter_row("x".into(), 0.0, 1.0, 0.05).verdict,
+            Verdict::Regression
+        );
+    }
+}

@@ -1,0 +1,267 @@
+//! `sockbench gate`: synthetic results for every rule, then a real
+//! deliberately slowed back-end against the untouched one.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use sockbench::bench::results::{BenchRun, Measurement, Syscalls};
+use sockbench::bench::stats::Summary;
+use sockbench::conform::results::{ConformRun, Outcome};
+
+fn sockbench(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_sockbench"))
+        .args(args)
+        .current_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join(".."))
+        .output()
+        .unwrap()
+}
+
+fn gate(base: &Path, cur: &Path, extra: &[&str]) -> (i32, String) {
+    let mut args = vec![
+        "gate",
+        "--baseline",
+        base.to_str().unwrap(),
+        "--current",
+        cur.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    let o = sockbench(&args);
+    (
+        o.status.code().unwrap_or(-1),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        ),
+    )
+}
+
+/// A small bench run: two echo configurations with ratios and counters.
+fn bench_run(ratios: [[f64; 5]; 2], writes_per_frame: f64) -> BenchRun {
+    let template = r#"{"schema":"sockbench-bench/1","tool_version":"0","machine":{"hostname":"","kernel":"","cpu":"","cpus":2,"memory_bytes":0,"rustc":"","git_revision":""},
+        "seed":1,"started_unix":0,"duration_s":1,"mode":"quick","parameters":{"warmup_ms":50,"rep_ms":50,"repetitions":5,"echo_bodies":[64],"echo_connections":[1],
+        "pipeline_window_bytes":65536,"pipeline_max_depth":32,"upload_bytes":67108864,"udp_sizes":[64],"udp_start_rate":20000,"udp_loss_onset":0.001,"many_idle":10000,"many_active":64},
+        "targets":[],"ceilings":[],"results":[],"codec":[]}"#;
+    let mut run: BenchRun = serde_json::from_str(template).unwrap();
+    for (i, key) in ["rr/64B/1c", "rr/64B/16c"].into_iter().enumerate() {
+        let mut m = Measurement::new("echo", key, "mio", "frames/s", "closed-loop")
+            .with_reps(ratios[i].map(|r| r * 100_000.0).to_vec());
+        m.ratio = Some(Summary::of(&ratios[i]));
+        m.syscalls = Some(Syscalls {
+            server_reads_per_frame: 1.0,
+            server_writes_per_frame: writes_per_frame,
+            driver_reads_per_frame: 1.0,
+            driver_writes_per_frame: 1.0,
+            server_frames_per_read: 1.0,
+        });
+        run.results.push(m);
+    }
+    run
+}
+
+fn write(dir: &Path, name: &str, value: &impl serde::Serialize) -> PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, serde_json::to_string(value).unwrap()).unwrap();
+    p
+}
+
+const STEADY: [f64; 5] = [0.80, 0.82, 0.79, 0.81, 0.80];
+
+#[test]
+fn a_40_percent_drop_in_one_ratio_fails() {
+    let d = tempfile::tempdir().unwrap();
+    let base = write(d.path(), "base.json", &bench_run([STEADY, STEADY], 1.0));
+    let cur = write(
+        d.path(),
+        "cur.json",
+        &bench_run([STEADY, STEADY.map(|r| r * 0.6)], 1.0),
+    );
+    let (code, out) = gate(
+        &base,
+        &cur,
+        &["--summary", d.path().join("s.md").to_str().unwrap()],
+    );
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("REGRESSION") && out.contains("rr/64B/16c"),
+        "{out}"
+    );
+    let md = std::fs::read_to_string(d.path().join("s.md")).unwrap();
+    assert!(
+        md.contains("| metric | baseline | current | change | verdict |")
+            && md.contains("-40.0%")
+            && md.contains("**FAIL**"),
+        "{md}"
+    );
+}
+
+#[test]
+fn five_percent_noise_passes() {
+    let d = tempfile::tempdir().unwrap();
+    let base = write(d.path(), "base.json", &bench_run([STEADY, STEADY], 1.0));
+    let noisy = [
+        [0.78, 0.83, 0.76, 0.80, 0.77],
+        [0.84, 0.80, 0.77, 0.79, 0.76],
+    ];
+    let cur = write(d.path(), "cur.json", &bench_run(noisy, 1.0));
+    let (code, out) = gate(&base, &cur, &[]);
+    assert_eq!(code, 0, "{out}");
+}
+
+#[test]
+fn a_counter_rise_beyond_five_percent_fails() {
+    let d = tempfile::tempdir().unwrap();
+    let base = write(d.path(), "base.json", &bench_run([STEADY, STEADY], 1.0));
+    let cur = write(d.path(), "cur.json", &bench_run([STEADY, STEADY], 1.1));
+    let (code, out) = gate(&base, &cur, &[]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("server writes/frame"), "{out}");
+    let cur = write(d.path(), "cur2.json", &bench_run([STEADY, STEADY], 1.03));
+    assert_eq!(gate(&base, &cur, &[]).0, 0);
+}
+
+#[test]
+fn a_missing_scenario_or_a_bad_file_is_exit_2_with_a_reason() {
+    let d = tempfile::tempdir().unwrap();
+    let base = write(d.path(), "base.json", &bench_run([STEADY, STEADY], 1.0));
+    let mut short = bench_run([STEADY, STEADY], 1.0);
+    short.results.pop();
+    let cur = write(d.path(), "cur.json", &short);
+    let (code, out) = gate(&base, &cur, &[]);
+    assert_eq!(code, 2, "{out}");
+    assert!(
+        out.contains("scenario echo rr/64B/16c on mio is missing from the current run"),
+        "{out}"
+    );
+    let (code, out) = gate(&base, &d.path().join("nope.json"), &[]);
+    assert_eq!(code, 2);
+    assert!(out.contains("nope.json"), "{out}");
+    let bad = d.path().join("bad.json");
+    std::fs::write(&bad, r#"{"schema":"something-else/9"}"#).unwrap();
+    let (code, out) = gate(&base, &bad, &[]);
+    assert_eq!(code, 2);
+    assert!(out.contains("unknown schema"), "{out}");
+    let mut full = bench_run([STEADY, STEADY], 1.0);
+    full.mode = "full".into();
+    let (code, out) = gate(&base, &write(d.path(), "full.json", &full), &[]);
+    assert_eq!(code, 2);
+    assert!(out.contains("not comparable"), "{out}");
+}
+
+fn conform_run(outcomes: &[(&str, Outcome)]) -> ConformRun {
+    let mut run: ConformRun = serde_json::from_str(r#"{"schema":"sockbench-conform/1","tool_version":"0","seed":1,"machine":{"hostname":"","kernel":"","cpu":"","cpus":2,"memory_bytes":0,"rustc":"","git_revision":""},"started_unix":0,"duration_s":1,"targets":[],"cases":[],"results":[]}"#).unwrap();
+    for (case, outcome) in outcomes {
+        run.results.push(serde_json::from_value(serde_json::json!({"case": case, "target": "mio", "outcome": outcome, "duration_ms": 1.0})).unwrap());
+    }
+    run
+}
+
+#[test]
+fn a_case_that_stops_passing_fails_and_a_stale_known_failing_entry_fails() {
+    let d = tempfile::tempdir().unwrap();
+    let base = write(
+        d.path(),
+        "base.json",
+        &conform_run(&[
+            ("1.1", Outcome::Pass),
+            ("2.6", Outcome::Pass),
+            ("7.3", Outcome::Fail),
+        ]),
+    );
+    let same = write(
+        d.path(),
+        "same.json",
+        &conform_run(&[
+            ("1.1", Outcome::Pass),
+            ("2.6", Outcome::Pass),
+            ("7.3", Outcome::Fail),
+        ]),
+    );
+    assert_eq!(gate(&base, &same, &[]).0, 0);
+    let broke = write(
+        d.path(),
+        "broke.json",
+        &conform_run(&[
+            ("1.1", Outcome::Pass),
+            ("2.6", Outcome::Fail),
+            ("7.3", Outcome::Fail),
+        ]),
+    );
+    let (code, out) = gate(&base, &broke, &[]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("conform 2.6 on mio"), "{out}");
+    // Listed as known failing: the failure is accepted...
+    let known = d.path().join("known.txt");
+    std::fs::write(&known, "mio:2.6\n").unwrap();
+    assert_eq!(
+        gate(&base, &broke, &["--known-failing", known.to_str().unwrap()]).0,
+        0
+    );
+    // ...and a listed case that passes makes the list stale.
+    std::fs::write(&known, "1.1\n").unwrap();
+    let (code, out) = gate(&base, &same, &["--known-failing", known.to_str().unwrap()]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("stale"), "{out}");
+    let missing = write(
+        d.path(),
+        "missing.json",
+        &conform_run(&[("1.1", Outcome::Pass)]),
+    );
+    assert_eq!(gate(&base, &missing, &[]).0, 2);
+}
+
+/// The real thing: a back-end slowed to one byte per write fails the gate on
+/// the deterministic counters; the untouched one passes them.
+#[test]
+fn a_deliberately_slowed_back_end_fails_and_the_untouched_one_passes() {
+    let d = tempfile::tempdir().unwrap();
+    let run = |name: &str, extra: &[&str]| {
+        let out = d.path().join(name);
+        let mut args = vec![
+            "bench",
+            "--quick",
+            "--no-progress",
+            "--scenario",
+            "echo",
+            "--reps",
+            "5",
+            "--rep-ms",
+            "20",
+            "--warmup-ms",
+            "10",
+            "--out",
+            out.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        let o = sockbench(&args);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        out
+    };
+    let exe = env!("CARGO_BIN_EXE_sockbench");
+    let base = run("base", &["--backend", "mio"]);
+    let same = run("same", &["--backend", "mio"]);
+    let slow_cmd = format!("mio={exe} serve --backend mio --test-max-write 1");
+    let slow = run("slow", &["--spawn", &slow_cmd]);
+    // Counters only (a huge timing tolerance): deterministic, so exact here.
+    let counters = ["--tolerance", "100"];
+    let (code, out) = gate(&base, &same, &counters);
+    assert_eq!(code, 0, "the untouched build: {out}");
+    let (code, out) = gate(&base, &slow, &counters);
+    assert_eq!(code, 1, "the slowed build: {out}");
+    assert!(out.contains("server writes/frame"), "{out}");
+    let slowed: BenchRun =
+        serde_json::from_str(&std::fs::read_to_string(slow.join("results.json")).unwrap()).unwrap();
+    // One connection, request-response: every frame goes out a byte per write.
+    for m in slowed
+        .results
+        .iter()
+        .filter(|m| m.key.starts_with("rr/") && m.key.ends_with("/1c"))
+    {
+        assert!(
+            m.syscalls.unwrap().server_writes_per_frame > 15.0,
+            "{}: {:?}",
+            m.key,
+            m.syscalls
+        );
+    }
+}

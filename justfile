@@ -38,6 +38,23 @@ gate *args:
 baseline runs="5":
     cargo run --release -- baseline --runs {{runs}}
 
+# Fuzz the decoder and the session for SECONDS each, seeded with the golden
+# vectors (installs cargo-fuzz if missing; RUSTC_BOOTSTRAP lets the stable
+# toolchain take cargo-fuzz's sanitizer flags).
+fuzz seconds="60":
+    #!/usr/bin/env bash
+    set -euo pipefail
+    command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
+    cargo run --release -- fuzz-corpus fuzz/corpus/decoder
+    mkdir -p fuzz/corpus/session && cp fuzz/corpus/decoder/* fuzz/corpus/session/
+    for target in decoder session; do
+        RUSTC_BOOTSTRAP=1 cargo fuzz run --fuzz-dir fuzz "$target" "fuzz/corpus/$target" -- -max_total_time={{seconds}}
+    done
+
+# The robustness table: malformed input and fault cases on every back-end.
+robustness:
+    cargo run --release -- conform --backend all --cases '3.10,3.11,3.12,3.20,3.28,4.*,5.*,6.*,8.*' --matrix docs/robustness.md
+
 # The whole test suite (the README's test command).
 test:
     cargo test --workspace

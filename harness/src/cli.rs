@@ -40,6 +40,12 @@ pub enum Command {
     Gate(crate::gate::command::GateArgs),
     /// Refresh reports/baseline/: pooled quick bench runs and a conformance run.
     Baseline(crate::gate::command::BaselineArgs),
+    /// Write the golden vectors' input streams as a fuzzing seed corpus.
+    #[command(hide = true)]
+    FuzzCorpus {
+        /// Directory to fill.
+        dir: std::path::PathBuf,
+    },
     /// One sequenced UDP probe, printed as JSON (used by the netem mode).
     #[command(hide = true)]
     UdpProbe(UdpProbeArgs),
@@ -96,6 +102,9 @@ pub struct ServeArgs {
     /// On SIGTERM, seconds that frames in progress may take to finish.
     #[arg(long, default_value = "2", value_parser = parse_seconds)]
     pub grace: Duration,
+    /// Seconds from a frame's first byte to the end of its header (slowloris).
+    #[arg(long, default_value = "10", value_parser = parse_seconds)]
+    pub header_timeout: Duration,
     /// Most connections served at once (concurrent back-ends).
     #[arg(long, default_value_t = 16_384)]
     pub max_connections: usize,
@@ -135,6 +144,7 @@ impl ServeArgs {
                 fsync: !self.no_fsync,
                 idle_timeout: self.idle_timeout,
                 grace: self.grace,
+                header_timeout: self.header_timeout,
                 max_connections: self.max_connections,
                 workers: self.workers,
                 max_write: self.test_max_write.filter(|&n| n > 0),

@@ -8,6 +8,23 @@ use clap::Parser;
 static ALLOC: sockbench::alloc_count::Counting = sockbench::alloc_count::Counting;
 use sockbench::cli::{Cli, Command};
 
+/// The golden vectors' streams, one file each, for `just fuzz`.
+fn write_corpus(dir: &std::path::Path) -> anyhow::Result<()> {
+    let text = std::fs::read_to_string("fixtures/wire/vectors.json")?;
+    let vectors = sockbench_wire::vectors::parse(&text).map_err(anyhow::Error::msg)?;
+    std::fs::create_dir_all(dir)?;
+    for (i, v) in vectors.iter().enumerate() {
+        let bytes = sockbench_wire::vectors::assemble(&v.input).map_err(anyhow::Error::msg)?;
+        // The fuzz targets read their first byte as settings: 0 is the protocol's defaults.
+        std::fs::write(
+            dir.join(format!("vector-{i:02}")),
+            [&[0u8][..], &bytes].concat(),
+        )?;
+    }
+    println!("{} seeds in {}", vectors.len(), dir.display());
+    Ok(())
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let level = match (cli.quiet, cli.verbose) {
@@ -30,6 +47,7 @@ fn main() -> ExitCode {
         },
         Command::Report(args) => sockbench::report::command::main(args),
         Command::Gate(args) => return sockbench::gate::command::main(args),
+        Command::FuzzCorpus { dir } => write_corpus(&dir),
         Command::Baseline(args) => sockbench::gate::command::baseline(args),
         Command::UdpProbe(args) => {
             let probe = sockbench::udp::seq::Probe {

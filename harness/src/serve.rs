@@ -55,6 +55,7 @@ pub fn serve(opts: ServeOptions) -> Result<()> {
     };
     let tcp = bind_tcp(opts.tcp).with_context(|| format!("cannot listen on TCP {}", opts.tcp))?;
     let udp = bind_udp(opts.udp).with_context(|| format!("cannot bind UDP {}", opts.udp))?;
+    warn_stale_temporaries(&dir);
     let ctx = ServerContext::new(
         backend.name(),
         opts.config.clone(),
@@ -94,6 +95,31 @@ pub fn serve(opts: ServeOptions) -> Result<()> {
     result.with_context(|| format!("back-end {} failed", backend.name()))?;
     log::info!("{} stopped", backend.name());
     Ok(())
+}
+
+/// A server killed during an upload leaves its temporary file. They are not
+/// deleted at startup (a user may have uploaded a file of that name); they
+/// are reported, so a person can.
+fn warn_stale_temporaries(dir: &std::path::Path) {
+    let stale: Vec<String> = std::fs::read_dir(dir)
+        .map(|d| {
+            d.filter_map(|e| e.ok()?.file_name().into_string().ok())
+                .collect::<Vec<String>>()
+        })
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|n| {
+            n.starts_with(sockbench_core::TEMP_PREFIX) && n.ends_with(sockbench_core::TEMP_SUFFIX)
+        })
+        .collect();
+    if !stale.is_empty() {
+        log::warn!(
+            "{} looks like {} unfinished upload(s) of a killed server: {}",
+            dir.display(),
+            stale.len(),
+            stale.join(", ")
+        );
+    }
 }
 
 fn install_signals(ctx: &Arc<ServerContext>) -> Result<()> {

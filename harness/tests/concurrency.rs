@@ -275,6 +275,49 @@ fn sigterm_with_open_connections(backend: &str) {
     drop(idle);
 }
 
+/// "1,000 connections each declaring a 1 GiB body and sending slowly keep the
+/// server's RSS under 64 MiB."
+fn slow_gigabyte_declarations_stay_under_64_mib(backend: &str) {
+    let s = start(backend, &[]);
+    let pid = s.proc.pid();
+    let mut conns: Vec<Client> = (0..1000).map(|_| s.client()).collect();
+    for (i, c) in conns.iter_mut().enumerate() {
+        let h = if i % 2 == 0 {
+            json!({"file_size": 1u64 << 30})
+        } else {
+            json!({"file_name": format!("g{i}"), "file_size": 1u64 << 30})
+        };
+        let head = c.frame(&h, b"");
+        c.send_raw(&head).unwrap();
+    }
+    let mut peak = 0;
+    for _ in 0..3 {
+        for c in conns.iter_mut() {
+            c.send_raw(&[5u8; 1024]).unwrap();
+        }
+        std::thread::sleep(Duration::from_millis(200));
+        peak = peak.max(rss_bytes(pid).unwrap());
+    }
+    assert!(
+        peak < 64 << 20,
+        "RSS {} MiB with 1,000 slow 1 GiB declarations",
+        peak >> 20
+    );
+    drop(conns);
+    // Half were uploads: their temporary files go with their connections.
+    let st = s.stats_until(|v| v["tcp"]["uploads_failed"] == 500);
+    assert_eq!(st["tcp"]["uploads_failed"], 500);
+    let deadline = Instant::now() + T;
+    while !names_in(&s.dir()).is_empty() && Instant::now() < deadline {
+        thread::sleep(Duration::from_millis(20));
+    }
+    assert!(
+        names_in(&s.dir()).is_empty(),
+        "left {} files",
+        names_in(&s.dir()).len()
+    );
+}
+
 macro_rules! suite {
     ($($backend:ident),* $(,)?) => {$(
         mod $backend {
@@ -282,7 +325,8 @@ macro_rules! suite {
                 thousand_concurrent_connections, stalled_clients_do_not_delay_others,
                 idle_connections_beside_an_active_one, a_client_that_never_reads_cannot_grow_the_server,
                 concurrent_uploads_of_one_name, connection_cap_refuses_politely,
-                idle_timeout_cuts_a_stalled_client, sigterm_with_open_connections);
+                                idle_timeout_cuts_a_stalled_client, sigterm_with_open_connections,
+                slow_gigabyte_declarations_stay_under_64_mib);
         }
     )*};
     (@tests $backend:ident: $($test:ident),* $(,)?) => {$(

@@ -463,6 +463,31 @@ fn each_reply_is_one_write(backend: &str) {
     assert_eq!(st["tcp"]["reads"], 52, "{st}");
 }
 
+/// "--header-timeout": a slowloris trickling a header a byte at a time, each
+/// byte well within the idle timeout, is cut off when the header is late.
+fn header_deadline_stops_a_slowloris(backend: &str) {
+    let s = Server::start(backend, &["--header-timeout", "0.4"]);
+    let mut c = s.client();
+    let frame = c.frame(&json!({"file_size": 0, "pad": "slowly, slowly"}), b"");
+    let start = std::time::Instant::now();
+    let mut sent = 0;
+    for b in &frame {
+        if c.send_raw(std::slice::from_ref(b)).is_err() {
+            break;
+        }
+        sent += 1;
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(
+        sent < frame.len(),
+        "the whole header got through in {:?}",
+        start.elapsed()
+    );
+    assert!(matches!(c.recv(T), Err(ClientError::Closed { .. })));
+    let st = s.stats_until(|v| v["tcp"]["errors"] == 1);
+    assert_eq!(st["tcp"]["errors"], 1, "counted as a truncated frame");
+}
+
 /// The suite, once per back-end.
 macro_rules! suite {
     ($($backend:ident),* $(,)?) => {$(
@@ -475,7 +500,8 @@ macro_rules! suite {
                 udp_echo_of_every_size, udp_echo_ipv6_maximum, stats_counts_exactly,
                 sigterm_mid_upload_exits_0_and_leaves_nothing,
                 sigterm_when_idle_removes_default_storage, big_endian_everywhere,
-                python_client, stats_shape, each_reply_is_one_write);
+                                python_client, stats_shape, each_reply_is_one_write,
+                header_deadline_stops_a_slowloris);
         }
     )*};
     (@tests $backend:ident: $($test:ident),* $(,)?) => {$(

@@ -152,7 +152,10 @@ pub fn measure(
                 frames as f64 * flen * 2.0,
             ));
         }
-        if let (Some((t0, _)), Some((t1, _))) = (before_stats, s.stats()) {
+        // With starved connections the server's counts include the backlog it
+        // drains after the measurement, which varies: not a counter to trust.
+        let stats_after = if r.starved > 0 { None } else { s.stats() };
+        if let (Some((t0, _)), Some((t1, _))) = (before_stats, stats_after) {
             let (f, rd, wr) = (
                 (t1.frames - t0.frames) as f64,
                 (t1.reads - t0.reads) as f64,

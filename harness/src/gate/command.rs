@@ -15,9 +15,11 @@ pub struct GateArgs {
     /// The baseline: a results.json, or a directory with results.json and/or conform/results.json.
     #[arg(long, default_value = "reports/baseline")]
     pub baseline: PathBuf,
-    /// The current run, likewise.
+    /// The current run, likewise. Given twice or more (a confirming run), a
+    /// timing regression must appear in every one; conformance and counters
+    /// are judged on the first.
     #[arg(long, default_value = "reports/latest")]
-    pub current: PathBuf,
+    pub current: Vec<PathBuf>,
     /// Cases expected to fail now (`ID` or `TARGET:ID`); one that passes fails the gate.
     #[arg(long, value_name = "FILE")]
     pub known_failing: Option<PathBuf>,
@@ -73,8 +75,21 @@ fn run(args: &GateArgs) -> Result<ExitCode> {
             None => Default::default(),
         };
         let baseline = Inputs::load(&args.baseline)?;
-        let current = Inputs::load(&args.current)?;
-        compare(&baseline, &current, tol, &known)?
+        let mut runs = Vec::new();
+        for (i, path) in args.current.iter().enumerate() {
+            let current = Inputs::load(path)?;
+            // A confirming run re-measures timings; it need not repeat conform.
+            let base = if i > 0 && current.conform.is_none() {
+                Inputs {
+                    conform: None,
+                    ..baseline.clone()
+                }
+            } else {
+                baseline.clone()
+            };
+            runs.push(compare(&base, &current, tol, &known)?);
+        }
+        super::confirm(runs)
     };
     let md = markdown(&rows);
     if let Some(p) = &args.summary {

@@ -413,6 +413,35 @@ pub fn counter_row(metric: String, b: f64, c: f64, tol: f64) -> Row {
     }
 }
 
+/// Merges the comparisons of several current runs against one baseline: a
+/// timing regression stands only if every run shows it (noise seldom strikes
+/// the same metric twice; a real slowdown does), everything else is judged
+/// on the first run.
+pub fn confirm(mut runs: Vec<Vec<Row>>) -> Vec<Row> {
+    if runs.len() < 2 {
+        return runs.pop().unwrap_or_default();
+    }
+    let later: Vec<Vec<Row>> = runs.drain(1..).collect();
+    let mut first = runs.pop().unwrap_or_default();
+    let n = later.len() + 1;
+    for row in first
+        .iter_mut()
+        .filter(|r| r.verdict == Verdict::Regression && r.metric.contains("ratio"))
+    {
+        let repeated = later.iter().all(|rows| {
+            rows.iter()
+                .any(|r| r.metric == row.metric && r.verdict == Verdict::Regression)
+        });
+        if repeated {
+            row.note = format!("{}; confirmed in all {n} runs", row.note);
+        } else {
+            row.verdict = Verdict::Warning;
+            row.note = format!("{}; not confirmed by the other run(s): noise", row.note);
+        }
+    }
+    first
+}
+
 /// The Markdown summary for a pull-request comment: everything that is not
 /// a plain pass in the table, the counts, and every row folded below.
 pub fn markdown(rows: &[Row]) -> String {

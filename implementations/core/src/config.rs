@@ -16,6 +16,10 @@ pub struct ServerConfig {
     pub idle_timeout: Duration,
     /// On SIGTERM, how long frames in progress may take to finish.
     pub grace: Duration,
+    /// From a frame's first byte to the end of its header: past it the
+    /// connection is closed (a slowloris trickling a header byte by byte
+    /// never trips the idle timeout).
+    pub header_timeout: Duration,
     /// Most connections served at once (concurrent back-ends); past it new
     /// connections get a `busy` close.
     pub max_connections: usize,
@@ -36,6 +40,7 @@ impl Default for ServerConfig {
             fsync: true,
             idle_timeout: Duration::from_secs(60),
             grace: Duration::from_secs(2),
+            header_timeout: Duration::from_secs(10),
             max_connections: 16_384,
             workers: None,
             io_buffer: 64 * 1024,

@@ -2,6 +2,7 @@
 //! thread-based or event-loop back-end shares.
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use crate::server::ServerContext;
 use crate::session::{Eof, Session, Step, StorageOp};
@@ -22,6 +23,8 @@ pub struct Connection {
     session: Session,
     ctx: Arc<ServerContext>,
     upload: Option<Upload>,
+    /// When the frame head being read began.
+    head_since: Option<Instant>,
 }
 
 impl Connection {
@@ -31,6 +34,7 @@ impl Connection {
             session: Session::new(Arc::clone(ctx)),
             ctx: Arc::clone(ctx),
             upload: None,
+            head_since: None,
         }
     }
 
@@ -39,7 +43,14 @@ impl Connection {
         let mut rest = input;
         loop {
             match self.session.feed(&mut rest, out) {
-                Step::NeedInput => return Flow::Continue,
+                Step::NeedInput => {
+                    self.head_since = if self.session.in_head() {
+                        Some(self.head_since.unwrap_or_else(Instant::now))
+                    } else {
+                        None
+                    };
+                    return Flow::Continue;
+                }
                 Step::Close => {
                     self.upload = None;
                     return Flow::Close;
@@ -79,6 +90,11 @@ impl Connection {
     pub fn on_eof(&mut self) -> Eof {
         self.upload = None;
         self.session.eof()
+    }
+
+    /// When the frame head being read must be complete, if one is.
+    pub fn head_deadline(&self) -> Option<Instant> {
+        self.head_since.map(|t| t + self.ctx.config.header_timeout)
     }
 
     /// True between frames with nothing outstanding.

@@ -355,6 +355,11 @@ impl Session {
         self.decoder.position() == Position::Boundary && self.committing.is_none()
     }
 
+    /// True while inside a frame's prefix or header.
+    pub fn in_head(&self) -> bool {
+        matches!(self.decoder.position(), Position::Prefix | Position::Header)
+    }
+
     /// True once a fatal error has been replied.
     pub fn is_closed(&self) -> bool {
         self.closed

@@ -40,6 +40,9 @@ pub fn serve_connection(
         return;
     }
     let mut conn = Connection::new(ctx);
+    // The read timeout in force: the idle timeout, shortened while a frame
+    // head is being read so that the header deadline holds.
+    let mut timeout = ctx.config.idle_timeout;
     let mut buf = vec![0u8; ctx.config.io_buffer];
     let mut out = Vec::with_capacity(ctx.config.io_buffer + 4096);
     loop {
@@ -49,15 +52,33 @@ pub fn serve_connection(
         if ctx.shutdown.is_triggered() && conn.at_boundary() {
             break;
         }
+        let wanted = match conn.head_deadline() {
+            Some(d) => d
+                .saturating_duration_since(Instant::now())
+                .max(Duration::from_millis(1))
+                .min(ctx.config.idle_timeout),
+            None => ctx.config.idle_timeout,
+        };
+        if wanted != timeout {
+            timeout = wanted;
+            let _ = stream.set_read_timeout(Some(timeout));
+        }
         let n = match stream.read(&mut buf) {
             Ok(n) => n,
             Err(e) if e.kind() == ErrorKind::Interrupted => continue,
             Err(e) => {
                 if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) {
-                    log::debug!(
-                        "closing a connection idle for {:?}",
-                        ctx.config.idle_timeout
-                    );
+                    match conn.head_deadline() {
+                        Some(d) if Instant::now() >= d => log::debug!(
+                            "closing a connection whose header took over {:?}",
+                            ctx.config.header_timeout
+                        ),
+                        Some(_) => continue,
+                        None => log::debug!(
+                            "closing a connection idle for {:?}",
+                            ctx.config.idle_timeout
+                        ),
+                    }
                 } else {
                     log::debug!("read failed: {e}");
                 }

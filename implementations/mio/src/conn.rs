@@ -195,6 +195,13 @@ impl Conn {
         match self.state {
             State::Lingering(until, _) if now >= until => self.state = State::Done,
             State::Done => {}
+            State::Open if self.session.head_deadline().is_some_and(|d| now >= d) => {
+                log::debug!(
+                    "closing a connection whose header took over {:?}",
+                    self.ctx.config.header_timeout
+                );
+                self.abort();
+            }
             _ if now.duration_since(self.last_active) >= self.ctx.config.idle_timeout => {
                 log::debug!(
                     "closing a connection idle for {:?}",

@@ -7,6 +7,7 @@
 
 use std::io;
 use std::sync::Arc;
+use std::time::Instant;
 
 use bytes::{Buf, Bytes, BytesMut};
 use sockbench_core::{CommitError, ServerContext, Session, Step, StorageOp, Stored};
@@ -31,6 +32,9 @@ pub enum Item {
 #[derive(Debug)]
 pub struct SessionCodec {
     session: Session,
+    header_timeout: std::time::Duration,
+    /// When the frame head being read began.
+    head_since: Option<Instant>,
     read_size: usize,
     out: Vec<u8>,
     closing: bool,
@@ -42,6 +46,8 @@ impl SessionCodec {
     pub fn new(ctx: &Arc<ServerContext>) -> Self {
         SessionCodec {
             session: Session::new(Arc::clone(ctx)),
+            header_timeout: ctx.config.header_timeout,
+            head_since: None,
             read_size: ctx.config.io_buffer,
             out: Vec::new(),
             closing: false,
@@ -57,6 +63,11 @@ impl SessionCodec {
     /// Reports a commit's result; its reply comes out of the next `decode`.
     pub fn committed(&mut self, result: Result<Stored, CommitError>) {
         self.session.committed(result, &mut self.out);
+    }
+
+    /// When the frame head being read must be complete, if one is.
+    pub fn head_deadline(&self) -> Option<Instant> {
+        self.head_since.map(|t| t + self.header_timeout)
     }
 
     /// True between frames with nothing outstanding.
@@ -97,6 +108,11 @@ impl Decoder for SessionCodec {
         match step {
             Step::NeedInput => {
                 src.advance(used);
+                self.head_since = if self.session.in_head() {
+                    Some(self.head_since.unwrap_or_else(Instant::now))
+                } else {
+                    None
+                };
                 // FramedRead reclaims consumed space only once the buffer is
                 // full, so the next read could get a sliver and split a frame
                 // across two reads. An emptied buffer reclaims without copying.

@@ -139,7 +139,7 @@ async fn connection(
                 continue;
             }
             _ = sleep_until(stop_by.map_or(far, tokio::time::Instant::from_std)), if stop_by.is_some() => break,
-            next = timeout(idle, framed.next()) => next,
+                        next = timeout(read_limit(framed.decoder(), idle), framed.next()) => next,
         };
         let item = match next {
             Err(_) => {
@@ -204,6 +204,13 @@ async fn connection(
         worker.abort().await;
     }
     framed.decoder_mut().end();
+}
+
+/// The idle timeout, or less while a frame head is being read.
+fn read_limit(codec: &SessionCodec, idle: Duration) -> Duration {
+    codec.head_deadline().map_or(idle, |d| {
+        d.saturating_duration_since(Instant::now()).min(idle)
+    })
 }
 
 async fn udp_echo(socket: UdpSocket, ctx: Arc<ServerContext>, cancel: CancellationToken) {

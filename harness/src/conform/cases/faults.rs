@@ -16,6 +16,7 @@ use crate::conform::case::{
 pub fn cases() -> Vec<Case> {
     const ISOLATION: &str =
         "§4 One client's bad input never stops, slows or corrupts another client's connection.";
+    const DISK: &str = "§4 io_error: the disk failed (full, permission): remove the temporary file, reply, keep the connection.";
     const TRUNCATED: &str = "§4 End of stream mid-frame gets no reply: the partial frame is discarded, a partial upload is removed, the server counts an error and goes on serving everyone else.";
     vec![
         Case::new("6.1", "stall-in-prefix", "A client stalled inside a prefix does not delay another.", ISOLATION, stall_prefix).concurrent(),
@@ -31,7 +32,11 @@ pub fn cases() -> Vec<Case> {
         Case::new("6.11", "sequential-connections", "100 connections one after another, each echoing.", "§1 A connection carries a sequence of frames in each direction.", sequential_connections),
         Case::new("6.12", "truncation-counted", "A frame cut short is counted in tcp.errors, and gets no reply.", TRUNCATED, truncation_counted),
         Case::new("6.13", "slow-reader", "A client that reads a 4 MiB echo slowly gets it intact.", "§2 echo: Large bodies are streamed through.", slow_reader),
-        Case::new("6.14", "concurrent-uploads", "Eight concurrent uploads of different names are all stored.", "§3 upload, under concurrency.", concurrent_uploads).concurrent().storage(),
+                Case::new("6.14", "concurrent-uploads", "Eight concurrent uploads of different names are all stored.", "§3 upload, under concurrency.", concurrent_uploads).concurrent().storage(),
+        Case::new("6.15", "disk-full", "An upload that outgrows the disk (RLIMIT_FSIZE) gets io_error, leaves no temporary file, and the server goes on.", DISK, disk_full).storage().process(),
+        Case::new("6.16", "storage-removed", "With the storage directory removed while serving, an upload gets io_error and the server goes on.", DISK, storage_removed).storage(),
+        Case::new("6.17", "slow-gigabyte-declarations", "1,000 connections each declaring a 1 GiB echo and trickling bytes keep the server's memory growth under 64 MiB.", "§1 A server never allocates memory in proportion to a declared length; §4 one client's bad input never stops another.", slow_declarations).concurrent().process().serial().slow(),
+        Case::new("6.18", "ten-thousand-idle", "10,000 idle connections held open; a new client is still served.", ISOLATION, ten_thousand_idle).concurrent().serial().slow(),
     ]
 }
 
@@ -311,4 +316,140 @@ fn concurrent_uploads(ctx: &mut Ctx<'_>) -> CaseResult {
         })?;
     }
     Ok(())
+}
+
+fn temporaries(dir: &std::path::Path) -> Vec<String> {
+    std::fs::read_dir(dir)
+        .map(|d| {
+            d.filter_map(|e| e.ok()?.file_name().into_string().ok())
+                .filter(|n| n.ends_with(".part") || n.starts_with('.'))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn disk_full(ctx: &mut Ctx<'_>) -> CaseResult {
+    use rustix::process::{Pid, Resource, Rlimit, prlimit};
+    let pid = ctx
+        .pid
+        .and_then(|p| Pid::from_raw(p as i32))
+        .ok_or_else(|| CaseError::Unsupported("the server's pid is not known".into()))?;
+    let dir = ctx.storage()?.to_owned();
+    // The server's files may not grow past 64 KiB from now on.
+    let limit = Rlimit {
+        current: Some(64 * 1024),
+        maximum: Some(64 * 1024),
+    };
+    prlimit(Some(pid), Resource::Fsize, limit)
+        .map_err(|e| CaseError::Harness(format!("prlimit: {e}")))?;
+    let mut c = ctx.connect()?;
+    let big = vec![3u8; 1 << 20];
+    let r = ctx.request(
+        &mut c,
+        &json!({"file_name": "full.bin", "file_size": big.len(), "id": "full"}),
+        &big,
+    )?;
+    crate::conform::case::expect_code(&r, "io_error")?;
+    ensure(
+        r.header["id"] == "full",
+        "the io_error reply to carry the id",
+        || describe(&r),
+    )?;
+    let left = temporaries(&dir);
+    ensure(
+        left.is_empty() && !dir.join("full.bin").exists(),
+        "no temporary and no partial file",
+        || format!("found {left:?}"),
+    )?;
+    let r = ctx.request(
+        &mut c,
+        &json!({"file_name": "small.bin", "file_size": 1000}),
+        &[1u8; 1000],
+    )?;
+    expect_ok(&r).map_err(|e| e.context("a small upload after the disk filled"))?;
+    let r = ctx.request(&mut c, &json!({"file_size": 2}), b"on")?;
+    ensure(r.body == b"on", "the connection goes on", || describe(&r))
+}
+
+fn storage_removed(ctx: &mut Ctx<'_>) -> CaseResult {
+    let dir = ctx.storage()?.to_owned();
+    std::fs::remove_dir_all(&dir).map_err(|e| CaseError::Harness(e.to_string()))?;
+    let mut c = ctx.connect()?;
+    let r = ctx.request(
+        &mut c,
+        &json!({"file_name": "gone.bin", "file_size": 5000}),
+        &[4u8; 5000],
+    )?;
+    crate::conform::case::expect_code(&r, "io_error")?;
+    let r = ctx.request(&mut c, &json!({"file_size": 3}), b"yes")?;
+    ensure(r.body == b"yes", "the connection goes on", || describe(&r))?;
+    // One connection at a time, for servers that serve one at a time.
+    drop(c);
+    let mut other = ctx.connect()?;
+    let r = ctx.request(&mut other, &json!({"op": "stats", "file_size": 0}), b"")?;
+    expect_ok(&r).map_err(|e| e.context("another client after the storage vanished"))
+}
+
+fn slow_declarations(ctx: &mut Ctx<'_>) -> CaseResult {
+    let pid = ctx
+        .pid
+        .ok_or_else(|| CaseError::Unsupported("the server's pid is not known".into()))?;
+    let base = crate::sys::rss_bytes(pid).unwrap_or(0);
+    crate::sys::raise_fd_limit();
+    let head = ctx.frame_bytes(&ctx.header(&json!({"file_size": 1u64 << 30})), b"");
+    let mut conns = Vec::with_capacity(1000);
+    for i in 0..1000 {
+        let mut c = ctx
+            .connect()
+            .map_err(|e| e.context(&format!("connection {i}")))?;
+        ctx.send(&mut c, &head)?;
+        conns.push(c);
+    }
+    let mut peak = 0u64;
+    // Three slow rounds of 1 KiB on every connection.
+    for _ in 0..3 {
+        for c in conns.iter_mut() {
+            ctx.send(c, &[7u8; 1024])?;
+        }
+        thread::sleep(Duration::from_millis(200));
+        peak = peak.max(crate::sys::rss_bytes(pid).unwrap_or(0).saturating_sub(base));
+    }
+    ensure(
+        peak < 64 << 20,
+        "memory growth under 64 MiB for 1,000 connections declaring 1 GiB each",
+        || format!("RSS grew by {} MiB", peak >> 20),
+    )?;
+    drop(conns);
+    let mut c = ctx.connect()?;
+    let r = ctx.request(&mut c, &json!({"file_size": 1}), b"z")?;
+    ensure(r.body == b"z", "a new client served afterwards", || {
+        describe(&r)
+    })
+}
+
+fn ten_thousand_idle(ctx: &mut Ctx<'_>) -> CaseResult {
+    crate::sys::raise_fd_limit();
+    let mut idle = Vec::with_capacity(10_000);
+    for i in 0..10_000 {
+        match std::net::TcpStream::connect_timeout(&ctx.tcp, ctx.wait) {
+            Ok(s) => idle.push(s),
+            Err(e) => {
+                return Err(fail(
+                    "10,000 idle connections accepted",
+                    format!("connection {i}: {e}"),
+                ));
+            }
+        }
+        // Stay under the listen backlog: let the server accept as we go.
+        if i % 1000 == 999 {
+            thread::sleep(Duration::from_millis(100));
+        }
+    }
+    let mut c = ctx.connect()?;
+    let r = ctx.request(&mut c, &json!({"file_size": 4, "id": "after"}), b"live")?;
+    ensure(
+        r.body == b"live",
+        "a new client served beside 10,000 idle ones",
+        || describe(&r),
+    )
 }

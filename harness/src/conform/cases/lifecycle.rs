@@ -22,7 +22,8 @@ pub fn cases() -> Vec<Case> {
         Case::new("8.6", "sigterm-open-connections", "SIGTERM with 20 idle connections open: they are closed and the server exits 0.", STOP, sigterm_open_connections).lifecycle(),
         Case::new("8.7", "stored-files-survive", "Files acknowledged before SIGTERM stay; only they remain.", "§3 an ok means the file is complete and durable under its name; §6 remove temporary files.", stored_files_survive).lifecycle().storage(),
         Case::new("8.8", "stdout-one-line", "Nothing but the ready line is printed on stdout, even at exit.", READY, stdout_one_line).lifecycle(),
-        Case::new("8.9", "stops-accepting", "After exit the TCP port refuses connections.", STOP, stops_accepting).lifecycle(),
+                Case::new("8.9", "stops-accepting", "After exit the TCP port refuses connections.", STOP, stops_accepting).lifecycle(),
+        Case::new("8.10", "kill-9-after-ok", "kill -9 right after an upload's ok: the file on disk is complete and its MD5 matches.", "§3 An ok means the file is complete and durable under its name.", kill_after_ok).lifecycle().storage(),
     ]
 }
 
@@ -164,4 +165,34 @@ fn stops_accepting(ctx: &mut Ctx<'_>) -> CaseResult {
             "a connection was accepted",
         )),
     }
+}
+
+fn kill_after_ok(ctx: &mut Ctx<'_>) -> CaseResult {
+    use md5::{Digest, Md5};
+    let dir = ctx.storage()?.to_owned();
+    let body: Vec<u8> = (0..2u32 << 20)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
+    let digest = sockbench_wire::md5_hex(&Md5::digest(&body).into());
+    let mut c = ctx.connect()?;
+    let r = ctx.request(
+        &mut c,
+        &json!({"file_name": "durable.bin", "file_size": body.len(), "md5": digest}),
+        &body,
+    )?;
+    expect_ok(&r)?;
+    let server = ctx.server()?;
+    server.signal(Signal::KILL);
+    ensure(
+        server.wait_exit(Duration::from_secs(5)).is_some(),
+        "the server killed",
+        || "still running".into(),
+    )?;
+    let on_disk = std::fs::read(dir.join("durable.bin")).unwrap_or_default();
+    let got = sockbench_wire::md5_hex(&Md5::digest(&on_disk).into());
+    ensure(
+        got == digest,
+        format!("durable.bin complete after kill -9 (md5 {digest})"),
+        || format!("{} bytes, md5 {got}", on_disk.len()),
+    )
 }

@@ -15,8 +15,12 @@ fn sockbench(args: &[&str]) -> Output {
         .unwrap()
 }
 
-const SHORT: [&str; 10] = [
+/// Short windows; no pinning, because the tests of this file run in
+/// parallel and pinning would put every driver on one core and every server
+/// on the other.
+const SHORT: [&str; 11] = [
     "--quick",
+    "--no-pin",
     "--no-progress",
     "--reps",
     "5",
@@ -51,12 +55,9 @@ fn every_scenario_fills_every_cell_and_the_report_regenerates() {
     for m in &run.results {
         assert_eq!(m.status, "ok", "{} {}: {:?}", m.scenario, m.key, m.reason);
         assert_eq!(m.reps.len(), 5, "{} {}", m.scenario, m.key);
-        assert!(
-            m.value.median > 0.0 && m.value.min > 0.0,
-            "{} {} is zero",
-            m.scenario,
-            m.key
-        );
+        // The median, not the minimum: a 20 ms window on a shared machine
+        // can fall wholly inside a stall of the server and count nothing.
+        assert!(m.value.median > 0.0, "{} {} is zero", m.scenario, m.key);
         let ratio = m
             .ratio
             .unwrap_or_else(|| panic!("{} {} has no ratio to a ceiling", m.scenario, m.key));

@@ -130,6 +130,15 @@ pub fn measure(
     ));
     m.latency = Some(Latency::of(&r.latency));
     m.driver_cpu_us_per_frame = r.cpu_s / frames as f64 * 1e6;
+    let empty = r.reps.iter().filter(|p| p.frames == 0).count();
+    if empty > 0 {
+        // A whole window without a reply is a stall (of the server or of
+        // the machine), not a slow rate; the median keeps it from deciding.
+        m.notes.push(format!(
+            "{empty} of {} repetitions completed nothing: a stall longer than one repetition",
+            r.reps.len()
+        ));
+    }
     if r.starved > 0 {
         m.notes.push(format!(
             "{} of {} connections completed nothing: served one at a time",

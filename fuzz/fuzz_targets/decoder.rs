@@ -8,7 +8,11 @@ use libfuzzer_sys::fuzz_target;
 use sockbench_wire::{Decoder, Endian, Event, WireConfig};
 
 /// Everything a decode produced: (raw header, body, ended) per frame, and the error.
-fn decode(config: WireConfig, input: &[u8], chunk: usize) -> (Vec<(Vec<u8>, Vec<u8>, bool)>, Option<String>) {
+fn decode(
+    config: WireConfig,
+    input: &[u8],
+    chunk: usize,
+) -> (Vec<(Vec<u8>, Vec<u8>, bool)>, Option<String>) {
     let mut d = Decoder::new(config);
     let mut frames: Vec<(Vec<u8>, Vec<u8>, bool)> = Vec::new();
     for piece in input.chunks(chunk.max(1)) {
@@ -20,11 +24,18 @@ fn decode(config: WireConfig, input: &[u8], chunk: usize) -> (Vec<(Vec<u8>, Vec<
                     break;
                 }
                 Ok(Some(Event::Head(h))) => frames.push((h.raw, Vec::new(), false)),
-                Ok(Some(Event::Body(b))) => frames.last_mut().expect("body after a head").1.extend_from_slice(b),
+                Ok(Some(Event::Body(b))) => frames
+                    .last_mut()
+                    .expect("body after a head")
+                    .1
+                    .extend_from_slice(b),
                 Ok(Some(Event::End)) => frames.last_mut().expect("end after a head").2 = true,
                 Err(e) => {
                     assert!(e.code.is_fatal());
-                    let again = d.decode(&mut &b"more"[..]).map(|_| ()).expect_err("errors are sticky");
+                    let again = d
+                        .decode(&mut &b"more"[..])
+                        .map(|_| ())
+                        .expect_err("errors are sticky");
                     assert_eq!(again.code, e.code);
                     return (frames, Some(e.code.to_string()));
                 }
@@ -35,9 +46,15 @@ fn decode(config: WireConfig, input: &[u8], chunk: usize) -> (Vec<(Vec<u8>, Vec<
 }
 
 fuzz_target!(|data: &[u8]| {
-    let Some((&knobs, input)) = data.split_first() else { return };
+    let Some((&knobs, input)) = data.split_first() else {
+        return;
+    };
     let config = WireConfig {
-        endian: if knobs & 1 == 0 { Endian::Little } else { Endian::Big },
+        endian: if knobs & 1 == 0 {
+            Endian::Little
+        } else {
+            Endian::Big
+        },
         max_header: [16, 256, 65_536][usize::from(knobs >> 1) % 3],
         max_body: [0, 100, 1 << 40][usize::from(knobs >> 3) % 3],
     };

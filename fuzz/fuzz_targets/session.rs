@@ -8,17 +8,27 @@ use std::io;
 use std::sync::{Arc, OnceLock};
 
 use libfuzzer_sys::fuzz_target;
-use sockbench_core::{CommitError, ServerConfig, ServerContext, Session, Step, Storage, StorageOp, Stored};
+use sockbench_core::{
+    CommitError, ServerConfig, ServerContext, Session, Step, Storage, StorageOp, Stored,
+};
 use sockbench_wire::{Decoder, Event, Position, WireConfig};
 
 fn context() -> Arc<ServerContext> {
     static CTX: OnceLock<Arc<ServerContext>> = OnceLock::new();
     // Storage operations are simulated below: the directory is never touched.
-    Arc::clone(CTX.get_or_init(|| ServerContext::new("fuzz", ServerConfig::default(), Storage::new("/nonexistent", false))))
+    Arc::clone(CTX.get_or_init(|| {
+        ServerContext::new(
+            "fuzz",
+            ServerConfig::default(),
+            Storage::new("/nonexistent", false),
+        )
+    }))
 }
 
 fuzz_target!(|data: &[u8]| {
-    let Some((&knobs, input)) = data.split_first() else { return };
+    let Some((&knobs, input)) = data.split_first() else {
+        return;
+    };
     let chunk = usize::from(knobs % 17) + 1;
     let mut session = Session::new(context());
     let mut out = Vec::new();
@@ -38,18 +48,28 @@ fuzz_target!(|data: &[u8]| {
                     let fail = fate % 5 == 0;
                     match op {
                         StorageOp::Begin { file_name } => {
-                            assert!(sockbench_core::validate_file_name(&file_name).is_ok(), "begin with a bad name");
+                            assert!(
+                                sockbench_core::validate_file_name(&file_name).is_ok(),
+                                "begin with a bad name"
+                            );
                             if fail {
                                 session.storage_failed(&io::Error::other("simulated"));
                             }
                         }
-                        StorageOp::Write(_) if fail => session.storage_failed(&io::Error::other("simulated")),
+                        StorageOp::Write(_) if fail => {
+                            session.storage_failed(&io::Error::other("simulated"))
+                        }
                         StorageOp::Write(_) => {}
                         StorageOp::Commit { expected } => {
                             let result = match (fail, expected) {
                                 (true, _) => Err(CommitError::Io(io::Error::other("simulated"))),
-                                (false, Some(e)) if fate % 3 == 0 => Err(CommitError::Mismatch { computed: e.map(|b| !b) }),
-                                _ => Ok(Stored { bytes: 0, md5: [0; 16] }),
+                                (false, Some(e)) if fate % 3 == 0 => Err(CommitError::Mismatch {
+                                    computed: e.map(|b| !b),
+                                }),
+                                _ => Ok(Stored {
+                                    bytes: 0,
+                                    md5: [0; 16],
+                                }),
                             };
                             session.committed(result, &mut out);
                         }
@@ -64,14 +84,21 @@ fuzz_target!(|data: &[u8]| {
     // The output is frames, whole ones, each with a JSON header.
     let mut d = Decoder::new(WireConfig::permissive(WireConfig::default().endian));
     let mut rest = &out[..];
-    while let Some(ev) = d.decode(&mut rest).expect("the session writes valid frames") {
-                if let Event::Head(h) = ev {
+    while let Some(ev) = d
+        .decode(&mut rest)
+        .expect("the session writes valid frames")
+    {
+        if let Event::Head(h) = ev {
             // Echoes repeat request headers that parsed; replies carry file_size 0.
-            assert!(sockbench_wire::Header::parse(&h.raw).is_ok(), "an unparseable header was written");
+            assert!(
+                sockbench_wire::Header::parse(&h.raw).is_ok(),
+                "an unparseable header was written"
+            );
         }
     }
     // A long echo is streamed and may be cut by the end of input; anything else ends whole.
-    assert!(matches!(d.position(), Position::Boundary | Position::Body(_)));
+    assert!(matches!(
+        d.position(),
+        Position::Boundary | Position::Body(_)
+    ));
 });
-
-

@@ -26,6 +26,11 @@ pub enum Item {
     Commit(Option<[u8; 16]>),
     /// A fatal error was replied (in an earlier `Output`): close.
     Close,
+    /// A frame head began arriving in pieces. `FramedRead::next` keeps
+    /// reading until an item comes, so without this the read's timeout,
+    /// chosen before the head began, would stay the idle timeout and a
+    /// slowloris could trickle a header for as long as it liked.
+    HeadStarted,
 }
 
 /// A session behind the `Decoder` trait.
@@ -108,6 +113,7 @@ impl Decoder for SessionCodec {
         match step {
             Step::NeedInput => {
                 src.advance(used);
+                let started = self.head_since.is_none() && self.session.in_head();
                 self.head_since = if self.session.in_head() {
                     Some(self.head_since.unwrap_or_else(Instant::now))
                 } else {
@@ -117,7 +123,9 @@ impl Decoder for SessionCodec {
                 // full, so the next read could get a sliver and split a frame
                 // across two reads. An emptied buffer reclaims without copying.
                 src.reserve(self.read_size);
-                Ok(self.take_output())
+                Ok(self
+                    .take_output()
+                    .or_else(|| started.then_some(Item::HeadStarted)))
             }
             Step::Storage(StorageOp::Write(chunk)) => {
                 // The chunk is the last thing consumed: split it off, no copy.

@@ -178,6 +178,8 @@ async fn connection(
                 };
                 framed.decoder_mut().committed(result);
             }
+            // The loop's next read is timed by the header deadline.
+            Item::HeadStarted => {}
             Item::Close => {
                 // Let the error reply arrive: FIN, then discard input briefly.
                 let _ = wr.shutdown().await;

@@ -265,3 +265,43 @@ fn a_deliberately_slowed_back_end_fails_and_the_untouched_one_passes() {
         );
     }
 }
+
+/// `--ab` judges each round's head over base: a drop that every round shows
+/// fails; a drift that moves both builds of a round together passes.
+#[test]
+fn ab_pairs_fail_a_consistent_drop_and_pass_a_shared_drift() {
+    use sockbench::gate::ab::paired;
+    use sockbench::gate::{Tolerances, Verdict};
+    let tol = Tolerances {
+        timing: 0.25,
+        counter: 0.05,
+    };
+    // The machine drifts by up to 40 % from round to round; head is 40 %
+    // slower than base in the second configuration in every round.
+    let drift = [1.0, 0.6, 0.9, 0.7, 1.0];
+    let pairs: Vec<(BenchRun, BenchRun)> = drift
+        .iter()
+        .map(|d| {
+            let base = bench_run([STEADY.map(|r| r * d), STEADY.map(|r| r * d)], 1.0);
+            let head = bench_run([STEADY.map(|r| r * d), STEADY.map(|r| r * d * 0.6)], 1.0);
+            (base, head)
+        })
+        .collect();
+    let rows = paired(&pairs, tol);
+    let verdict = |key: &str| {
+        rows.iter()
+            .find(|r| r.metric.contains(key) && r.metric.contains("head/base"))
+            .map(|r| r.verdict)
+            .unwrap()
+    };
+    assert_eq!(verdict("rr/64B/1c"), Verdict::Pass);
+    assert_eq!(verdict("rr/64B/16c"), Verdict::Regression);
+    // A rise in writes per frame is caught in the pairs too.
+    let mut pairs = pairs;
+    pairs.last_mut().unwrap().1 = bench_run([STEADY, STEADY], 2.0);
+    assert!(
+        paired(&pairs, tol)
+            .iter()
+            .any(|r| r.metric.contains("writes/frame") && r.verdict == Verdict::Regression)
+    );
+}

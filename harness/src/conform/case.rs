@@ -51,6 +51,12 @@ pub struct Setup {
     pub max_body: Option<u64>,
     /// Listen on ::1 instead of 127.0.0.1.
     pub ipv6: bool,
+    /// `--header-timeout` and `--idle-timeout` in milliseconds: flags of
+    /// sockbench's own `serve`, beyond the contract, so a case that sets
+    /// them runs only against our back-ends.
+    pub header_timeout_ms: Option<u64>,
+    /// See `header_timeout_ms`.
+    pub idle_timeout_ms: Option<u64>,
 }
 
 impl Setup {
@@ -60,7 +66,14 @@ impl Setup {
         max_header: None,
         max_body: None,
         ipv6: false,
+        header_timeout_ms: None,
+        idle_timeout_ms: None,
     };
+
+    /// Whether the case needs flags only sockbench's own `serve` takes.
+    pub fn ours_only(&self) -> bool {
+        self.header_timeout_ms.is_some() || self.idle_timeout_ms.is_some()
+    }
 }
 
 /// One conformance case.

@@ -72,7 +72,7 @@ pub fn instantiate(spec: &TargetSpec, case: &Case, exe: &Path) -> Result<Instanc
             wire,
             ..
         } => {
-            if needs.lifecycle {
+            if needs.lifecycle || case.setup.ours_only() {
                 return Err(NotReady::Unsupported(
                     "the server was not started by the harness".into(),
                 ));
@@ -114,6 +114,9 @@ pub fn instantiate(spec: &TargetSpec, case: &Case, exe: &Path) -> Result<Instanc
                 dir: None,
             })
         }
+        TargetSpec::Spawn { .. } if case.setup.ours_only() => Err(NotReady::Unsupported(
+            "the case sets timeouts with flags only sockbench's own serve takes".into(),
+        )),
         TargetSpec::Backend(_) | TargetSpec::Spawn { .. } => {
             let dir = tempfile::Builder::new()
                 .prefix("sockbench-conform-")
@@ -169,6 +172,14 @@ pub fn setup_flags(setup: &Setup) -> Vec<String> {
     }
     if let Some(n) = setup.max_body {
         flags.extend(["--max-body".into(), n.to_string()]);
+    }
+    for (flag, ms) in [
+        ("--header-timeout", setup.header_timeout_ms),
+        ("--idle-timeout", setup.idle_timeout_ms),
+    ] {
+        if let Some(ms) = ms {
+            flags.extend([flag.into(), format!("{:.3}", ms as f64 / 1000.0)]);
+        }
     }
     if setup.ipv6 {
         flags.extend([

@@ -18,6 +18,7 @@ pub fn cases() -> Vec<Case> {
         "§4 One client's bad input never stops, slows or corrupts another client's connection.";
     const DISK: &str = "§4 io_error: the disk failed (full, permission): remove the temporary file, reply, keep the connection.";
     const TRUNCATED: &str = "§4 End of stream mid-frame gets no reply: the partial frame is discarded, a partial upload is removed, the server counts an error and goes on serving everyone else.";
+    const SLOWLORIS: &str = "§4 One client's bad input never stops, slows or corrupts another client's connection: a client that holds a connection without finishing a frame is cut off.";
     vec![
         Case::new("6.1", "stall-in-prefix", "A client stalled inside a prefix does not delay another.", ISOLATION, stall_prefix).concurrent(),
         Case::new("6.2", "stall-in-header", "A client stalled inside a header does not delay another.", ISOLATION, stall_header).concurrent(),
@@ -37,6 +38,8 @@ pub fn cases() -> Vec<Case> {
         Case::new("6.16", "storage-removed", "With the storage directory removed while serving, an upload gets io_error and the server goes on.", DISK, storage_removed).storage(),
         Case::new("6.17", "slow-gigabyte-declarations", "1,000 connections each declaring a 1 GiB echo and trickling bytes keep the server's memory growth under 64 MiB.", "§1 A server never allocates memory in proportion to a declared length; §4 one client's bad input never stops another.", slow_declarations).concurrent().process().serial().slow(),
         Case::new("6.18", "ten-thousand-idle", "10,000 idle connections held open; a new client is still served.", ISOLATION, ten_thousand_idle).concurrent().serial().slow(),
+        Case::new("6.19", "header-deadline", "A header trickled a byte every 100 ms is cut off by --header-timeout (0.5 s) and counted in tcp.errors (sockbench's own flag).", SLOWLORIS, header_deadline).setup(|s| s.header_timeout_ms = Some(500)),
+        Case::new("6.20", "idle-timeout", "A connection silent for --idle-timeout (1 s) is closed, not before (sockbench's own flag).", SLOWLORIS, idle_timeout).setup(|s| s.idle_timeout_ms = Some(1000)),
     ]
 }
 
@@ -452,4 +455,50 @@ fn ten_thousand_idle(ctx: &mut Ctx<'_>) -> CaseResult {
         "a new client served beside 10,000 idle ones",
         || describe(&r),
     )
+}
+
+/// A slowloris: each byte well inside the idle timeout, the header never
+/// finished in time.
+fn header_deadline(ctx: &mut Ctx<'_>) -> CaseResult {
+    let mut c = ctx.connect()?;
+    let frame = ctx.frame_bytes(
+        &ctx.header(&json!({"file_size": 0, "pad": "slowly, slowly, slowly"})),
+        b"",
+    );
+    let start = std::time::Instant::now();
+    for (i, b) in frame.iter().enumerate() {
+        // After the server's close, a write fails (or the next read sees it).
+        if c.send_raw(std::slice::from_ref(b)).is_err() {
+            break;
+        }
+        if i + 1 == frame.len() {
+            return Err(fail(
+                "the connection cut off within about 0.5 s of the header's first byte",
+                format!(
+                    "all {} bytes accepted over {:?}",
+                    frame.len(),
+                    start.elapsed()
+                ),
+            ));
+        }
+        thread::sleep(Duration::from_millis(100));
+    }
+    ctx.expect_close(&mut c)?;
+    let st = ctx.stats_until(|v| v["tcp"]["errors"] == 1)?;
+    ensure(
+        st["tcp"]["errors"] == 1,
+        "tcp.errors 1 (a frame cut short)",
+        || st["tcp"].to_string(),
+    )
+}
+
+/// Closed after the idle timeout, and not well before it.
+fn idle_timeout(ctx: &mut Ctx<'_>) -> CaseResult {
+    let mut c = ctx.connect()?;
+    ctx.expect_silence(
+        &mut c,
+        Duration::from_millis(600),
+        "the connection open for the first 0.6 s",
+    )?;
+    ctx.expect_close(&mut c)
 }

@@ -25,7 +25,7 @@ pub struct BenchArgs {
     #[arg(long)]
     pub quick: bool,
     /// Back-ends to measure: `all` or names (default: all).
-    #[arg(long, num_args = 1.., value_name = "NAME")]
+    #[arg(long, num_args = 1.., value_delimiter = ',', value_name = "NAME")]
     pub backend: Vec<String>,
     /// Also measure a command obeying the serve contract (`LABEL=CMD` names it).
     #[arg(long, value_name = "CMD")]

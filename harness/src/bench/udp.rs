@@ -143,13 +143,22 @@ fn sweep(
         best = Some(lo);
     }
     m.curve.sort_by(|a, b| a.offered.total_cmp(&b.offered));
-    let best = best.unwrap_or_else(|| {
+    // The rate the sender achieved, not the one it was asked for: where the
+    // sender is the limit, the two differ, and only the first was loss-free.
+    let achieved = best.and_then(|_| {
+        m.curve
+            .iter()
+            .filter(|c| c.loss <= p.udp_loss_onset)
+            .map(|c| c.sent)
+            .max_by(f64::total_cmp)
+    });
+    let best = achieved.unwrap_or_else(|| {
         m.notes
             .push("loss above the onset already at the lowest offered rate".into());
         p.udp_start_rate as f64
     });
     m.notes.push(format!(
-        "highest loss-free offered rate: {best:.0} datagrams/s (loss at most {:.1}%)",
+        "highest loss-free rate: {best:.0} datagrams/s sent (loss at most {:.1}%)",
         p.udp_loss_onset * 100.0
     ));
     // Repetitions at that rate: the measurement proper.

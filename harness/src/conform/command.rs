@@ -27,7 +27,7 @@ use crate::serve::parse_seconds;
 #[derive(Debug, Args)]
 pub struct ConformArgs {
     /// Our back-ends to test, each started as `sockbench serve`: `all` or names.
-    #[arg(long, num_args = 1.., value_name = "NAME")]
+    #[arg(long, num_args = 1.., value_delimiter = ',', value_name = "NAME")]
     pub backend: Vec<String>,
     /// A command that obeys the serve contract, e.g. 'python3 server.py'
     /// (repeatable); `LABEL=CMD` names its column.

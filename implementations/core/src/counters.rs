@@ -42,6 +42,13 @@ pub fn bump(c: &AtomicU64) {
     c.fetch_add(1, Relaxed);
 }
 
+/// Takes back a [`bump`] whose event did not happen. UDP echoes are counted
+/// before the send, so an echo a client holds is always in `stats` already
+/// (as TCP frames are); a failed send is taken back here.
+pub fn unbump(c: &AtomicU64) {
+    c.fetch_sub(1, Relaxed);
+}
+
 /// Adds `n` to a counter.
 pub fn add(c: &AtomicU64, n: u64) {
     c.fetch_add(n, Relaxed);

@@ -14,7 +14,7 @@ use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use crate::connection::{Connection, Flow};
-use crate::counters::{add, bump};
+use crate::counters::{add, bump, unbump};
 use crate::server::ServerContext;
 
 /// Largest UDP payload plus one: a datagram this big cannot have been cut.
@@ -261,9 +261,10 @@ fn udp_echo(socket: &UdpSocket, ctx: &ServerContext) {
             Ok((n, from)) => {
                 bump(&c.datagrams_in);
                 add(&c.udp_bytes_in, n as u64);
-                match socket.send_to(&buf[..n], from) {
-                    Ok(_) => bump(&c.datagrams_out),
-                    Err(e) => log::debug!("udp send to {from} failed: {e}"),
+                bump(&c.datagrams_out);
+                if let Err(e) = socket.send_to(&buf[..n], from) {
+                    unbump(&c.datagrams_out);
+                    log::debug!("udp send to {from} failed: {e}");
                 }
             }
             Err(e)

@@ -8,7 +8,7 @@ use mio::net::{TcpListener, UdpSocket};
 use mio::{Events, Interest, Poll, Token, Waker};
 use slab::Slab;
 use sockbench_core::stdio::{ActiveGuard, UDP_BUFFER};
-use sockbench_core::{Server, ServerContext, add, bump};
+use sockbench_core::{Server, ServerContext, add, bump, unbump};
 
 use crate::conn::{Conn, State};
 
@@ -164,10 +164,11 @@ impl EventLoop {
                 Ok((n, from)) => {
                     bump(&c.datagrams_in);
                     add(&c.udp_bytes_in, n as u64);
-                    match self.udp.send_to(&self.udp_buf[..n], from) {
-                        Ok(_) => bump(&c.datagrams_out),
-                        // A full send buffer drops the echo, as the network may.
-                        Err(e) => log::debug!("udp send to {from}: {e}"),
+                    bump(&c.datagrams_out);
+                    // A full send buffer drops the echo, as the network may.
+                    if let Err(e) = self.udp.send_to(&self.udp_buf[..n], from) {
+                        unbump(&c.datagrams_out);
+                        log::debug!("udp send to {from}: {e}");
                     }
                 }
                 Err(e) if e.kind() == ErrorKind::WouldBlock => return,

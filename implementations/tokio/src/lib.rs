@@ -17,7 +17,9 @@ use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
 use sockbench_core::stdio::{ActiveGuard, UDP_BUFFER};
-use sockbench_core::{Backend, Capabilities, CommitError, Server, ServerContext, add, bump};
+use sockbench_core::{
+    Backend, Capabilities, CommitError, Server, ServerContext, add, bump, unbump,
+};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
 use tokio::time::{sleep_until, timeout};
@@ -227,9 +229,10 @@ async fn udp_echo(socket: UdpSocket, ctx: Arc<ServerContext>, cancel: Cancellati
             Ok((n, from)) => {
                 bump(&c.datagrams_in);
                 add(&c.udp_bytes_in, n as u64);
-                match socket.send_to(&buf[..n], from).await {
-                    Ok(_) => bump(&c.datagrams_out),
-                    Err(e) => log::debug!("udp send to {from}: {e}"),
+                bump(&c.datagrams_out);
+                if let Err(e) = socket.send_to(&buf[..n], from).await {
+                    unbump(&c.datagrams_out);
+                    log::debug!("udp send to {from}: {e}");
                 }
             }
             Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => {}

@@ -463,6 +463,23 @@ fn each_reply_is_one_write(backend: &str) {
     assert_eq!(st["tcp"]["reads"], 52, "{st}");
 }
 
+/// `tcp.reads` counts reads that brought data, not ends of stream: how
+/// clients tear down must not move the bench's reads per frame.
+fn end_of_stream_is_not_a_read(backend: &str) {
+    let s = Server::start(backend, &[]);
+    for i in 0..5 {
+        let mut c = s.client();
+        c.request(&json!({"file_size": 3, "id": i}), b"abc", T)
+            .unwrap();
+    }
+    // Every closed connection seen; only the polling one is open.
+    let st = s.stats_until(|v| v["tcp"]["active"] == 1);
+    assert_eq!(
+        st["tcp"]["reads"], st["tcp"]["frames"],
+        "one read per request and none per close: {st}"
+    );
+}
+
 /// "--header-timeout": a slowloris trickling a header a byte at a time, each
 /// byte well within the idle timeout, is cut off when the header is late.
 fn header_deadline_stops_a_slowloris(backend: &str) {
@@ -501,7 +518,7 @@ macro_rules! suite {
                 sigterm_mid_upload_exits_0_and_leaves_nothing,
                 sigterm_when_idle_removes_default_storage, big_endian_everywhere,
                                 python_client, stats_shape, each_reply_is_one_write,
-                header_deadline_stops_a_slowloris);
+                header_deadline_stops_a_slowloris, end_of_stream_is_not_a_read);
         }
     )*};
     (@tests $backend:ident: $($test:ident),* $(,)?) => {$(

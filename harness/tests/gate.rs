@@ -234,7 +234,12 @@ fn a_deliberately_slowed_back_end_fails_and_the_untouched_one_passes() {
         ];
         args.extend_from_slice(extra);
         let o = sockbench(&args);
-        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        assert!(
+            o.status.success(),
+            "{}{}",
+            String::from_utf8_lossy(&o.stderr),
+            failures(&out)
+        );
         out
     };
     let exe = env!("CARGO_BIN_EXE_sockbench");
@@ -264,6 +269,26 @@ fn a_deliberately_slowed_back_end_fails_and_the_untouched_one_passes() {
             m.syscalls
         );
     }
+}
+
+/// The failed measurements of a bench run, one per line, for a panic message.
+fn failures(out: &Path) -> String {
+    let Ok(text) = std::fs::read_to_string(out.join("results.json")) else {
+        return format!("(no results.json in {})", out.display());
+    };
+    let run: BenchRun = serde_json::from_str(&text).unwrap();
+    run.results
+        .iter()
+        .filter(|m| m.status != "ok")
+        .map(|m| {
+            format!(
+                "{} on {}: {}\n",
+                m.key,
+                m.target,
+                m.reason.as_deref().unwrap_or("?")
+            )
+        })
+        .collect()
 }
 
 /// `--ab` judges each round's head over base: a drop that every round shows

@@ -5,7 +5,11 @@
 //! a wrong server cannot score.
 //!
 //! Warm-up runs first and is not measured; then come the repetitions,
-//! back to back on the same connections, each its own count.
+//! back to back on the same connections, each its own count. A repetition
+//! that has completed nothing when its time is up runs on until a reply
+//! completes (at most [`STALL_LIMIT`] more): a stall of the server or of a
+//! shared machine then shows as one slow repetition, which the median
+//! discounts, instead of a zero that fails the measurement.
 
 use std::collections::VecDeque;
 use std::io::{ErrorKind, Read, Write};
@@ -18,6 +22,9 @@ use mio::{Events, Interest, Poll, Token};
 
 use super::procstat::this_thread_cpu;
 use super::stats::histogram;
+
+/// How long a repetition that has completed nothing may run over.
+pub const STALL_LIMIT: Duration = Duration::from_secs(10);
 
 /// A closed-loop echo load.
 #[derive(Debug, Clone)]
@@ -50,6 +57,8 @@ pub struct RepCount {
     pub frames: u64,
     /// Its actual length.
     pub secs: f64,
+    /// It ran over its length, waiting for a first reply.
+    pub overtime: bool,
 }
 
 /// The outcome of a load.
@@ -124,15 +133,23 @@ pub fn run(
     let mut hist = histogram();
     let (mut reads, mut writes) = (0u64, 0u64);
     let mut cpu0 = 0.0;
+    let mut overtime = false;
     let now = Instant::now();
     for c in conns.iter_mut() {
         pump(c, now, depth, &batch, flen, &mut writes)?;
     }
     loop {
-        let now = Instant::now();
+        let mut now = Instant::now();
+        let stall_end = phase_start + schedule.rep + STALL_LIMIT;
+        if now >= phase_end && phase > 0 && phase_frames == 0 && now < stall_end {
+            overtime = true;
+            phase_end = stall_end;
+        }
         if now >= phase_end {
             if phase == 0 {
                 window(true);
+                // What the callback took is not the first repetition's.
+                now = Instant::now();
                 cpu0 = this_thread_cpu();
                 reads = 0;
                 writes = 0;
@@ -143,7 +160,9 @@ pub fn run(
                 reps.push(RepCount {
                     frames: phase_frames,
                     secs: (now - phase_start).as_secs_f64(),
+                    overtime,
                 });
+                overtime = false;
             }
             if phase == schedule.reps {
                 window(false);
@@ -179,6 +198,9 @@ pub fn run(
                 phase_frames += done;
             }
             pump(c, now, depth, &batch, flen, &mut writes)?;
+        }
+        if overtime && phase_frames > 0 {
+            phase_end = now;
         }
     }
     let cpu_s = this_thread_cpu() - cpu0;
@@ -319,6 +341,49 @@ mod tests {
             assert_eq!(r.starved, 0);
             assert!(!r.latency.is_empty() && r.reads > 0 && r.writes > 0);
         }
+    }
+
+    /// A server that goes quiet as the measurement begins makes the first
+    /// repetition run over until its reply: a slow repetition, not a zero.
+    #[test]
+    fn a_stall_is_one_long_repetition_not_a_zero() {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = l.local_addr().unwrap();
+        let (release, released) = std::sync::mpsc::channel::<()>();
+        std::thread::spawn(move || {
+            let (mut s, _) = l.accept().unwrap();
+            let mut b = [0u8; 64];
+            let mut quiet = Some(released);
+            while let Ok(n) = s.read(&mut b) {
+                if let Some(r) = quiet.take() {
+                    // The measurement has begun: three repetitions of silence.
+                    let _ = r.recv_timeout(Duration::from_secs(10));
+                    std::thread::sleep(Duration::from_millis(60));
+                }
+                if n == 0 || s.write_all(&b[..n]).is_err() {
+                    break;
+                }
+            }
+        });
+        let load = EchoLoad {
+            addr,
+            frame: b"\x0f\0\0\0{\"file_size\":1}z".to_vec(),
+            conns: 1,
+            depth: 1,
+        };
+        let schedule = Schedule {
+            warmup: Duration::from_millis(10),
+            reps: 5,
+            rep: Duration::from_millis(20),
+        };
+        let r = run(&load, &schedule, &mut |start| {
+            if start {
+                release.send(()).unwrap();
+            }
+        })
+        .unwrap();
+        assert!(r.reps[0].overtime && r.reps[0].frames > 0, "{:?}", r.reps);
+        assert!(r.reps.iter().all(|p| p.frames > 0), "{:?}", r.reps);
     }
 
     #[test]

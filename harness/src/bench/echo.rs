@@ -130,13 +130,21 @@ pub fn measure(
     ));
     m.latency = Some(Latency::of(&r.latency));
     m.driver_cpu_us_per_frame = r.cpu_s / frames as f64 * 1e6;
-    let empty = r.reps.iter().filter(|p| p.frames == 0).count();
-    if empty > 0 {
-        // A whole window without a reply is a stall (of the server or of
-        // the machine), not a slow rate; the median keeps it from deciding.
+    let over = r.reps.iter().filter(|p| p.overtime).count();
+    if over > 0 {
+        let empty = r.reps.iter().filter(|p| p.frames == 0).count();
         m.notes.push(format!(
-            "{empty} of {} repetitions completed nothing: a stall longer than one repetition",
-            r.reps.len()
+            "{over} of {} repetitions ran over, waiting for a first reply (a stall of the server \
+             or the machine){}",
+            r.reps.len(),
+            if empty > 0 {
+                format!(
+                    "; {empty} completed nothing in {} s more",
+                    driver::STALL_LIMIT.as_secs()
+                )
+            } else {
+                String::new()
+            }
         ));
     }
     if r.starved > 0 {

@@ -25,7 +25,8 @@ pub struct Counters {
     pub uploads_failed: AtomicU64,
     /// TCP connections turned away over `max_connections`.
     pub refused: AtomicU64,
-    /// Socket reads that returned data or end of stream.
+    /// Socket reads that returned data (not end of stream, whose number
+    /// and timing depend on the client's teardown).
     pub reads: AtomicU64,
     /// Socket writes that sent data.
     pub writes: AtomicU64,
@@ -77,7 +78,7 @@ pub struct TcpStats {
     /// Connections turned away over the cap; absent from outside servers.
     #[serde(default)]
     pub refused: u64,
-    /// Socket reads (data or end of stream); absent from outside servers.
+    /// Socket reads that returned data; absent from outside servers.
     #[serde(default)]
     pub reads: u64,
     /// Socket writes; absent from outside servers.

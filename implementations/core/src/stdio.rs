@@ -87,11 +87,11 @@ pub fn serve_connection(
             }
         };
         tracked.idle.store(false, SeqCst);
-        bump(&c.reads);
         if n == 0 {
             conn.on_eof();
             break;
         }
+        bump(&c.reads);
         let flow = conn.on_read(&buf[..n], &mut out);
         if !out.is_empty() {
             if let Err(e) = write_counted(stream, &out, ctx) {

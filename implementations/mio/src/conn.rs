@@ -98,7 +98,6 @@ impl Conn {
             }
             match self.stream.read(buf) {
                 Ok(0) => {
-                    bump(&self.ctx.counters.reads);
                     self.session.on_eof();
                     self.state = State::Draining;
                     self.flush();

@@ -31,8 +31,13 @@ impl<T: AsyncRead + Unpin> AsyncRead for Counted<T> {
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         let this = self.get_mut();
+        let before = buf.filled().len();
         let r = Pin::new(&mut this.inner).poll_read(cx, buf);
-        if let Poll::Ready(Ok(())) = r {
+        // End of stream is not counted: how many connections close, and
+        // when, says nothing of how frames are read.
+        if let Poll::Ready(Ok(())) = r
+            && buf.filled().len() > before
+        {
             bump(&this.ctx.counters.reads);
         }
         r

@@ -364,10 +364,15 @@ fn blocking_serves_one_connection_at_a_time() {
 }
 
 /// `blocking` too cuts a stalled client after the idle timeout, which is
-/// what keeps the others from waiting forever.
+/// what keeps the others from waiting forever. The client stalls mid-prefix
+/// and the header deadline is far beyond the wait, so only the idle
+/// timeout can free the server in time.
 #[test]
 fn blocking_idle_timeout_frees_the_server() {
-    let s = Server::start("blocking", &["--idle-timeout", "0.3"]);
+    let s = Server::start(
+        "blocking",
+        &["--idle-timeout", "0.3", "--header-timeout", "60"],
+    );
     let mut stalled = s.client();
     stalled.send_raw(&[9, 0]).unwrap();
     let mut next = s.client();

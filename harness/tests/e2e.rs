@@ -463,6 +463,35 @@ fn each_reply_is_one_write(backend: &str) {
     assert_eq!(st["tcp"]["reads"], 52, "{st}");
 }
 
+/// Silence for the idle timeout closes a connection wherever its frame
+/// stands: between frames, mid-prefix (the header deadline, far off here,
+/// must not stand in for it) and mid-body.
+fn idle_timeout_holds_mid_frame(backend: &str) {
+    let s = Server::start(
+        backend,
+        &["--idle-timeout", "0.3", "--header-timeout", "60"],
+    );
+    let mut between = s.client();
+    between.request(&json!({"file_size": 1}), b"x", T).unwrap();
+    let mut mid_prefix = s.client();
+    mid_prefix.send_raw(&[9, 0]).unwrap();
+    let mut mid_body = s.client();
+    let frame = mid_body.frame(&json!({"file_size": 100}), &[b'b'; 100]);
+    mid_body.send_raw(&frame[..frame.len() - 50]).unwrap();
+    let start = std::time::Instant::now();
+    for (what, c) in [
+        ("between frames", &mut between),
+        ("mid-prefix", &mut mid_prefix),
+        ("mid-body", &mut mid_body),
+    ] {
+        assert!(
+            c.expect_close(T).is_ok(),
+            "{what}: still open after {:?}",
+            start.elapsed()
+        );
+    }
+}
+
 /// `tcp.reads` counts reads that brought data, not ends of stream: how
 /// clients tear down must not move the bench's reads per frame.
 fn end_of_stream_is_not_a_read(backend: &str) {
@@ -518,7 +547,8 @@ macro_rules! suite {
                 sigterm_mid_upload_exits_0_and_leaves_nothing,
                 sigterm_when_idle_removes_default_storage, big_endian_everywhere,
                                 python_client, stats_shape, each_reply_is_one_write,
-                header_deadline_stops_a_slowloris, end_of_stream_is_not_a_read);
+                header_deadline_stops_a_slowloris, end_of_stream_is_not_a_read,
+                idle_timeout_holds_mid_frame);
         }
     )*};
     (@tests $backend:ident: $($test:ident),* $(,)?) => {$(

@@ -39,7 +39,7 @@ pub fn cases() -> Vec<Case> {
         Case::new("6.17", "slow-gigabyte-declarations", "1,000 connections each declaring a 1 GiB echo and trickling bytes keep the server's memory growth under 64 MiB.", "§1 A server never allocates memory in proportion to a declared length; §4 one client's bad input never stops another.", slow_declarations).concurrent().process().serial().slow(),
         Case::new("6.18", "ten-thousand-idle", "10,000 idle connections held open; a new client is still served.", ISOLATION, ten_thousand_idle).concurrent().serial().slow(),
         Case::new("6.19", "header-deadline", "A header trickled a byte every 100 ms is cut off by --header-timeout (0.5 s) and counted in tcp.errors (sockbench's own flag).", SLOWLORIS, header_deadline).setup(|s| s.header_timeout_ms = Some(500)),
-        Case::new("6.20", "idle-timeout", "A connection silent for --idle-timeout (1 s) is closed, not before (sockbench's own flag).", SLOWLORIS, idle_timeout).setup(|s| s.idle_timeout_ms = Some(1000)),
+        Case::new("6.20", "idle-timeout", "A connection silent for --idle-timeout (1 s), between frames or mid-prefix, is closed, not before (sockbench's own flag).", SLOWLORIS, idle_timeout).setup(|s| { s.idle_timeout_ms = Some(1000); s.header_timeout_ms = Some(60_000) }),
     ]
 }
 
@@ -492,13 +492,22 @@ fn header_deadline(ctx: &mut Ctx<'_>) -> CaseResult {
     )
 }
 
-/// Closed after the idle timeout, and not well before it.
+/// Closed after the idle timeout, and not well before it, whether the
+/// silence falls between frames or inside a length prefix (where the far
+/// header deadline must not stand in for it).
 fn idle_timeout(ctx: &mut Ctx<'_>) -> CaseResult {
-    let mut c = ctx.connect()?;
-    ctx.expect_silence(
-        &mut c,
-        Duration::from_millis(600),
-        "the connection open for the first 0.6 s",
-    )?;
-    ctx.expect_close(&mut c)
+    let mut between = ctx.connect()?;
+    let mut mid_prefix = ctx.connect()?;
+    mid_prefix
+        .send_raw(&[9, 0])
+        .map_err(|e| fail("two bytes of a prefix sent", e.to_string()))?;
+    for c in [&mut between, &mut mid_prefix] {
+        ctx.expect_silence(
+            c,
+            Duration::from_millis(300),
+            "the connection open for the first 0.6 s",
+        )?;
+    }
+    ctx.expect_close(&mut between)?;
+    ctx.expect_close(&mut mid_prefix)
 }

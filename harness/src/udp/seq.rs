@@ -6,6 +6,8 @@
 
 use std::io::ErrorKind;
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -25,9 +27,14 @@ pub struct Probe {
     pub rate: f64,
     /// How long to send.
     pub duration: Duration,
-    /// How long to wait for late echoes after the last send.
+    /// How long to wait for late echoes: the receiver stops once the
+    /// sending is over and nothing has arrived for this long (waiting at
+    /// most [`DRAIN_LIMIT`] longer than this after the last send).
     pub drain: Duration,
 }
+
+/// How much longer than the drain the receiver waits on while echoes keep coming.
+pub const DRAIN_LIMIT: Duration = Duration::from_secs(2);
 
 /// What came back.
 #[derive(Debug, Clone)]
@@ -156,8 +163,12 @@ pub fn run(server: SocketAddr, probe: &Probe) -> std::io::Result<ProbeResult> {
     let rx = sock.try_clone()?;
     rx.set_read_timeout(Some(Duration::from_millis(20)))?;
     let start = Instant::now();
-    let stop_at = start + probe.duration + probe.drain;
-    let receiver = thread::spawn(move || receive(&rx, start, stop_at));
+    // Nanoseconds from `start` to the end of sending; 0 while sending.
+    let sent_by = Arc::new(AtomicU64::new(0));
+    let receiver = {
+        let (sent_by, drain) = (sent_by.clone(), probe.drain);
+        thread::spawn(move || receive(&rx, start, &sent_by, drain))
+    };
     let mut payload = vec![0u8; size];
     for (i, b) in payload.iter_mut().enumerate().skip(HEADER) {
         *b = i as u8;
@@ -186,6 +197,10 @@ pub fn run(server: SocketAddr, probe: &Probe) -> std::io::Result<ProbeResult> {
         thread::sleep(interval);
     }
     let send_secs = start.elapsed().as_secs_f64();
+    sent_by.store(
+        (start.elapsed().as_nanos() as u64).max(1),
+        Ordering::Release,
+    );
     let mut r = receiver
         .join()
         .map_err(|_| std::io::Error::other("the receiver panicked"))?;
@@ -196,7 +211,10 @@ pub fn run(server: SocketAddr, probe: &Probe) -> std::io::Result<ProbeResult> {
     Ok(r)
 }
 
-fn receive(sock: &UdpSocket, start: Instant, stop_at: Instant) -> ProbeResult {
+/// Receives until sending is over and the echoes have gone quiet: a fixed
+/// window after the last send would count an echo delayed by a busy
+/// machine as lost.
+fn receive(sock: &UdpSocket, start: Instant, sent_by: &AtomicU64, drain: Duration) -> ProbeResult {
     let mut buf = vec![0u8; 65_536];
     let mut seen: Vec<u64> = Vec::new();
     let mut r = ProbeResult {
@@ -215,8 +233,20 @@ fn receive(sock: &UdpSocket, start: Instant, stop_at: Instant) -> ProbeResult {
     let mut highest: Option<u64> = None;
     let mut last_transit: Option<f64> = None;
     let mut jitter = 0.0f64;
-    while Instant::now() < stop_at {
-        let n = match recv_checked(sock, &mut buf) {
+    let mut last_arrival = Duration::ZERO;
+    loop {
+        let end = Duration::from_nanos(sent_by.load(Ordering::Acquire));
+        let now = start.elapsed();
+        if !end.is_zero()
+            && (now >= last_arrival.max(end) + drain || now >= end + drain + DRAIN_LIMIT)
+        {
+            break;
+        }
+        let got = recv_checked(sock, &mut buf);
+        if got.is_ok() {
+            last_arrival = start.elapsed();
+        }
+        let n = match got {
             Ok(got) if got.truncated() => {
                 r.truncated += 1;
                 continue;
@@ -305,5 +335,47 @@ mod tests {
         assert_eq!(r.lost, dropped, "every third dropped");
         assert!(r.duplicates > 0);
         assert_eq!(r.latency.len(), r.received);
+    }
+
+    /// Echoes that keep arriving after the last send are waited for, even
+    /// when each is late by more than the drain: they are not loss.
+    #[test]
+    fn a_steady_delay_longer_than_the_drain_loses_nothing() {
+        let server = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let addr = server.local_addr().unwrap();
+        server
+            .set_read_timeout(Some(Duration::from_millis(2)))
+            .unwrap();
+        thread::spawn(move || {
+            let mut b = [0u8; 2048];
+            let mut queue = std::collections::VecDeque::new();
+            let t0 = Instant::now();
+            // Bounded: the probe is over within a few seconds.
+            while t0.elapsed() < Duration::from_secs(20) {
+                if let Ok((n, from)) = server.recv_from(&mut b) {
+                    queue.push_back((
+                        Instant::now() + Duration::from_millis(400),
+                        b[..n].to_vec(),
+                        from,
+                    ));
+                }
+                while queue
+                    .front()
+                    .is_some_and(|(due, _, _)| *due <= Instant::now())
+                {
+                    let (_, d, from) = queue.pop_front().unwrap();
+                    let _ = server.send_to(&d, from);
+                }
+            }
+        });
+        let probe = Probe {
+            size: 64,
+            rate: 1000.0,
+            duration: Duration::from_millis(300),
+            drain: Duration::from_millis(250),
+        };
+        let r = run(addr, &probe).unwrap();
+        assert!(r.sent >= 250, "sent {}", r.sent);
+        assert_eq!((r.received, r.lost), (r.sent, 0));
     }
 }

@@ -117,8 +117,11 @@ fn sweep(
         }
         best = Some(rate);
         if sent < 0.7 * rate {
+            // One probe's shortfall, not the sender's ceiling: on a shared
+            // machine an earlier probe may have sent more.
             m.notes.push(format!(
-                "the sender could not offer more than {sent:.0} datagrams/s"
+                "the sender fell behind at {rate:.0} datagrams/s offered ({sent:.0} sent): \
+                 sender-limited"
             ));
             break;
         }

@@ -320,6 +320,16 @@ mod tests {
         addr
     }
 
+    /// One connection, one 1-byte echo request in flight.
+    fn one_frame_load(addr: SocketAddr) -> EchoLoad {
+        EchoLoad {
+            addr,
+            frame: b"\x0f\0\0\0{\"file_size\":1}z".to_vec(),
+            conns: 1,
+            depth: 1,
+        }
+    }
+
     #[test]
     fn counts_and_checks_echoes() {
         let addr = echo_server();
@@ -365,12 +375,7 @@ mod tests {
                 }
             }
         });
-        let load = EchoLoad {
-            addr,
-            frame: b"\x0f\0\0\0{\"file_size\":1}z".to_vec(),
-            conns: 1,
-            depth: 1,
-        };
+        let load = one_frame_load(addr);
         let schedule = Schedule {
             warmup: Duration::from_millis(10),
             reps: 5,
@@ -398,12 +403,7 @@ mod tests {
             s.write_all(&b[..n]).unwrap();
             std::thread::sleep(Duration::from_millis(200));
         });
-        let load = EchoLoad {
-            addr,
-            frame: b"\x0f\0\0\0{\"file_size\":1}z".to_vec(),
-            conns: 1,
-            depth: 1,
-        };
+        let load = one_frame_load(addr);
         let schedule = Schedule {
             warmup: Duration::from_millis(10),
             reps: 1,

@@ -354,9 +354,21 @@ impl<'a> Ctx<'a> {
 
     /// Sends a frame and waits for its reply.
     pub fn request(&self, c: &mut Client, header: &Value, body: &[u8]) -> Result<Frame, CaseError> {
+        self.request_within(c, header, body, self.wait)
+    }
+
+    /// [`Ctx::request`] with its own wait for the reply.
+    pub fn request_within(
+        &self,
+        c: &mut Client,
+        header: &Value,
+        body: &[u8],
+        wait: Duration,
+    ) -> Result<Frame, CaseError> {
         c.send(header, body)
             .map_err(|e| fail("to send a request", e.to_string()))?;
-        self.recv(c, &format!("a reply to {header}"))
+        c.recv(wait)
+            .map_err(|e| fail(format!("a reply to {header}"), e.to_string()))
     }
 
     /// Sends bytes.

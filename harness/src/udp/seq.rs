@@ -196,11 +196,9 @@ pub fn run(server: SocketAddr, probe: &Probe) -> std::io::Result<ProbeResult> {
         }
         thread::sleep(interval);
     }
-    let send_secs = start.elapsed().as_secs_f64();
-    sent_by.store(
-        (start.elapsed().as_nanos() as u64).max(1),
-        Ordering::Release,
-    );
+    let sent_for = start.elapsed();
+    sent_by.store((sent_for.as_nanos() as u64).max(1), Ordering::Release);
+    let send_secs = sent_for.as_secs_f64();
     let mut r = receiver
         .join()
         .map_err(|_| std::io::Error::other("the receiver panicked"))?;

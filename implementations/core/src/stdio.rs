@@ -63,16 +63,15 @@ pub fn serve_connection(
             timeout = wanted;
             let _ = stream.set_read_timeout(Some(timeout));
         }
-        let waiting_since = Instant::now();
         let n = match stream.read(&mut buf) {
             Ok(n) => n,
             Err(e) if e.kind() == ErrorKind::Interrupted => continue,
             Err(e) => {
                 if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) {
-                    // Silence for the idle timeout closes the connection
-                    // even mid-head; a wake short of both limits (the
-                    // header deadline's timer firing a hair early) reads on.
-                    let idle = waiting_since.elapsed() >= ctx.config.idle_timeout;
+                    // A read that waited the whole idle timeout closes the
+                    // connection even mid-head; one shortened for the header
+                    // deadline and woken a hair early reads on.
+                    let idle = timeout >= ctx.config.idle_timeout;
                     match conn.head_deadline() {
                         Some(d) if Instant::now() >= d => log::debug!(
                             "closing a connection whose header took over {:?}",

@@ -34,6 +34,11 @@ pub enum Command {
     Conform(crate::conform::command::ConformArgs),
     /// Measure the back-ends on identical scenarios; write reports/latest/.
     Bench(crate::bench::command::BenchArgs),
+    /// Open-loop load against any address: a schedule of intended send
+    /// times, latency measured from them (like wrk2 or `iperf3 -c`).
+    Load(crate::load::command::LoadArgs),
+    /// Merge `load --json` results from several hosts into one.
+    Merge(crate::load::command::MergeArgs),
     /// Regenerate report.md and index.html from a results.json.
     Report(crate::report::command::ReportArgs),
     /// Compare a run with a baseline; exit 1 on a regression.
@@ -148,6 +153,7 @@ impl ServeArgs {
                 max_connections: self.max_connections,
                 workers: self.workers,
                 max_write: self.test_max_write.filter(|&n| n > 0),
+                process: Some(crate::bench::procstat::own_use),
                 ..ServerConfig::default()
             },
         })

@@ -13,6 +13,7 @@ pub mod cli;
 pub mod client;
 pub mod conform;
 pub mod gate;
+pub mod load;
 pub mod ready;
 pub mod report;
 pub mod serve;

@@ -2,7 +2,7 @@
 
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::Parser as _;
 
 #[global_allocator]
 static ALLOC: sockbench::alloc_count::Counting = sockbench::alloc_count::Counting;
@@ -26,7 +26,30 @@ fn write_corpus(dir: &std::path::Path) -> anyhow::Result<()> {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            use clap::error::ErrorKind;
+            if matches!(
+                e.kind(),
+                ErrorKind::DisplayHelp
+                    | ErrorKind::DisplayVersion
+                    | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+            ) {
+                e.exit();
+            }
+            // One line naming the flag, for a person at the terminal; exit 2.
+            let text = e.render().to_string();
+            eprintln!(
+                "sockbench: {}",
+                text.lines()
+                    .next()
+                    .unwrap_or("")
+                    .trim_start_matches("error: ")
+            );
+            return ExitCode::from(2);
+        }
+    };
     let level = match (cli.quiet, cli.verbose) {
         (true, _) => "warn",
         (false, 0) => "info",
@@ -45,6 +68,8 @@ fn main() -> ExitCode {
                 return ExitCode::from(2);
             }
         },
+        Command::Load(args) => return sockbench::load::command::load(args),
+        Command::Merge(args) => return sockbench::load::command::merge(args),
         Command::Report(args) => sockbench::report::command::main(args),
         Command::Gate(args) => return sockbench::gate::command::main(args),
         Command::FuzzCorpus { dir } => write_corpus(&dir),

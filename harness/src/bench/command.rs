@@ -6,9 +6,10 @@ use std::process::ExitCode;
 use anyhow::{Context, Result, bail};
 use clap::Args;
 
-use super::results::{BenchRun, Parameters};
+use super::results::{BenchRun, CapacityParams, Parameters};
 use super::runner::{BenchOptions, SCENARIOS, run};
 use crate::backends;
+use crate::load::search::{Plan, Slo};
 use crate::report::bench_html::BenchHtml;
 use crate::report::bench_md::BenchMarkdown;
 use crate::report::{Json, write_all};
@@ -30,10 +31,22 @@ pub struct BenchArgs {
     /// Also measure a command obeying the serve contract (`LABEL=CMD` names it).
     #[arg(long, value_name = "CMD")]
     pub spawn: Vec<String>,
+    /// Also measure a server already running at this TCP address (perhaps
+    /// on another host): CPU figures come from its `stats` reply's optional
+    /// `process` object, `-` without one.
+    #[arg(long, value_name = "ADDR")]
+    pub tcp: Option<String>,
+    /// The UDP address of the `--tcp` server (without it, UDP is n/a).
+    #[arg(long, value_name = "ADDR", requires = "tcp")]
+    pub udp: Option<String>,
+    /// The latency target of the capacity search: p50, p90, p99 or p999 and
+    /// a bound in us or ms.
+    #[arg(long, default_value = "p99=1ms")]
+    pub slo: Slo,
     /// Leave the Python peer out of the full run.
     #[arg(long)]
     pub no_peer: bool,
-    /// Scenario families to run (default: all): echo, upload, udp, many, codec.
+    /// Scenario families to run (default: all): capacity, echo, upload, udp, many, codec.
     #[arg(long, value_delimiter = ',')]
     pub scenario: Vec<String>,
     /// Where results.json, report.md and index.html go.
@@ -87,6 +100,21 @@ pub fn parameters(quick: bool) -> Parameters {
         many_idle: 10_000,
         many_active: 64,
         pinning: "none".into(),
+        capacity: CapacityParams {
+            bodies: vec![64, 16 * 1024],
+            connections: vec![16, 256],
+            slo: Slo::default(),
+            plan: Plan {
+                start_rate: 1000.0,
+                factor: if quick { 4.0 } else { 2.0 },
+                max_rate: 2e6,
+                bisect: if quick { 2 } else { 3 },
+            },
+            warmup_ms: if quick { 40 } else { 100 },
+            windows: if quick { 3 } else { 5 },
+            window_ms: if quick { 80 } else { 100 },
+            timeout_ms: 1000,
+        },
     }
 }
 
@@ -103,6 +131,7 @@ pub fn main(args: BenchArgs) -> Result<ExitCode> {
     params.warmup_ms = args.warmup_ms.unwrap_or(params.warmup_ms);
     params.upload_bytes = args.upload.unwrap_or(params.upload_bytes);
     params.many_idle = args.idle.unwrap_or(params.many_idle);
+    params.capacity.slo = args.slo;
     let pin = if args.no_pin {
         None
     } else {
@@ -172,11 +201,12 @@ pub fn write_reports(run: &BenchRun, dir: &Path) -> Result<Vec<PathBuf>> {
 fn targets(args: &BenchArgs) -> Result<Vec<TargetSpec>> {
     let mut out = Vec::new();
     // All back-ends unless the run names its targets otherwise.
-    let names: Vec<String> = if args.backend.is_empty() && args.spawn.is_empty() {
-        vec!["all".into()]
-    } else {
-        args.backend.clone()
-    };
+    let names: Vec<String> =
+        if args.backend.is_empty() && args.spawn.is_empty() && args.tcp.is_none() {
+            vec!["all".into()]
+        } else {
+            args.backend.clone()
+        };
     for name in names {
         if name == "all" {
             out.extend(
@@ -196,7 +226,15 @@ fn targets(args: &BenchArgs) -> Result<Vec<TargetSpec>> {
     for cmd in &args.spawn {
         out.push(crate::target::parse_spawn(cmd)?);
     }
-    if !args.quick && !args.no_peer && args.spawn.is_empty() && args.netem.is_none() {
+    if let Some(tcp) = &args.tcp {
+        out.push(address_target(tcp, args.udp.as_deref())?);
+    }
+    if !args.quick
+        && !args.no_peer
+        && args.spawn.is_empty()
+        && args.tcp.is_none()
+        && args.netem.is_none()
+    {
         if Path::new(PEER).exists() {
             out.push(TargetSpec::Spawn {
                 label: "python-peer".into(),
@@ -209,4 +247,27 @@ fn targets(args: &BenchArgs) -> Result<Vec<TargetSpec>> {
         }
     }
     Ok(out)
+}
+
+/// `--tcp ADDR [--udp ADDR]`: a server already running, checked to answer.
+fn address_target(tcp: &str, udp: Option<&str>) -> Result<TargetSpec> {
+    let tcp_addr = crate::load::command::preflight(tcp, sockbench_wire::Endian::Little)
+        .map_err(|e| anyhow::anyhow!(e))?;
+    let udp_addr = match udp {
+        Some(u) => std::net::ToSocketAddrs::to_socket_addrs(u)
+            .with_context(|| format!("--udp {u}"))?
+            .next()
+            .with_context(|| format!("--udp {u}: no address"))?,
+        // Port 0: no UDP (the UDP scenario is then n/a).
+        None => std::net::SocketAddr::new(tcp_addr.ip(), 0),
+    };
+    Ok(TargetSpec::Address {
+        label: tcp.to_owned(),
+        tcp: tcp_addr,
+        udp: udp_addr,
+        storage: None,
+        pid: None,
+        concurrent: true,
+        wire: sockbench_wire::WireConfig::default(),
+    })
 }

@@ -106,7 +106,7 @@ pub fn measure(
     let mut samples: (Option<ProcSample>, Option<ProcSample>) = (None, None);
     let result = driver::run(load, schedule, &mut |start| {
         if let Some(s) = server {
-            let sample = Some(s.sample());
+            let sample = s.sample();
             if start {
                 samples.0 = sample
             } else {

@@ -109,7 +109,7 @@ fn settle(server: &Server, n: usize, deadline: Instant) -> Result<(), String> {
 /// Opens `idle` connections, waits until the server holds them, and says
 /// what they cost in memory.
 fn hold_idle(server: &Server, idle: usize) -> Result<(Vec<TcpStream>, String), String> {
-    let base = server.sample().rss;
+    let base = server.sample().map_or(0, |s| s.rss);
     let deadline = Instant::now() + Duration::from_secs(120);
     let mut held = Vec::with_capacity(idle);
     // In batches well under the listen backlog, each accepted before the
@@ -122,7 +122,7 @@ fn hold_idle(server: &Server, idle: usize) -> Result<(Vec<TcpStream>, String), S
         }
         settle(server, held.len(), deadline)?;
     }
-    let rss = server.sample().rss;
+    let rss = server.sample().map_or(0, |s| s.rss);
     let per_conn = rss.saturating_sub(base) as f64 / idle as f64;
     let note = format!(
         "{idle} idle connections held; server RSS {:.1} MiB beside them, {:.1} KiB per idle connection",

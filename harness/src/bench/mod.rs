@@ -4,16 +4,20 @@
 //! Measurement, statistics, analysis and reporting are separate:
 //! - [`driver`]: the closed-loop TCP load; [`crate::udp::seq`]: the UDP probe;
 //! - [`ceilings`]: unframed echo, raw UDP echo, raw TCP stream, MD5;
+//! - [`floor`]: the machine's scheduling floor (stolen CPU time);
 //! - [`procstat`]: server CPU and memory from /proc;
 //! - [`stats`]: medians, spread, latency percentiles;
+//! - [`capacity`]: open-loop capacity at a latency target ([`crate::load`]);
 //! - [`echo`], [`upload`], [`udp`], [`many`], [`micro`]: the scenarios;
 //! - [`runner`]: targets, order, progress; [`results`]: the schema.
 
+pub mod capacity;
 pub mod ceilings;
 pub mod codec;
 pub mod command;
 pub mod driver;
 pub mod echo;
+pub mod floor;
 pub mod many;
 pub mod micro;
 pub mod netem;

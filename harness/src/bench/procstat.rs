@@ -47,6 +47,17 @@ pub fn sample(pid: u32) -> Option<ProcSample> {
     })
 }
 
+/// This process's CPU and peak memory, for the `process` object of our
+/// servers' `stats` replies.
+pub fn own_use() -> Option<sockbench_core::ProcessUse> {
+    let s = sample(std::process::id())?;
+    Some(sockbench_core::ProcessUse {
+        cpu_user_s: s.user_s,
+        cpu_sys_s: s.sys_s,
+        rss_peak_kib: s.peak_rss / 1024,
+    })
+}
+
 /// Sum of the on-CPU time of every live thread, in seconds.
 fn tasks_cpu(base: &Path) -> f64 {
     let Ok(tasks) = std::fs::read_dir(base.join("task")) else {

@@ -4,6 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::stats::{Latency, Summary};
+use crate::load::search::{Plan, Slo, Step};
 use crate::report::machine::Machine;
 
 /// The schema tag of results.json.
@@ -42,6 +43,9 @@ pub struct BenchRun {
     /// How many runs were pooled into this one (a baseline pools several).
     #[serde(default = "one")]
     pub runs: usize,
+    /// The scheduling floor of the CPUs used (stolen time), measured first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub floor: Vec<super::floor::CpuFloor>,
     /// The netem mode's results (`--netem`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub netem: Vec<super::netem::NetemResult>,
@@ -83,6 +87,50 @@ pub struct Parameters {
     /// CPU placement: `load driver on CPU 0, server on CPU 1`, or `none`.
     #[serde(default)]
     pub pinning: String,
+    /// The capacity scenario's search (absent in runs made before it).
+    #[serde(default)]
+    pub capacity: CapacityParams,
+}
+
+/// How the capacity scenario searches.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CapacityParams {
+    /// Body sizes.
+    pub bodies: Vec<usize>,
+    /// Connection counts.
+    pub connections: Vec<usize>,
+    /// The latency target.
+    pub slo: Slo,
+    /// Ramp and bisection.
+    pub plan: Plan,
+    /// Warm-up of each step, not recorded.
+    pub warmup_ms: u64,
+    /// Measured windows per step (judged on the median).
+    pub windows: usize,
+    /// Length of each window.
+    pub window_ms: u64,
+    /// A request unanswered this long is a timeout (fails the step).
+    pub timeout_ms: u64,
+}
+
+impl Default for CapacityParams {
+    fn default() -> Self {
+        CapacityParams {
+            bodies: Vec::new(),
+            connections: Vec::new(),
+            slo: Slo::default(),
+            plan: Plan {
+                start_rate: 1000.0,
+                factor: 2.0,
+                max_rate: 1000.0,
+                bisect: 0,
+            },
+            warmup_ms: 0,
+            windows: 0,
+            window_ms: 0,
+            timeout_ms: 0,
+        }
+    }
 }
 
 /// A server measured.
@@ -136,7 +184,7 @@ pub struct Syscalls {
 /// One scenario on one target (or one ceiling).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Measurement {
-    /// Scenario family: `echo`, `upload`, `udp`, `many`; or `ceiling`.
+    /// Scenario family: `capacity`, `echo`, `upload`, `udp`, `many`; or `ceiling`.
     pub scenario: String,
     /// The configuration within the family, e.g. `rr/64B/16c`.
     pub key: String,
@@ -185,6 +233,9 @@ pub struct Measurement {
     /// UDP: the probe's counts through the impairment relay beside the relay's record.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub accuracy: Option<Accuracy>,
+    /// Capacity: every step of the search (latency against offered rate: the knee).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub knee: Vec<Step>,
 }
 
 /// The UDP probe's own counts, or those a relay's record predicts.
@@ -258,6 +309,7 @@ impl Measurement {
             notes: Vec::new(),
             curve: Vec::new(),
             accuracy: None,
+            knee: Vec::new(),
         }
     }
 

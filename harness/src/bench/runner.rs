@@ -17,7 +17,7 @@ use crate::report::machine::Machine;
 use crate::target::{Spawned, TargetSpec, command_for};
 
 /// The scenario families, in run order.
-pub const SCENARIOS: [&str; 5] = ["echo", "upload", "udp", "many", "codec"];
+pub const SCENARIOS: [&str; 6] = ["capacity", "echo", "upload", "udp", "many", "codec"];
 
 /// What to run.
 #[derive(Debug, Clone)]
@@ -57,21 +57,39 @@ impl BenchOptions {
     }
 }
 
-/// A server started for a measurement, with its own storage directory.
+/// A server for a measurement: started for it, with its own storage
+/// directory, or one already running at an address (`bench --tcp`).
 pub struct Server {
-    /// The child.
-    pub proc: Spawned,
-    _dir: tempfile::TempDir,
+    /// The child, when we started it.
+    pub proc: Option<Spawned>,
+    tcp: SocketAddr,
+    udp: Option<SocketAddr>,
+    _dir: Option<tempfile::TempDir>,
 }
 
 impl Server {
-    /// Starts `spec` with extra serve flags, on the server's CPU when pinned.
+    /// Starts `spec` with extra serve flags, on the server's CPU when pinned;
+    /// an address target is only connected to (and `extra` must be empty).
     pub fn start(
         spec: &TargetSpec,
         exe: &std::path::Path,
         extra: &[&str],
         pin: Option<super::pin::Pinning>,
     ) -> Result<Server> {
+        if let TargetSpec::Address { tcp, udp, .. } = spec {
+            if !extra.is_empty() {
+                anyhow::bail!(
+                    "a server already running cannot be restarted with {}",
+                    extra.join(" ")
+                );
+            }
+            return Ok(Server {
+                proc: None,
+                tcp: *tcp,
+                udp: (udp.port() != 0).then_some(*udp),
+                _dir: None,
+            });
+        }
         let dir = tempfile::Builder::new()
             .prefix("sockbench-bench-")
             .tempdir()?;
@@ -81,12 +99,23 @@ impl Server {
             p.pin_server(&mut cmd);
         }
         let proc = Spawned::start(cmd, Duration::from_secs(15))?;
-        Ok(Server { proc, _dir: dir })
+        let (tcp, udp) = (proc.ready.tcp, Some(proc.ready.udp));
+        Ok(Server {
+            proc: Some(proc),
+            tcp,
+            udp,
+            _dir: Some(dir),
+        })
     }
 
     /// The TCP address.
     pub fn tcp(&self) -> SocketAddr {
-        self.proc.ready.tcp
+        self.tcp
+    }
+
+    /// The UDP address, if the target has one.
+    pub fn udp(&self) -> Option<SocketAddr> {
+        self.udp
     }
 
     /// Its counters, by a stats request on a new connection.
@@ -94,10 +123,30 @@ impl Server {
         stats(self.tcp())
     }
 
-    /// Its CPU and memory now.
-    pub fn sample(&self) -> ProcSample {
-        procstat::sample(self.proc.pid()).unwrap_or_default()
+    /// Its CPU and memory now: from /proc for a child, from the optional
+    /// `process` object of its `stats` reply otherwise; `None` without either.
+    pub fn sample(&self) -> Option<ProcSample> {
+        match &self.proc {
+            Some(p) => procstat::sample(p.pid()),
+            None => remote_use(self.tcp()).map(|u| ProcSample {
+                user_s: u.cpu_user_s,
+                sys_s: u.cpu_sys_s,
+                cpu_precise_s: u.cpu_user_s + u.cpu_sys_s,
+                peak_rss: u.rss_peak_kib * 1024,
+                rss: u.rss_peak_kib * 1024,
+            }),
+        }
     }
+}
+
+/// The `process` object of a server's `stats` reply, if it has one.
+pub fn remote_use(addr: SocketAddr) -> Option<sockbench_core::ProcessUse> {
+    let t = Duration::from_secs(10);
+    let mut c = Client::connect(addr, Default::default(), t).ok()?;
+    let r = c
+        .request(&json!({"op": "stats", "file_size": 0}), b"", t)
+        .ok()?;
+    serde_json::from_value(r.header.get("process")?.clone()).ok()
 }
 
 /// A server's counters; `None` when it does not answer within 10 s.
@@ -200,6 +249,10 @@ pub fn run(opts: &BenchOptions) -> Result<BenchRun> {
         // Start each once to learn what it declares.
         let s = Server::start(spec, &opts.exe, &[], opts.pin)
             .with_context(|| format!("cannot start {}", spec.name()))?;
+        let concurrent = match spec {
+            TargetSpec::Address { concurrent, .. } => *concurrent,
+            _ => s.proc.as_ref().is_none_or(|p| p.ready.concurrent),
+        };
         let (kind, detail) = spec.describe(&opts.exe);
         targets.push((
             spec.clone(),
@@ -207,10 +260,19 @@ pub fn run(opts: &BenchOptions) -> Result<BenchRun> {
                 name: spec.name(),
                 kind: kind.into(),
                 detail,
-                concurrent: s.proc.ready.concurrent,
+                concurrent,
             },
         ));
     }
+    // What the CPUs lose to others, before anything is measured on them.
+    let floor_d = Duration::from_millis(if opts.mode == "quick" { 300 } else { 1000 });
+    let floor: Vec<super::floor::CpuFloor> = match opts.pin {
+        Some(p) => vec![
+            super::floor::probe(Some(p.driver), floor_d),
+            super::floor::probe(Some(p.server), floor_d),
+        ],
+        None => vec![super::floor::probe(None, floor_d)],
+    };
     let total = estimate_steps(opts, targets.len());
     let bar = if opts.progress {
         ProgressBar::new(total as u64)
@@ -229,7 +291,8 @@ pub fn run(opts: &BenchOptions) -> Result<BenchRun> {
         bar,
     };
     let mut family_seconds = std::collections::BTreeMap::new();
-    let families: [(&str, Family); 4] = [
+    let families: [(&str, Family); 5] = [
+        ("capacity", super::capacity::run),
         ("echo", super::echo::run),
         ("upload", super::upload::run),
         ("udp", super::udp::run),
@@ -274,6 +337,7 @@ pub fn run(opts: &BenchOptions) -> Result<BenchRun> {
         codec,
         family_seconds,
         runs: 1,
+        floor,
         netem,
     })
 }
@@ -281,6 +345,9 @@ pub fn run(opts: &BenchOptions) -> Result<BenchRun> {
 fn estimate_steps(opts: &BenchOptions, targets: usize) -> usize {
     let p = &opts.params;
     let mut n = 0;
+    if opts.wants("capacity") {
+        n += p.capacity.bodies.len() * p.capacity.connections.len() * (targets + 1);
+    }
     if opts.wants("echo") {
         n += 2 * p.echo_bodies.len() * p.echo_connections.len() * (targets + 1);
     }

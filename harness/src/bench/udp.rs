@@ -40,9 +40,13 @@ pub fn run(run: &mut Run<'_>) -> Result<()> {
         for (spec, info) in run.targets.clone() {
             run.step(&format!("udp {key} on {}", info.name));
             let mut m = match Server::start(&spec, &opts.exe, &[], opts.pin) {
+                Ok(server) if server.udp().is_none() => {
+                    Measurement::new("udp", &key, &info.name, "datagrams/s", "open-loop")
+                        .not_applicable("no UDP address given (--udp)")
+                }
                 Ok(server) => sweep(
                     run,
-                    server.proc.ready.udp,
+                    server.udp().unwrap_or(server.tcp()),
                     size,
                     Some(&server),
                     "udp",
@@ -165,7 +169,7 @@ fn sweep(
         p.udp_loss_onset * 100.0
     ));
     // Repetitions at that rate: the measurement proper.
-    let before = server.map(Server::sample);
+    let before = server.and_then(Server::sample);
     let mut rates = Vec::new();
     let mut losses = Vec::new();
     let mut hist = histogram();
@@ -188,7 +192,7 @@ fn sweep(
             Err(e) => return m.failed(format!("repetition at {best}: {e}")),
         }
     }
-    let after = server.map(Server::sample);
+    let after = server.and_then(Server::sample);
     let mut m = m.with_reps(rates);
     m.mb_per_s = Some(Summary::of(
         &m.reps

@@ -57,6 +57,15 @@ pub fn run(run: &mut Run<'_>) -> Result<()> {
         for (spec, info) in run.targets.clone() {
             run.step(&format!("upload {key} on {}", info.name));
             let flags: &[&str] = if fsync { &[] } else { &["--no-fsync"] };
+            if !spec.spawns() && !flags.is_empty() {
+                run.record(
+                    Measurement::new("upload", &key, &info.name, "MB/s", "one upload at a time")
+                        .not_applicable(
+                            "a server already running cannot be restarted with --no-fsync",
+                        ),
+                );
+                continue;
+            }
             let mut m = match Server::start(&spec, &opts.exe, flags, opts.pin) {
                 Ok(server) => measure(
                     &server,
@@ -137,6 +146,8 @@ fn measure(
         Measurement::new("upload", key, target, "MB/s", "one upload at a time").with_reps(rates);
     m.mb_per_s = Some(m.value);
     let moved = total as f64 * reps as f64;
-    m.server = Some(server_use(&before, &after, reps as f64, moved));
+    if let (Some(before), Some(after)) = (before, after) {
+        m.server = Some(server_use(&before, &after, reps as f64, moved));
+    }
     Ok(m)
 }

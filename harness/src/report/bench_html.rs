@@ -18,6 +18,40 @@ const STYLE: &str = "body{font:14px/1.45 system-ui,sans-serif;margin:2em auto;ma
 table{border-collapse:collapse;margin:.8em 0}td,th{border:1px solid #ccc;padding:3px 8px;text-align:left}
 th{background:#f3f3f3}figure{margin:1.5em 0}svg{max-width:100%;height:auto}.note{color:#555}";
 
+/// One knee chart per capacity configuration: every target and the ceiling.
+fn knees(s: &mut String, run: &BenchRun, names: &[String]) -> Result<()> {
+    let slo = run.parameters.capacity.slo;
+    for (_, key) in run.keys().into_iter().filter(|(f, _)| f == "capacity") {
+        let line = |m: &crate::bench::results::Measurement| -> Vec<(f64, f64)> {
+            m.knee.iter().map(|p| (p.offered, p.judged_us)).collect()
+        };
+        let mut series: Vec<Line> = names
+            .iter()
+            .filter_map(|t| run.find("capacity", &key, t).map(|m| (t.clone(), line(m))))
+            .collect();
+        if let Some(c) = run
+            .ceilings
+            .iter()
+            .find(|m| m.key == format!("capacity/{key}"))
+        {
+            series.push(("unframed echo (ceiling)".into(), line(c)));
+        }
+        chart(
+            s,
+            super::charts::knee(
+                &format!(
+                    "Knee, {key}: {} against offered rate (target {slo})",
+                    slo.name()
+                ),
+                &series,
+                slo.limit_us,
+                &format!("{} latency (µs, median window)", slo.name()),
+            )?,
+        )?;
+    }
+    Ok(())
+}
+
 impl Reporter<BenchRun> for BenchHtml {
     fn file_name(&self) -> &str {
         "index.html"
@@ -31,6 +65,7 @@ impl Reporter<BenchRun> for BenchHtml {
         )?;
         writeln!(s, "<h1>sockbench bench ({})</h1>", escape(&run.mode))?;
         let names: Vec<String> = run.targets.iter().map(|t| t.name.clone()).collect();
+        knees(&mut s, run, &names)?;
         for mode in ["rr", "pipelined"] {
             let keys: Vec<String> = run
                 .keys()

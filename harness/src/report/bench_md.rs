@@ -75,6 +75,19 @@ impl Reporter<BenchRun> for BenchMarkdown {
                 &p.pinning
             }
         )?;
+        for f in &run.floor {
+            writeln!(
+                s,
+                "Scheduling floor, {}{}.",
+                f.describe(),
+                if f.shapes_p99() {
+                    ": over 1 % of the time, so no open-loop p99 here can be below those gaps"
+                } else {
+                    ""
+                }
+            )?;
+        }
+        capacity(&mut s, run)?;
         writeln!(s)?;
         writeln!(s, "## Ceilings")?;
         writeln!(s)?;
@@ -347,6 +360,86 @@ impl Reporter<BenchRun> for BenchMarkdown {
     }
 }
 
+/// The headline: capacity at the latency target, per configuration.
+fn capacity(s: &mut String, run: &BenchRun) -> std::fmt::Result {
+    let keys: Vec<String> = run
+        .keys()
+        .into_iter()
+        .filter(|(f, _)| f == "capacity")
+        .map(|(_, k)| k)
+        .collect();
+    if keys.is_empty() {
+        return Ok(());
+    }
+    let c = &run.parameters.capacity;
+    writeln!(s)?;
+    writeln!(s, "## Capacity at {} (open loop)", c.slo)?;
+    writeln!(s)?;
+    writeln!(
+        s,
+        "The highest offered rate, in requests/s, at which {} held with no errors or timeouts: constant arrivals, latency from each request's intended send time. `·` the ratio to the unframed echo's capacity found the same way; then the server's CPU µs per reply at that rate. `none`: no rate tried met the target.",
+        c.slo
+    )?;
+    writeln!(s)?;
+    let names: Vec<&str> = run.targets.iter().map(|t| t.name.as_str()).collect();
+    let mut head = vec!["ceiling"];
+    head.extend(&names);
+    table_head(s, "configuration", &head)?;
+    for k in &keys {
+        write!(s, "| {k} |")?;
+        let ceiling = run
+            .ceilings
+            .iter()
+            .find(|m| m.key == format!("capacity/{k}"));
+        write!(s, " {} |", capacity_cell(ceiling))?;
+        for t in &names {
+            write!(s, " {} |", capacity_cell(run.find("capacity", k, t)))?;
+        }
+        writeln!(s)?;
+    }
+    writeln!(s)?;
+    writeln!(
+        s,
+        "Search: from {:.0}/s up by ×{} until the target is overloaded, then {} bisections; each step {} ms of warm-up and {} windows of {} ms, judged on the median window. The knee charts in index.html show every step.",
+        c.plan.start_rate, c.plan.factor, c.plan.bisect, c.warmup_ms, c.windows, c.window_ms
+    )?;
+    let notes: Vec<String> = run
+        .ceilings
+        .iter()
+        .chain(&run.results)
+        .filter(|m| m.scenario == "capacity" || m.key.starts_with("capacity/"))
+        .filter(|m| !m.notes.is_empty())
+        .map(|m| format!("- {} {}: {}", m.target, m.key, m.notes.join("; ")))
+        .collect();
+    if !notes.is_empty() {
+        writeln!(s)?;
+        for n in notes {
+            writeln!(s, "{n}")?;
+        }
+    }
+    Ok(())
+}
+
+fn capacity_cell(m: Option<&Measurement>) -> String {
+    match m {
+        None => "-".into(),
+        Some(m) if m.status != "ok" => {
+            format!("{} ({})", m.status, m.reason.as_deref().unwrap_or(""))
+        }
+        Some(m) if m.value.median <= 0.0 => "none".into(),
+        Some(m) => {
+            let mut out = si(m.value.median);
+            if let Some(r) = m.ratio {
+                out.push_str(&format!(" · {:.2}×", r.median));
+            }
+            if let Some(u) = m.server {
+                out.push_str(&format!(" · {:.1} µs", u.cpu_us_per_frame));
+            }
+            out
+        }
+    }
+}
+
 fn table_head(s: &mut String, first: &str, names: &[&str]) -> std::fmt::Result {
     write!(s, "| {first} |")?;
     for n in names {
@@ -379,8 +472,8 @@ pub fn summary(run: &BenchRun) -> String {
         run.duration_s,
         took.join(", ")
     );
-    for family in ["echo", "upload", "udp", "many"] {
-        let mut line = format!("  {family:<7}");
+    for family in ["capacity", "echo", "upload", "udp", "many"] {
+        let mut line = format!("  {family:<8}");
         let mut any = false;
         for t in &run.targets {
             let mut ratios: Vec<f64> = run

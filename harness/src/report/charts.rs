@@ -183,6 +183,88 @@ pub fn lines(title: &str, series: &[Line], x_desc: &str, y_desc: &str) -> Result
     Ok(svg)
 }
 
+/// Latency against offered rate, both axes logarithmic, with the target
+/// drawn across: where each line crosses it is that target's capacity.
+pub fn knee(title: &str, series: &[Line], target_us: f64, y_desc: &str) -> Result<String> {
+    let pts: Vec<(f64, f64)> = series
+        .iter()
+        .flat_map(|(_, p)| p.iter().copied())
+        .filter(|(x, y)| *x > 0.0 && *y > 0.0 && y.is_finite())
+        .collect();
+    if pts.is_empty() {
+        return Ok(String::new());
+    }
+    let (xmin, xmax) = pts.iter().fold((f64::MAX, f64::MIN), |(a, b), (x, _)| {
+        (a.min(*x), b.max(*x))
+    });
+    let (ymin, ymax) = pts.iter().fold((target_us, target_us), |(a, b), (_, y)| {
+        (a.min(*y), b.max(*y))
+    });
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (760, 400)).into_drawing_area();
+        root.fill(&WHITE).map_err(err)?;
+        let mut chart = ChartBuilder::on(&root)
+            .caption(title, ("sans-serif", 18))
+            .margin(12)
+            .x_label_area_size(46)
+            .y_label_area_size(64)
+            .right_y_label_area_size(8)
+            .build_cartesian_2d(
+                (xmin / 1.5..xmax * 1.5).log_scale(),
+                (ymin / 2.0..ymax * 2.0).log_scale(),
+            )
+            .map_err(err)?;
+        chart
+            .configure_mesh()
+            .x_desc("offered rate (requests/s)")
+            .y_desc(y_desc)
+            .x_labels(6)
+            .y_labels(6)
+            .x_label_formatter(&|v| crate::report::bench_md::si(*v))
+            .y_label_formatter(&|v| crate::report::bench_md::si(*v))
+            .draw()
+            .map_err(err)?;
+        let (x0, x1) = (xmin / 1.5, xmax * 1.5);
+        chart
+            .draw_series(LineSeries::new(
+                [(x0, target_us), (x1, target_us)],
+                BLACK.mix(0.5).stroke_width(1),
+            ))
+            .map_err(err)?
+            .label("target")
+            .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 14, y)], BLACK.mix(0.5)));
+        for (s, (name, points)) in series.iter().enumerate() {
+            let color = PALETTE[s % PALETTE.len()];
+            let mut p: Vec<(f64, f64)> = points
+                .iter()
+                .copied()
+                .filter(|(x, y)| *x > 0.0 && *y > 0.0 && y.is_finite())
+                .collect();
+            p.sort_by(|a, b| a.0.total_cmp(&b.0));
+            chart
+                .draw_series(LineSeries::new(p.iter().copied(), color.stroke_width(2)))
+                .map_err(err)?
+                .label(name.as_str())
+                .legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 14, y)], color.stroke_width(2))
+                });
+            chart
+                .draw_series(p.iter().map(|q| Circle::new(*q, 3, color.filled())))
+                .map_err(err)?;
+        }
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::UpperLeft)
+            .background_style(WHITE.mix(0.85))
+            .border_style(BLACK)
+            .draw()
+            .map_err(err)?;
+        root.present().map_err(err)?;
+    }
+    Ok(svg)
+}
+
 fn err<E: std::fmt::Debug>(e: E) -> anyhow::Error {
     anyhow!("chart: {e:?}")
 }
@@ -223,5 +305,17 @@ mod tests {
         .unwrap();
         assert!(svg.contains("<polyline") || svg.contains("<path"));
         assert!(grouped_bars("t", &[], &[], "", false).unwrap().is_empty());
+        let svg = knee(
+            "knee",
+            &[(
+                "mio".into(),
+                vec![(1e3, 150.0), (4e3, 120.0), (1.6e4, 9000.0)],
+            )],
+            1000.0,
+            "p99 µs",
+        )
+        .unwrap();
+        assert!(svg.contains("<svg") && svg.contains("mio") && svg.contains("target"));
+        assert!(knee("k", &[], 1000.0, "").unwrap().is_empty());
     }
 }

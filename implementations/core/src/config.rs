@@ -4,6 +4,8 @@ use std::time::Duration;
 
 use sockbench_wire::WireConfig;
 
+use crate::counters::ProcessProbe;
+
 /// Everything `sockbench serve` can set, whatever the back-end.
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
@@ -31,6 +33,8 @@ pub struct ServerConfig {
     /// Test only: the most bytes written per system call (a deliberately
     /// slow path the CI gate must catch). `None` in real use.
     pub max_write: Option<usize>,
+    /// Reads the process's CPU and memory for `stats` (see [`ProcessProbe`]).
+    pub process: Option<ProcessProbe>,
 }
 
 impl Default for ServerConfig {
@@ -45,6 +49,7 @@ impl Default for ServerConfig {
             workers: None,
             io_buffer: 64 * 1024,
             max_write: None,
+            process: None,
         }
     }
 }

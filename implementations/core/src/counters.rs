@@ -123,3 +123,20 @@ impl Counters {
         )
     }
 }
+
+/// What a server process has used, for the optional `process` object of a
+/// `stats` reply: CPU per frame can then be measured from another host.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct ProcessUse {
+    /// User CPU seconds.
+    pub cpu_user_s: f64,
+    /// System CPU seconds.
+    pub cpu_sys_s: f64,
+    /// Peak resident set size, KiB.
+    pub rss_peak_kib: u64,
+}
+
+/// Reads the process's use. Core never reads the operating system itself:
+/// whoever starts the server (`sockbench serve`) supplies this, as time is
+/// supplied; `None` leaves `process` out of `stats`.
+pub type ProcessProbe = fn() -> Option<ProcessUse>;

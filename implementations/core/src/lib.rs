@@ -21,7 +21,7 @@ mod storage;
 
 pub use config::ServerConfig;
 pub use connection::{Connection, Flow};
-pub use counters::{Counters, TcpStats, UdpStats, add, bump, unbump};
+pub use counters::{Counters, ProcessProbe, ProcessUse, TcpStats, UdpStats, add, bump, unbump};
 pub use server::{Backend, Capabilities, Server, ServerContext};
 pub use session::{Eof, Session, Step, StorageOp};
 pub use shutdown::Shutdown;

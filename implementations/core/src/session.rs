@@ -31,7 +31,7 @@ use sockbench_wire::{
     parse_md5_hex,
 };
 
-use crate::counters::{Counters, TcpStats, UdpStats, add, bump};
+use crate::counters::{Counters, ProcessUse, TcpStats, UdpStats, add, bump};
 use crate::server::ServerContext;
 use crate::storage::{BadFileName, CommitError, Stored, validate_file_name};
 
@@ -391,6 +391,7 @@ impl Session {
             backend: self.ctx.backend,
             tcp,
             udp,
+            process: self.ctx.config.process.and_then(|probe| probe()),
             id,
         };
         self.json_reply(&reply, out);
@@ -445,6 +446,8 @@ struct StatsOk<'a> {
     backend: &'a str,
     tcp: TcpStats,
     udp: UdpStats,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    process: Option<ProcessUse>,
     #[serde(skip_serializing_if = "Option::is_none")]
     id: Option<&'a RawValue>,
 }

@@ -1,0 +1,354 @@
+//! `sockbench load` (one open-loop run against any address, like wrk2 or
+//! `iperf3 -c`) and `sockbench merge` (runs from several hosts as one).
+
+use std::io::Write as _;
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::Args;
+use serde_json::json;
+use sockbench_wire::{Endian, WireConfig};
+
+use super::engine::{self, OpenLoad, Phases};
+use super::schedule::Arrival;
+use super::summary::{Asked, LoadSummary};
+use crate::client::Client;
+
+/// Flags of `sockbench load`.
+#[derive(Debug, Args)]
+pub struct LoadArgs {
+    /// The server's TCP address (HOST:PORT).
+    #[arg(long, value_name = "ADDR")]
+    pub tcp: String,
+    /// Offered requests per second, over all connections.
+    #[arg(long, value_parser = positive_rate)]
+    pub rate: f64,
+    /// How long to measure: `10s`, `500ms`, `2m` (a bare number is seconds).
+    #[arg(long, default_value = "10s", value_parser = positive_duration)]
+    pub duration: Duration,
+    /// Connections; the rate is split evenly over them.
+    #[arg(long, default_value_t = 16, value_parser = at_least_one)]
+    pub connections: usize,
+    /// Body bytes of each echo request (suffixes K, M allowed).
+    #[arg(long, default_value = "64", value_parser = positive_size)]
+    pub body: usize,
+    /// How requests arrive: evenly spaced, or a Poisson process.
+    #[arg(long, value_enum, default_value_t = Arrival::Constant)]
+    pub arrival: Arrival,
+    /// Most requests in flight per connection; past it a request waits
+    /// (and its latency still counts from its intended time).
+    #[arg(long, default_value_t = 32, value_parser = at_least_one)]
+    pub pipeline: usize,
+    /// Sent before the measured duration and not recorded.
+    #[arg(long, default_value = "1s", value_parser = duration)]
+    pub warmup: Duration,
+    /// A request with no reply this long after its intended send time is a timeout.
+    #[arg(long, default_value = "10s", value_parser = positive_duration)]
+    pub timeout: Duration,
+    /// Sleep until each send instead of busy-polling the last 2 ms (saves the
+    /// driver's core; on a VM, sleeping threads wake late and the driver lags).
+    #[arg(long)]
+    pub no_spin: bool,
+    /// Byte order of the length prefix.
+    #[arg(long, default_value = "little")]
+    pub endian: Endian,
+    /// Seed of the payload and of Poisson gaps.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Print exactly one JSON object on stdout instead of the summary.
+    #[arg(long)]
+    pub json: bool,
+    /// Also write the latency distribution (HdrHistogram percentile text, µs) to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub histogram: Option<PathBuf>,
+}
+
+/// Flags of `sockbench merge`.
+#[derive(Debug, Args)]
+pub struct MergeArgs {
+    /// `sockbench load --json` outputs, one per host.
+    #[arg(required = true, value_name = "FILE")]
+    pub files: Vec<PathBuf>,
+    /// Also write the merged latency distribution to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub histogram: Option<PathBuf>,
+}
+
+fn positive_rate(s: &str) -> Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(r) if r > 0.0 && r.is_finite() => Ok(r),
+        Ok(_) => Err("must be above zero".into()),
+        Err(_) => Err("not a number of requests per second".into()),
+    }
+}
+
+fn at_least_one(s: &str) -> Result<usize, String> {
+    match s.trim().parse::<usize>() {
+        Ok(n) if n > 0 => Ok(n),
+        Ok(_) => Err("must be at least 1".into()),
+        Err(_) => Err("not a positive whole number".into()),
+    }
+}
+
+fn positive_size(s: &str) -> Result<usize, String> {
+    let n = crate::cli::parse_size(s)?;
+    if n == 0 {
+        return Err("must be at least 1 byte".into());
+    }
+    usize::try_from(n).map_err(|_| "too large".into())
+}
+
+/// `10s`, `250ms`, `2m`, `1.5` (seconds), `0` allowed.
+pub fn duration(s: &str) -> Result<Duration, String> {
+    let t = s.trim();
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let n: f64 = num
+        .parse()
+        .map_err(|_| format!("{s:?} is not a duration (like 10s or 500ms)"))?;
+    let secs = match unit {
+        "" | "s" => n,
+        "ms" => n / 1e3,
+        "us" | "µs" => n / 1e6,
+        "m" | "min" => n * 60.0,
+        "h" => n * 3600.0,
+        other => return Err(format!("unknown unit {other:?} (use ms, s, m or h)")),
+    };
+    Duration::try_from_secs_f64(secs).map_err(|e| format!("{s:?}: {e}"))
+}
+
+fn positive_duration(s: &str) -> Result<Duration, String> {
+    let d = duration(s)?;
+    if d.is_zero() {
+        return Err("must be above zero".into());
+    }
+    Ok(d)
+}
+
+/// An echo request of `body` bytes from `seed`, in `endian` order.
+pub fn echo_frame(body: usize, seed: u64, endian: Endian) -> Vec<u8> {
+    let header = format!("{{\"file_size\":{body}}}");
+    let len = header.len() as u32;
+    let mut f = match endian {
+        Endian::Little => len.to_le_bytes(),
+        Endian::Big => len.to_be_bytes(),
+    }
+    .to_vec();
+    f.extend_from_slice(header.as_bytes());
+    f.extend(crate::bench::runner::payload(body, seed));
+    f
+}
+
+/// Resolves `HOST:PORT` and checks that it answers one echo within 5 s.
+pub fn preflight(text: &str, endian: Endian) -> Result<SocketAddr, String> {
+    let addr = text
+        .to_socket_addrs()
+        .map_err(|e| format!("--tcp {text}: {e}"))?
+        .next()
+        .ok_or_else(|| format!("--tcp {text}: no address"))?;
+    let t = Duration::from_secs(5);
+    let wire = WireConfig {
+        endian,
+        ..WireConfig::default()
+    };
+    let mut c =
+        Client::connect(addr, wire, t).map_err(|e| format!("{addr} cannot be reached: {e}"))?;
+    let r = c
+        .request(&json!({"op": "echo", "file_size": 1}), b"x", t)
+        .map_err(|e| format!("{addr} does not answer an echo: {e}"))?;
+    if r.body != b"x" {
+        return Err(format!("{addr} answered an echo with other bytes"));
+    }
+    Ok(addr)
+}
+
+/// Runs `sockbench load`.
+pub fn load(args: LoadArgs) -> ExitCode {
+    let addr = match preflight(&args.tcp, args.endian) {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("sockbench load: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    crate::sys::raise_fd_limit();
+    let load = OpenLoad {
+        addr,
+        frame: echo_frame(args.body, args.seed, args.endian),
+        conns: args.connections,
+        rate: args.rate,
+        arrival: args.arrival,
+        window: args.pipeline,
+        seed: args.seed,
+        timeout: args.timeout,
+        spin: if args.no_spin {
+            Duration::ZERO
+        } else {
+            engine::SPIN
+        },
+    };
+    let phases = Phases {
+        warmup: args.warmup,
+        windows: vec![args.duration],
+    };
+    if !args.json {
+        eprintln!(
+            "sockbench load: {addr}, {:.0}/s {} over {} connections for {:?} (after {:?} of warm-up)",
+            args.rate,
+            args.arrival.as_str(),
+            args.connections,
+            args.duration,
+            args.warmup
+        );
+    }
+    let result = match engine::run(&load, &phases, &mut |_| {}) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("sockbench load: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    for f in &result.failures {
+        eprintln!("sockbench load: {f}");
+    }
+    let asked = Asked {
+        target: addr.to_string(),
+        rate: args.rate,
+        connections: args.connections,
+        body: args.body,
+        arrival: args.arrival.as_str().into(),
+        pipeline: args.pipeline,
+    };
+    let summary = LoadSummary::of(&asked, &result);
+    emit(&summary, args.json, args.histogram.as_deref())
+}
+
+/// Runs `sockbench merge`.
+pub fn merge(args: MergeArgs) -> ExitCode {
+    let mut parts = Vec::new();
+    for f in &args.files {
+        let part = std::fs::read_to_string(f)
+            .map_err(|e| e.to_string())
+            .and_then(|t| serde_json::from_str::<LoadSummary>(&t).map_err(|e| e.to_string()));
+        match part {
+            Ok(p) => parts.push(p),
+            Err(e) => {
+                eprintln!(
+                    "sockbench merge: {}: not a `sockbench load --json` output: {e}",
+                    f.display()
+                );
+                return ExitCode::from(2);
+            }
+        }
+    }
+    match LoadSummary::merge(&parts) {
+        Ok(m) => {
+            eprintln!("{}", m.human());
+            emit(&m, true, args.histogram.as_deref())
+        }
+        Err(e) => {
+            eprintln!("sockbench merge: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn emit(s: &LoadSummary, json: bool, histogram: Option<&std::path::Path>) -> ExitCode {
+    if let Some(path) = histogram {
+        let text = s
+            .latency_histogram()
+            .map(|h| percentile_text(&h))
+            .map_err(|e| e.to_string())
+            .and_then(|t| std::fs::write(path, t).map_err(|e| e.to_string()));
+        if let Err(e) = text {
+            eprintln!("sockbench: cannot write {}: {e}", path.display());
+            return ExitCode::from(2);
+        }
+    }
+    let mut out = std::io::stdout().lock();
+    let text = if json {
+        serde_json::to_string(s).unwrap_or_default()
+    } else {
+        s.human()
+    };
+    if writeln!(out, "{text}").and_then(|()| out.flush()).is_err() {
+        return ExitCode::from(2);
+    }
+    ExitCode::SUCCESS
+}
+
+/// The percentile distribution in HdrHistogram's text format (the one its
+/// plotter reads), values in µs.
+pub fn percentile_text(h: &hdrhistogram::Histogram<u64>) -> String {
+    use std::fmt::Write;
+    let mut s = String::from("       Value     Percentile TotalCount 1/(1-Percentile)\n\n");
+    for v in h.iter_quantiles(1) {
+        let q = v.quantile_iterated_to();
+        let inv = if q < 1.0 {
+            format!("{:.2}", 1.0 / (1.0 - q))
+        } else {
+            "inf".into()
+        };
+        let _ = writeln!(
+            s,
+            "{:12.3} {:14.12} {:10} {:>14}",
+            v.value_iterated_to() as f64,
+            q,
+            v.count_since_last_iteration(),
+            inv
+        );
+    }
+    let _ = writeln!(
+        s,
+        "#[Mean    = {:12.3}, StdDeviation   = {:12.3}]\n#[Max     = {:12.3}, Total count    = {:12}]",
+        h.mean(),
+        h.stdev(),
+        h.max() as f64,
+        h.len()
+    );
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_reject_zero_and_nonsense() {
+        assert!(positive_rate("0").is_err() && positive_rate("-5").is_err());
+        assert!(positive_rate("abc").is_err() && positive_rate("inf").is_err());
+        assert_eq!(positive_rate("2500"), Ok(2500.0));
+        assert!(at_least_one("0").is_err() && at_least_one("-1").is_err());
+        assert!(positive_size("0").is_err() && positive_size("x").is_err());
+        assert_eq!(positive_size("16K"), Ok(16384));
+        assert!(positive_duration("0s").is_err() && positive_duration("-1s").is_err());
+        assert_eq!(duration("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(duration("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(duration("1.5"), Ok(Duration::from_millis(1500)));
+        assert!(duration("5 parsecs").is_err());
+    }
+
+    #[test]
+    fn frames_follow_the_byte_order() {
+        let f = echo_frame(3, 1, Endian::Big);
+        assert_eq!(&f[..4], &[0, 0, 0, 15]);
+        assert_eq!(&f[4..19], b"{\"file_size\":3}");
+        assert_eq!(f.len(), 4 + 15 + 3);
+        assert_eq!(&echo_frame(3, 1, Endian::Little)[..4], &[15, 0, 0, 0]);
+    }
+
+    #[test]
+    fn the_percentile_text_ends_at_the_max() {
+        let mut h = engine::us_histogram();
+        for v in [10u64, 20, 30, 1000] {
+            h.record(v).unwrap();
+        }
+        let t = percentile_text(&h);
+        assert!(t.contains("Total count    =            4"), "{t}");
+        assert!(t.lines().filter(|l| l.contains("inf")).count() >= 1, "{t}");
+    }
+}

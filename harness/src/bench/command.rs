@@ -109,6 +109,7 @@ pub fn parameters(quick: bool) -> Parameters {
                 factor: if quick { 4.0 } else { 2.0 },
                 max_rate: 2e6,
                 bisect: if quick { 2 } else { 3 },
+                confirm: 2,
             },
             warmup_ms: if quick { 40 } else { 100 },
             windows: if quick { 3 } else { 5 },

@@ -124,6 +124,7 @@ impl Default for CapacityParams {
                 factor: 2.0,
                 max_rate: 1000.0,
                 bisect: 0,
+                confirm: 0,
             },
             warmup_ms: 0,
             windows: 0,

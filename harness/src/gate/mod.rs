@@ -12,7 +12,10 @@
 //!   `--tolerance` (default 25 %) and the current repetitions' range lying
 //!   wholly below the baseline's; a baseline pooled from several runs
 //!   (`sockbench baseline`) makes that range cover run-to-run noise.
-//!   Smaller or overlapping changes are warnings.
+//!   Smaller or overlapping changes are warnings. Capacity ratios move in
+//!   steps of their search, so their tolerance is at least two steps
+//!   ([`capacity_tolerance`]); with no ceiling capacity at the target
+//!   there is no ratio, and nothing is gated.
 //!
 //! Exit codes: 0 pass, 1 regression, 2 unusable input (with one line why).
 
@@ -301,7 +304,12 @@ fn bench(base: &BenchRun, cur: &BenchRun, tol: Tolerances) -> Result<Vec<Row>, U
             continue;
         }
         let ((bs, what), (cs, _)) = (timing(b), timing(c));
-        rows.push(timing_row(format!("{name}: {what}"), &bs, &cs, tol.timing));
+        let t = if b.scenario == "capacity" {
+            capacity_tolerance(&base.parameters.capacity.plan, tol.timing)
+        } else {
+            tol.timing
+        };
+        rows.push(timing_row(format!("{name}: {what}"), &bs, &cs, t));
         if let (Some(bc), Some(cc)) = (b.syscalls, c.syscalls) {
             for (label, x, y) in [
                 (
@@ -361,6 +369,17 @@ fn bench(base: &BenchRun, cur: &BenchRun, tol: Tolerances) -> Result<Vec<Row>, U
         ));
     }
     Ok(rows)
+}
+
+/// A capacity moves in steps of the search (one bisected step of the
+/// ramp), so noise can cost it a step or two: a regression must be a larger
+/// drop than two steps, and at least the timing tolerance.
+pub fn capacity_tolerance(plan: &crate::load::search::Plan, timing: f64) -> f64 {
+    let step = plan
+        .factor
+        .max(1.0)
+        .powf(1.0 / 2f64.powi(plan.bisect as i32));
+    timing.max(1.0 - 1.0 / (step * step))
 }
 
 /// A higher-is-better timing ratio.
@@ -559,5 +578,20 @@ mod tests {
             counter_row("x".into(), 0.0, 1.0, 0.05).verdict,
             Verdict::Regression
         );
+    }
+
+    #[test]
+    fn capacity_tolerates_two_search_steps() {
+        let plan = |factor, bisect| crate::load::search::Plan {
+            start_rate: 1000.0,
+            factor,
+            max_rate: 1e6,
+            bisect,
+            confirm: 0,
+        };
+        // Quick: ×4 bisected twice is a step of √2; two steps halve it.
+        assert!((capacity_tolerance(&plan(4.0, 2), 0.25) - 0.5).abs() < 1e-9);
+        // Fine steps never go below the timing tolerance.
+        assert_eq!(capacity_tolerance(&plan(2.0, 5), 0.25), 0.25);
     }
 }

@@ -23,23 +23,23 @@ pub struct LoadArgs {
     #[arg(long, value_name = "ADDR")]
     pub tcp: String,
     /// Offered requests per second, over all connections.
-    #[arg(long, value_parser = positive_rate)]
+    #[arg(long, allow_hyphen_values = true, value_parser = positive_rate)]
     pub rate: f64,
     /// How long to measure: `10s`, `500ms`, `2m` (a bare number is seconds).
-    #[arg(long, default_value = "10s", value_parser = positive_duration)]
+    #[arg(long, default_value = "10s", allow_hyphen_values = true, value_parser = positive_duration)]
     pub duration: Duration,
     /// Connections; the rate is split evenly over them.
-    #[arg(long, default_value_t = 16, value_parser = at_least_one)]
+    #[arg(long, default_value_t = 16, allow_hyphen_values = true, value_parser = at_least_one)]
     pub connections: usize,
     /// Body bytes of each echo request (suffixes K, M allowed).
-    #[arg(long, default_value = "64", value_parser = positive_size)]
+    #[arg(long, default_value = "64", allow_hyphen_values = true, value_parser = positive_size)]
     pub body: usize,
     /// How requests arrive: evenly spaced, or a Poisson process.
     #[arg(long, value_enum, default_value_t = Arrival::Constant)]
     pub arrival: Arrival,
     /// Most requests in flight per connection; past it a request waits
     /// (and its latency still counts from its intended time).
-    #[arg(long, default_value_t = 32, value_parser = at_least_one)]
+    #[arg(long, default_value_t = 32, allow_hyphen_values = true, value_parser = at_least_one)]
     pub pipeline: usize,
     /// Sent before the measured duration and not recorded.
     #[arg(long, default_value = "1s", value_parser = duration)]

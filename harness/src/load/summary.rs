@@ -392,7 +392,7 @@ mod tests {
         assert_eq!(merged.fell_behind_us, whole.fell_behind_us);
         assert_eq!(merged.lag_p99_us, whole.lag_p99_us);
         // Merging a merge changes nothing but the count of hosts.
-        let again = LoadSummary::merge(&[merged.clone()]).unwrap();
+        let again = LoadSummary::merge(std::slice::from_ref(&merged)).unwrap();
         assert_eq!(again, merged);
     }
 

@@ -431,6 +431,9 @@ fn capacity_cell(m: Option<&Measurement>) -> String {
             let mut out = si(m.value.median);
             if let Some(r) = m.ratio {
                 out.push_str(&format!(" · {:.2}×", r.median));
+                if r.median > 1.05 {
+                    out.push_str(" (suspect ceiling)");
+                }
             }
             if let Some(u) = m.server {
                 out.push_str(&format!(" · {:.1} µs", u.cpu_us_per_frame));

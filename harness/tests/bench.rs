@@ -36,7 +36,18 @@ const SHORT: [&str; 11] = [
 fn every_scenario_fills_every_cell_and_the_report_regenerates() {
     let out = tempfile::tempdir().unwrap();
     let dir = out.path().to_str().unwrap();
-    let mut args = vec!["bench", "--backend", "mio", "--idle", "300", "--out", dir];
+    // The capacity search has its own test below.
+    let mut args = vec![
+        "bench",
+        "--backend",
+        "mio",
+        "--idle",
+        "300",
+        "--out",
+        dir,
+        "--scenario",
+        "echo,upload,udp,many,codec",
+    ];
     args.extend(SHORT);
     let o = sockbench(&args);
     let stdout = String::from_utf8_lossy(&o.stdout);
@@ -239,4 +250,77 @@ fn netem_mode_runs_or_refuses_in_one_line_and_cleans_up() {
         }
         assert_eq!(left(), before, "{spec}: a namespace was left behind");
     }
+}
+
+/// The headline: a capacity for every configuration, its knee, its ratio
+/// to the ceiling's capacity and the server's CPU there. The target is one
+/// any server meets at some rate on a shared machine (p90 within 50 ms), so
+/// every cell must be filled.
+#[test]
+fn the_capacity_scenario_finds_a_capacity_and_draws_its_knee() {
+    let out = tempfile::tempdir().unwrap();
+    let dir = out.path().to_str().unwrap();
+    let o = sockbench(&[
+        "bench",
+        "--backend",
+        "mio",
+        "--scenario",
+        "capacity",
+        "--slo",
+        "p90=50ms",
+        "--quick",
+        "--no-pin",
+        "--no-progress",
+        "--out",
+        dir,
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let run: BenchRun =
+        serde_json::from_str(&std::fs::read_to_string(out.path().join("results.json")).unwrap())
+            .unwrap();
+    assert_eq!(
+        run.results.len(),
+        4,
+        "64 B and 16 KiB at 16 and 256 connections"
+    );
+    assert!(!run.floor.is_empty(), "the scheduling floor is measured");
+    for m in &run.results {
+        assert_eq!(
+            (m.scenario.as_str(), m.status.as_str()),
+            ("capacity", "ok"),
+            "{:?}",
+            m.reason
+        );
+        assert!(m.value.median > 0.0, "{}: {:?}", m.key, m.notes);
+        assert!(m.ratio.is_some(), "{}: {:?}", m.key, m.notes);
+        assert!(
+            m.server.is_some_and(|u| u.cpu_us_per_frame > 0.0),
+            "{}",
+            m.key
+        );
+        let passed: Vec<f64> = m
+            .knee
+            .iter()
+            .filter(|s| s.passed)
+            .map(|s| s.offered)
+            .collect();
+        assert!(
+            passed
+                .iter()
+                .any(|&r| r == m.value.median.round() || (r - m.value.median).abs() / r < 0.05),
+            "{}: capacity {} is one of its passing steps {passed:?}",
+            m.key,
+            m.value.median
+        );
+    }
+    let md = std::fs::read_to_string(out.path().join("report.md")).unwrap();
+    assert!(
+        md.contains("## Capacity at p90 ≤ 50 ms (open loop)"),
+        "{md}"
+    );
+    let html = std::fs::read_to_string(out.path().join("index.html")).unwrap();
+    assert!(
+        html.contains("Knee, 64B/16c"),
+        "a knee chart per configuration"
+    );
 }

@@ -100,10 +100,25 @@ fn measure(
         "frames/s",
         &format!("open-loop, constant arrivals, window {window}, {}", c.slo),
     );
+    let mut retried = 0;
     let cap = search::search(&c.plan, &c.slo, &mut |rate| {
-        step(c, addr, frame, conns, window, rate, server)
+        let s = step(c, addr, frame, conns, window, rate, server);
+        if !s.driver_limited {
+            return s;
+        }
+        // The driver's own CPU was taken from it (on a VM, for milliseconds):
+        // that says nothing of the server, so the step is measured once more.
+        retried += 1;
+        let again = step(c, addr, frame, conns, window, rate, server);
+        if again.driver_limited { s } else { again }
     });
-    into_measurement(m, &cap)
+    let mut m = into_measurement(m, &cap);
+    if retried > 0 {
+        m.notes.push(format!(
+            "{retried} step(s) measured again because the driver fell behind"
+        ));
+    }
+    m
 }
 
 /// Turns a search into a measurement: the value is the achieved rate of

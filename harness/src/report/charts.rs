@@ -185,11 +185,14 @@ pub fn lines(title: &str, series: &[Line], x_desc: &str, y_desc: &str) -> Result
 
 /// Latency against offered rate, both axes logarithmic, with the target
 /// drawn across: where each line crosses it is that target's capacity.
+/// Every measured point is a dot; a rate measured twice (a confirmation)
+/// is joined at the mean of its measurements.
 pub fn knee(title: &str, series: &[Line], target_us: f64, y_desc: &str) -> Result<String> {
+    let valid = |(x, y): &(f64, f64)| *x > 0.0 && *y > 0.0 && y.is_finite();
     let pts: Vec<(f64, f64)> = series
         .iter()
         .flat_map(|(_, p)| p.iter().copied())
-        .filter(|(x, y)| *x > 0.0 && *y > 0.0 && y.is_finite())
+        .filter(valid)
         .collect();
     if pts.is_empty() {
         return Ok(String::new());
@@ -200,6 +203,8 @@ pub fn knee(title: &str, series: &[Line], target_us: f64, y_desc: &str) -> Resul
     let (ymin, ymax) = pts.iter().fold((target_us, target_us), |(a, b), (_, y)| {
         (a.min(*y), b.max(*y))
     });
+    // Empty rates on the left (a decade and a half) hold the legend clear of the data.
+    let (x0, x1) = (xmin / 40.0, xmax * 1.5);
     let mut svg = String::new();
     {
         let root = SVGBackend::with_string(&mut svg, (760, 400)).into_drawing_area();
@@ -209,11 +214,7 @@ pub fn knee(title: &str, series: &[Line], target_us: f64, y_desc: &str) -> Resul
             .margin(12)
             .x_label_area_size(46)
             .y_label_area_size(64)
-            .right_y_label_area_size(8)
-            .build_cartesian_2d(
-                (xmin / 1.5..xmax * 1.5).log_scale(),
-                (ymin / 2.0..ymax * 2.0).log_scale(),
-            )
+            .build_cartesian_2d((x0..x1).log_scale(), (ymin / 2.0..ymax * 2.0).log_scale())
             .map_err(err)?;
         chart
             .configure_mesh()
@@ -225,10 +226,9 @@ pub fn knee(title: &str, series: &[Line], target_us: f64, y_desc: &str) -> Resul
             .y_label_formatter(&|v| crate::report::bench_md::si(*v))
             .draw()
             .map_err(err)?;
-        let (x0, x1) = (xmin / 1.5, xmax * 1.5);
         chart
             .draw_series(LineSeries::new(
-                [(x0, target_us), (x1, target_us)],
+                [(xmin / 1.5, target_us), (x1, target_us)],
                 BLACK.mix(0.5).stroke_width(1),
             ))
             .map_err(err)?
@@ -236,16 +236,30 @@ pub fn knee(title: &str, series: &[Line], target_us: f64, y_desc: &str) -> Resul
             .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 14, y)], BLACK.mix(0.5)));
         for (s, (name, points)) in series.iter().enumerate() {
             let color = PALETTE[s % PALETTE.len()];
-            let mut p: Vec<(f64, f64)> = points
-                .iter()
-                .copied()
-                .filter(|(x, y)| *x > 0.0 && *y > 0.0 && y.is_finite())
-                .collect();
+            let mut p: Vec<(f64, f64)> = points.iter().copied().filter(valid).collect();
             p.sort_by(|a, b| a.0.total_cmp(&b.0));
+            let mut line: Vec<(f64, f64, usize)> = Vec::new();
+            for &(x, y) in &p {
+                match line.last_mut() {
+                    Some((lx, ly, n)) if *lx == x => {
+                        *ly += y;
+                        *n += 1;
+                    }
+                    _ => line.push((x, y, 1)),
+                }
+            }
+            let label = if p.is_empty() {
+                format!("{name} (no replies)")
+            } else {
+                name.clone()
+            };
             chart
-                .draw_series(LineSeries::new(p.iter().copied(), color.stroke_width(2)))
+                .draw_series(LineSeries::new(
+                    line.iter().map(|&(x, y, n)| (x, y / n as f64)),
+                    color.stroke_width(2),
+                ))
                 .map_err(err)?
-                .label(name.as_str())
+                .label(label)
                 .legend(move |(x, y)| {
                     PathElement::new(vec![(x, y), (x + 14, y)], color.stroke_width(2))
                 });

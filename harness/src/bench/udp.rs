@@ -40,19 +40,11 @@ pub fn run(run: &mut Run<'_>) -> Result<()> {
         for (spec, info) in run.targets.clone() {
             run.step(&format!("udp {key} on {}", info.name));
             let mut m = match Server::start(&spec, &opts.exe, &[], opts.pin) {
-                Ok(server) if server.udp().is_none() => {
-                    Measurement::new("udp", &key, &info.name, "datagrams/s", "open-loop")
-                        .not_applicable("no UDP address given (--udp)")
-                }
-                Ok(server) => sweep(
-                    run,
-                    server.udp().unwrap_or(server.tcp()),
-                    size,
-                    Some(&server),
-                    "udp",
-                    &key,
-                    &info.name,
-                ),
+                Ok(server) => match server.udp() {
+                    Some(udp) => sweep(run, udp, size, Some(&server), "udp", &key, &info.name),
+                    None => Measurement::new("udp", &key, &info.name, "datagrams/s", "open-loop")
+                        .not_applicable("no UDP address given (--udp)"),
+                },
                 Err(e) => Measurement::new("udp", &key, &info.name, "datagrams/s", "open-loop")
                     .failed(format!("{e:#}")),
             };

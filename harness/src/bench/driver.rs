@@ -260,7 +260,6 @@ fn drain(
     mut hist: Option<&mut Histogram<u64>>,
     reads: &mut u64,
 ) -> Result<u64, String> {
-    let flen = frame.len();
     let mut done = 0;
     loop {
         let n = match c.s.read(buf) {
@@ -271,30 +270,47 @@ fn drain(
             Err(e) => return Err(format!("read failed: {e}")),
         };
         *reads += 1;
-        let mut off = 0;
-        while off < n {
-            let take = (n - off).min(flen - c.rpos);
-            if buf[off..off + take] != frame[c.rpos..c.rpos + take] {
-                return Err(format!(
-                    "a reply differs from its request at byte {} of the frame",
-                    c.rpos
-                ));
+        match_echo(&buf[..n], frame, &mut c.rpos, || {
+            let t0 = c
+                .inflight
+                .pop_front()
+                .ok_or("a reply arrived for no request")?;
+            done += 1;
+            if let Some(h) = hist.as_deref_mut() {
+                let _ = h.record((now - t0).as_nanos() as u64);
             }
-            c.rpos += take;
-            off += take;
-            if c.rpos == flen {
-                c.rpos = 0;
-                let t0 = c
-                    .inflight
-                    .pop_front()
-                    .ok_or("a reply arrived for no request")?;
-                done += 1;
-                if let Some(h) = hist.as_deref_mut() {
-                    let _ = h.record((now - t0).as_nanos() as u64);
-                }
-            }
+            Ok(())
+        })?;
+    }
+}
+
+/// Checks `got` against the echo of `frame`, continuing at offset `*rpos`
+/// of the reply in progress; calls `done` for each reply completed. The
+/// open-loop engine shares it: a wrong server cannot score in either.
+pub fn match_echo(
+    got: &[u8],
+    frame: &[u8],
+    rpos: &mut usize,
+    mut done: impl FnMut() -> Result<(), String>,
+) -> Result<(), String> {
+    let flen = frame.len();
+    let mut off = 0;
+    while off < got.len() {
+        let take = (got.len() - off).min(flen - *rpos);
+        if got[off..off + take] != frame[*rpos..*rpos + take] {
+            return Err(format!(
+                "a reply differs from its request at byte {} of the frame",
+                *rpos
+            ));
+        }
+        *rpos += take;
+        off += take;
+        if *rpos == flen {
+            *rpos = 0;
+            done()?;
         }
     }
+    Ok(())
 }
 
 #[cfg(test)]

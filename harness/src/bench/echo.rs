@@ -8,7 +8,7 @@ use super::ceilings::EchoCeiling;
 use super::driver::{self, EchoLoad, Schedule};
 use super::procstat::ProcSample;
 use super::results::{Measurement, Syscalls};
-use super::runner::{Run, Server, payload, server_use, size_label};
+use super::runner::{Run, Server, server_use, size_label};
 use super::stats::Latency;
 
 /// Runs the echo matrix.
@@ -73,11 +73,7 @@ pub fn run(run: &mut Run<'_>) -> Result<()> {
 
 /// An echo request of `body` bytes.
 pub fn frame(body: usize, seed: u64) -> Vec<u8> {
-    let header = format!("{{\"file_size\":{body}}}");
-    let mut f = (header.len() as u32).to_le_bytes().to_vec();
-    f.extend_from_slice(header.as_bytes());
-    f.extend(payload(body, seed));
-    f
+    crate::load::command::echo_frame(body, seed, sockbench_wire::Endian::Little)
 }
 
 /// Runs one closed-loop load and turns it into a measurement; with a

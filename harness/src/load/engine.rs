@@ -437,7 +437,6 @@ fn receive(
     bounds: &Bounds,
     windows: &mut [Window],
 ) -> Result<(), String> {
-    let flen = frame.len();
     loop {
         let n = match c.s.read(buf) {
             Ok(0) => return Err("the server closed the connection".into()),
@@ -447,28 +446,14 @@ fn receive(
             Err(e) => return Err(format!("read failed: {e}")),
         };
         let now = t0.elapsed().as_nanos() as u64;
-        let mut off = 0;
-        while off < n {
-            let take = (n - off).min(flen - c.rpos);
-            if buf[off..off + take] != frame[c.rpos..c.rpos + take] {
-                return Err(format!(
-                    "a reply differs from its request at byte {} of the frame",
-                    c.rpos
-                ));
-            }
-            c.rpos += take;
-            off += take;
-            if c.rpos < flen {
-                continue;
-            }
-            c.rpos = 0;
-            let was_full = c.inflight.len() >= window;
-            let p = c
-                .inflight
+        let (inflight, opened_at) = (&mut c.inflight, &mut c.opened_at);
+        crate::bench::driver::match_echo(&buf[..n], frame, &mut c.rpos, || {
+            let was_full = inflight.len() >= window;
+            let p = inflight
                 .pop_front()
                 .ok_or("a reply arrived for no request")?;
             if was_full {
-                c.opened_at = now;
+                *opened_at = now;
             }
             if let Some(k) = bounds.window(p.intended) {
                 let latency = now.saturating_sub(p.intended);
@@ -480,7 +465,8 @@ fn receive(
                     w.latency.saturating_record((latency / 1000).max(1));
                 }
             }
-        }
+            Ok(())
+        })?;
     }
 }
 

@@ -628,7 +628,13 @@ mod tests {
         let w = &r.windows[0];
         assert_eq!(w.received + w.timeouts, 0, "{w:?}");
         assert_eq!(w.errors, 50, "{w:?}");
-        assert!(r.failures[0].contains("closed"), "{:?}", r.failures);
+        // A close with requests unread may arrive as a reset: either fails the connection.
+        let why = &r.failures[0];
+        assert!(
+            why.contains("closed") || why.contains("reset"),
+            "{:?}",
+            r.failures
+        );
     }
 
     #[test]

@@ -54,6 +54,14 @@ pub enum Command {
     /// One sequenced UDP probe, printed as JSON (used by the netem mode).
     #[command(hide = true)]
     UdpProbe(UdpProbeArgs),
+    /// The bench's ceilings as a process of their own: an unframed TCP
+    /// echo and a raw UDP echo, announced with a ready line like `serve`.
+    #[command(hide = true)]
+    Ceiling {
+        /// `loop` (one event loop) or `threads` (a thread per connection).
+        #[arg(long, default_value = "loop")]
+        strategy: String,
+    },
 }
 
 /// Flags of `sockbench udp-probe`.

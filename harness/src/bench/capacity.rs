@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use anyhow::Result;
 
-use super::ceilings::EchoCeiling;
+use super::ceilings::Strategy;
 use super::procstat::ProcSample;
 use super::results::{CapacityParams, Measurement, ServerUse};
 use super::runner::{Run, Server, size_label};
@@ -33,10 +33,10 @@ pub fn run(run: &mut Run<'_>) -> Result<()> {
             let key = format!("{}/{conns}c", size_label(body as u64));
             let frame = super::echo::frame(body, opts.seed);
             run.step(&format!("capacity {key}: unframed ceiling"));
-            let ceiling = match EchoCeiling::start(opts.pin.map(|p| p.server)) {
+            let ceiling = match super::ceilings::spawn(&opts.exe, Strategy::EventLoop, opts.pin) {
                 Ok(e) => measure(
                     &c,
-                    e.addr,
+                    e.ready.tcp,
                     &frame,
                     conns,
                     None,

@@ -4,7 +4,7 @@
 
 use anyhow::Result;
 
-use super::ceilings::EchoCeiling;
+use super::ceilings::Strategy;
 use super::driver::{self, EchoLoad, Schedule};
 use super::procstat::ProcSample;
 use super::results::{Measurement, Syscalls};
@@ -26,28 +26,11 @@ pub fn run(run: &mut Run<'_>) -> Result<()> {
                 } else {
                     (p.pipeline_window_bytes / frame.len()).clamp(1, p.pipeline_max_depth)
                 };
-                run.step(&format!("echo {key}: unframed ceiling"));
-                let ceiling = {
-                    let c = EchoCeiling::start(opts.pin.map(|p| p.server))?;
-                    let load = EchoLoad {
-                        addr: c.addr,
-                        frame: frame.clone(),
-                        conns,
-                        depth,
-                    };
-                    measure(
-                        &load,
-                        &schedule,
-                        None,
-                        "ceiling",
-                        &format!("echo/{key}"),
-                        "unframed echo",
-                    )
-                };
-                let ceiling = run.ceiling(ceiling);
+                let (mut ceiling, strategy) = best_ceiling(run, &frame, conns, depth, &key)?;
+                let mut measured = Vec::new();
                 for (spec, info) in run.targets.clone() {
                     run.step(&format!("echo {key} on {}", info.name));
-                    let mut m = match Server::start(&spec, &opts.exe, &[], opts.pin) {
+                    let m = match Server::start(&spec, &opts.exe, &[], opts.pin) {
                         Ok(server) => {
                             let load = EchoLoad {
                                 addr: server.tcp(),
@@ -62,6 +45,16 @@ pub fn run(run: &mut Run<'_>) -> Result<()> {
                                 .failed(format!("{e:#}"))
                         }
                     };
+                    measured.push(m);
+                }
+                // Once more after the targets: a ceiling measured only before
+                // them can land in a slow spell of a shared machine that the
+                // targets then miss, and they "beat" it.
+                run.step(&format!("echo {key}: unframed ceiling again"));
+                let again = ceiling_of(run, strategy, &frame, conns, depth, &key)?;
+                ceiling.pool(&again);
+                let ceiling = run.ceiling(ceiling);
+                for mut m in measured {
                     m.relate(&ceiling);
                     run.record(m);
                 }
@@ -69,6 +62,78 @@ pub fn run(run: &mut Run<'_>) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// One measurement of the unframed echo of `strategy`, in a process of
+/// its own on the server's CPU.
+pub fn ceiling_of(
+    run: &Run<'_>,
+    strategy: Strategy,
+    frame: &[u8],
+    conns: usize,
+    depth: usize,
+    key: &str,
+) -> Result<Measurement> {
+    let opts = run.opts;
+    let c = super::ceilings::spawn(&opts.exe, strategy, opts.pin)?;
+    let load = EchoLoad {
+        addr: c.ready.tcp,
+        frame: frame.to_vec(),
+        conns,
+        depth,
+    };
+    Ok(measure(
+        &load,
+        &opts.schedule(),
+        None,
+        "ceiling",
+        &format!("echo/{key}"),
+        &format!("unframed echo ({})", strategy.name()),
+    ))
+}
+
+/// The unframed echo ceiling of one configuration: every strategy that
+/// can win there measured in turn, the fastest (by median) kept, and the
+/// others named in its notes.
+fn best_ceiling(
+    run: &Run<'_>,
+    frame: &[u8],
+    conns: usize,
+    depth: usize,
+    key: &str,
+) -> Result<(Measurement, Strategy)> {
+    let mut best: Option<(Measurement, Strategy)> = None;
+    let mut tried = Vec::new();
+    for &strategy in Strategy::candidates(conns) {
+        run.step(&format!("echo {key}: unframed ceiling ({})", strategy.name()));
+        let m = ceiling_of(run, strategy, frame, conns, depth, key)?;
+        tried.push(format!(
+            "{}: {}",
+            strategy.name(),
+            if m.status == "ok" {
+                format!("{:.0}", m.value.median)
+            } else {
+                m.status.clone()
+            }
+        ));
+        let better = match &best {
+            None => true,
+            Some((b, _)) => {
+                m.status == "ok" && (b.status != "ok" || m.value.median > b.value.median)
+            }
+        };
+        if better {
+            best = Some((m, strategy));
+        }
+    }
+    let (mut best, strategy) = best.expect("every configuration has a candidate strategy");
+    if tried.len() > 1 {
+        best.notes.push(format!(
+            "fastest of the unframed echoes by median ({}), measured again after the targets",
+            tried.join(", ")
+        ));
+    }
+    Ok((best, strategy))
 }
 
 /// An echo request of `body` bytes.

@@ -8,9 +8,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::Result;
 
-use super::ceilings::EchoCeiling;
+use super::ceilings::Strategy;
 use super::driver::EchoLoad;
-use super::echo::{frame, measure};
+use super::echo::{ceiling_of, frame, measure};
 use super::results::Measurement;
 use super::runner::{Run, Server};
 
@@ -23,30 +23,16 @@ pub fn run(run: &mut Run<'_>) -> Result<()> {
     let frame = frame(64, opts.seed);
     crate::sys::raise_fd_limit();
     run.step(&format!("many {key}: unframed ceiling (active only)"));
-    let ceiling = {
-        let c = EchoCeiling::start(opts.pin.map(|p| p.server))?;
-        measure(
-            &EchoLoad {
-                addr: c.addr,
-                frame: frame.clone(),
-                conns: active,
-                depth: 1,
-            },
-            &schedule,
-            None,
-            "ceiling",
-            &format!("many/{key}"),
-            "unframed echo",
-        )
-    };
-    let ceiling = run.ceiling(ceiling);
+    let mut ceiling = ceiling_of(run, Strategy::EventLoop, &frame, active, 1, &key)?;
+    ceiling.key = format!("many/{key}");
+    let mut measured = Vec::new();
     for (spec, info) in run.targets.clone() {
         run.step(&format!(
             "many {key} on {} (opening {idle} connections)",
             info.name
         ));
         if !info.concurrent {
-            run.record(
+            measured.push(
                 Measurement::new("many", &key, &info.name, "frames/s", "closed-loop")
                     .not_applicable("the target serves one connection at a time"),
             );
@@ -58,7 +44,7 @@ pub fn run(run: &mut Run<'_>) -> Result<()> {
             conns: active,
             depth: 1,
         };
-        let mut m = match Server::start(&spec, &opts.exe, &[], opts.pin) {
+        let m = match Server::start(&spec, &opts.exe, &[], opts.pin) {
             Ok(server) => match hold_idle(&server, idle) {
                 Ok((held, note)) => {
                     let mut m = measure(
@@ -80,6 +66,15 @@ pub fn run(run: &mut Run<'_>) -> Result<()> {
             Err(e) => Measurement::new("many", &key, &info.name, "frames/s", "closed-loop")
                 .failed(format!("{e:#}")),
         };
+        measured.push(m);
+    }
+    // Again after the targets, as in the echo scenario.
+    run.step(&format!("many {key}: unframed ceiling again"));
+    let mut again = ceiling_of(run, Strategy::EventLoop, &frame, active, 1, &key)?;
+    again.key = format!("many/{key}");
+    ceiling.pool(&again);
+    let ceiling = run.ceiling(ceiling);
+    for mut m in measured {
         m.relate(&ceiling);
         run.record(m);
     }

@@ -335,12 +335,44 @@ impl Measurement {
         self
     }
 
-    /// Fills `ratio` from a ceiling measurement.
-    pub fn relate(&mut self, ceiling: &Measurement) {
-        if ceiling.status != "ok" || ceiling.value.median <= 0.0 || self.status != "ok" {
+    /// Adds another measurement's repetitions of the same thing to these
+    /// (a ceiling measured before and after its targets). A failed one
+    /// adds nothing but a note; a failed self takes the other's place.
+    pub fn pool(&mut self, other: &Measurement) {
+        if other.status != "ok" {
+            self.notes.push(format!(
+                "a second measurement failed: {}",
+                other.reason.as_deref().unwrap_or("")
+            ));
             return;
         }
-        let ratios: Vec<f64> = self.reps.iter().map(|r| r / ceiling.value.median).collect();
+        if self.status != "ok" {
+            *self = other.clone();
+            return;
+        }
+        // MB/s is the rate times a fixed size, so it scales with the pool.
+        let mb_per_unit = self
+            .mb_per_s
+            .as_ref()
+            .filter(|_| self.value.median > 0.0)
+            .map(|m| m.median / self.value.median);
+        self.reps.extend_from_slice(&other.reps);
+        self.value = Summary::of(&self.reps);
+        if let Some(k) = mb_per_unit {
+            let mb: Vec<f64> = self.reps.iter().map(|r| r * k).collect();
+            self.mb_per_s = Some(Summary::of(&mb));
+        }
+    }
+
+    /// Fills `ratio` from a ceiling measurement: each repetition over the
+    /// ceiling's best repetition. A ceiling bounds what the machine can do,
+    /// and on a shared machine its fastest repetition is the best estimate
+    /// of that bound (a slow spell only ever lowers a rate).
+    pub fn relate(&mut self, ceiling: &Measurement) {
+        if ceiling.status != "ok" || ceiling.value.max <= 0.0 || self.status != "ok" {
+            return;
+        }
+        let ratios: Vec<f64> = self.reps.iter().map(|r| r / ceiling.value.max).collect();
         self.ceiling = Some(format!("{}/{}", ceiling.scenario, ceiling.key));
         self.ratio = Some(Summary::of(&ratios));
     }

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use anyhow::Result;
 
-use super::ceilings::UdpCeiling;
+use super::ceilings::Strategy;
 use super::results::{Accuracy, CurvePoint, Measurement, UdpCounts};
 use super::runner::{Run, Server, server_use};
 use super::stats::{Latency, Summary, histogram};
@@ -25,10 +25,10 @@ pub fn run(run: &mut Run<'_>) -> Result<()> {
         let key = format!("{size}B");
         run.step(&format!("udp {key}: raw echo ceiling"));
         let ceiling = {
-            let c = UdpCeiling::start(opts.pin.map(|p| p.server))?;
+            let c = super::ceilings::spawn(&opts.exe, Strategy::EventLoop, opts.pin)?;
             sweep(
                 run,
-                c.addr,
+                c.ready.udp,
                 size,
                 None,
                 "ceiling",

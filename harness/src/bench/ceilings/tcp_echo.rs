@@ -1,0 +1,326 @@
+//! The unframed echo: every read written straight back, no framing. Two
+//! ways to do it, because neither is fastest everywhere: one event loop
+//! wins with many connections (no thread switches), a blocking thread per
+//! connection wins with one or a few (a read and a write per round trip,
+//! no readiness wake-ups). The echo scenario measures both and keeps the
+//! faster as the ceiling, so no framed server can beat it by doing less.
+
+use std::io::{ErrorKind, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread;
+use std::time::Duration;
+
+/// Bytes read at a time: a whole 64 KiB pipelining window and more, so a
+/// glued batch of frames or a large body comes back in one write.
+const READ_SIZE: usize = 256 * 1024;
+
+/// How the unframed echo serves its connections.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Strategy {
+    /// One mio event loop for every connection.
+    EventLoop,
+    /// A blocking thread per connection.
+    Threads,
+}
+
+impl Strategy {
+    /// Its `sockbench ceiling --strategy` value.
+    pub fn flag(self) -> &'static str {
+        match self {
+            Strategy::EventLoop => "loop",
+            Strategy::Threads => "threads",
+        }
+    }
+
+    /// Parses a `--strategy` value.
+    pub fn parse(s: &str) -> Option<Strategy> {
+        [Strategy::EventLoop, Strategy::Threads]
+            .into_iter()
+            .find(|k| k.flag() == s)
+    }
+
+    /// Its name in notes and the report.
+    pub fn name(self) -> &'static str {
+        match self {
+            Strategy::EventLoop => "event loop",
+            Strategy::Threads => "thread per connection",
+        }
+    }
+
+    /// The strategies worth trying at `conns` connections: threads only up
+    /// to 16, past which one CPU's worth of threads only loses to the loop.
+    pub fn candidates(conns: usize) -> &'static [Strategy] {
+        if conns <= 16 {
+            &[Strategy::EventLoop, Strategy::Threads]
+        } else {
+            &[Strategy::EventLoop]
+        }
+    }
+}
+
+/// A running unframed echo on an ephemeral loopback port. Stops when
+/// dropped (a thread-per-connection echo's threads end with their
+/// connections, which the load closes).
+pub struct EchoCeiling {
+    /// Where it listens.
+    pub addr: SocketAddr,
+    stop: Arc<AtomicBool>,
+    waker: Option<Arc<mio::Waker>>,
+}
+
+impl EchoCeiling {
+    /// Starts the event-loop echo, on `cpu` when given.
+    pub fn start(cpu: Option<usize>) -> std::io::Result<EchoCeiling> {
+        EchoCeiling::start_with(Strategy::EventLoop, cpu)
+    }
+
+    /// Starts an echo of `strategy`, every thread of it on `cpu` when given.
+    pub fn start_with(strategy: Strategy, cpu: Option<usize>) -> std::io::Result<EchoCeiling> {
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = Arc::clone(&stop);
+        match strategy {
+            Strategy::EventLoop => {
+                let mut listener = mio::net::TcpListener::bind(
+                    "127.0.0.1:0".parse().map_err(std::io::Error::other)?,
+                )?;
+                let addr = listener.local_addr()?;
+                let poll = mio::Poll::new()?;
+                poll.registry()
+                    .register(&mut listener, LISTENER, mio::Interest::READABLE)?;
+                let waker = Arc::new(mio::Waker::new(poll.registry(), WAKER)?);
+                thread::Builder::new()
+                    .name("ceiling-echo".into())
+                    .spawn(move || {
+                        if let Some(cpu) = cpu {
+                            crate::bench::pin::pin_current_thread(cpu);
+                        }
+                        event_loop(poll, listener, &flag)
+                    })?;
+                Ok(EchoCeiling {
+                    addr,
+                    stop,
+                    waker: Some(waker),
+                })
+            }
+            Strategy::Threads => {
+                let listener = TcpListener::bind("127.0.0.1:0")?;
+                let addr = listener.local_addr()?;
+                thread::Builder::new()
+                    .name("ceiling-accept".into())
+                    .spawn(move || {
+                        if let Some(cpu) = cpu {
+                            crate::bench::pin::pin_current_thread(cpu);
+                        }
+                        accept_threads(&listener, &flag)
+                    })?;
+                Ok(EchoCeiling {
+                    addr,
+                    stop,
+                    waker: None,
+                })
+            }
+        }
+    }
+}
+
+impl Drop for EchoCeiling {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        match &self.waker {
+            Some(w) => {
+                let _ = w.wake();
+            }
+            // The accept thread blocks in accept: one connection wakes it
+            // to see the flag.
+            None => {
+                let _ = TcpStream::connect_timeout(&self.addr, Duration::from_secs(1));
+            }
+        }
+    }
+}
+
+const LISTENER: mio::Token = mio::Token(usize::MAX);
+const WAKER: mio::Token = mio::Token(usize::MAX - 1);
+
+/// Accepts until stopped; each connection gets a thread (inheriting the
+/// accept thread's CPU) that echoes until end of stream.
+fn accept_threads(listener: &TcpListener, stop: &AtomicBool) {
+    for s in listener.incoming() {
+        if stop.load(Ordering::SeqCst) {
+            return;
+        }
+        let Ok(mut s) = s else { continue };
+        let _ = s.set_nodelay(true);
+        let _ = thread::Builder::new()
+            .name("ceiling-conn".into())
+            .stack_size(64 * 1024)
+            .spawn(move || {
+                let mut buf = vec![0u8; READ_SIZE];
+                loop {
+                    match s.read(&mut buf) {
+                        Ok(0) => return,
+                        Ok(n) => {
+                            if s.write_all(&buf[..n]).is_err() {
+                                return;
+                            }
+                        }
+                        Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                        Err(_) => return,
+                    }
+                }
+            });
+    }
+}
+
+/// A connection of the event-loop echo: bytes read but not yet written back.
+struct Echoing {
+    s: mio::net::TcpStream,
+    pending: Vec<u8>,
+    sent: usize,
+    /// Registered for writable too (only while something is owed: a
+    /// writable interest held all the time wakes the loop on every ACK).
+    writable: bool,
+}
+
+fn event_loop(mut poll: mio::Poll, listener: mio::net::TcpListener, stop: &AtomicBool) {
+    let mut events = mio::Events::with_capacity(1024);
+    let mut conns: slab::Slab<Echoing> = slab::Slab::new();
+    let mut buf = vec![0u8; READ_SIZE];
+    while !stop.load(Ordering::SeqCst) {
+        if poll
+            .poll(&mut events, Some(Duration::from_millis(200)))
+            .is_err()
+        {
+            continue;
+        }
+        for ev in events.iter() {
+            match ev.token() {
+                LISTENER => {
+                    while let Ok((mut s, _)) = listener.accept() {
+                        let _ = s.set_nodelay(true);
+                        let e = conns.vacant_entry();
+                        let token = mio::Token(e.key());
+                        if poll
+                            .registry()
+                            .register(&mut s, token, mio::Interest::READABLE)
+                            .is_ok()
+                        {
+                            e.insert(Echoing {
+                                s,
+                                pending: Vec::new(),
+                                sent: 0,
+                                writable: false,
+                            });
+                        }
+                    }
+                }
+                WAKER => {}
+                mio::Token(k) => {
+                    let Some(c) = conns.get_mut(k) else { continue };
+                    let alive = serve(c, &mut buf);
+                    let owed = c.sent < c.pending.len();
+                    let mut ok = alive;
+                    if alive && owed != c.writable {
+                        let interest = if owed {
+                            mio::Interest::READABLE | mio::Interest::WRITABLE
+                        } else {
+                            mio::Interest::READABLE
+                        };
+                        ok = poll
+                            .registry()
+                            .reregister(&mut c.s, mio::Token(k), interest)
+                            .is_ok();
+                        c.writable = owed;
+                    }
+                    if !ok {
+                        conns.remove(k);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Writes back what is owed; then, while nothing is owed, reads all that
+/// has arrived (up to the buffer) and writes it back in one write.
+/// Gathering first matters: a 16 KiB request that arrives in two pieces
+/// goes back as one, as a framed server sends it, so the client is woken
+/// once, not twice. False when the connection is finished.
+fn serve(c: &mut Echoing, buf: &mut [u8]) -> bool {
+    use std::io::ErrorKind::{Interrupted, WouldBlock};
+    loop {
+        while c.sent < c.pending.len() {
+            match c.s.write(&c.pending[c.sent..]) {
+                Ok(n) => c.sent += n,
+                Err(e) if e.kind() == WouldBlock => return true,
+                Err(e) if e.kind() == Interrupted => {}
+                Err(_) => return false,
+            }
+        }
+        c.pending.clear();
+        c.sent = 0;
+        let (mut got, mut eof) = (0, false);
+        while got < buf.len() {
+            match c.s.read(&mut buf[got..]) {
+                Ok(0) => {
+                    eof = true;
+                    break;
+                }
+                Ok(n) => got += n,
+                Err(e) if e.kind() == WouldBlock => break,
+                Err(e) if e.kind() == Interrupted => {}
+                Err(_) => return false,
+            }
+        }
+        if got == 0 {
+            return !eof;
+        }
+        match c.s.write(&buf[..got]) {
+            Ok(w) => c.pending.extend_from_slice(&buf[w..got]),
+            Err(e) if e.kind() == WouldBlock || e.kind() == Interrupted => {
+                c.pending.extend_from_slice(&buf[..got])
+            }
+            Err(_) => return false,
+        }
+        if eof {
+            return false;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn echoes(strategy: Strategy) {
+        let c = EchoCeiling::start_with(strategy, None).unwrap();
+        let mut conns: Vec<TcpStream> = (0..3)
+            .map(|_| TcpStream::connect(c.addr).unwrap())
+            .collect();
+        // 1 MiB each way on each connection: more than a socket buffer,
+        // so the event loop must hold what it could not write and resume.
+        let data: Vec<u8> = (0..1 << 20).map(|i: u32| (i % 251) as u8).collect();
+        for s in &mut conns {
+            s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+            let mut w = s.try_clone().unwrap();
+            let d = data.clone();
+            let writer = thread::spawn(move || w.write_all(&d).unwrap());
+            let mut back = vec![0u8; data.len()];
+            s.read_exact(&mut back).unwrap();
+            writer.join().unwrap();
+            assert!(back == data, "{} echoed other bytes", strategy.name());
+        }
+    }
+
+    #[test]
+    fn the_event_loop_echoes_every_byte_back() {
+        echoes(Strategy::EventLoop);
+    }
+
+    #[test]
+    fn the_thread_per_connection_echo_echoes_every_byte_back() {
+        echoes(Strategy::Threads);
+    }
+}

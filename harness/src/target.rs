@@ -102,12 +102,35 @@ impl TargetSpec {
     }
 
     /// Its kind (`backend`, `spawn`, `address`) and command line or addresses.
+    /// Paths under the working directory are shown relative to it, so a
+    /// committed report names `target/release/sockbench`, not the checkout
+    /// that made it.
     pub fn describe(&self, exe: &Path) -> (&'static str, String) {
         match self {
-            TargetSpec::Backend(n) => ("backend", format!("{} serve --backend {n}", exe.display())),
-            TargetSpec::Spawn { argv, .. } => ("spawn", argv.join(" ")),
+            TargetSpec::Backend(n) => (
+                "backend",
+                format!("{} serve --backend {n}", relative(&exe.to_string_lossy())),
+            ),
+            TargetSpec::Spawn { argv, .. } => (
+                "spawn",
+                argv.iter().map(|a| relative(a)).collect::<Vec<_>>().join(" "),
+            ),
             TargetSpec::Address { tcp, udp, .. } => ("address", format!("tcp {tcp}, udp {udp}")),
         }
+    }
+}
+
+/// `arg` relative to the working directory when it is an absolute path
+/// under it; otherwise as it is.
+pub fn relative(arg: &str) -> String {
+    let Ok(cwd) = std::env::current_dir() else {
+        return arg.to_owned();
+    };
+    match Path::new(arg).strip_prefix(&cwd) {
+        Ok(rest) if Path::new(arg).is_absolute() && !rest.as_os_str().is_empty() => {
+            rest.to_string_lossy().into_owned()
+        }
+        _ => arg.to_owned(),
     }
 }
 
@@ -363,5 +386,21 @@ fn keep_tail(mut from: impl Read, tail: &Mutex<VecDeque<u8>>) {
         t.extend(&buf[..n]);
         let excess = t.len().saturating_sub(STDERR_TAIL);
         t.drain(..excess);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_under_the_working_directory_are_shown_relative() {
+        let cwd = std::env::current_dir().unwrap();
+        let exe = cwd.join("target/release/sockbench");
+        assert_eq!(relative(&exe.to_string_lossy()), "target/release/sockbench");
+        assert_eq!(relative("/usr/bin/python3"), "/usr/bin/python3");
+        assert_eq!(relative("--backend"), "--backend");
+        let (_, shown) = TargetSpec::Backend("mio".into()).describe(&exe);
+        assert_eq!(shown, "target/release/sockbench serve --backend mio");
     }
 }

@@ -76,6 +76,13 @@ pub struct BenchArgs {
     /// Do not pin the load driver and the server to separate CPUs.
     #[arg(long)]
     pub no_pin: bool,
+    /// Run iperf3 and sockperf beside the ceilings (the default in a full
+    /// run; a tool not installed is one line in the report).
+    #[arg(long, conflicts_with = "no_anchors")]
+    pub anchors: bool,
+    /// Do not run iperf3 and sockperf, even in a full run.
+    #[arg(long)]
+    pub no_anchors: bool,
     /// Run the UDP probe across two network namespaces impaired by netem
     /// (`loss=1%,delay=5ms,jitter=1ms,reorder=2%`, or `none`) beside the
     /// relay, instead of the scenarios. Needs root, iproute2 and the netem qdisc.
@@ -168,6 +175,7 @@ pub fn main(args: BenchArgs) -> Result<ExitCode> {
         progress: !args.no_progress,
         netem: args.netem,
         pin,
+        anchors: args.anchors || (!args.quick && !args.no_anchors),
     };
     let names: Vec<String> = opts.targets.iter().map(TargetSpec::name).collect();
     eprintln!(

@@ -4,6 +4,7 @@
 //! Measurement, statistics, analysis and reporting are separate:
 //! - [`driver`]: the closed-loop TCP load; [`crate::udp::seq`]: the UDP probe;
 //! - [`ceilings`]: unframed echo, raw UDP echo, raw TCP stream, MD5;
+//! - [`anchors`]: iperf3 and sockperf beside the ceilings;
 //! - [`floor`]: the machine's scheduling floor (stolen CPU time);
 //! - [`procstat`]: server CPU and memory from /proc;
 //! - [`stats`]: medians, spread, latency percentiles;
@@ -11,6 +12,7 @@
 //! - [`echo`], [`upload`], [`udp`], [`many`], [`micro`]: the scenarios;
 //! - [`runner`]: targets, order, progress; [`results`]: the schema.
 
+pub mod anchors;
 pub mod capacity;
 pub mod ceilings;
 pub mod codec;

@@ -49,6 +49,9 @@ pub struct BenchRun {
     /// The netem mode's results (`--netem`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub netem: Vec<super::netem::NetemResult>,
+    /// iperf3 and sockperf beside our ceilings (`--anchors`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub anchors: Vec<super::anchors::Anchor>,
 }
 
 fn one() -> usize {
@@ -237,6 +240,11 @@ pub struct Measurement {
     /// Capacity: every step of the search (latency against offered rate: the knee).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub knee: Vec<Step>,
+    /// What set this rate when it was not the target: `sender` when the
+    /// UDP sender fell behind the offered rate before any loss. Such a
+    /// result bounds the target from below and gets no ratio.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limited_by: Option<String>,
 }
 
 /// The UDP probe's own counts, or those a relay's record predicts.
@@ -311,6 +319,7 @@ impl Measurement {
             curve: Vec::new(),
             accuracy: None,
             knee: Vec::new(),
+            limited_by: None,
         }
     }
 
@@ -370,6 +379,13 @@ impl Measurement {
     /// of that bound (a slow spell only ever lowers a rate).
     pub fn relate(&mut self, ceiling: &Measurement) {
         if ceiling.status != "ok" || ceiling.value.max <= 0.0 || self.status != "ok" {
+            return;
+        }
+        if let Some(by) = self.limited_by.as_ref().or(ceiling.limited_by.as_ref()) {
+            self.notes.push(format!(
+                "no ratio: the {by}, not the server, set {} rate",
+                if self.limited_by.is_some() { "this" } else { "the ceiling's" }
+            ));
             return;
         }
         let ratios: Vec<f64> = self.reps.iter().map(|r| r / ceiling.value.max).collect();

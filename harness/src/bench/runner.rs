@@ -40,6 +40,8 @@ pub struct BenchOptions {
     pub netem: Option<crate::udp::netem::NetemSpec>,
     /// Where the driver and the servers run, when pinned.
     pub pin: Option<super::pin::Pinning>,
+    /// Run iperf3 and sockperf beside the ceilings.
+    pub anchors: bool,
 }
 
 impl BenchOptions {
@@ -295,6 +297,16 @@ pub fn run(opts: &BenchOptions) -> Result<BenchRun> {
             family_seconds.insert(name.to_owned(), t.elapsed().as_secs_f64());
         }
     }
+    // After the families whose ceilings they check (the TCP stream, the
+    // 1-connection echo, the UDP echo and sender).
+    let anchors = if opts.anchors && opts.netem.is_none() {
+        let t = Instant::now();
+        let a = super::anchors::run(&mut run);
+        family_seconds.insert("anchors".to_owned(), t.elapsed().as_secs_f64());
+        a
+    } else {
+        Vec::new()
+    };
     let netem = match &opts.netem {
         Some(spec) => {
             run.step("netem: namespaces, veth and qdiscs");
@@ -349,6 +361,7 @@ pub fn run(opts: &BenchOptions) -> Result<BenchRun> {
         runs: 1,
         floor,
         netem,
+        anchors,
     })
 }
 

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use anyhow::Result;
 
-use super::ceilings::Strategy;
+use super::ceilings::{Strategy, UdpSink};
 use super::results::{Accuracy, CurvePoint, Measurement, UdpCounts};
 use super::runner::{Run, Server, server_use};
 use super::stats::{Latency, Summary, histogram};
@@ -37,6 +37,9 @@ pub fn run(run: &mut Run<'_>) -> Result<()> {
             )
         };
         let ceiling = run.ceiling(ceiling);
+        run.step(&format!("udp {key}: the sender's one-way rate"));
+        let sender = sender_rate(run, size, &key);
+        run.ceiling(sender);
         for (spec, info) in run.targets.clone() {
             run.step(&format!("udp {key} on {}", info.name));
             let mut m = match Server::start(&spec, &opts.exe, &[], opts.pin) {
@@ -53,6 +56,39 @@ pub fn run(run: &mut Run<'_>) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// How fast our sender alone sends `size`-byte datagrams into a sink on
+/// the server's CPU, per repetition: what the sweep can offer at most.
+fn sender_rate(run: &Run<'_>, size: usize, key: &str) -> Measurement {
+    let opts = run.opts;
+    let m = Measurement::new(
+        "ceiling",
+        &format!("udp-sender/{key}"),
+        "our UDP sender (one-way, batched)",
+        "datagrams/s",
+        "open-loop, unpaced",
+    );
+    let sink = match UdpSink::start(opts.pin.map(|p| p.server)) {
+        Ok(s) => s,
+        Err(e) => return m.failed(format!("the sink: {e}")),
+    };
+    let schedule = opts.schedule();
+    if let Err(e) = seq::one_way(sink.addr, size, schedule.warmup) {
+        return m.failed(format!("one-way warm-up: {e}"));
+    }
+    let mut reps = Vec::with_capacity(schedule.reps);
+    for _ in 0..schedule.reps {
+        match seq::one_way(sink.addr, size, schedule.rep) {
+            Ok(r) => reps.push(r),
+            Err(e) => return m.failed(format!("one-way: {e}")),
+        }
+    }
+    let mut m = m.with_reps(reps);
+    m.mb_per_s = Some(Summary::of(
+        &m.reps.iter().map(|r| r * size as f64 / 1e6).collect::<Vec<_>>(),
+    ));
+    m
 }
 
 fn sweep(
@@ -119,6 +155,7 @@ fn sweep(
                 "the sender fell behind at {rate:.0} datagrams/s offered ({sent:.0} sent): \
                  sender-limited"
             ));
+            m.limited_by = Some("sender".into());
             break;
         }
         if rate >= MAX_RATE {

@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
 
+use super::batch;
 use crate::bench::stats::histogram;
 
 /// Bytes of header in each probe datagram: sequence number and send time.
@@ -173,6 +174,9 @@ pub fn run(server: SocketAddr, probe: &Probe) -> std::io::Result<ProbeResult> {
     for (i, b) in payload.iter_mut().enumerate().skip(HEADER) {
         *b = i as u8;
     }
+    // A batch's worth of datagrams, each with its own sequence number and
+    // send time, handed to the kernel in one sendmmsg.
+    let mut slots = vec![payload; batch::BATCH];
     let (mut sent, mut send_errors) = (0u64, 0u64);
     let interval = Duration::from_micros(250);
     loop {
@@ -182,12 +186,17 @@ pub fn run(server: SocketAddr, probe: &Probe) -> std::io::Result<ProbeResult> {
         }
         let due = (probe.rate * elapsed.as_secs_f64()).ceil() as u64;
         while sent < due {
-            payload[..8].copy_from_slice(&sent.to_le_bytes());
-            payload[8..16].copy_from_slice(&(start.elapsed().as_nanos() as u64).to_le_bytes());
-            match sock.send(&payload) {
-                Ok(_) => sent += 1,
+            let k = ((due - sent) as usize).min(batch::BATCH);
+            let now = (start.elapsed().as_nanos() as u64).to_le_bytes();
+            for (j, slot) in slots[..k].iter_mut().enumerate() {
+                slot[..8].copy_from_slice(&(sent + j as u64).to_le_bytes());
+                slot[8..16].copy_from_slice(&now);
+            }
+            let msgs: Vec<&[u8]> = slots[..k].iter().map(Vec::as_slice).collect();
+            match batch::send(&sock, &msgs, None) {
+                Ok(n) if n > 0 => sent += n as u64,
                 Err(e) if e.kind() == ErrorKind::Interrupted => {}
-                Err(_) => {
+                _ => {
                     // The kernel is full: the datagram is not sent, and not counted.
                     send_errors += 1;
                     break;
@@ -209,28 +218,55 @@ pub fn run(server: SocketAddr, probe: &Probe) -> std::io::Result<ProbeResult> {
     Ok(r)
 }
 
+/// The sender alone: datagrams of `size` sent to `to` as fast as batches
+/// go, unpaced, for `duration`; returns datagrams per second sent (what
+/// `sockperf throughput` reports). This is the most the UDP scenario can
+/// offer a server.
+pub fn one_way(to: SocketAddr, size: usize, duration: Duration) -> std::io::Result<f64> {
+    let size = size.max(HEADER);
+    check_size(to, size).map_err(std::io::Error::other)?;
+    let sock = socket_for(to)?;
+    let slots = vec![vec![0x5au8; size]; batch::BATCH];
+    let msgs: Vec<&[u8]> = slots.iter().map(Vec::as_slice).collect();
+    let start = Instant::now();
+    let mut sent = 0u64;
+    while start.elapsed() < duration {
+        match batch::send(&sock, &msgs, None) {
+            Ok(n) => sent += n as u64,
+            // A full buffer or a refused port: nothing sent this time.
+            Err(_) => thread::yield_now(),
+        }
+    }
+    Ok(sent as f64 / start.elapsed().as_secs_f64())
+}
+
 /// Receives until sending is over and the echoes have gone quiet: a fixed
 /// window after the last send would count an echo delayed by a busy
-/// machine as lost.
+/// machine as lost. Reads a batch per system call, so the receiver keeps up
+/// with a batched sender; every echo of a batch is stamped with the time
+/// the batch arrived.
 fn receive(sock: &UdpSocket, start: Instant, sent_by: &AtomicU64, drain: Duration) -> ProbeResult {
-    let mut buf = vec![0u8; 65_536];
-    let mut seen: Vec<u64> = Vec::new();
-    let mut r = ProbeResult {
-        sent: 0,
-        received: 0,
-        duplicates: 0,
-        out_of_order: 0,
-        corrupted: 0,
-        truncated: 0,
-        lost: 0,
-        send_errors: 0,
-        jitter_us: 0.0,
-        latency: histogram(),
-        send_secs: 0.0,
+    let mut bufs = vec![vec![0u8; 65_536]; batch::BATCH];
+    let mut lens = [0usize; batch::BATCH];
+    let mut t = Tally {
+        r: ProbeResult {
+            sent: 0,
+            received: 0,
+            duplicates: 0,
+            out_of_order: 0,
+            corrupted: 0,
+            truncated: 0,
+            lost: 0,
+            send_errors: 0,
+            jitter_us: 0.0,
+            latency: histogram(),
+            send_secs: 0.0,
+        },
+        seen: Vec::new(),
+        highest: None,
+        last_transit: None,
+        jitter: 0.0,
     };
-    let mut highest: Option<u64> = None;
-    let mut last_transit: Option<f64> = None;
-    let mut jitter = 0.0f64;
     let mut last_arrival = Duration::ZERO;
     loop {
         let end = Duration::from_nanos(sent_by.load(Ordering::Acquire));
@@ -240,61 +276,77 @@ fn receive(sock: &UdpSocket, start: Instant, sent_by: &AtomicU64, drain: Duratio
         {
             break;
         }
-        let got = recv_checked(sock, &mut buf);
-        if got.is_ok() {
-            last_arrival = start.elapsed();
-        }
-        let n = match got {
-            Ok(got) if got.truncated() => {
-                r.truncated += 1;
-                continue;
-            }
-            Ok(got) => got.len,
-            Err(_) => continue,
-        };
-        let now = start.elapsed().as_nanos() as u64;
-        if n < HEADER {
+        let Ok(n) = batch::recv(sock, &mut bufs, &mut lens, None) else {
             continue;
+        };
+        last_arrival = start.elapsed();
+        let now = last_arrival.as_nanos() as u64;
+        for i in 0..n {
+            if lens[i] > bufs[i].len() {
+                t.r.truncated += 1;
+            } else {
+                t.account(&bufs[i][..lens[i]], now);
+            }
+        }
+    }
+    t.r.jitter_us = t.jitter;
+    t.r
+}
+
+/// The receiver's counts as echoes come in.
+struct Tally {
+    r: ProbeResult,
+    /// A bit per sequence number seen.
+    seen: Vec<u64>,
+    highest: Option<u64>,
+    last_transit: Option<f64>,
+    jitter: f64,
+}
+
+impl Tally {
+    /// Counts one echo that arrived `now` (ns from the probe's start).
+    fn account(&mut self, d: &[u8], now: u64) {
+        let r = &mut self.r;
+        if d.len() < HEADER {
+            return;
         }
         // The sender fills byte i with i: anything else was altered on the way.
-        if buf[HEADER..n]
+        if d[HEADER..]
             .iter()
             .enumerate()
             .any(|(i, b)| *b != (i + HEADER) as u8)
         {
             r.corrupted += 1;
-            continue;
+            return;
         }
-        let seq = u64::from_le_bytes(buf[..8].try_into().unwrap_or_default());
-        let sent_at = u64::from_le_bytes(buf[8..16].try_into().unwrap_or_default());
+        let seq = u64::from_le_bytes(d[..8].try_into().unwrap_or_default());
+        let sent_at = u64::from_le_bytes(d[8..16].try_into().unwrap_or_default());
         let (word, bit) = ((seq / 64) as usize, seq % 64);
-        if word >= seen.len() {
+        if word >= self.seen.len() {
             if word > 1 << 24 {
-                continue; // not one of ours
+                return; // not one of ours
             }
-            seen.resize(word + 1, 0);
+            self.seen.resize(word + 1, 0);
         }
-        if seen[word] & (1 << bit) != 0 {
+        if self.seen[word] & (1 << bit) != 0 {
             r.duplicates += 1;
-            continue;
+            return;
         }
-        seen[word] |= 1 << bit;
+        self.seen[word] |= 1 << bit;
         r.received += 1;
-        match highest {
+        match self.highest {
             Some(h) if seq < h => r.out_of_order += 1,
-            _ => highest = Some(seq),
+            _ => self.highest = Some(seq),
         }
         let rtt = now.saturating_sub(sent_at);
         let _ = r.latency.record(rtt.max(100));
         // RFC 3550 §6.4.1: J += (|D(i-1,i)| - J) / 16 over transit times.
         let transit = rtt as f64 / 1e3;
-        if let Some(prev) = last_transit {
-            jitter += ((transit - prev).abs() - jitter) / 16.0;
+        if let Some(prev) = self.last_transit {
+            self.jitter += ((transit - prev).abs() - self.jitter) / 16.0;
         }
-        last_transit = Some(transit);
+        self.last_transit = Some(transit);
     }
-    r.jitter_us = jitter;
-    r
 }
 
 #[cfg(test)]

@@ -13,7 +13,7 @@ mod udp_echo;
 
 pub use stream::{BLOCK as STREAM_BLOCK, tcp_stream};
 pub use tcp_echo::{EchoCeiling, Strategy};
-pub use udp_echo::UdpCeiling;
+pub use udp_echo::{UdpCeiling, UdpSink};
 
 /// The ceilings, run apart from the bench process like every target (an
 /// in-process echo shares the driver's address space and ran up to 1.2x

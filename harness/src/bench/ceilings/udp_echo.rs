@@ -68,3 +68,42 @@ fn echo(s: &UdpSocket, stop: &AtomicBool) {
         }
     }
 }
+
+/// A UDP socket that receives and discards, in batches: the far end of the
+/// sender's one-way rate. Stops when dropped.
+pub struct UdpSink {
+    /// Where it listens.
+    pub addr: SocketAddr,
+    stop: Arc<AtomicBool>,
+}
+
+impl UdpSink {
+    /// Starts it, on `cpu` when given.
+    pub fn start(cpu: Option<usize>) -> std::io::Result<UdpSink> {
+        let s = UdpSocket::bind("127.0.0.1:0")?;
+        let _ = socket2::SockRef::from(&s).set_recv_buffer_size(8 << 20);
+        s.set_read_timeout(Some(Duration::from_millis(50)))?;
+        let addr = s.local_addr()?;
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = Arc::clone(&stop);
+        thread::Builder::new()
+            .name("ceiling-udp-sink".into())
+            .spawn(move || {
+                if let Some(cpu) = cpu {
+                    crate::bench::pin::pin_current_thread(cpu);
+                }
+                let mut bufs = vec![vec![0u8; 65_536]; BATCH];
+                let mut lens = [0usize; BATCH];
+                while !flag.load(Ordering::SeqCst) {
+                    let _ = batch::recv(&s, &mut bufs, &mut lens, None);
+                }
+            })?;
+        Ok(UdpSink { addr, stop })
+    }
+}
+
+impl Drop for UdpSink {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+    }
+}

@@ -303,6 +303,28 @@ fn bench(base: &BenchRun, cur: &BenchRun, tol: Tolerances) -> Result<Vec<Row>, U
             });
             continue;
         }
+        if let Some(by) = b.limited_by.as_ref().or(c.limited_by.as_ref()) {
+            rows.push(Row {
+                metric: format!("{name}: rate"),
+                baseline: b.ratio.map_or("-".into(), |r| format!("{:.3}", r.median)),
+                current: c.ratio.map_or("-".into(), |r| format!("{:.3}", r.median)),
+                change: None,
+                verdict: Verdict::Pass,
+                note: format!("the {by} set the rate in one of the runs, not the server: not gated"),
+            });
+            continue;
+        }
+        if b.ratio.is_some() != c.ratio.is_some() {
+            rows.push(Row {
+                metric: format!("{name}: ratio to ceiling"),
+                baseline: b.ratio.map_or("-".into(), |r| format!("{:.3}", r.median)),
+                current: c.ratio.map_or("-".into(), |r| format!("{:.3}", r.median)),
+                change: None,
+                verdict: Verdict::Warning,
+                note: "a ratio in one run only (its ceiling failed?): not comparable".into(),
+            });
+            continue;
+        }
         let ((bs, what), (cs, _)) = (timing(b), timing(c));
         let t = if b.scenario == "capacity" {
             capacity_tolerance(&base.parameters.capacity.plan, tol.timing)
@@ -337,6 +359,23 @@ fn bench(base: &BenchRun, cur: &BenchRun, tol: Tolerances) -> Result<Vec<Row>, U
                     rows.push(counter_row(format!("{name}: {label}"), x, y, tol.counter));
                 }
             }
+        }
+    }
+    // A target above its ceiling means the ceiling bounds nothing: every
+    // ratio to it is suspect, whichever way it moved.
+    for c in &cur.results {
+        if let Some(r) = c.ratio.filter(|r| r.median > crate::report::bench_md::SUSPECT) {
+            rows.push(Row {
+                metric: format!("{} {} {}: suspect ceiling", c.scenario, c.key, c.target),
+                baseline: "-".into(),
+                current: format!("{:.3}", r.median),
+                change: None,
+                verdict: Verdict::Warning,
+                note: format!(
+                    "ratio above {} to its ceiling: the ceiling is not one",
+                    crate::report::bench_md::SUSPECT
+                ),
+            });
         }
     }
     for b in &base.codec {

@@ -21,6 +21,10 @@ pub fn si(v: f64) -> String {
     }
 }
 
+/// A ratio above this says the ceiling is not one: the target beat the
+/// bare path it was measured against.
+pub const SUSPECT: f64 = 1.05;
+
 /// One result cell: median, spread as CV, ratio to its ceiling.
 pub fn cell(m: Option<&Measurement>) -> String {
     match m {
@@ -29,9 +33,13 @@ pub fn cell(m: Option<&Measurement>) -> String {
             format!("{} ({})", m.status, m.reason.as_deref().unwrap_or(""))
         }
         Some(m) => {
-            let ratio = m
-                .ratio
-                .map_or(String::new(), |r| format!(" · {:.2}×", r.median));
+            let ratio = m.ratio.map_or(String::new(), |r| {
+                format!(
+                    " · {:.2}×{}",
+                    r.median,
+                    if r.median > SUSPECT { " (suspect ceiling)" } else { "" }
+                )
+            });
             format!("{} ±{:.0}%{ratio}", si(m.value.median), m.value.cv * 100.0)
         }
     }
@@ -49,11 +57,16 @@ impl Reporter<BenchRun> for BenchMarkdown {
         writeln!(s)?;
         writeln!(
             s,
-            "{} on {} ({} CPUs, {:.0} GiB), kernel {}, {}, git {}, seed {}, {:.0} s.",
+            "{} on {} ({} CPUs, {:.0} GiB{}), kernel {}, {}, git {}, seed {}, {:.0} s.",
             run.tool_version,
             or(&m.cpu),
             m.cpus,
             m.memory_bytes as f64 / (1u64 << 30) as f64,
+            if m.virtualization.is_empty() {
+                String::new()
+            } else {
+                format!(", {}", m.virtualization)
+            },
             or(&m.kernel),
             or(&m.rustc),
             or(&m.git_revision),
@@ -87,6 +100,25 @@ impl Reporter<BenchRun> for BenchMarkdown {
                 }
             )?;
         }
+        let verdict = super::verdict::markdown(run);
+        if !verdict.is_empty() {
+            writeln!(s)?;
+            write!(s, "{verdict}")?;
+        }
+        let suspects: Vec<String> = run
+            .results
+            .iter()
+            .filter(|m| m.ratio.is_some_and(|r| r.median > SUSPECT))
+            .map(|m| format!("{} {} on {}", m.scenario, m.key, m.target))
+            .collect();
+        if !suspects.is_empty() {
+            writeln!(
+                s,
+                "\n**Suspect ceilings** ({}): a target above {SUSPECT}x its ceiling beat the bare path, so that ceiling bounds nothing: {}.",
+                suspects.len(),
+                suspects.join(", ")
+            )?;
+        }
         capacity(&mut s, run)?;
         writeln!(s)?;
         writeln!(s, "## Ceilings")?;
@@ -110,10 +142,11 @@ impl Reporter<BenchRun> for BenchMarkdown {
                 c.value.cv * 100.0
             )?;
         }
+        anchors(&mut s, run)?;
         writeln!(s)?;
         writeln!(
             s,
-            "Echo and UDP ceilings (an unframed echo of the same bytes, a raw UDP echo) are per configuration; their values are the denominators of the ratios below."
+            "Echo and UDP ceilings (an unframed echo of the same bytes, a raw UDP echo) are per configuration; each ratio below is a repetition's value over its ceiling's best repetition (measured before and after the targets)."
         )?;
         let names: Vec<&str> = run.targets.iter().map(|t| t.name.as_str()).collect();
         for (family, title, what) in [
@@ -420,6 +453,52 @@ fn capacity(s: &mut String, run: &BenchRun) -> std::fmt::Result {
     Ok(())
 }
 
+/// The anchors: iperf3 and sockperf beside our ceilings.
+fn anchors(s: &mut String, run: &BenchRun) -> std::fmt::Result {
+    if run.anchors.is_empty() {
+        return Ok(());
+    }
+    writeln!(s)?;
+    writeln!(s, "## Anchors")?;
+    writeln!(s)?;
+    writeln!(s, "Standard tools in the same run, same placement: a ceiling far below them is not a ceiling.")?;
+    writeln!(s)?;
+    writeln!(s, "| tool | measures | theirs | ours | ours / theirs |")?;
+    writeln!(s, "|---|---|---|---|---|")?;
+    for a in &run.anchors {
+        let Some(v) = a.value else {
+            writeln!(
+                s,
+                "| {} | {} | not run: {} | - | - |",
+                a.tool,
+                a.measures,
+                a.reason.as_deref().unwrap_or("")
+            )?;
+            continue;
+        };
+        let ours = match (a.ours, &a.ours_is) {
+            (Some(o), Some(what)) => format!("{} {} ({what})", si(o), a.unit),
+            _ => "-".into(),
+        };
+        let ratio = match (a.ratio, a.want_at_least) {
+            (Some(r), Some(w)) if r < w => format!("{r:.2}× (**short**: want at least {w:.1}×)"),
+            (Some(r), Some(w)) => format!("{r:.2}× (want at least {w:.1}×)"),
+            (Some(r), None) => format!("{r:.2}×"),
+            _ => "-".into(),
+        };
+        writeln!(
+            s,
+            "| {} | {} (`{}`) | {} {} | {ours} | {ratio} |",
+            a.tool,
+            a.measures,
+            a.command,
+            si(v),
+            a.unit
+        )?;
+    }
+    Ok(())
+}
+
 fn capacity_cell(m: Option<&Measurement>) -> String {
     match m {
         None => "-".into(),
@@ -431,7 +510,7 @@ fn capacity_cell(m: Option<&Measurement>) -> String {
             let mut out = si(m.value.median);
             if let Some(r) = m.ratio {
                 out.push_str(&format!(" · {:.2}×", r.median));
-                if r.median > 1.05 {
+                if r.median > SUSPECT {
                     out.push_str(" (suspect ceiling)");
                 }
             }

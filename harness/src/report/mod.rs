@@ -9,6 +9,7 @@ pub mod conform_html;
 pub mod conform_md;
 pub mod junit;
 pub mod machine;
+pub mod verdict;
 
 use std::path::{Path, PathBuf};
 

@@ -1,0 +1,333 @@
+//! The verdict: per workload, which target is fastest, by how much over
+//! the runner-up, and whether the repetitions separate them at all.
+//!
+//! A workload pools several configurations (request-response at 0 B, 64 B
+//! and 1 KiB over 1, 16 and 256 connections, say). A target's score is the
+//! geometric mean over them of its median, so every configuration counts
+//! the same whatever its scale. Whether the best beats the runner-up is a
+//! bootstrap on the repetitions: each (target, configuration)'s repetitions
+//! are resampled with replacement, the scores recomputed, 2,000 times; the
+//! best wins only if it is ahead in at least 95 % of the resamples, else
+//! the two are a tie.
+
+use rand::{Rng, SeedableRng};
+
+use crate::bench::results::{BenchRun, Measurement};
+
+/// Resamples of the bootstrap.
+pub const RESAMPLES: usize = 2000;
+/// The share of resamples the best must lead in to be called the winner.
+pub const CONFIDENCE: f64 = 0.95;
+
+/// One workload's verdict.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Verdict {
+    /// What is measured, e.g. `request-response, small bodies`.
+    pub workload: &'static str,
+    /// Configurations pooled (those every ranked target completed).
+    pub configs: usize,
+    /// The fastest target.
+    pub best: String,
+    /// The next one.
+    pub runner_up: Option<String>,
+    /// best's score over runner-up's, minus 1.
+    pub margin: f64,
+    /// The share of resamples in which best led.
+    pub confidence: f64,
+    /// The figure that explains it: CPU and system calls per frame of both.
+    pub why: String,
+}
+
+impl Verdict {
+    /// True when the repetitions do not separate best from runner-up.
+    pub fn tie(&self) -> bool {
+        self.runner_up.is_some() && self.confidence < CONFIDENCE
+    }
+}
+
+/// The workloads, each a scenario and a test on its configuration key.
+const WORKLOADS: [(&str, &str, fn(&str) -> bool); 7] = [
+    ("capacity at the latency target", "capacity", |_| true),
+    ("request-response, small bodies", "echo", |k| {
+        k.starts_with("rr/") && !k.contains("/16KiB/")
+    }),
+    ("request-response, 16 KiB bodies", "echo", |k| {
+        k.starts_with("rr/16KiB/")
+    }),
+    ("pipelined, small bodies", "echo", |k| {
+        k.starts_with("pipelined/") && !k.contains("/16KiB/")
+    }),
+    ("pipelined, 16 KiB bodies", "echo", |k| {
+        k.starts_with("pipelined/16KiB/")
+    }),
+    ("many idle connections beside active ones", "many", |_| true),
+    ("upload with MD5", "upload", |_| true),
+];
+
+/// The UDP workload is separate: its figure is a loss-free rate.
+const UDP: (&str, &str) = ("UDP echo, loss-free rate", "udp");
+
+/// Every workload the run measured.
+pub fn verdicts(run: &BenchRun) -> Vec<Verdict> {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(run.seed);
+    let mut out = Vec::new();
+    let all = WORKLOADS
+        .iter()
+        .map(|&(w, f, k)| (w, f, k))
+        .chain(std::iter::once((UDP.0, UDP.1, (|_| true) as fn(&str) -> bool)));
+    for (workload, family, wanted) in all {
+        let results: Vec<&Measurement> = run
+            .results
+            .iter()
+            .filter(|m| m.scenario == family && wanted(&m.key))
+            .collect();
+        if let Some(v) = judge(workload, &results, run, &mut rng) {
+            out.push(v);
+        }
+    }
+    out
+}
+
+fn usable(m: &Measurement) -> bool {
+    m.status == "ok" && !m.reps.is_empty()
+}
+
+fn judge(
+    workload: &'static str,
+    results: &[&Measurement],
+    run: &BenchRun,
+    rng: &mut impl Rng,
+) -> Option<Verdict> {
+    let mut keys: Vec<&str> = results.iter().map(|m| m.key.as_str()).collect();
+    keys.sort_unstable();
+    keys.dedup();
+    // Ranked: targets with a usable result somewhere in the workload;
+    // pooled: the configurations all of them completed.
+    let targets: Vec<&str> = run
+        .targets
+        .iter()
+        .map(|t| t.name.as_str())
+        .filter(|t| results.iter().any(|m| m.target == *t && usable(m)))
+        .collect();
+    let find = |t: &str, k: &str| {
+        results
+            .iter()
+            .find(|m| m.target == t && m.key == k)
+            .copied()
+    };
+    let common: Vec<&str> = keys
+        .into_iter()
+        .filter(|k| targets.iter().all(|t| find(t, k).is_some_and(usable)))
+        .collect();
+    if targets.is_empty() || common.is_empty() {
+        return None;
+    }
+    let reps = |t: &str| -> Vec<&[f64]> {
+        common
+            .iter()
+            .filter_map(|k| find(t, k).map(|m| m.reps.as_slice()))
+            .collect()
+    };
+    let mut scored: Vec<(&str, f64)> = targets
+        .iter()
+        .map(|t| (*t, score(&reps(t).iter().map(|r| median(r)).collect::<Vec<_>>())))
+        .collect();
+    scored.sort_by(|a, b| b.1.total_cmp(&a.1));
+    let (best, best_score) = scored[0];
+    let Some(&(second, second_score)) = scored.get(1) else {
+        return Some(Verdict {
+            workload,
+            configs: common.len(),
+            best: best.into(),
+            runner_up: None,
+            margin: 0.0,
+            confidence: 1.0,
+            why: String::new(),
+        });
+    };
+    let (rb, rs) = (reps(best), reps(second));
+    let mut led = 0;
+    for _ in 0..RESAMPLES {
+        let b = score(&rb.iter().map(|r| resampled_median(r, rng)).collect::<Vec<_>>());
+        let s = score(&rs.iter().map(|r| resampled_median(r, rng)).collect::<Vec<_>>());
+        if b > s {
+            led += 1;
+        }
+    }
+    let per = |t: &str| explain(&common.iter().filter_map(|k| find(t, k)).collect::<Vec<_>>());
+    let (wb, ws) = (per(best), per(second));
+    let why = match (wb.0, ws.0) {
+        (Some(cb), Some(cs)) => {
+            let mut w = format!("server CPU {cb:.2} vs {cs:.2} µs per frame");
+            if let (Some(yb), Some(ys)) = (wb.1, ws.1) {
+                w.push_str(&format!("; system calls {yb:.2} vs {ys:.2} per frame"));
+            }
+            w
+        }
+        _ => String::new(),
+    };
+    Some(Verdict {
+        workload,
+        configs: common.len(),
+        best: best.into(),
+        runner_up: Some(second.into()),
+        margin: if second_score > 0.0 {
+            best_score / second_score - 1.0
+        } else {
+            f64::INFINITY
+        },
+        confidence: led as f64 / RESAMPLES as f64,
+        why,
+    })
+}
+
+/// Geometric mean over configurations, with zero (no capacity found) kept
+/// as zero rather than swallowing the mean.
+fn score(medians: &[f64]) -> f64 {
+    if medians.is_empty() || medians.iter().any(|&m| m <= 0.0) {
+        return 0.0;
+    }
+    (medians.iter().map(|m| m.ln()).sum::<f64>() / medians.len() as f64).exp()
+}
+
+fn median(v: &[f64]) -> f64 {
+    let mut s = v.to_vec();
+    s.sort_by(f64::total_cmp);
+    let n = s.len();
+    if n == 0 {
+        0.0
+    } else if n % 2 == 1 {
+        s[n / 2]
+    } else {
+        (s[n / 2 - 1] + s[n / 2]) / 2.0
+    }
+}
+
+fn resampled_median(v: &[f64], rng: &mut impl Rng) -> f64 {
+    let pick: Vec<f64> = (0..v.len()).map(|_| v[rng.random_range(0..v.len())]).collect();
+    median(&pick)
+}
+
+/// Geometric means of server CPU µs per frame and system calls per frame
+/// over the measurements that have them.
+fn explain(ms: &[&Measurement]) -> (Option<f64>, Option<f64>) {
+    let cpu: Vec<f64> = ms
+        .iter()
+        .filter_map(|m| m.server.map(|u| u.cpu_us_per_frame))
+        .filter(|&c| c > 0.0)
+        .collect();
+    let calls: Vec<f64> = ms
+        .iter()
+        .filter_map(|m| m.syscalls)
+        .map(|s| s.server_reads_per_frame + s.server_writes_per_frame)
+        .filter(|&c| c > 0.0)
+        .collect();
+    let g = |v: &[f64]| (!v.is_empty()).then(|| score(v));
+    (g(&cpu), g(&calls))
+}
+
+/// The verdict table in Markdown, for the top of report.md (and, through
+/// it, index.html).
+pub fn markdown(run: &BenchRun) -> String {
+    let vs = verdicts(run);
+    if vs.is_empty() {
+        return String::new();
+    }
+    let mut s = String::from(
+        "## Verdict\n\n| workload | best | margin over the runner-up | what explains it |\n|---|---|---|---|\n",
+    );
+    for v in &vs {
+        let margin = match &v.runner_up {
+            None => "the only target".to_owned(),
+            Some(r) if v.tie() => format!(
+                "**tie** with {r} ({:+.0}%, ahead in {:.0}% of resamples)",
+                v.margin * 100.0,
+                v.confidence * 100.0
+            ),
+            Some(r) => format!(
+                "{:+.0}% over {r} (ahead in {:.0}% of resamples)",
+                v.margin * 100.0,
+                v.confidence * 100.0
+            ),
+        };
+        s.push_str(&format!(
+            "| {} ({} configuration{}) | {} | {} | {} |\n",
+            v.workload,
+            v.configs,
+            if v.configs == 1 { "" } else { "s" },
+            v.best,
+            margin,
+            if v.why.is_empty() { "-" } else { &v.why }
+        ));
+    }
+    s.push_str(&format!(
+        "\nScore: the geometric mean over the workload's configurations of each target's median. A tie: the best led the runner-up in fewer than {:.0}% of {} bootstrap resamples of the repetitions.\n",
+        CONFIDENCE * 100.0,
+        RESAMPLES
+    ));
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bench::results::BenchTarget;
+
+    fn run_with(reps: &[(&str, &str, [f64; 5])]) -> BenchRun {
+        let mut run: BenchRun = serde_json::from_str(
+            r#"{"schema":"sockbench-bench/1","tool_version":"0","machine":{"hostname":"","kernel":"","cpu":"","cpus":2,"memory_bytes":0,"rustc":"","git_revision":""},
+            "seed":1,"started_unix":0,"duration_s":1,"mode":"quick","parameters":{"warmup_ms":50,"rep_ms":50,"repetitions":5,"echo_bodies":[64],"echo_connections":[1],
+            "pipeline_window_bytes":65536,"pipeline_max_depth":32,"upload_bytes":1,"udp_sizes":[64],"udp_start_rate":20000,"udp_loss_onset":0.001,"many_idle":1,"many_active":1},
+            "targets":[],"ceilings":[],"results":[],"codec":[]}"#,
+        )
+        .unwrap();
+        for name in ["a", "b"] {
+            run.targets.push(BenchTarget {
+                name: name.into(),
+                kind: "backend".into(),
+                detail: String::new(),
+                concurrent: true,
+            });
+        }
+        for (t, k, r) in reps {
+            run.results
+                .push(Measurement::new("echo", k, t, "frames/s", "closed-loop").with_reps(r.to_vec()));
+        }
+        run
+    }
+
+    #[test]
+    fn a_clear_lead_wins_and_overlapping_repetitions_tie() {
+        let clear = run_with(&[
+            ("a", "rr/64B/1c", [100.0, 101.0, 99.0, 100.0, 102.0]),
+            ("b", "rr/64B/1c", [80.0, 81.0, 79.0, 80.0, 82.0]),
+        ]);
+        let v = &verdicts(&clear)[0];
+        assert_eq!((v.best.as_str(), v.runner_up.as_deref()), ("a", Some("b")));
+        assert!(!v.tie(), "{v:?}");
+        assert!((v.margin - 0.25).abs() < 0.01, "{v:?}");
+
+        let noisy = run_with(&[
+            ("a", "rr/64B/1c", [100.0, 60.0, 140.0, 90.0, 105.0]),
+            ("b", "rr/64B/1c", [95.0, 130.0, 70.0, 100.0, 99.0]),
+        ]);
+        let v = &verdicts(&noisy)[0];
+        assert!(v.tie(), "{v:?}");
+        assert!(markdown(&noisy).contains("**tie**"));
+    }
+
+    #[test]
+    fn each_configuration_counts_the_same_whatever_its_scale() {
+        // a wins the small configuration by 2x, b the big one by 1.5x: a
+        // leads overall though b's big numbers dwarf a's small ones.
+        let run = run_with(&[
+            ("a", "rr/64B/1c", [200.0; 5]),
+            ("b", "rr/64B/1c", [100.0; 5]),
+            ("a", "rr/64B/16c", [1e6; 5]),
+            ("b", "rr/64B/16c", [1.5e6; 5]),
+        ]);
+        let v = &verdicts(&run)[0];
+        assert_eq!(v.best, "a");
+        assert_eq!(v.configs, 2);
+    }
+}

@@ -113,7 +113,10 @@ impl TargetSpec {
             ),
             TargetSpec::Spawn { argv, .. } => (
                 "spawn",
-                argv.iter().map(|a| relative(a)).collect::<Vec<_>>().join(" "),
+                argv.iter()
+                    .map(|a| relative(a))
+                    .collect::<Vec<_>>()
+                    .join(" "),
             ),
             TargetSpec::Address { tcp, udp, .. } => ("address", format!("tcp {tcp}, udp {udp}")),
         }

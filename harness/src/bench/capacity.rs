@@ -33,30 +33,32 @@ pub fn run(run: &mut Run<'_>) -> Result<()> {
             let key = format!("{}/{conns}c", size_label(body as u64));
             let frame = super::echo::frame(body, opts.seed);
             run.step(&format!("capacity {key}: unframed ceiling"));
-            let ceiling = match super::ceilings::spawn(&opts.exe, Strategy::EventLoop, opts.pin) {
-                Ok(e) => measure(
-                    &c,
-                    e.ready.tcp,
-                    &frame,
-                    conns,
-                    None,
-                    "ceiling",
-                    &format!("capacity/{key}"),
-                    "unframed echo",
-                ),
-                Err(e) => Measurement::new(
-                    "ceiling",
-                    &format!("capacity/{key}"),
-                    "unframed echo",
-                    "frames/s",
-                    "open-loop",
-                )
-                .failed(e.to_string()),
-            };
-            let ceiling = run.ceiling(ceiling);
+            let search_ceiling =
+                || match super::ceilings::spawn(&opts.exe, Strategy::EventLoop, opts.pin) {
+                    Ok(e) => measure(
+                        &c,
+                        e.ready.tcp,
+                        &frame,
+                        conns,
+                        None,
+                        "ceiling",
+                        &format!("capacity/{key}"),
+                        "unframed echo",
+                    ),
+                    Err(e) => Measurement::new(
+                        "ceiling",
+                        &format!("capacity/{key}"),
+                        "unframed echo",
+                        "frames/s",
+                        "open-loop",
+                    )
+                    .failed(e.to_string()),
+                };
+            let first = search_ceiling();
+            let mut measured = Vec::new();
             for (spec, info) in run.targets.clone() {
                 run.step(&format!("capacity {key} on {}", info.name));
-                let mut m = match Server::start(&spec, &opts.exe, &[], opts.pin) {
+                let m = match Server::start(&spec, &opts.exe, &[], opts.pin) {
                     Ok(server) => measure(
                         &c,
                         server.tcp(),
@@ -72,6 +74,28 @@ pub fn run(run: &mut Run<'_>) -> Result<()> {
                             .failed(format!("{e:#}"))
                     }
                 };
+                measured.push(m);
+            }
+            // Searched again after the targets and the higher capacity kept:
+            // one search's capacity moves by whole steps with the machine.
+            run.step(&format!("capacity {key}: unframed ceiling again"));
+            let second = search_ceiling();
+            let better = |m: &Measurement| if m.status == "ok" { m.value.max } else { -1.0 };
+            let (mut ceiling, other) = if better(&second) > better(&first) {
+                (second, first)
+            } else {
+                (first, second)
+            };
+            ceiling.notes.push(format!(
+                "the higher of two searches, before and after the targets (the other found {})",
+                if other.status == "ok" {
+                    format!("{:.0}", other.value.max)
+                } else {
+                    other.status.clone()
+                }
+            ));
+            let ceiling = run.ceiling(ceiling);
+            for mut m in measured {
                 m.relate(&ceiling);
                 run.record(m);
             }

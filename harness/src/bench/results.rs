@@ -384,7 +384,11 @@ impl Measurement {
         if let Some(by) = self.limited_by.as_ref().or(ceiling.limited_by.as_ref()) {
             self.notes.push(format!(
                 "no ratio: the {by}, not the server, set {} rate",
-                if self.limited_by.is_some() { "this" } else { "the ceiling's" }
+                if self.limited_by.is_some() {
+                    "this"
+                } else {
+                    "the ceiling's"
+                }
             ));
             return;
         }

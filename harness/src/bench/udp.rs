@@ -86,7 +86,10 @@ fn sender_rate(run: &Run<'_>, size: usize, key: &str) -> Measurement {
     }
     let mut m = m.with_reps(reps);
     m.mb_per_s = Some(Summary::of(
-        &m.reps.iter().map(|r| r * size as f64 / 1e6).collect::<Vec<_>>(),
+        &m.reps
+            .iter()
+            .map(|r| r * size as f64 / 1e6)
+            .collect::<Vec<_>>(),
     ));
     m
 }

@@ -310,7 +310,9 @@ fn bench(base: &BenchRun, cur: &BenchRun, tol: Tolerances) -> Result<Vec<Row>, U
                 current: c.ratio.map_or("-".into(), |r| format!("{:.3}", r.median)),
                 change: None,
                 verdict: Verdict::Pass,
-                note: format!("the {by} set the rate in one of the runs, not the server: not gated"),
+                note: format!(
+                    "the {by} set the rate in one of the runs, not the server: not gated"
+                ),
             });
             continue;
         }
@@ -364,7 +366,10 @@ fn bench(base: &BenchRun, cur: &BenchRun, tol: Tolerances) -> Result<Vec<Row>, U
     // A target above its ceiling means the ceiling bounds nothing: every
     // ratio to it is suspect, whichever way it moved.
     for c in &cur.results {
-        if let Some(r) = c.ratio.filter(|r| r.median > crate::report::bench_md::SUSPECT) {
+        if let Some(r) = c
+            .ratio
+            .filter(|r| r.median > crate::report::bench_md::SUSPECT)
+        {
             rows.push(Row {
                 metric: format!("{} {} {}: suspect ceiling", c.scenario, c.key, c.target),
                 baseline: "-".into(),

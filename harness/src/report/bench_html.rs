@@ -64,6 +64,13 @@ impl Reporter<BenchRun> for BenchHtml {
             "<!doctype html><html lang=en><head><meta charset=utf-8><title>sockbench bench</title><style>{STYLE}</style></head><body>"
         )?;
         writeln!(s, "<h1>sockbench bench ({})</h1>", escape(&run.mode))?;
+        // The verdict first, as in report.md.
+        let verdict = super::verdict::markdown(run);
+        if !verdict.is_empty() {
+            writeln!(s, "<h2>Verdict</h2>")?;
+            let body = verdict.trim_start_matches("## Verdict\n");
+            writeln!(s, "{}", markdown_tables_to_html(body))?;
+        }
         let names: Vec<String> = run.targets.iter().map(|t| t.name.clone()).collect();
         knees(&mut s, run, &names)?;
         for mode in ["rr", "pipelined"] {
@@ -270,7 +277,7 @@ impl Reporter<BenchRun> for BenchHtml {
                 si(run.duration_s)
             ))
         )?;
-        writeln!(s, "</body></html>")?;
+        writeln!(s, "{}</body></html>", super::SELF_CHECK)?;
         Ok(s)
     }
 }
@@ -284,6 +291,36 @@ fn chart(s: &mut String, svg: String) -> std::fmt::Result {
 
 /// The report's Markdown as HTML: headings, paragraphs, lists and tables,
 /// which is all report.md uses.
+/// A Markdown cell or line as HTML: escaped, then `**bold**` and `` `code` ``.
+fn inline(md: &str) -> String {
+    let mut out = String::new();
+    let (mut bold, mut code) = (false, false);
+    let mut rest = md;
+    while !rest.is_empty() {
+        if let Some(r) = rest.strip_prefix("**").filter(|_| !code) {
+            out.push_str(if bold { "</b>" } else { "<b>" });
+            bold = !bold;
+            rest = r;
+        } else if let Some(r) = rest.strip_prefix('`') {
+            out.push_str(if code { "</code>" } else { "<code>" });
+            code = !code;
+            rest = r;
+        } else {
+            let c = rest.chars().next().unwrap_or(' ');
+            out.push_str(&escape(&c.to_string()));
+            rest = &rest[c.len_utf8()..];
+        }
+    }
+    // Unbalanced markers close where the text ends.
+    if code {
+        out.push_str("</code>");
+    }
+    if bold {
+        out.push_str("</b>");
+    }
+    out
+}
+
 fn markdown_tables_to_html(md: &str) -> String {
     let mut out = String::new();
     let mut in_table = false;
@@ -300,7 +337,7 @@ fn markdown_tables_to_html(md: &str) -> String {
             }
             out.push_str("<tr>");
             for c in t.trim_matches('|').split(" | ") {
-                let _ = write!(out, "<td>{}</td>", escape(c.trim()));
+                let _ = write!(out, "<td>{}</td>", inline(c.trim()));
             }
             out.push_str("</tr>\n");
             continue;
@@ -314,7 +351,7 @@ fn markdown_tables_to_html(md: &str) -> String {
                 out.push_str("<ul>");
                 in_list = true;
             }
-            let _ = writeln!(out, "<li>{}</li>", escape(item));
+            let _ = writeln!(out, "<li>{}</li>", inline(item));
             continue;
         }
         if in_list {
@@ -326,7 +363,7 @@ fn markdown_tables_to_html(md: &str) -> String {
         } else if let Some(h) = t.strip_prefix("# ") {
             let _ = writeln!(out, "<h3>{}</h3>", escape(h));
         } else if !t.is_empty() {
-            let _ = writeln!(out, "<p>{}</p>", escape(t));
+            let _ = writeln!(out, "<p>{}</p>", inline(t));
         }
     }
     if in_table {
@@ -336,4 +373,19 @@ fn markdown_tables_to_html(md: &str) -> String {
         out.push_str("</ul>");
     }
     out
+}
+
+#[cfg(test)]
+mod inline_tests {
+    use super::inline;
+
+    #[test]
+    fn bold_and_code_become_tags_and_the_rest_is_escaped() {
+        assert_eq!(
+            inline("**tie** with `a<b`"),
+            "<b>tie</b> with <code>a&lt;b</code>"
+        );
+        assert_eq!(inline("`**` stays"), "<code>**</code> stays");
+        assert_eq!(inline("**open"), "<b>open</b>");
+    }
 }

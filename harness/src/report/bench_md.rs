@@ -37,7 +37,11 @@ pub fn cell(m: Option<&Measurement>) -> String {
                 format!(
                     " · {:.2}×{}",
                     r.median,
-                    if r.median > SUSPECT { " (suspect ceiling)" } else { "" }
+                    if r.median > SUSPECT {
+                        " (suspect ceiling)"
+                    } else {
+                        ""
+                    }
                 )
             });
             format!("{} ±{:.0}%{ratio}", si(m.value.median), m.value.cv * 100.0)
@@ -461,7 +465,10 @@ fn anchors(s: &mut String, run: &BenchRun) -> std::fmt::Result {
     writeln!(s)?;
     writeln!(s, "## Anchors")?;
     writeln!(s)?;
-    writeln!(s, "Standard tools in the same run, same placement: a ceiling far below them is not a ceiling.")?;
+    writeln!(
+        s,
+        "Standard tools in the same run, same placement: a ceiling far below them is not a ceiling."
+    )?;
     writeln!(s)?;
     writeln!(s, "| tool | measures | theirs | ours | ours / theirs |")?;
     writeln!(s, "|---|---|---|---|---|")?;

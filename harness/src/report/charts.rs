@@ -64,12 +64,21 @@ pub fn grouped_bars(
                 let mut chart = $chart;
                 chart
                     .configure_mesh()
+                    .light_line_style(TRANSPARENT)
+                    .bold_line_style(BLACK.mix(0.06))
                     .disable_x_mesh()
                     .x_labels(groups.len() * 2 + 4)
                     .x_label_formatter(&label)
                     .x_label_style(("sans-serif", 11))
                     .y_desc(y_desc)
-                    .y_label_formatter(&|v| crate::report::bench_md::si(*v))
+                    .y_labels(if log { 40 } else { 8 })
+                    .y_label_formatter(&|v| {
+                        if log {
+                            log_label(v)
+                        } else {
+                            crate::report::bench_md::si(*v)
+                        }
+                    })
                     .draw()
                     .map_err(err)?;
                 for (s, (name, vals)) in series.iter().enumerate() {
@@ -121,6 +130,24 @@ pub fn grouped_bars(
     Ok(svg)
 }
 
+/// A log axis's tick label: only at 1, 2 and 5 times a power of ten, so a
+/// narrow range (60k to 250k) gets two or three labels instead of a block
+/// of them; the other ticks stay, unlabelled.
+fn log_label(v: &f64) -> String {
+    if *v <= 0.0 {
+        return String::new();
+    }
+    let mantissa = v / 10f64.powf(v.log10().floor());
+    if [1.0, 2.0, 5.0, 10.0]
+        .iter()
+        .any(|m| (mantissa - m).abs() < 0.02 * m)
+    {
+        crate::report::bench_md::si(*v)
+    } else {
+        String::new()
+    }
+}
+
 /// A named line of (x, y) points.
 pub type Line = (String, Vec<(f64, f64)>);
 
@@ -151,9 +178,12 @@ pub fn lines(title: &str, series: &[Line], x_desc: &str, y_desc: &str) -> Result
             .map_err(err)?;
         chart
             .configure_mesh()
+            .light_line_style(TRANSPARENT)
+            .bold_line_style(BLACK.mix(0.06))
             .x_desc(x_desc)
             .y_desc(y_desc)
-            .x_label_formatter(&|v| crate::report::bench_md::si(*v))
+            .x_labels(40)
+            .x_label_formatter(&log_label)
             .draw()
             .map_err(err)?;
         for (s, (name, points)) in series.iter().enumerate() {
@@ -203,8 +233,8 @@ pub fn knee(title: &str, series: &[Line], target_us: f64, y_desc: &str) -> Resul
     let (ymin, ymax) = pts.iter().fold((target_us, target_us), |(a, b), (_, y)| {
         (a.min(*y), b.max(*y))
     });
-    // Empty rates on the left (a decade and a half) hold the legend clear of the data.
-    let (x0, x1) = (xmin / 40.0, xmax * 1.5);
+    // Empty rates on the left (two decades) hold the legend clear of the data.
+    let (x0, x1) = (xmin / 120.0, xmax * 1.5);
     let mut svg = String::new();
     {
         let root = SVGBackend::with_string(&mut svg, (760, 400)).into_drawing_area();
@@ -218,12 +248,14 @@ pub fn knee(title: &str, series: &[Line], target_us: f64, y_desc: &str) -> Resul
             .map_err(err)?;
         chart
             .configure_mesh()
+            .light_line_style(TRANSPARENT)
+            .bold_line_style(BLACK.mix(0.06))
             .x_desc("offered rate (requests/s)")
             .y_desc(y_desc)
-            .x_labels(6)
-            .y_labels(6)
-            .x_label_formatter(&|v| crate::report::bench_md::si(*v))
-            .y_label_formatter(&|v| crate::report::bench_md::si(*v))
+            .x_labels(40)
+            .y_labels(40)
+            .x_label_formatter(&log_label)
+            .y_label_formatter(&log_label)
             .draw()
             .map_err(err)?;
         chart
@@ -331,5 +363,20 @@ mod tests {
         .unwrap();
         assert!(svg.contains("<svg") && svg.contains("mio") && svg.contains("target"));
         assert!(knee("k", &[], 1000.0, "").unwrap().is_empty());
+    }
+}
+
+#[cfg(test)]
+mod log_label_tests {
+    use super::log_label;
+
+    #[test]
+    fn only_one_two_and_five_times_a_power_of_ten_are_labelled() {
+        for v in [1.0, 2.0, 5.0, 100.0, 200_000.0, 5e6, 1e-3] {
+            assert!(!log_label(&v).is_empty(), "{v}");
+        }
+        for v in [3.0, 60_000.0, 70_000.0, 1.5e5, 0.0, -1.0] {
+            assert!(log_label(&v).is_empty(), "{v}");
+        }
     }
 }

@@ -131,7 +131,7 @@ impl Reporter<ConformRun> for Html {
         {
             evidence(&mut s, run, r)?;
         }
-        writeln!(s, "</body></html>")?;
+        writeln!(s, "{}</body></html>", super::SELF_CHECK)?;
         Ok(s)
     }
 }

@@ -52,7 +52,12 @@ impl Machine {
             cpu,
             cpus: online_cpus(&read("/sys/devices/system/cpu/online"))
                 .filter(|&n| n > 0)
-                .unwrap_or_else(|| cpuinfo.lines().filter(|l| l.starts_with("processor")).count()),
+                .unwrap_or_else(|| {
+                    cpuinfo
+                        .lines()
+                        .filter(|l| l.starts_with("processor"))
+                        .count()
+                }),
             virtualization: virtualization(&cpuinfo),
             memory_bytes,
             rustc: command_line("rustc", &["--version"]),
@@ -81,7 +86,11 @@ fn online_cpus(list: &str) -> Option<usize> {
 fn virtualization(cpuinfo: &str) -> String {
     let ask = |flag: &str| command_line("systemd-detect-virt", &[flag]);
     let (mut vm, mut container) = (ask("--vm"), ask("--container"));
-    if vm.is_empty() && cpuinfo.lines().any(|l| l.starts_with("flags") && l.contains(" hypervisor")) {
+    if vm.is_empty()
+        && cpuinfo
+            .lines()
+            .any(|l| l.starts_with("flags") && l.contains(" hypervisor"))
+    {
         vm = "virtual machine".into();
     }
     if container.is_empty() {
@@ -130,6 +139,10 @@ mod tests {
         // Pinned as the bench pins itself (this test's own thread only).
         crate::bench::pin::pin_current_thread(0);
         let m = Machine::probe();
-        assert!(m.cpus >= usable, "{} CPUs reported, {usable} usable before pinning", m.cpus);
+        assert!(
+            m.cpus >= usable,
+            "{} CPUs reported, {usable} usable before pinning",
+            m.cpus
+        );
     }
 }

@@ -16,6 +16,12 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use serde::Serialize;
 
+/// The HTML reports' self-check, run by the browser when the page has
+/// loaded: an SVG chart that lays out to zero size says so on the console.
+/// The pages write nothing else there, so the browser test fails on any
+/// console line (this one, or an uncaught error).
+pub const SELF_CHECK: &str = "<script>addEventListener('load',()=>{document.querySelectorAll('svg').forEach((s,i)=>{const r=s.getBoundingClientRect();if(!(r.width>0&&r.height>0))console.error('sockbench self-check: SVG chart '+(i+1)+' has zero size')})})</script>";
+
 /// One rendering of results of type `T` into one file.
 pub trait Reporter<T> {
     /// The file it writes, e.g. `report.md`.

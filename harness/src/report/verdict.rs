@@ -74,7 +74,11 @@ pub fn verdicts(run: &BenchRun) -> Vec<Verdict> {
     let all = WORKLOADS
         .iter()
         .map(|&(w, f, k)| (w, f, k))
-        .chain(std::iter::once((UDP.0, UDP.1, (|_| true) as fn(&str) -> bool)));
+        .chain(std::iter::once((
+            UDP.0,
+            UDP.1,
+            (|_| true) as fn(&str) -> bool,
+        )));
     for (workload, family, wanted) in all {
         let results: Vec<&Measurement> = run
             .results
@@ -130,7 +134,12 @@ fn judge(
     };
     let mut scored: Vec<(&str, f64)> = targets
         .iter()
-        .map(|t| (*t, score(&reps(t).iter().map(|r| median(r)).collect::<Vec<_>>())))
+        .map(|t| {
+            (
+                *t,
+                score(&reps(t).iter().map(|r| median(r)).collect::<Vec<_>>()),
+            )
+        })
         .collect();
     scored.sort_by(|a, b| b.1.total_cmp(&a.1));
     let (best, best_score) = scored[0];
@@ -148,8 +157,16 @@ fn judge(
     let (rb, rs) = (reps(best), reps(second));
     let mut led = 0;
     for _ in 0..RESAMPLES {
-        let b = score(&rb.iter().map(|r| resampled_median(r, rng)).collect::<Vec<_>>());
-        let s = score(&rs.iter().map(|r| resampled_median(r, rng)).collect::<Vec<_>>());
+        let b = score(
+            &rb.iter()
+                .map(|r| resampled_median(r, rng))
+                .collect::<Vec<_>>(),
+        );
+        let s = score(
+            &rs.iter()
+                .map(|r| resampled_median(r, rng))
+                .collect::<Vec<_>>(),
+        );
         if b > s {
             led += 1;
         }
@@ -158,7 +175,13 @@ fn judge(
     let (wb, ws) = (per(best), per(second));
     let why = match (wb.0, ws.0) {
         (Some(cb), Some(cs)) => {
-            let mut w = format!("server CPU {cb:.2} vs {cs:.2} µs per frame");
+            // An upload is one frame: its CPU reads per byte.
+            let unit = if results.iter().any(|m| m.scenario == "upload") {
+                "s per GB"
+            } else {
+                "µs per frame"
+            };
+            let mut w = format!("server CPU {cb:.2} vs {cs:.2} {unit}");
             if let (Some(yb), Some(ys)) = (wb.1, ws.1) {
                 w.push_str(&format!("; system calls {yb:.2} vs {ys:.2} per frame"));
             }
@@ -204,7 +227,9 @@ fn median(v: &[f64]) -> f64 {
 }
 
 fn resampled_median(v: &[f64], rng: &mut impl Rng) -> f64 {
-    let pick: Vec<f64> = (0..v.len()).map(|_| v[rng.random_range(0..v.len())]).collect();
+    let pick: Vec<f64> = (0..v.len())
+        .map(|_| v[rng.random_range(0..v.len())])
+        .collect();
     median(&pick)
 }
 
@@ -213,7 +238,15 @@ fn resampled_median(v: &[f64], rng: &mut impl Rng) -> f64 {
 fn explain(ms: &[&Measurement]) -> (Option<f64>, Option<f64>) {
     let cpu: Vec<f64> = ms
         .iter()
-        .filter_map(|m| m.server.map(|u| u.cpu_us_per_frame))
+        .filter_map(|m| {
+            m.server.map(|u| {
+                if m.scenario == "upload" {
+                    u.cpu_s_per_gb
+                } else {
+                    u.cpu_us_per_frame
+                }
+            })
+        })
         .filter(|&c| c > 0.0)
         .collect();
     let calls: Vec<f64> = ms
@@ -290,8 +323,9 @@ mod tests {
             });
         }
         for (t, k, r) in reps {
-            run.results
-                .push(Measurement::new("echo", k, t, "frames/s", "closed-loop").with_reps(r.to_vec()));
+            run.results.push(
+                Measurement::new("echo", k, t, "frames/s", "closed-loop").with_reps(r.to_vec()),
+            );
         }
         run
     }

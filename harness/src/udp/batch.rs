@@ -211,7 +211,11 @@ mod tests {
         for (i, c) in clients.iter().enumerate() {
             let mut b = [0u8; 16];
             let n = c.recv(&mut b).unwrap();
-            assert_eq!(&b[..n], &[i as u8; 3], "client {i} got its own datagram back");
+            assert_eq!(
+                &b[..n],
+                &[i as u8; 3],
+                "client {i} got its own datagram back"
+            );
         }
     }
 }

@@ -57,7 +57,7 @@ robustness:
 
 # The whole test suite (the README's test command).
 test:
-    cargo test --workspace
+    cargo test --workspace --release
 
 # Run one back-end as a server: `just serve mio --tcp 127.0.0.1:4000`.
 serve backend="blocking" *args:

@@ -58,7 +58,8 @@ pub enum Command {
     /// echo and a raw UDP echo, announced with a ready line like `serve`.
     #[command(hide = true)]
     Ceiling {
-        /// `loop` (one event loop) or `threads` (a thread per connection).
+        /// `loop` (one event loop), `threads` (a thread per connection) or
+        /// `sequential` (one connection at a time).
         #[arg(long, default_value = "loop")]
         strategy: String,
     },

@@ -36,8 +36,9 @@ pub fn spawn(
 /// `sockbench ceiling`: starts both echoes, prints the ready line, and
 /// serves until killed.
 pub fn serve(strategy: &str) -> anyhow::Result<()> {
-    let kind = Strategy::parse(strategy)
-        .ok_or_else(|| anyhow::anyhow!("unknown ceiling strategy {strategy:?} (loop, threads)"))?;
+    let kind = Strategy::parse(strategy).ok_or_else(|| {
+        anyhow::anyhow!("unknown ceiling strategy {strategy:?} (loop, threads, sequential)")
+    })?;
     // Threads inherit the CPU the bench pinned this process to.
     let tcp = EchoCeiling::start_with(kind, None)?;
     let udp = UdpCeiling::start(None)?;

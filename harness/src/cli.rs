@@ -62,6 +62,9 @@ pub enum Command {
         /// `sequential` (one connection at a time).
         #[arg(long, default_value = "loop")]
         strategy: String,
+        /// Write back only whole multiples of this many bytes (0: any).
+        #[arg(long, default_value_t = 0)]
+        align: usize,
     },
 }
 

@@ -91,7 +91,7 @@ fn main() -> ExitCode {
                     Ok(())
                 })
         }
-        Command::Ceiling { strategy } => sockbench::bench::ceilings::serve(&strategy),
+        Command::Ceiling { strategy, align } => sockbench::bench::ceilings::serve(&strategy, align),
         Command::Conform(args) => match sockbench::conform::command::main(args) {
             Ok(code) => return code,
             Err(e) => {

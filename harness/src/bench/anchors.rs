@@ -460,6 +460,7 @@ fn udp_ping_pong(run: &Run<'_>) -> anyhow::Result<f64> {
     let c = super::ceilings::spawn(
         &run.opts.exe,
         super::ceilings::Strategy::EventLoop,
+        0,
         run.opts.pin,
     )?;
     let s = crate::udp::seq::socket_for(c.ready.udp)?;

@@ -33,27 +33,31 @@ pub fn run(run: &mut Run<'_>) -> Result<()> {
             let key = format!("{}/{conns}c", size_label(body as u64));
             let frame = super::echo::frame(body, opts.seed);
             run.step(&format!("capacity {key}: unframed ceiling"));
-            let search_ceiling =
-                || match super::ceilings::spawn(&opts.exe, Strategy::EventLoop, opts.pin) {
-                    Ok(e) => measure(
-                        &c,
-                        e.ready.tcp,
-                        &frame,
-                        conns,
-                        None,
-                        "ceiling",
-                        &format!("capacity/{key}"),
-                        "unframed echo",
-                    ),
-                    Err(e) => Measurement::new(
-                        "ceiling",
-                        &format!("capacity/{key}"),
-                        "unframed echo",
-                        "frames/s",
-                        "open-loop",
-                    )
-                    .failed(e.to_string()),
-                };
+            let search_ceiling = || match super::ceilings::spawn(
+                &opts.exe,
+                Strategy::EventLoop,
+                frame.len(),
+                opts.pin,
+            ) {
+                Ok(e) => measure(
+                    &c,
+                    e.ready.tcp,
+                    &frame,
+                    conns,
+                    None,
+                    "ceiling",
+                    &format!("capacity/{key}"),
+                    "unframed echo",
+                ),
+                Err(e) => Measurement::new(
+                    "ceiling",
+                    &format!("capacity/{key}"),
+                    "unframed echo",
+                    "frames/s",
+                    "open-loop",
+                )
+                .failed(e.to_string()),
+            };
             let first = search_ceiling();
             let mut measured = Vec::new();
             for (spec, info) in run.targets.clone() {

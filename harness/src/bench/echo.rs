@@ -76,7 +76,7 @@ pub fn ceiling_of(
     key: &str,
 ) -> Result<Measurement> {
     let opts = run.opts;
-    let c = super::ceilings::spawn(&opts.exe, strategy, opts.pin)?;
+    let c = super::ceilings::spawn(&opts.exe, strategy, frame.len(), opts.pin)?;
     let load = EchoLoad {
         addr: c.ready.tcp,
         frame: frame.to_vec(),

@@ -25,7 +25,7 @@ pub fn run(run: &mut Run<'_>) -> Result<()> {
         let key = format!("{size}B");
         run.step(&format!("udp {key}: raw echo ceiling"));
         let ceiling = {
-            let c = super::ceilings::spawn(&opts.exe, Strategy::EventLoop, opts.pin)?;
+            let c = super::ceilings::spawn(&opts.exe, Strategy::EventLoop, 0, opts.pin)?;
             sweep(
                 run,
                 c.ready.udp,

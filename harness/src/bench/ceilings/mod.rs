@@ -19,14 +19,18 @@ pub use udp_echo::{UdpCeiling, UdpSink};
 /// in-process echo shares the driver's address space and ran up to 1.2x
 /// slower than the framed servers it was to bound): `sockbench ceiling`
 /// started on the server's CPU, its TCP side an unframed echo of
-/// `strategy`, its UDP side the raw UDP echo. Stops when dropped.
+/// `strategy` that writes back whole frames of `align` bytes (the bench's
+/// frames all have one length; 0 for none), its UDP side the raw UDP echo.
+/// Stops when dropped.
 pub fn spawn(
     exe: &std::path::Path,
     strategy: Strategy,
+    align: usize,
     pin: Option<super::pin::Pinning>,
 ) -> anyhow::Result<crate::target::Spawned> {
     let mut cmd = std::process::Command::new(exe);
-    cmd.args(["ceiling", "--strategy", strategy.flag()]);
+    cmd.args(["ceiling", "--strategy", strategy.flag(), "--align"])
+        .arg(align.to_string());
     if let Some(p) = pin {
         p.pin_server(&mut cmd);
     }
@@ -35,12 +39,12 @@ pub fn spawn(
 
 /// `sockbench ceiling`: starts both echoes, prints the ready line, and
 /// serves until killed.
-pub fn serve(strategy: &str) -> anyhow::Result<()> {
+pub fn serve(strategy: &str, align: usize) -> anyhow::Result<()> {
     let kind = Strategy::parse(strategy).ok_or_else(|| {
         anyhow::anyhow!("unknown ceiling strategy {strategy:?} (loop, threads, sequential)")
     })?;
     // Threads inherit the CPU the bench pinned this process to.
-    let tcp = EchoCeiling::start_with(kind, None)?;
+    let tcp = EchoCeiling::start_with(kind, align, None)?;
     let udp = UdpCeiling::start(None)?;
     let ready = crate::ready::Ready {
         backend: format!("ceiling-{}", kind.flag()),

@@ -78,13 +78,15 @@ pub struct EchoCeiling {
 }
 
 impl EchoCeiling {
-    /// Starts the event-loop echo, on `cpu` when given.
-    pub fn start(cpu: Option<usize>) -> std::io::Result<EchoCeiling> {
-        EchoCeiling::start_with(Strategy::EventLoop, cpu)
-    }
-
-    /// Starts an echo of `strategy`, every thread of it on `cpu` when given.
-    pub fn start_with(strategy: Strategy, cpu: Option<usize>) -> std::io::Result<EchoCeiling> {
+    /// Starts an echo of `strategy` that writes back whole multiples of
+    /// `align` bytes (0: whatever it read; past half the read buffer, 0),
+    /// every thread of it on `cpu` when given.
+    pub fn start_with(
+        strategy: Strategy,
+        align: usize,
+        cpu: Option<usize>,
+    ) -> std::io::Result<EchoCeiling> {
+        let align = if align > READ_SIZE / 2 { 0 } else { align };
         let stop = Arc::new(AtomicBool::new(false));
         let flag = Arc::clone(&stop);
         match strategy {
@@ -103,7 +105,7 @@ impl EchoCeiling {
                         if let Some(cpu) = cpu {
                             crate::bench::pin::pin_current_thread(cpu);
                         }
-                        event_loop(poll, listener, &flag)
+                        event_loop(poll, listener, &flag, align)
                     })?;
                 Ok(EchoCeiling {
                     addr,
@@ -121,7 +123,7 @@ impl EchoCeiling {
                         if let Some(cpu) = cpu {
                             crate::bench::pin::pin_current_thread(cpu);
                         }
-                        accept_threads(&listener, &flag, spawn)
+                        accept_threads(&listener, &flag, spawn, align)
                     })?;
                 Ok(EchoCeiling {
                     addr,
@@ -155,7 +157,7 @@ const WAKER: mio::Token = mio::Token(usize::MAX - 1);
 /// Accepts until stopped; with `spawn` each connection gets a thread
 /// (inheriting the accept thread's CPU), else the accepting thread serves
 /// it to the end before accepting the next.
-fn accept_threads(listener: &TcpListener, stop: &AtomicBool, spawn: bool) {
+fn accept_threads(listener: &TcpListener, stop: &AtomicBool, spawn: bool, align: usize) {
     for s in listener.incoming() {
         if stop.load(Ordering::SeqCst) {
             return;
@@ -166,23 +168,29 @@ fn accept_threads(listener: &TcpListener, stop: &AtomicBool, spawn: bool) {
             let _ = thread::Builder::new()
                 .name("ceiling-conn".into())
                 .stack_size(64 * 1024)
-                .spawn(move || blocking_echo(s));
+                .spawn(move || blocking_echo(s, align));
         } else {
-            blocking_echo(s);
+            blocking_echo(s, align);
         }
     }
 }
 
-/// Echoes every read back until end of stream.
-fn blocking_echo(mut s: TcpStream) {
+/// Echoes what it reads back until end of stream, in whole multiples of
+/// `align` bytes (the rest waits for the next read).
+fn blocking_echo(mut s: TcpStream, align: usize) {
     let mut buf = vec![0u8; READ_SIZE];
+    let mut have = 0;
     loop {
-        match s.read(&mut buf) {
+        match s.read(&mut buf[have..]) {
             Ok(0) => return,
             Ok(n) => {
-                if s.write_all(&buf[..n]).is_err() {
+                have += n;
+                let whole = aligned(have, align);
+                if whole > 0 && s.write_all(&buf[..whole]).is_err() {
                     return;
                 }
+                buf.copy_within(whole..have, 0);
+                have -= whole;
             }
             Err(e) if e.kind() == ErrorKind::Interrupted => {}
             Err(_) => return,
@@ -190,14 +198,27 @@ fn blocking_echo(mut s: TcpStream) {
     }
 }
 
-/// A connection of the event-loop echo: bytes read but not yet written back.
+/// The longest prefix of `n` bytes that is whole frames of `align` bytes
+/// (all of it when `align` is 0).
+fn aligned(n: usize, align: usize) -> usize {
+    if align == 0 { n } else { n - n % align }
+}
+
+/// A connection of the event-loop echo: bytes read but not yet written
+/// back, and the start of a frame read but not yet whole.
 struct Echoing {
     s: mio::net::TcpStream,
     pending: Vec<u8>,
     sent: usize,
+    held: Vec<u8>,
 }
 
-fn event_loop(mut poll: mio::Poll, listener: mio::net::TcpListener, stop: &AtomicBool) {
+fn event_loop(
+    mut poll: mio::Poll,
+    listener: mio::net::TcpListener,
+    stop: &AtomicBool,
+    align: usize,
+) {
     let mut events = mio::Events::with_capacity(1024);
     let mut conns: slab::Slab<Echoing> = slab::Slab::new();
     let mut buf = vec![0u8; READ_SIZE];
@@ -231,6 +252,7 @@ fn event_loop(mut poll: mio::Poll, listener: mio::net::TcpListener, stop: &Atomi
                                 s,
                                 pending: Vec::new(),
                                 sent: 0,
+                                held: Vec::new(),
                             });
                         }
                     }
@@ -238,7 +260,13 @@ fn event_loop(mut poll: mio::Poll, listener: mio::net::TcpListener, stop: &Atomi
                 WAKER => {}
                 mio::Token(k) => {
                     let Some(c) = conns.get_mut(k) else { continue };
-                    if !serve(c, &mut buf) {
+                    // A writable edge with nothing owed (an ACK freed
+                    // space) needs no system call at all.
+                    let readable = ev.is_readable() || ev.is_read_closed() || ev.is_error();
+                    if !readable && c.sent >= c.pending.len() {
+                        continue;
+                    }
+                    if !serve(c, &mut buf, align) {
                         conns.remove(k);
                     }
                 }
@@ -248,11 +276,12 @@ fn event_loop(mut poll: mio::Poll, listener: mio::net::TcpListener, stop: &Atomi
 }
 
 /// Writes back what is owed; then, while nothing is owed, reads all that
-/// has arrived (up to the buffer) and writes it back in one write.
-/// Gathering first matters: a 16 KiB request that arrives in two pieces
-/// goes back as one, as a framed server sends it, so the client is woken
-/// once, not twice. False when the connection is finished.
-fn serve(c: &mut Echoing, buf: &mut [u8]) -> bool {
+/// has arrived (up to the buffer) and writes back its whole frames of
+/// `align` bytes in one write. Gathering first matters: a 16 KiB request
+/// that arrives in two pieces goes back as one, and whole frames only, as a
+/// framed server sends them, so the client is woken once per batch and
+/// never for half a frame. False when the connection is finished.
+fn serve(c: &mut Echoing, buf: &mut [u8], align: usize) -> bool {
     use std::io::ErrorKind::{Interrupted, WouldBlock};
     loop {
         while c.sent < c.pending.len() {
@@ -265,7 +294,10 @@ fn serve(c: &mut Echoing, buf: &mut [u8]) -> bool {
         }
         c.pending.clear();
         c.sent = 0;
-        let (mut got, mut eof) = (0, false);
+        let start = c.held.len();
+        buf[..start].copy_from_slice(&c.held);
+        c.held.clear();
+        let (mut got, mut eof) = (start, false);
         while got < buf.len() {
             match c.s.read(&mut buf[got..]) {
                 Ok(0) => {
@@ -278,13 +310,15 @@ fn serve(c: &mut Echoing, buf: &mut [u8]) -> bool {
                 Err(_) => return false,
             }
         }
-        if got == 0 {
-            return !eof;
+        let whole = aligned(got, align);
+        c.held.extend_from_slice(&buf[whole..got]);
+        if got == start || whole == 0 {
+            return !eof && got < buf.len();
         }
-        match c.s.write(&buf[..got]) {
-            Ok(w) => c.pending.extend_from_slice(&buf[w..got]),
+        match c.s.write(&buf[..whole]) {
+            Ok(w) => c.pending.extend_from_slice(&buf[w..whole]),
             Err(e) if e.kind() == WouldBlock || e.kind() == Interrupted => {
-                c.pending.extend_from_slice(&buf[..got])
+                c.pending.extend_from_slice(&buf[..whole])
             }
             Err(_) => return false,
         }
@@ -299,7 +333,14 @@ mod tests {
     use super::*;
 
     fn echoes(strategy: Strategy) {
-        let c = EchoCeiling::start_with(strategy, None).unwrap();
+        // 1 MiB is 1024 frames of 1 KiB: aligned or not, all of it returns.
+        for align in [0, 1024] {
+            echoes_aligned(strategy, align);
+        }
+    }
+
+    fn echoes_aligned(strategy: Strategy, align: usize) {
+        let c = EchoCeiling::start_with(strategy, align, None).unwrap();
         let mut conns: Vec<TcpStream> = (0..3)
             .map(|_| TcpStream::connect(c.addr).unwrap())
             .collect();
@@ -316,6 +357,35 @@ mod tests {
             s.read_exact(&mut back).unwrap();
             writer.join().unwrap();
             assert!(back == data, "{} echoed other bytes", strategy.name());
+        }
+    }
+
+    #[test]
+    fn an_aligned_echo_holds_back_a_partial_frame_until_it_is_whole() {
+        for strategy in [Strategy::EventLoop, Strategy::Threads] {
+            let c = EchoCeiling::start_with(strategy, 10, None).unwrap();
+            let mut s = TcpStream::connect(c.addr).unwrap();
+            s.set_read_timeout(Some(Duration::from_millis(300)))
+                .unwrap();
+            s.write_all(&[7u8; 14]).unwrap();
+            let mut b = [0u8; 32];
+            assert_eq!(
+                s.read(&mut b).unwrap(),
+                10,
+                "{}: one whole frame",
+                strategy.name()
+            );
+            // The 4 held bytes are not sent on their own...
+            assert!(
+                s.read(&mut b).is_err(),
+                "{}: a partial frame came back",
+                strategy.name()
+            );
+            // ...but go back with the 6 that complete them.
+            s.write_all(&[8u8; 6]).unwrap();
+            s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+            let n = s.read(&mut b).unwrap();
+            assert_eq!(&b[..n], &[7, 7, 7, 7, 8, 8, 8, 8, 8, 8]);
         }
     }
 

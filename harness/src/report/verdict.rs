@@ -173,6 +173,11 @@ fn judge(
     }
     let per = |t: &str| explain(&common.iter().filter_map(|k| find(t, k)).collect::<Vec<_>>());
     let (wb, ws) = (per(best), per(second));
+    let limited = results
+        .iter()
+        .filter(|m| common.contains(&m.key.as_str()))
+        .filter_map(|m| m.limited_by.as_deref())
+        .next();
     let why = match (wb.0, ws.0) {
         (Some(cb), Some(cs)) => {
             // An upload is one frame: its CPU reads per byte.
@@ -188,6 +193,13 @@ fn judge(
             w
         }
         _ => String::new(),
+    };
+    let why = match limited {
+        Some(by) => format!(
+            "the {by} set some of these rates, not the server: they bound the targets from below{}",
+            if why.is_empty() { String::new() } else { format!("; {why}") }
+        ),
+        None => why,
     };
     Some(Verdict {
         workload,
@@ -272,15 +284,16 @@ pub fn markdown(run: &BenchRun) -> String {
     for v in &vs {
         let margin = match &v.runner_up {
             None => "the only target".to_owned(),
+            // Shares shown rounded down, so a tie never reads "95%".
             Some(r) if v.tie() => format!(
                 "**tie** with {r} ({:+.0}%, ahead in {:.0}% of resamples)",
                 v.margin * 100.0,
-                v.confidence * 100.0
+                (v.confidence * 100.0).floor()
             ),
             Some(r) => format!(
                 "{:+.0}% over {r} (ahead in {:.0}% of resamples)",
                 v.margin * 100.0,
-                v.confidence * 100.0
+                (v.confidence * 100.0).floor()
             ),
         };
         s.push_str(&format!(

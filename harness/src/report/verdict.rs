@@ -45,8 +45,11 @@ impl Verdict {
     }
 }
 
+/// A workload: its name, its scenario, and which configuration keys it pools.
+type Workload = (&'static str, &'static str, fn(&str) -> bool);
+
 /// The workloads, each a scenario and a test on its configuration key.
-const WORKLOADS: [(&str, &str, fn(&str) -> bool); 7] = [
+const WORKLOADS: [Workload; 7] = [
     ("capacity at the latency target", "capacity", |_| true),
     ("request-response, small bodies", "echo", |k| {
         k.starts_with("rr/") && !k.contains("/16KiB/")
@@ -197,7 +200,11 @@ fn judge(
     let why = match limited {
         Some(by) => format!(
             "the {by} set some of these rates, not the server: they bound the targets from below{}",
-            if why.is_empty() { String::new() } else { format!("; {why}") }
+            if why.is_empty() {
+                String::new()
+            } else {
+                format!("; {why}")
+            }
         ),
         None => why,
     };

@@ -242,16 +242,25 @@ fn a_deliberately_slowed_back_end_fails_and_the_untouched_one_passes() {
         );
         out
     };
+    // Request-response counters are exact (a read and a write per frame);
+    // pipelined ones move with how reads happen to batch (0.33 to 0.54
+    // reads per frame at 16 KiB and 256 connections, same build), so only
+    // the request-response results are compared here.
+    let rr_only = |dir: PathBuf| {
+        let file = dir.join("results.json");
+        let mut r: BenchRun =
+            serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+        r.results.retain(|m| m.key.starts_with("rr/"));
+        std::fs::write(&file, serde_json::to_string(&r).unwrap()).unwrap();
+        dir
+    };
     let exe = env!("CARGO_BIN_EXE_sockbench");
-    let base = run("base", &["--backend", "mio"]);
-    let same = run("same", &["--backend", "mio"]);
+    let base = rr_only(run("base", &["--backend", "mio"]));
+    let same = rr_only(run("same", &["--backend", "mio"]));
     let slow_cmd = format!("mio={exe} serve --backend mio --test-max-write 1");
-    let slow = run("slow", &["--spawn", &slow_cmd]);
-    // Counters only (a huge timing tolerance). Request-response counters
-    // are exact, but pipelined ones at 256 connections move by 5-15 % with
-    // how reads happen to batch; writes a byte at a time move them by
-    // orders of magnitude, so 50 % still separates the two builds.
-    let counters = ["--tolerance", "100", "--counter-tolerance", "0.5"];
+    let slow = rr_only(run("slow", &["--spawn", &slow_cmd]));
+    // Counters only (a huge timing tolerance), at the gate's own 5 %.
+    let counters = ["--tolerance", "100"];
     let (code, out) = gate(&base, &same, &counters);
     assert_eq!(code, 0, "the untouched build: {out}");
     let (code, out) = gate(&base, &slow, &counters);

@@ -89,7 +89,7 @@ pub fn run(run: &mut Run<'_>) -> Vec<Anchor> {
         )
     };
     run.step("anchors: sockperf TCP ping-pong");
-    out.push(relate(pp(run, true), run, "echo/rr/64B/1c", 0.0));
+    out.push(relate(pp(run, true), run, "echo/rr/64B/1c", None));
     run.step("anchors: sockperf UDP ping-pong");
     let mut udp_pp = pp(run, false);
     if udp_pp.value.is_some() {
@@ -124,7 +124,7 @@ pub fn run(run: &mut Run<'_>) -> Vec<Anchor> {
         "datagrams/s",
         parse_under_load,
     );
-    out.push(relate(ul, run, "udp/64B", 1.0));
+    out.push(relate(ul, run, "udp/64B", Some(1.0)));
     out
 }
 
@@ -162,7 +162,7 @@ fn tcp_stream(run: &Run<'_>, t: u64) -> Anchor {
 }
 
 /// Sets our ceiling `key`'s best repetition beside the anchor.
-fn relate(mut a: Anchor, run: &Run<'_>, key: &str, want: f64) -> Anchor {
+fn relate(mut a: Anchor, run: &Run<'_>, key: &str, want: Option<f64>) -> Anchor {
     let ours: Option<&Measurement> = run
         .ceilings
         .iter()
@@ -171,9 +171,7 @@ fn relate(mut a: Anchor, run: &Run<'_>, key: &str, want: f64) -> Anchor {
         a.ours = Some(c.value.max);
         a.ours_is = Some(format!("{} ({key}), best repetition", c.target));
         a.ratio = Some(c.value.max / v);
-        if want > 0.0 {
-            a.want_at_least = Some(want);
-        }
+        a.want_at_least = want;
     }
     a
 }

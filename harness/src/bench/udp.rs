@@ -69,7 +69,7 @@ fn sender_rate(run: &Run<'_>, size: usize, key: &str) -> Measurement {
         "datagrams/s",
         "open-loop, unpaced",
     );
-    let sink = match UdpSink::start(opts.pin.map(|p| p.server)) {
+    let sink = match UdpSink::sink(opts.pin.map(|p| p.server)) {
         Ok(s) => s,
         Err(e) => return m.failed(format!("the sink: {e}")),
     };

@@ -109,30 +109,6 @@ pub fn check_size(addr: SocketAddr, size: usize) -> Result<(), Oversize> {
     Ok(())
 }
 
-/// A datagram as received: its bytes in the buffer, and whether the kernel
-/// cut it to fit (MSG_TRUNC), with its real length.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Received {
-    /// Bytes placed in the buffer.
-    pub len: usize,
-    /// The datagram's real length.
-    pub full_len: usize,
-}
-
-impl Received {
-    /// True when the datagram did not fit the buffer.
-    pub fn truncated(&self) -> bool {
-        self.full_len > self.len
-    }
-}
-
-/// Receives one datagram, detecting truncation: a cut datagram is never
-/// mistaken for a whole one.
-pub fn recv_checked(sock: &UdpSocket, buf: &mut [u8]) -> std::io::Result<Received> {
-    let (len, full_len) = rustix::net::recv(sock, buf, rustix::net::RecvFlags::TRUNC)?;
-    Ok(Received { len, full_len })
-}
-
 /// A socket of `server`'s family, with large buffers: bound to loopback for
 /// a loopback server, else to any address (a namespace's veth).
 pub fn bind_for(server: SocketAddr) -> std::io::Result<UdpSocket> {

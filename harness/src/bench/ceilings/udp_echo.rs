@@ -10,16 +10,42 @@ use std::time::Duration;
 
 use crate::udp::batch::{self, BATCH, Peers};
 
-/// A running raw UDP echo on an ephemeral loopback port. Stops when dropped.
-pub struct UdpCeiling {
+/// A UDP socket on an ephemeral loopback port served by a thread of its
+/// own: the raw echo ([`UdpCeiling`]) or a sink that receives and discards
+/// (the far end of the sender's one-way rate). Stops when dropped.
+pub struct UdpLoop {
     /// Where it listens.
     pub addr: SocketAddr,
     stop: Arc<AtomicBool>,
 }
 
-impl UdpCeiling {
-    /// Starts it, on `cpu` when given.
-    pub fn start(cpu: Option<usize>) -> std::io::Result<UdpCeiling> {
+/// The raw UDP echo.
+pub type UdpCeiling = UdpLoop;
+/// The sink of the one-way rate.
+pub type UdpSink = UdpLoop;
+
+impl UdpLoop {
+    /// Starts the raw echo, on `cpu` when given.
+    pub fn start(cpu: Option<usize>) -> std::io::Result<UdpLoop> {
+        UdpLoop::spawn("ceiling-udp", cpu, echo)
+    }
+
+    /// Starts a sink, on `cpu` when given.
+    pub fn sink(cpu: Option<usize>) -> std::io::Result<UdpLoop> {
+        UdpLoop::spawn("ceiling-udp-sink", cpu, |s, stop| {
+            let mut bufs = vec![vec![0u8; 65_536]; BATCH];
+            let mut lens = [0usize; BATCH];
+            while !stop.load(Ordering::SeqCst) {
+                let _ = batch::recv(s, &mut bufs, &mut lens, None);
+            }
+        })
+    }
+
+    fn spawn(
+        name: &str,
+        cpu: Option<usize>,
+        serve: fn(&UdpSocket, &AtomicBool),
+    ) -> std::io::Result<UdpLoop> {
         let s = UdpSocket::bind("127.0.0.1:0")?;
         let _ = socket2::SockRef::from(&s).set_recv_buffer_size(8 << 20);
         let _ = socket2::SockRef::from(&s).set_send_buffer_size(8 << 20);
@@ -28,19 +54,17 @@ impl UdpCeiling {
         let addr = s.local_addr()?;
         let stop = Arc::new(AtomicBool::new(false));
         let flag = Arc::clone(&stop);
-        thread::Builder::new()
-            .name("ceiling-udp".into())
-            .spawn(move || {
-                if let Some(cpu) = cpu {
-                    crate::bench::pin::pin_current_thread(cpu);
-                }
-                echo(&s, &flag)
-            })?;
-        Ok(UdpCeiling { addr, stop })
+        thread::Builder::new().name(name.into()).spawn(move || {
+            if let Some(cpu) = cpu {
+                crate::bench::pin::pin_current_thread(cpu);
+            }
+            serve(&s, &flag)
+        })?;
+        Ok(UdpLoop { addr, stop })
     }
 }
 
-impl Drop for UdpCeiling {
+impl Drop for UdpLoop {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::SeqCst);
     }
@@ -66,44 +90,5 @@ fn echo(s: &UdpSocket, stop: &AtomicBool) {
                 _ => break,
             }
         }
-    }
-}
-
-/// A UDP socket that receives and discards, in batches: the far end of the
-/// sender's one-way rate. Stops when dropped.
-pub struct UdpSink {
-    /// Where it listens.
-    pub addr: SocketAddr,
-    stop: Arc<AtomicBool>,
-}
-
-impl UdpSink {
-    /// Starts it, on `cpu` when given.
-    pub fn start(cpu: Option<usize>) -> std::io::Result<UdpSink> {
-        let s = UdpSocket::bind("127.0.0.1:0")?;
-        let _ = socket2::SockRef::from(&s).set_recv_buffer_size(8 << 20);
-        s.set_read_timeout(Some(Duration::from_millis(50)))?;
-        let addr = s.local_addr()?;
-        let stop = Arc::new(AtomicBool::new(false));
-        let flag = Arc::clone(&stop);
-        thread::Builder::new()
-            .name("ceiling-udp-sink".into())
-            .spawn(move || {
-                if let Some(cpu) = cpu {
-                    crate::bench::pin::pin_current_thread(cpu);
-                }
-                let mut bufs = vec![vec![0u8; 65_536]; BATCH];
-                let mut lens = [0usize; BATCH];
-                while !flag.load(Ordering::SeqCst) {
-                    let _ = batch::recv(&s, &mut bufs, &mut lens, None);
-                }
-            })?;
-        Ok(UdpSink { addr, stop })
-    }
-}
-
-impl Drop for UdpSink {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
     }
 }

@@ -31,6 +31,9 @@ pub fn run(run: &mut Run<'_>) -> Result<()> {
     for &body in &c.bodies {
         for &conns in &c.connections {
             let key = format!("{}/{conns}c", size_label(body as u64));
+            if !opts.wants_config("capacity", &key) {
+                continue;
+            }
             let frame = super::echo::frame(body, opts.seed);
             run.step(&format!("capacity {key}: unframed ceiling"));
             let search_ceiling = || match super::ceilings::spawn(

@@ -21,7 +21,7 @@ const PEER: &str = "fixtures/peers/server.py";
 /// Flags of `sockbench bench`.
 #[derive(Debug, Args)]
 pub struct BenchArgs {
-    /// The short run CI uses (under 2 minutes): shorter repetitions, a
+    /// The short run CI uses (about 4 minutes): shorter repetitions, a
     /// 64 MiB upload instead of 1 GiB, no Python peer.
     #[arg(long)]
     pub quick: bool,
@@ -49,6 +49,11 @@ pub struct BenchArgs {
     /// Scenario families to run (default: all): capacity, echo, upload, udp, many, codec.
     #[arg(long, value_delimiter = ',')]
     pub scenario: Vec<String>,
+    /// Only this configuration, as the report names it: `SCENARIO KEY`
+    /// (`echo rr/64B/16c`), or a whole `SCENARIO`; repeatable. What the
+    /// gate's confirming run uses to re-measure only what regressed.
+    #[arg(long, value_name = "SCENARIO KEY")]
+    pub only: Vec<String>,
     /// Where results.json, report.md and index.html go.
     #[arg(long, default_value = "reports/latest")]
     pub out: PathBuf,
@@ -148,6 +153,15 @@ pub fn main(args: BenchArgs) -> Result<ExitCode> {
     params.pinning = pin.map_or_else(|| "none".into(), |p| p.describe());
     let scenarios = if args.netem.is_some() {
         args.scenario.clone()
+    } else if args.scenario.is_empty() && !args.only.is_empty() {
+        let mut named: Vec<String> = args
+            .only
+            .iter()
+            .map(|o| o.split(' ').next().unwrap_or("").to_owned())
+            .collect();
+        named.sort();
+        named.dedup();
+        named
     } else if args.scenario.is_empty() {
         SCENARIOS.map(String::from).to_vec()
     } else {
@@ -176,6 +190,7 @@ pub fn main(args: BenchArgs) -> Result<ExitCode> {
         netem: args.netem,
         pin,
         anchors: args.anchors || (!args.quick && !args.no_anchors),
+        only: args.only.clone(),
     };
     let names: Vec<String> = opts.targets.iter().map(TargetSpec::name).collect();
     eprintln!(
@@ -185,6 +200,19 @@ pub fn main(args: BenchArgs) -> Result<ExitCode> {
         names.join(", ")
     );
     let result = run(&opts)?;
+    for o in &opts.only {
+        let (s, k) = o.split_once(' ').unwrap_or((o, ""));
+        let hit = result
+            .results
+            .iter()
+            .any(|m| m.scenario == s && (k.is_empty() || m.key == k))
+            || (s == "codec" && !result.codec.is_empty());
+        if !hit {
+            bail!(
+                "--only {o:?}: no such configuration (name it as the report does: \"echo rr/64B/16c\")"
+            );
+        }
+    }
     let written = write_reports(&result, &args.out)?;
     print!("{}", crate::report::bench_md::summary(&result));
     for p in written {

@@ -20,6 +20,9 @@ pub fn run(run: &mut Run<'_>) -> Result<()> {
         for &body in &p.echo_bodies {
             for &conns in &p.echo_connections {
                 let key = format!("{mode}/{}/{conns}c", size_label(body as u64));
+                if !opts.wants_config("echo", &key) {
+                    continue;
+                }
                 let frame = frame(body, opts.seed);
                 let depth = if mode == "rr" {
                     1

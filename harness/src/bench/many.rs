@@ -19,6 +19,9 @@ pub fn run(run: &mut Run<'_>) -> Result<()> {
     let opts = run.opts;
     let (idle, active) = (opts.params.many_idle, opts.params.many_active);
     let key = format!("{idle}idle+{active}active");
+    if !opts.wants_config("many", &key) {
+        return Ok(());
+    }
     let schedule = opts.schedule();
     let frame = frame(64, opts.seed);
     crate::sys::raise_fd_limit();

@@ -42,6 +42,9 @@ pub struct BenchOptions {
     pub pin: Option<super::pin::Pinning>,
     /// Run iperf3 and sockperf beside the ceilings.
     pub anchors: bool,
+    /// Only these configurations (`SCENARIO KEY`, or a whole `SCENARIO`);
+    /// empty for all.
+    pub only: Vec<String>,
 }
 
 impl BenchOptions {
@@ -56,6 +59,15 @@ impl BenchOptions {
 
     fn wants(&self, scenario: &str) -> bool {
         self.scenarios.iter().any(|s| s == scenario)
+    }
+
+    /// Whether `--only` leaves this configuration in.
+    pub fn wants_config(&self, scenario: &str, key: &str) -> bool {
+        self.only.is_empty()
+            || self.only.iter().any(|o| match o.split_once(' ') {
+                Some((s, k)) => s == scenario && k == key,
+                None => o == scenario,
+            })
     }
 }
 

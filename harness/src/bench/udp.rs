@@ -23,6 +23,9 @@ pub fn run(run: &mut Run<'_>) -> Result<()> {
     let opts = run.opts;
     for &size in &opts.params.udp_sizes.clone() {
         let key = format!("{size}B");
+        if !opts.wants_config("udp", &key) {
+            continue;
+        }
         run.step(&format!("udp {key}: raw echo ceiling"));
         let ceiling = {
             let c = super::ceilings::spawn(&opts.exe, Strategy::EventLoop, 0, opts.pin)?;

@@ -54,6 +54,9 @@ pub fn run(run: &mut Run<'_>) -> Result<()> {
     let digest = sockbench_wire::md5_hex(&digest);
     for fsync in [true, false] {
         let key = format!("{size}/{}", if fsync { "fsync" } else { "no-fsync" });
+        if !opts.wants_config("upload", &key) {
+            continue;
+        }
         for (spec, info) in run.targets.clone() {
             run.step(&format!("upload {key} on {}", info.name));
             let flags: &[&str] = if fsync { &[] } else { &["--no-fsync"] };

@@ -8,7 +8,7 @@ use std::process::Command;
 
 use anyhow::{Context, Result, bail};
 
-use super::{Row, Tolerances, Verdict, counter_row};
+use super::{Row, Tolerances, Verdict, batched, counter_row, exact_counts};
 use crate::bench::results::BenchRun;
 use crate::bench::stats::Summary;
 
@@ -173,12 +173,13 @@ pub fn paired(pairs: &[(BenchRun, BenchRun)], tol: Tolerances) -> Vec<Row> {
                 .and_then(|m| m.syscalls),
         ) {
             if bc.server_writes_per_frame > 0.0 {
-                rows.push(counter_row(
+                let row = counter_row(
                     format!("{} {} {}: server writes/frame", b.scenario, b.key, b.target),
                     bc.server_writes_per_frame,
                     hc.server_writes_per_frame,
                     tol.counter,
-                ));
+                );
+                rows.push(if exact_counts(b) { row } else { batched(row) });
             }
         }
     }

@@ -15,9 +15,10 @@ pub struct GateArgs {
     /// The baseline: a results.json, or a directory with results.json and/or conform/results.json.
     #[arg(long, default_value = "reports/baseline")]
     pub baseline: PathBuf,
-    /// The current run, likewise. Given twice or more (a confirming run), a
+    /// The current run, likewise. Given twice or more (confirming runs), a
     /// timing regression must appear in every one; conformance and counters
-    /// are judged on the first.
+    /// are judged on the first. A confirming run may hold only some
+    /// scenarios (those that regressed); the rest are judged on the first.
     #[arg(long, default_value = "reports/latest")]
     pub current: Vec<PathBuf>,
     /// Cases expected to fail now (`ID` or `TARGET:ID`); one that passes fails the gate.
@@ -29,6 +30,11 @@ pub struct GateArgs {
     /// Relative rise of a counter (syscalls, allocations per frame) that is a regression.
     #[arg(long, default_value_t = 0.05)]
     pub counter_tolerance: f64,
+    /// On a timing regression, re-measure just the regressed configurations
+    /// (same build, same parameters, into CURRENT/confirm) and let only
+    /// what regresses again stand.
+    #[arg(long, conflicts_with = "ab")]
+    pub confirm: bool,
     /// Write the Markdown summary (for a pull-request comment) here.
     #[arg(long, value_name = "FILE")]
     pub summary: Option<PathBuf>,
@@ -78,16 +84,33 @@ fn run(args: &GateArgs) -> Result<ExitCode> {
         let mut runs = Vec::new();
         for (i, path) in args.current.iter().enumerate() {
             let current = Inputs::load(path)?;
-            // A confirming run re-measures timings; it need not repeat conform.
-            let base = if i > 0 && current.conform.is_none() {
-                Inputs {
-                    conform: None,
-                    ..baseline.clone()
-                }
+            // A confirming run re-measures the timings that regressed; it
+            // need not repeat conform or the scenarios that passed.
+            let base = if i > 0 {
+                baseline.narrowed_to(&current)
             } else {
                 baseline.clone()
             };
             runs.push(compare(&base, &current, tol, &known)?);
+        }
+        if args.confirm {
+            let first = args.current.first().map(PathBuf::as_path);
+            if let (Some(path), Some(rows)) = (first, runs.first()) {
+                if let Some(cur) = Inputs::load(path)?.bench {
+                    let plan = super::rerun::plan(rows, &cur);
+                    for t in &plan.skipped {
+                        println!(
+                            "gate: {t} is not a back-end; its regressions cannot be re-measured"
+                        );
+                    }
+                    if !plan.only.is_empty() {
+                        let out = super::rerun::out_dir(path);
+                        let file = super::rerun::run(&plan, &cur, &out)?;
+                        let again = Inputs::load(&file)?;
+                        runs.push(compare(&baseline.narrowed_to(&again), &again, tol, &known)?);
+                    }
+                }
+            }
         }
         super::confirm(runs)
     };

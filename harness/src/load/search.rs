@@ -60,6 +60,11 @@ impl Slo {
         }
     }
 
+    /// As `--slo` takes it: `p99=1000us`.
+    pub fn flag(&self) -> String {
+        format!("{}={}us", self.name(), self.limit_us)
+    }
+
     /// `p99`.
     pub fn name(&self) -> &'static str {
         match self.quantile {
@@ -467,5 +472,9 @@ mod tests {
             assert!(bad.parse::<Slo>().is_err(), "{bad}");
         }
         assert_eq!(Slo::default().to_string(), "p99 ≤ 1 ms");
+        // The flag form parses back to the same target (the gate's rerun passes it).
+        for s in [Slo::default(), s, "p90=2.5ms".parse().unwrap()] {
+            assert_eq!(s.flag().parse::<Slo>(), Ok(s), "{}", s.flag());
+        }
     }
 }

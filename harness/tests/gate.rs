@@ -221,8 +221,19 @@ fn a_deliberately_slowed_back_end_fails_and_the_untouched_one_passes() {
             "bench",
             "--quick",
             "--no-progress",
-            "--scenario",
-            "echo",
+            // Request-response at one and 16 connections (its counts are
+            // exact), and the pipelined configurations whose counts move
+            // with batching most (16 KiB, 256 connections) and least.
+            "--only",
+            "echo rr/64B/1c",
+            "--only",
+            "echo rr/16KiB/1c",
+            "--only",
+            "echo rr/1KiB/16c",
+            "--only",
+            "echo pipelined/64B/16c",
+            "--only",
+            "echo pipelined/16KiB/256c",
             "--reps",
             "5",
             "--rep-ms",
@@ -332,6 +343,24 @@ fn ab_pairs_fail_a_consistent_drop_and_pass_a_shared_drift() {
             .iter()
             .any(|r| r.metric.contains("writes/frame") && r.verdict == Verdict::Regression)
     );
+}
+
+/// A target that served its connections one at a time is not gated on its
+/// ratio (one connection's round trip against a ceiling serving them all);
+/// the same drop on a target that served them all fails.
+#[test]
+fn a_result_served_one_connection_at_a_time_is_not_gated() {
+    let d = tempfile::tempdir().unwrap();
+    let base = write(d.path(), "base.json", &bench_run([STEADY, STEADY], 1.0));
+    let mut dropped = bench_run([STEADY, STEADY.map(|r| r * 0.03)], 1.0);
+    dropped.results[1].starved = 15;
+    let cur = write(d.path(), "cur.json", &dropped);
+    let (code, out) = gate(&base, &cur, &[]);
+    assert_eq!(code, 0, "{out}");
+    dropped.results[1].starved = 0;
+    let cur = write(d.path(), "cur.json", &dropped);
+    let (code, out) = gate(&base, &cur, &[]);
+    assert_eq!(code, 1, "{out}");
 }
 
 /// A confirming run clears a timing regression it does not repeat, keeps one

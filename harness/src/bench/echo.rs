@@ -215,6 +215,7 @@ pub fn measure(
             }
         ));
     }
+    m.starved = r.starved;
     if r.starved > 0 {
         m.notes.push(format!(
             "{} of {} connections completed nothing: served one at a time",

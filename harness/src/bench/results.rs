@@ -245,6 +245,16 @@ pub struct Measurement {
     /// result bounds the target from below and gets no ratio.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub limited_by: Option<String>,
+    /// Echo: connections that completed nothing because the target served
+    /// them one at a time. Its figure is then one connection's round trip
+    /// with the rest waiting, set by the machine's wake-up latency more
+    /// than by the server (7.4k to 29k frames/s for the same build).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub starved: usize,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 /// The UDP probe's own counts, or those a relay's record predicts.
@@ -320,6 +330,7 @@ impl Measurement {
             accuracy: None,
             knee: Vec::new(),
             limited_by: None,
+            starved: 0,
         }
     }
 
@@ -367,6 +378,10 @@ impl Measurement {
             .map(|m| m.median / self.value.median);
         self.reps.extend_from_slice(&other.reps);
         self.value = Summary::of(&self.reps);
+        // Held back once, the pooled figure is a lower bound too.
+        if self.limited_by.is_none() {
+            self.limited_by.clone_from(&other.limited_by);
+        }
         if let Some(k) = mb_per_unit {
             let mb: Vec<f64> = self.reps.iter().map(|r| r * k).collect();
             self.mb_per_s = Some(Summary::of(&mb));

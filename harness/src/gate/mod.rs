@@ -341,6 +341,22 @@ fn bench(base: &BenchRun, cur: &BenchRun, tol: Tolerances) -> Result<Vec<Row>, U
             });
             continue;
         }
+        // A target that served the connections one at a time is measured
+        // on one connection's round trip; its ratio to a ceiling serving
+        // them all swings with the machine's wake-up latency (0.27 to 0.009
+        // for the same build). Its one-connection results are gated.
+        if b.starved > 0 || c.starved > 0 || starved_note(b) {
+            rows.push(Row {
+                metric: format!("{name}: ratio to ceiling"),
+                baseline: b.ratio.map_or("-".into(), |r| format!("{:.3}", r.median)),
+                current: c.ratio.map_or("-".into(), |r| format!("{:.3}", r.median)),
+                change: None,
+                verdict: Verdict::Pass,
+                note: "connections served one at a time: one connection's round trip, not gated"
+                    .into(),
+            });
+            continue;
+        }
         if b.ratio.is_some() != c.ratio.is_some() {
             rows.push(Row {
                 metric: format!("{name}: ratio to ceiling"),
@@ -440,6 +456,11 @@ fn bench(base: &BenchRun, cur: &BenchRun, tol: Tolerances) -> Result<Vec<Row>, U
         ));
     }
     Ok(rows)
+}
+
+/// A baseline written before `starved` was recorded says so in its notes.
+fn starved_note(m: &Measurement) -> bool {
+    m.notes.iter().any(|n| n.ends_with("served one at a time"))
 }
 
 /// Whether a result's calls per frame are exact: request-response keeps one

@@ -45,7 +45,13 @@ pub fn serve(strategy: &str, align: usize) -> anyhow::Result<()> {
     })?;
     // Threads inherit the CPU the bench pinned this process to.
     let tcp = EchoCeiling::start_with(kind, align, None)?;
-    let udp = UdpCeiling::start(None)?;
+    // The event loop's UDP echo is batched; the others answer a datagram
+    // per call (see udp_echo.rs for why both).
+    let udp = if kind == Strategy::EventLoop {
+        UdpCeiling::start(None)?
+    } else {
+        UdpCeiling::start_plain(None)?
+    };
     let ready = crate::ready::Ready {
         backend: format!("ceiling-{}", kind.flag()),
         tcp: tcp.addr,

@@ -97,7 +97,11 @@ fn run(args: &GateArgs) -> Result<ExitCode> {
             let first = args.current.first().map(PathBuf::as_path);
             if let (Some(path), Some(rows)) = (first, runs.first()) {
                 if let Some(cur) = Inputs::load(path)?.bench {
-                    let plan = super::rerun::plan(rows, &cur);
+                    let plan = super::rerun::plan(rows, |t| {
+                        cur.targets
+                            .iter()
+                            .any(|x| x.name == t && x.kind == "backend")
+                    });
                     for t in &plan.skipped {
                         println!(
                             "gate: {t} is not a back-end; its regressions cannot be re-measured"

@@ -23,8 +23,10 @@ pub struct Plan {
     pub skipped: Vec<String>,
 }
 
-/// The configurations behind the timing regressions in `rows`.
-pub fn plan(rows: &[Row], current: &BenchRun) -> Plan {
+/// The configurations behind the timing regressions in `rows`; `backend`
+/// tells which target names are back-ends (the only ones that can be
+/// started again).
+pub fn plan(rows: &[Row], backend: impl Fn(&str) -> bool) -> Plan {
     let mut p = Plan::default();
     for r in rows
         .iter()
@@ -38,11 +40,7 @@ pub fn plan(rows: &[Row], current: &BenchRun) -> Plan {
             _ => continue,
         };
         if let Some(t) = target {
-            let backend = current
-                .targets
-                .iter()
-                .any(|x| x.name == t && x.kind == "backend");
-            if !backend {
+            if !backend(t) {
                 push(&mut p.skipped, t.to_owned());
                 continue;
             }
@@ -63,7 +61,10 @@ fn push(v: &mut Vec<String>, s: String) {
 /// the planned configurations only.
 pub fn bench_args(plan: &Plan, current: &BenchRun, out: &Path) -> Vec<String> {
     let p = &current.parameters;
-    let mut a: Vec<String> = vec!["bench".into(), "--no-progress".into()];
+    // Only back-ends are re-run: no Python peer, no anchors, in any mode.
+    let mut a: Vec<String> = ["bench", "--no-progress", "--no-peer", "--no-anchors"]
+        .map(String::from)
+        .to_vec();
     if current.mode == "quick" {
         a.push("--quick".into());
     }
@@ -113,4 +114,45 @@ pub fn run(plan: &Plan, current: &BenchRun, out: &Path) -> Result<PathBuf> {
         bail!("the confirming bench run failed ({status})");
     }
     Ok(out.join("results.json"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(metric: &str, verdict: Verdict) -> Row {
+        Row {
+            metric: metric.into(),
+            baseline: String::new(),
+            current: String::new(),
+            change: None,
+            verdict,
+            note: String::new(),
+        }
+    }
+
+    #[test]
+    fn plans_only_the_timing_regressions_of_back_ends() {
+        let rows = [
+            row("echo rr/64B/16c mio: ratio to ceiling", Verdict::Regression),
+            row(
+                "echo rr/64B/16c tokio: ratio to ceiling",
+                Verdict::Regression,
+            ),
+            row("udp 64B peer: ratio to ceiling", Verdict::Regression),
+            row("echo rr/64B/1c mio: ratio to ceiling", Verdict::Warning),
+            row(
+                "echo rr/64B/1c mio: server writes/frame",
+                Verdict::Regression,
+            ),
+            row(
+                "codec decode one 64 B frame: speed-up over the alternative",
+                Verdict::Regression,
+            ),
+        ];
+        let p = plan(&rows, |t| t != "peer");
+        assert_eq!(p.only, ["echo rr/64B/16c", "codec"]);
+        assert_eq!(p.backends, ["mio", "tokio"]);
+        assert_eq!(p.skipped, ["peer"]);
+    }
 }

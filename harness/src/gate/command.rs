@@ -82,8 +82,12 @@ fn run(args: &GateArgs) -> Result<ExitCode> {
         };
         let baseline = Inputs::load(&args.baseline)?;
         let mut runs = Vec::new();
+        let mut first_bench = None;
         for (i, path) in args.current.iter().enumerate() {
             let current = Inputs::load(path)?;
+            if i == 0 {
+                first_bench.clone_from(&current.bench);
+            }
             // A confirming run re-measures the timings that regressed; it
             // need not repeat conform or the scenarios that passed.
             let base = if i > 0 {
@@ -96,7 +100,7 @@ fn run(args: &GateArgs) -> Result<ExitCode> {
         if args.confirm {
             let first = args.current.first().map(PathBuf::as_path);
             if let (Some(path), Some(rows)) = (first, runs.first()) {
-                if let Some(cur) = Inputs::load(path)?.bench {
+                if let Some(cur) = &first_bench {
                     let plan = super::rerun::plan(rows, |t| {
                         cur.targets
                             .iter()
@@ -109,7 +113,7 @@ fn run(args: &GateArgs) -> Result<ExitCode> {
                     }
                     if !plan.only.is_empty() {
                         let out = super::rerun::out_dir(path);
-                        let file = super::rerun::run(&plan, &cur, &out)?;
+                        let file = super::rerun::run(&plan, cur, &out)?;
                         let again = Inputs::load(&file)?;
                         runs.push(compare(&baseline.narrowed_to(&again), &again, tol, &known)?);
                     }

@@ -8,6 +8,8 @@
 //!   per operation): they repeat within about 1 % from run to run, so a
 //!   rise above `--counter-tolerance` (default 5 %) fails. Pipelined calls
 //!   per frame depend on batching, hence on timing: a rise there warns.
+//! - Not gated, with a row that says why: results a sender held back, and
+//!   results whose connections were served one at a time.
 //! - Timings: only ratios to the same run's ceilings are compared, never
 //!   absolute numbers. A regression needs both a median change beyond
 //!   `--tolerance` (default 25 %) and the current repetitions' range lying
@@ -316,29 +318,30 @@ fn bench(base: &BenchRun, cur: &BenchRun, tol: Tolerances) -> Result<Vec<Row>, U
             });
             continue;
         }
+        // A row that states both ratios without gating them.
+        let ungated = |what: &str, verdict: Verdict, note: String| Row {
+            metric: format!("{name}: {what}"),
+            baseline: b.ratio.map_or("-".into(), |r| format!("{:.3}", r.median)),
+            current: c.ratio.map_or("-".into(), |r| format!("{:.3}", r.median)),
+            change: None,
+            verdict,
+            note,
+        };
         if b.scenario == "capacity" && (b.ratio.is_none() || c.ratio.is_none()) {
             // Without a ceiling capacity there is no ratio, and absolute rates are not gated.
-            rows.push(Row {
-                metric: format!("{name}: capacity ratio"),
-                baseline: b.ratio.map_or("-".into(), |r| format!("{:.3}", r.median)),
-                current: c.ratio.map_or("-".into(), |r| format!("{:.3}", r.median)),
-                change: None,
-                verdict: Verdict::Pass,
-                note: "no ceiling capacity at the target in one of the runs: not gated".into(),
-            });
+            rows.push(ungated(
+                "capacity ratio",
+                Verdict::Pass,
+                "no ceiling capacity at the target in one of the runs: not gated".into(),
+            ));
             continue;
         }
         if let Some(by) = b.limited_by.as_ref().or(c.limited_by.as_ref()) {
-            rows.push(Row {
-                metric: format!("{name}: rate"),
-                baseline: b.ratio.map_or("-".into(), |r| format!("{:.3}", r.median)),
-                current: c.ratio.map_or("-".into(), |r| format!("{:.3}", r.median)),
-                change: None,
-                verdict: Verdict::Pass,
-                note: format!(
-                    "the {by} set the rate in one of the runs, not the server: not gated"
-                ),
-            });
+            rows.push(ungated(
+                "rate",
+                Verdict::Pass,
+                format!("the {by} set the rate in one of the runs, not the server: not gated"),
+            ));
             continue;
         }
         // A target that served the connections one at a time is measured
@@ -346,26 +349,19 @@ fn bench(base: &BenchRun, cur: &BenchRun, tol: Tolerances) -> Result<Vec<Row>, U
         // them all swings with the machine's wake-up latency (0.27 to 0.009
         // for the same build). Its one-connection results are gated.
         if b.starved > 0 || c.starved > 0 || starved_note(b) {
-            rows.push(Row {
-                metric: format!("{name}: ratio to ceiling"),
-                baseline: b.ratio.map_or("-".into(), |r| format!("{:.3}", r.median)),
-                current: c.ratio.map_or("-".into(), |r| format!("{:.3}", r.median)),
-                change: None,
-                verdict: Verdict::Pass,
-                note: "connections served one at a time: one connection's round trip, not gated"
-                    .into(),
-            });
+            rows.push(ungated(
+                "ratio to ceiling",
+                Verdict::Pass,
+                "connections served one at a time: one connection's round trip, not gated".into(),
+            ));
             continue;
         }
         if b.ratio.is_some() != c.ratio.is_some() {
-            rows.push(Row {
-                metric: format!("{name}: ratio to ceiling"),
-                baseline: b.ratio.map_or("-".into(), |r| format!("{:.3}", r.median)),
-                current: c.ratio.map_or("-".into(), |r| format!("{:.3}", r.median)),
-                change: None,
-                verdict: Verdict::Warning,
-                note: "a ratio in one run only (its ceiling failed?): not comparable".into(),
-            });
+            rows.push(ungated(
+                "ratio to ceiling",
+                Verdict::Warning,
+                "a ratio in one run only (its ceiling failed?): not comparable".into(),
+            ));
             continue;
         }
         let ((bs, what), (cs, _)) = (timing(b), timing(c));

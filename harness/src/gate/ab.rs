@@ -1,5 +1,6 @@
-//! `gate --ab BASE_REV`: build the base revision in a git worktree, run base
-//! and head interleaved (A B A B ...) in one job, and gate on the paired
+//! `gate --ab [BASE_REV]`: build the base revision (by default the one the
+//! baseline was measured at) in a git worktree, run base and head
+//! interleaved (A B, B A, A B ...) in one job, and gate on the paired
 //! ratios: each round's head over base. Interleaving cancels the drift of a
 //! shared machine that separate jobs cannot.
 
@@ -8,7 +9,7 @@ use std::process::Command;
 
 use anyhow::{Context, Result, bail};
 
-use super::{Row, Tolerances, Verdict, batched, counter_row, exact_counts};
+use super::{Row, Tolerances, Verdict, batched, counter_row, exact_counts, not_the_server};
 use crate::bench::results::BenchRun;
 use crate::bench::stats::Summary;
 
@@ -81,22 +82,18 @@ pub fn run(
         "gate --ab: building {rev} ({})",
         &commit[..commit.len().min(12)]
     );
-    let target = repo.join("target/ab-base");
-    let status = Command::new("cargo")
-        .args(["build", "--release", "--quiet", "-p", "sockbench"])
-        .env("CARGO_TARGET_DIR", &target)
-        .current_dir(&tree.path)
-        .status()
-        .context("cargo is needed for --ab")?;
-    if !status.success() {
-        bail!("the base revision {rev} does not build");
-    }
-    let base_exe = target.join("release/sockbench");
+    let base_exe = build_base(&repo, &tree.path, rev)?;
     let head_exe = std::env::current_exe()?;
     let mut pairs: Vec<(BenchRun, BenchRun)> = Vec::new();
     for round in 0..rounds {
         let mut runs = Vec::new();
-        for (label, exe) in [("base", &base_exe), ("head", &head_exe)] {
+        // A B, then B A: a machine that drifts one way through the job
+        // would otherwise favour whichever build always runs first.
+        let mut order = [("base", &base_exe), ("head", &head_exe)];
+        if round % 2 == 1 {
+            order.reverse();
+        }
+        for (label, exe) in order {
             eprintln!("gate --ab: round {} of {rounds}, {label}", round + 1);
             let out = work.join(format!("{label}-{round}"));
             let status = Command::new(exe)
@@ -109,14 +106,76 @@ pub fn run(
                 bail!("the {label} bench of round {} failed", round + 1);
             }
             let text = std::fs::read_to_string(out.join("results.json"))?;
-            runs.push(serde_json::from_str::<BenchRun>(&text)?);
+            runs.push((label, serde_json::from_str::<BenchRun>(&text)?));
         }
-        let head = runs.pop().context("head run")?;
-        let base = runs.pop().context("base run")?;
-        pairs.push((base, head));
+        let (mut base, mut head) = (None, None);
+        for (label, run) in runs {
+            if label == "base" {
+                base = Some(run);
+            } else {
+                head = Some(run);
+            }
+        }
+        pairs.push((base.context("base run")?, head.context("head run")?));
     }
     drop(tree);
     Ok(paired(&pairs, tol))
+}
+
+/// Builds the worktree's `sockbench` in the repository's own target
+/// directory, so the dependencies compiled for head are reused (49 s
+/// against 125 s in a fresh one here), and moves the result out to
+/// `target/ab-base/sockbench`. Cargo puts the binary where head's is, so
+/// head's is set aside first and put back whatever happens.
+fn build_base(repo: &Path, tree: &Path, rev: &str) -> Result<PathBuf> {
+    let target =
+        std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| repo.join("target"), PathBuf::from);
+    let exe = target.join("release/sockbench");
+    let kept = Kept::aside(&exe)?;
+    let status = Command::new("cargo")
+        .args(["build", "--release", "--quiet", "-p", "sockbench"])
+        .env("CARGO_TARGET_DIR", &target)
+        .current_dir(tree)
+        .status()
+        .context("cargo is needed for --ab")?;
+    if !status.success() {
+        bail!("the base revision {rev} does not build");
+    }
+    let dir = target.join("ab-base");
+    std::fs::create_dir_all(&dir)?;
+    let base = dir.join("sockbench");
+    std::fs::rename(&exe, &base).with_context(|| format!("cannot move {}", exe.display()))?;
+    drop(kept);
+    Ok(base)
+}
+
+/// A file moved aside and moved back on drop.
+struct Kept {
+    path: PathBuf,
+    aside: Option<PathBuf>,
+}
+
+impl Kept {
+    fn aside(path: &Path) -> Result<Kept> {
+        let aside = path.with_extension("ab-kept");
+        let moved = path.exists();
+        if moved {
+            std::fs::rename(path, &aside)
+                .with_context(|| format!("cannot set {} aside", path.display()))?;
+        }
+        Ok(Kept {
+            path: path.to_owned(),
+            aside: moved.then_some(aside),
+        })
+    }
+}
+
+impl Drop for Kept {
+    fn drop(&mut self) {
+        if let Some(aside) = &self.aside {
+            let _ = std::fs::rename(aside, &self.path);
+        }
+    }
 }
 
 /// Per configuration, the rounds' head-over-base ratio: a regression when
@@ -127,6 +186,17 @@ pub fn paired(pairs: &[(BenchRun, BenchRun)], tol: Tolerances) -> Vec<Row> {
     };
     let mut rows = Vec::new();
     for b in first.0.results.iter().filter(|m| m.status == "ok") {
+        if let Some(why) = not_the_server(b) {
+            rows.push(Row {
+                metric: format!("{} {} {}: head/base", b.scenario, b.key, b.target),
+                baseline: "-".into(),
+                current: "-".into(),
+                change: None,
+                verdict: Verdict::Ungated,
+                note: why.into(),
+            });
+            continue;
+        }
         let ratios: Vec<f64> = pairs
             .iter()
             .filter_map(|(base, head)| {

@@ -30,6 +30,10 @@ pub struct GateArgs {
     /// Relative rise of a counter (syscalls, allocations per frame) that is a regression.
     #[arg(long, default_value_t = 0.05)]
     pub counter_tolerance: f64,
+    /// State timings without gating them: gate conformance and counters
+    /// only (CI on shared machines, where `--ab` gates the timings).
+    #[arg(long, conflicts_with_all = ["confirm", "ab"])]
+    pub no_timing: bool,
     /// On a timing regression, re-measure just the regressed configurations
     /// (same build, same parameters, into CURRENT/confirm) and let only
     /// what regresses again stand.
@@ -39,14 +43,16 @@ pub struct GateArgs {
     #[arg(long, value_name = "FILE")]
     pub summary: Option<PathBuf>,
     /// Instead: build this revision in a worktree and compare it with this
-    /// build, interleaved, on paired ratios (the pull-request mode).
-    #[arg(long, value_name = "REV")]
+    /// build, interleaved, on paired ratios (the pull-request mode). Without
+    /// REV, the revision the baseline was measured at.
+    #[arg(long, value_name = "REV", num_args = 0..=1, default_missing_value = "")]
     pub ab: Option<String>,
     /// Rounds of the A/B comparison (at least 5).
     #[arg(long, default_value_t = 5)]
     pub rounds: usize,
-    /// Extra `bench` flags for the A/B runs, e.g. `--scenario echo`.
-    #[arg(long, allow_hyphen_values = true, value_delimiter = ' ')]
+    /// `bench` flags for the A/B runs, after `--`:
+    /// `gate --ab -- --only "echo rr/64B/16c" --backend mio`.
+    #[arg(last = true, value_name = "BENCH_ARGS")]
     pub bench_args: Vec<String>,
 }
 
@@ -65,13 +71,19 @@ fn run(args: &GateArgs) -> Result<ExitCode> {
     let tol = Tolerances {
         timing: args.tolerance,
         counter: args.counter_tolerance,
+        gate_timing: !args.no_timing,
     };
     let rows = if let Some(rev) = &args.ab {
         if args.rounds < 5 {
             bail!("--rounds {}: at least 5 rounds", args.rounds);
         }
+        let rev = if rev.is_empty() {
+            baseline_revision(&args.baseline)?
+        } else {
+            rev.clone()
+        };
         let work = tempfile::Builder::new().prefix("sockbench-ab-").tempdir()?;
-        super::ab::run(rev, args.rounds, &args.bench_args, tol, work.path())?
+        super::ab::run(&rev, args.rounds, &args.bench_args, tol, work.path())?
     } else {
         let known = match &args.known_failing {
             Some(p) => parse_known_failing(
@@ -142,17 +154,16 @@ fn run(args: &GateArgs) -> Result<ExitCode> {
             r.note
         );
     }
-    let regressions = rows
-        .iter()
-        .filter(|r| r.verdict == Verdict::Regression)
-        .count();
-    let warnings = rows
-        .iter()
-        .filter(|r| r.verdict == Verdict::Warning)
-        .count();
+    for (why, n) in super::ungated_reasons(&rows) {
+        println!("not gated  {n} metric(s): {why}");
+    }
+    let count = |v: Verdict| rows.iter().filter(|r| r.verdict == v).count();
+    let regressions = count(Verdict::Regression);
     println!(
-        "gate: {} metrics, {regressions} regression(s), {warnings} warning(s): {}",
+        "gate: {} metrics, {regressions} regression(s), {} warning(s), {} not gated: {}",
         rows.len(),
+        count(Verdict::Warning),
+        count(Verdict::Ungated),
         if regressions == 0 { "pass" } else { "FAIL" }
     );
     Ok(if regressions == 0 {
@@ -160,6 +171,22 @@ fn run(args: &GateArgs) -> Result<ExitCode> {
     } else {
         ExitCode::from(1)
     })
+}
+
+/// The git revision the baseline's bench results were measured at.
+fn baseline_revision(baseline: &std::path::Path) -> Result<String> {
+    let inputs = Inputs::load(baseline)?;
+    let rev = inputs
+        .bench
+        .map(|b| b.machine.git_revision)
+        .unwrap_or_default();
+    if rev.is_empty() {
+        bail!(
+            "--ab without a revision: {} records no git revision; name one (--ab REV)",
+            baseline.display()
+        );
+    }
+    Ok(rev)
 }
 
 /// Flags of `sockbench baseline`.

@@ -46,6 +46,8 @@ pub enum Verdict {
     Warning,
     /// Better beyond doubt.
     Improved,
+    /// Stated, not judged; the row's note says why.
+    Ungated,
     /// Unchanged within tolerance.
     Pass,
 }
@@ -56,6 +58,7 @@ impl Verdict {
             Verdict::Regression => "REGRESSION",
             Verdict::Warning => "warning",
             Verdict::Improved => "improved",
+            Verdict::Ungated => "not gated",
             Verdict::Pass => "pass",
         }
     }
@@ -90,6 +93,9 @@ pub struct Tolerances {
     pub timing: f64,
     /// Relative rise of a counter that is a regression.
     pub counter: f64,
+    /// Whether timings are gated at all (`--no-timing` turns them off; a
+    /// baseline from another machine does too).
+    pub gate_timing: bool,
 }
 
 impl Default for Tolerances {
@@ -97,6 +103,7 @@ impl Default for Tolerances {
         Tolerances {
             timing: 0.25,
             counter: 0.05,
+            gate_timing: true,
         }
     }
 }
@@ -296,8 +303,41 @@ fn timing(m: &Measurement) -> (Summary, &'static str) {
     }
 }
 
+/// Why this comparison's timings are not gated, if they are not: turned
+/// off, or measured on two machines. Ratios to ceilings cancel much of a
+/// machine, not its wake-up latency: the same build's request-response
+/// ratios fell by half between the baseline's machine and a CI run.
+pub fn timing_off(base: &BenchRun, cur: &BenchRun, tol: Tolerances) -> Option<String> {
+    let (b, c) = (&base.machine, &cur.machine);
+    if !tol.gate_timing {
+        Some("--no-timing: timings stated, not gated".into())
+    } else if (&b.cpu, b.cpus, &b.kernel) != (&c.cpu, c.cpus, &c.kernel) {
+        let m = |m: &crate::report::machine::Machine| {
+            format!(
+                "{} x{} (kernel {})",
+                or_unknown(&m.cpu),
+                m.cpus,
+                or_unknown(&m.kernel)
+            )
+        };
+        Some(format!(
+            "timings compare on one machine only: the baseline ran on {}, this run on {} \
+             (record a baseline here with `sockbench baseline`, or use `gate --ab`)",
+            m(b),
+            m(c)
+        ))
+    } else {
+        None
+    }
+}
+
+fn or_unknown(s: &str) -> &str {
+    if s.is_empty() { "unknown" } else { s }
+}
+
 fn bench(base: &BenchRun, cur: &BenchRun, tol: Tolerances) -> Result<Vec<Row>, Unusable> {
     comparable(base, cur)?;
+    let timing_off = timing_off(base, cur, tol);
     let mut rows = Vec::new();
     for b in base.results.iter().filter(|m| m.status == "ok") {
         let name = format!("{} {} {}", b.scenario, b.key, b.target);
@@ -331,7 +371,7 @@ fn bench(base: &BenchRun, cur: &BenchRun, tol: Tolerances) -> Result<Vec<Row>, U
             // Without a ceiling capacity there is no ratio, and absolute rates are not gated.
             rows.push(ungated(
                 "capacity ratio",
-                Verdict::Pass,
+                Verdict::Ungated,
                 "no ceiling capacity at the target in one of the runs: not gated".into(),
             ));
             continue;
@@ -339,7 +379,7 @@ fn bench(base: &BenchRun, cur: &BenchRun, tol: Tolerances) -> Result<Vec<Row>, U
         if let Some(by) = b.limited_by.as_ref().or(c.limited_by.as_ref()) {
             rows.push(ungated(
                 "rate",
-                Verdict::Pass,
+                Verdict::Ungated,
                 format!("the {by} set the rate in one of the runs, not the server: not gated"),
             ));
             continue;
@@ -351,7 +391,7 @@ fn bench(base: &BenchRun, cur: &BenchRun, tol: Tolerances) -> Result<Vec<Row>, U
         if b.starved > 0 || c.starved > 0 || starved_note(b) {
             rows.push(ungated(
                 "ratio to ceiling",
-                Verdict::Pass,
+                Verdict::Ungated,
                 "connections served one at a time: one connection's round trip, not gated".into(),
             ));
             continue;
@@ -365,12 +405,16 @@ fn bench(base: &BenchRun, cur: &BenchRun, tol: Tolerances) -> Result<Vec<Row>, U
             continue;
         }
         let ((bs, what), (cs, _)) = (timing(b), timing(c));
-        let t = if b.scenario == "capacity" {
-            capacity_tolerance(&base.parameters.capacity.plan, tol.timing)
+        if let Some(why) = &timing_off {
+            rows.push(ungated(what, Verdict::Ungated, why.clone()));
         } else {
-            tol.timing
-        };
-        rows.push(timing_row(format!("{name}: {what}"), &bs, &cs, t));
+            let t = if b.scenario == "capacity" {
+                capacity_tolerance(&base.parameters.capacity.plan, tol.timing)
+            } else {
+                tol.timing
+            };
+            rows.push(timing_row(format!("{name}: {what}"), &bs, &cs, t));
+        }
         if let (Some(bc), Some(cc)) = (b.syscalls, c.syscalls) {
             for (label, x, y) in [
                 (
@@ -444,14 +488,34 @@ fn bench(base: &BenchRun, cur: &BenchRun, tol: Tolerances) -> Result<Vec<Row>, U
             mean: r.alternative_ns.median / r.ours_ns.median,
             cv: 0.0,
         };
-        rows.push(timing_row(
-            format!("codec {}: speed-up over the alternative", b.operation),
-            &ratio(b),
-            &ratio(c),
-            tol.timing,
-        ));
+        let metric = format!("codec {}: speed-up over the alternative", b.operation);
+        let (rb, rc) = (ratio(b), ratio(c));
+        rows.push(match &timing_off {
+            Some(why) => Row {
+                metric,
+                baseline: format!("{:.3}", rb.median),
+                current: format!("{:.3}", rc.median),
+                change: None,
+                verdict: Verdict::Ungated,
+                note: why.clone(),
+            },
+            None => timing_row(metric, &rb, &rc, tol.timing),
+        });
     }
     Ok(rows)
+}
+
+/// Why a result's ratio bounds something other than the server, if it
+/// does: the sender set the rate, or the connections were served one at a
+/// time (one connection's round trip against a ceiling serving them all).
+pub(crate) fn not_the_server(m: &Measurement) -> Option<&'static str> {
+    if m.limited_by.is_some() {
+        Some("the sender set the rate, not the server: not gated")
+    } else if m.starved > 0 || starved_note(m) {
+        Some("connections served one at a time: one connection's round trip, not gated")
+    } else {
+        None
+    }
 }
 
 /// A baseline written before `starved` was recorded says so in its notes.
@@ -600,6 +664,19 @@ pub(crate) fn is_timing(metric: &str) -> bool {
     .any(|k| metric.ends_with(k))
 }
 
+/// Why rows were not gated, each reason with how many rows it covers, in
+/// order of first appearance.
+pub fn ungated_reasons(rows: &[Row]) -> Vec<(&str, usize)> {
+    let mut out: Vec<(&str, usize)> = Vec::new();
+    for r in rows.iter().filter(|r| r.verdict == Verdict::Ungated) {
+        match out.iter_mut().find(|(why, _)| *why == r.note) {
+            Some((_, n)) => *n += 1,
+            None => out.push((&r.note, 1)),
+        }
+    }
+    out
+}
+
 /// The Markdown summary for a pull-request comment: everything that is not
 /// a plain pass in the table, the counts, and every row folded below.
 pub fn markdown(rows: &[Row]) -> String {
@@ -612,11 +689,12 @@ pub fn markdown(rows: &[Row]) -> String {
     };
     let _ = writeln!(
         s,
-        "## sockbench gate: {verdict}\n\n{} regression(s), {} warning(s), {} improvement(s), {} unchanged, of {} metrics.\n",
+        "## sockbench gate: {verdict}\n\n{} regression(s), {} warning(s), {} improvement(s), {} unchanged, {} not gated, of {} metrics.\n",
         count(Verdict::Regression),
         count(Verdict::Warning),
         count(Verdict::Improved),
         count(Verdict::Pass),
+        count(Verdict::Ungated),
         rows.len()
     );
     let table = |s: &mut String, rows: &[&Row]| {
@@ -641,10 +719,20 @@ pub fn markdown(rows: &[Row]) -> String {
             );
         }
     };
-    let mut notable: Vec<&Row> = rows.iter().filter(|r| r.verdict != Verdict::Pass).collect();
+    let mut notable: Vec<&Row> = rows
+        .iter()
+        .filter(|r| r.verdict < Verdict::Ungated)
+        .collect();
     notable.sort_by_key(|r| r.verdict);
     if !notable.is_empty() {
         table(&mut s, &notable);
+    }
+    let reasons = ungated_reasons(rows);
+    if !reasons.is_empty() {
+        let _ = writeln!(s, "\nNot gated:\n");
+        for (why, n) in reasons {
+            let _ = writeln!(s, "- {n} metric(s): {why}");
+        }
     }
     let _ = writeln!(
         s,

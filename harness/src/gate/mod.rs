@@ -8,8 +8,11 @@
 //!   per operation): they repeat within about 1 % from run to run, so a
 //!   rise above `--counter-tolerance` (default 5 %) fails. Pipelined calls
 //!   per frame depend on batching, hence on timing: a rise there warns.
-//! - Not gated, with a row that says why: results a sender held back, and
-//!   results whose connections were served one at a time.
+//! - Not gated, with a row that says why ([`Verdict::Ungated`], counted
+//!   apart from passes): results a sender held back, results whose
+//!   connections were served one at a time, and every timing when the
+//!   baseline ran on another machine (CPU model, CPU count or kernel) or
+//!   `--no-timing` is given. [`ab`] gates timings on one machine instead.
 //! - Timings: only ratios to the same run's ceilings are compared, never
 //!   absolute numbers. A regression needs both a median change beyond
 //!   `--tolerance` (default 25 %) and the current repetitions' range lying

@@ -36,6 +36,10 @@ pub struct Verdict {
     pub confidence: f64,
     /// The figure that explains it: CPU and system calls per frame of both.
     pub why: String,
+    /// No target has a figure in every configuration (a capacity search
+    /// that found none): then no one is ranked, and `best` is the target
+    /// that met the most configurations, `met` of `configs`.
+    pub none_met: Option<usize>,
 }
 
 impl Verdict {
@@ -146,6 +150,27 @@ fn judge(
         .collect();
     scored.sort_by(|a, b| b.1.total_cmp(&a.1));
     let (best, best_score) = scored[0];
+    if best_score <= 0.0 {
+        // Every score is zero: a geometric mean cannot rank them, and
+        // naming a "best" would be the sort's accident.
+        let met = |t: &str| {
+            common
+                .iter()
+                .filter(|k| find(t, k).is_some_and(|m| median(&m.reps) > 0.0))
+                .count()
+        };
+        let most = targets.iter().copied().max_by_key(|t| met(t))?;
+        return Some(Verdict {
+            workload,
+            configs: common.len(),
+            best: most.into(),
+            runner_up: None,
+            margin: 0.0,
+            confidence: 0.0,
+            why: String::new(),
+            none_met: Some(met(most)),
+        });
+    }
     let Some(&(second, second_score)) = scored.get(1) else {
         return Some(Verdict {
             workload,
@@ -155,6 +180,7 @@ fn judge(
             margin: 0.0,
             confidence: 1.0,
             why: String::new(),
+            none_met: None,
         });
     };
     let (rb, rs) = (reps(best), reps(second));
@@ -213,13 +239,16 @@ fn judge(
         configs: common.len(),
         best: best.into(),
         runner_up: Some(second.into()),
+        // The runner-up may score zero (none found somewhere); then the
+        // margin has no size, only the lead.
         margin: if second_score > 0.0 {
             best_score / second_score - 1.0
         } else {
-            f64::INFINITY
+            f64::NAN
         },
         confidence: led as f64 / RESAMPLES as f64,
         why,
+        none_met: None,
     })
 }
 
@@ -289,17 +318,31 @@ pub fn markdown(run: &BenchRun) -> String {
         "## Verdict\n\n| workload | best | margin over the runner-up | what explains it |\n|---|---|---|---|\n",
     );
     for v in &vs {
+        if let Some(met) = v.none_met {
+            s.push_str(&format!(
+                "| {} ({} configurations) | none | no target met it in every configuration: not ranked (most: {}, {met} of {}) | - |\n",
+                v.workload, v.configs, v.best, v.configs
+            ));
+            continue;
+        }
+        let pct = |m: f64| {
+            if m.is_finite() {
+                format!("{:+.0}%", m * 100.0)
+            } else {
+                "the runner-up has none in some configuration".to_owned()
+            }
+        };
         let margin = match &v.runner_up {
             None => "the only target".to_owned(),
             // Shares shown rounded down, so a tie never reads "95%".
             Some(r) if v.tie() => format!(
-                "**tie** with {r} ({:+.0}%, ahead in {:.0}% of resamples)",
-                v.margin * 100.0,
+                "**tie** with {r} ({}, ahead in {:.0}% of resamples)",
+                pct(v.margin),
                 (v.confidence * 100.0).floor()
             ),
             Some(r) => format!(
-                "{:+.0}% over {r} (ahead in {:.0}% of resamples)",
-                v.margin * 100.0,
+                "{} over {r} (ahead in {:.0}% of resamples)",
+                pct(v.margin),
                 (v.confidence * 100.0).floor()
             ),
         };
@@ -383,5 +426,31 @@ mod tests {
         let v = &verdicts(&run)[0];
         assert_eq!(v.best, "a");
         assert_eq!(v.configs, 2);
+    }
+
+    #[test]
+    fn when_every_target_misses_a_configuration_none_is_ranked() {
+        // a capacity search that found nothing is a zero: with a zero in
+        // every target's row the geometric means are all zero, and the old
+        // code named whichever target sorted first, "+inf%" ahead.
+        let run = run_with(&[
+            ("a", "rr/64B/16c", [0.0; 5]),
+            ("b", "rr/64B/16c", [9e4; 5]),
+            ("a", "rr/64B/256c", [0.0; 5]),
+            ("b", "rr/64B/256c", [0.0; 5]),
+        ]);
+        let v = &verdicts(&run)[0];
+        assert_eq!((v.best.as_str(), v.none_met), ("b", Some(1)), "{v:?}");
+        let md = markdown(&run);
+        assert!(md.contains("| none | no target met it"), "{md}");
+        assert!(!md.contains("inf"), "{md}");
+
+        // One zero only in the runner-up's row: the best leads, with no
+        // percentage to give.
+        let run = run_with(&[("a", "rr/64B/16c", [5e4; 5]), ("b", "rr/64B/16c", [0.0; 5])]);
+        let v = &verdicts(&run)[0];
+        assert_eq!((v.best.as_str(), v.none_met), ("a", None), "{v:?}");
+        assert!(!v.tie(), "{v:?}");
+        assert!(markdown(&run).contains("the runner-up has none"));
     }
 }

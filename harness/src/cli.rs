@@ -34,6 +34,11 @@ pub enum Command {
     Conform(crate::conform::command::ConformArgs),
     /// Measure the back-ends on identical scenarios; write reports/latest/.
     Bench(crate::bench::command::BenchArgs),
+    /// Model-based testing of any server: generated programs, every reply
+    /// predicted by the protocol's model, a divergence shrunk to a repro.
+    Explore(crate::explore::command::ExploreArgs),
+    /// Run an explore repro.json again: exit 1 while it still diverges.
+    Replay(crate::explore::command::ReplayArgs),
     /// Open-loop load against any address: a schedule of intended send
     /// times, latency measured from them (like wrk2 or `iperf3 -c`).
     Load(crate::load::command::LoadArgs),

@@ -12,6 +12,7 @@ pub mod bench;
 pub mod cli;
 pub mod client;
 pub mod conform;
+pub mod explore;
 pub mod gate;
 pub mod load;
 pub mod ready;

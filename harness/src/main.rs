@@ -68,6 +68,8 @@ fn main() -> ExitCode {
                 return ExitCode::from(2);
             }
         },
+        Command::Explore(args) => return sockbench::explore::command::explore(args),
+        Command::Replay(args) => return sockbench::explore::command::replay(args),
         Command::Load(args) => return sockbench::load::command::load(args),
         Command::Merge(args) => return sockbench::load::command::merge(args),
         Command::Report(args) => sockbench::report::command::main(args),

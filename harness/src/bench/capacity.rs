@@ -62,6 +62,7 @@ pub fn run(run: &mut Run<'_>) -> Result<()> {
                     "ceiling",
                     &format!("capacity/{key}"),
                     "unframed echo",
+                    Judged::BestWindow,
                 ),
                 Err(e) => Measurement::new(
                     "ceiling",
@@ -86,6 +87,7 @@ pub fn run(run: &mut Run<'_>) -> Result<()> {
                         "capacity",
                         &key,
                         &info.name,
+                        Judged::MedianWindow,
                     ),
                     Err(e) => {
                         Measurement::new("capacity", &key, &info.name, "frames/s", "open-loop")
@@ -105,7 +107,7 @@ pub fn run(run: &mut Run<'_>) -> Result<()> {
                 (first, second)
             };
             ceiling.notes.push(format!(
-                "the higher of two searches ({CEILING_EXTRA_BISECT} bisection steps finer than the targets'), before and after the targets (the other found {})",
+                "the higher of two searches ({CEILING_EXTRA_BISECT} bisection steps finer than the targets', each step judged on its best window), before and after the targets (the other found {})",
                 if other.status == "ok" {
                     format!("{:.0}", other.value.max)
                 } else {
@@ -122,6 +124,18 @@ pub fn run(run: &mut Run<'_>) -> Result<()> {
     Ok(())
 }
 
+/// Which of a step's measured windows is judged against the target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Judged {
+    /// The median window: a target's fair figure.
+    MedianWindow,
+    /// The best window: the ceiling, an upper bound, is measured
+    /// optimistically. Judged on the median it lost a step to a
+    /// millisecond of hypervisor steal often enough that lucky targets
+    /// beat it (mio 1.68x at 64B/256c in one of five quick runs).
+    BestWindow,
+}
+
 /// Bisection steps the ceiling's search takes beyond the targets'.
 const CEILING_EXTRA_BISECT: usize = 2;
 
@@ -136,6 +150,7 @@ fn measure(
     scenario: &str,
     key: &str,
     target: &str,
+    judged: Judged,
 ) -> Measurement {
     let window = (WINDOW_BYTES / frame.len()).clamp(1, MAX_WINDOW);
     let m = Measurement::new(
@@ -147,14 +162,14 @@ fn measure(
     );
     let mut retried = 0;
     let cap = search::search(&c.plan, &c.slo, &mut |rate| {
-        let s = step(c, addr, frame, conns, window, rate, server);
+        let s = step(c, addr, frame, conns, window, rate, server, judged);
         if !s.driver_limited {
             return s;
         }
         // The driver's own CPU was taken from it (on a VM, for milliseconds):
         // that says nothing of the server, so the step is measured once more.
         retried += 1;
-        let again = step(c, addr, frame, conns, window, rate, server);
+        let again = step(c, addr, frame, conns, window, rate, server, judged);
         if again.driver_limited { s } else { again }
     });
     let mut m = into_measurement(m, &cap);
@@ -210,6 +225,7 @@ pub fn into_measurement(m: Measurement, cap: &Capacity) -> Measurement {
 }
 
 /// One step of a search: fresh connections, a warm-up, measured windows.
+#[allow(clippy::too_many_arguments)]
 fn step(
     c: &CapacityParams,
     addr: SocketAddr,
@@ -218,6 +234,7 @@ fn step(
     window: usize,
     rate: f64,
     server: Option<&Server>,
+    judged_on: Judged,
 ) -> Step {
     let load = OpenLoad {
         addr,
@@ -288,7 +305,10 @@ fn step(
         received += w.received;
     }
     out.latency = Percentiles::of(&all);
-    out.judged_us = median(&judged);
+    out.judged_us = match judged_on {
+        Judged::MedianWindow => median(&judged),
+        Judged::BestWindow => judged.iter().copied().fold(f64::INFINITY, f64::min),
+    };
     out.lag_p99_us = median(&lags);
     out.driver_limited = out.lag_p99_us > DRIVER_LAG_LIMIT_US as f64;
     out.achieved = median(&out.window_rates);

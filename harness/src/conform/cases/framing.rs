@@ -28,6 +28,9 @@ pub fn cases() -> Vec<Case> {
         Case::new("1.13", "no-nagle-stall", "Request-response round trips are not held back by Nagle's algorithm (a reply in two small writes waits ~40 ms for a delayed ACK).", "§6 (serve) each reply is written without needless small writes, with TCP_NODELAY.", no_nagle_stall).serial(),
         Case::new("1.14", "stats-body-drained", "A body sent with stats is read and discarded; the connection goes on.", "§2 A body sent with stats is read and discarded.", stats_body_drained),
         Case::new("1.15", "explicit-echo-ignores-upload-fields", "\"op\":\"echo\" with file_name and a bad md5 is still an echo.", "§2 file_name and md5 on an explicit \"op\":\"echo\" are ordinary fields: echoed, not checked.", explicit_echo),
+        Case::new("1.16", "no-id-after-an-id", "A reply to a request without id has no id, even after one with an id on the same connection.", "§2 Every reply that is not an echo copies id (plus id when the request had one): a request without one gets none.", no_id_after_id),
+        Case::new("1.17", "null-id-copied", "\"id\":null is an id like any other: copied into the reply.", "§1 id: any JSON value, copied into the reply.", null_id_copied),
+        Case::new("1.18", "empty-op-is-unknown", "\"op\":\"\" is not a missing op: unknown_op, and the connection goes on.", "§1 op missing: the default; §4 unknown_op: op is not one of the three.", empty_op),
     ]
 }
 
@@ -264,4 +267,58 @@ fn explicit_echo(ctx: &mut Ctx<'_>) -> CaseResult {
         )),
         _ => Ok(()),
     }
+}
+
+/// Found by `sockbench explore` (fixtures/broken/stale_id.py): state left
+/// over from the previous request.
+fn no_id_after_id(ctx: &mut Ctx<'_>) -> CaseResult {
+    let mut c = ctx.connect()?;
+    let r = ctx.request(
+        &mut c,
+        &json!({"op": "stats", "file_size": 0, "id": 41}),
+        b"",
+    )?;
+    ensure(
+        r.header.get("id") == Some(&json!(41)),
+        "the first reply to carry \"id\":41",
+        || describe(&r),
+    )?;
+    for (what, header) in [
+        ("stats", json!({"op": "stats", "file_size": 0})),
+        ("unknown_op", json!({"op": "nope", "file_size": 0})),
+    ] {
+        let r = ctx.request(&mut c, &header, b"")?;
+        ensure(
+            r.header.get("id").is_none(),
+            format!("the {what} reply to a request without id to have none"),
+            || describe(&r),
+        )?;
+    }
+    Ok(())
+}
+
+/// Found by `sockbench explore` in the seed's Python peer, which read a
+/// null id as no id.
+fn null_id_copied(ctx: &mut Ctx<'_>) -> CaseResult {
+    let mut c = ctx.connect()?;
+    let r = ctx.request(
+        &mut c,
+        &json!({"op": "stats", "file_size": 0, "id": null}),
+        b"",
+    )?;
+    ensure(
+        r.header.get("id") == Some(&serde_json::Value::Null),
+        "the stats reply to carry \"id\":null",
+        || describe(&r),
+    )
+}
+
+/// Found by `sockbench explore` in the seed's Python peer, which took an
+/// empty op for a missing one and echoed.
+fn empty_op(ctx: &mut Ctx<'_>) -> CaseResult {
+    let mut c = ctx.connect()?;
+    let r = ctx.request(&mut c, &json!({"op": "", "file_size": 2, "id": 3}), b"ab")?;
+    expect_code(&r, "unknown_op")?;
+    let r = ctx.request(&mut c, &json!({"file_size": 1}), b"z")?;
+    expect_echo(&r, br#"{"file_size":1}"#, b"z")
 }

@@ -11,7 +11,7 @@ use serde_json::json;
 use sockbench_wire::Endian;
 
 use crate::client::Client;
-use crate::conform::case::{Case, CaseResult, Ctx, describe, ensure, expect_echo, fail};
+use crate::conform::case::{Case, CaseResult, Ctx, describe, ensure, expect_echo, expect_ok, fail};
 
 /// The category's cases.
 pub fn cases() -> Vec<Case> {
@@ -115,6 +115,13 @@ pub fn cases() -> Vec<Case> {
             "A small frame is split into two writes at every possible offset.",
             STREAM,
             every_split_point,
+        ),
+        Case::new(
+            "2.15",
+            "glued-behind-a-large-upload",
+            "A frame glued to the tail of a 100 KiB upload body is answered too.",
+            STREAM,
+            glued_behind_upload,
         ),
     ]
 }
@@ -359,4 +366,29 @@ fn every_split_point(ctx: &mut Ctx<'_>) -> CaseResult {
         .map_err(|e| e.context(&format!("split at byte {at}")))?;
     }
     Ok(())
+}
+
+/// Found by `sockbench explore` (fixtures/broken/glued_after_upload.py):
+/// the last write carries the end of a 100 KiB upload and a whole small
+/// echo, so the server's last read of the body holds the next frame too.
+fn glued_behind_upload(ctx: &mut Ctx<'_>) -> CaseResult {
+    let mut c = ctx.connect()?;
+    let body: Vec<u8> = (0..100_000u32).map(|i| (i * 7) as u8).collect();
+    let md5 = {
+        use md5::Digest;
+        sockbench_wire::md5_hex(&md5::Md5::digest(&body).into())
+    };
+    let head = ctx
+        .header(&json!({"file_name": "glued.bin", "md5": md5, "file_size": body.len(), "id": 1}));
+    let upload = ctx.frame_bytes(&head, &body);
+    let (raw, small_body, small) = frame(ctx, 2, 5);
+    let split = upload.len() - 10;
+    let mut tail = upload[split..].to_vec();
+    tail.extend_from_slice(&small);
+    ctx.send(&mut c, &upload[..split])?;
+    thread::sleep(Duration::from_millis(30));
+    ctx.send(&mut c, &tail)?;
+    expect_ok(&ctx.recv(&mut c, "the upload's reply")?)?;
+    let r = ctx.recv(&mut c, "the echo glued behind the upload")?;
+    expect_echo(&r, &raw, &small_body)
 }

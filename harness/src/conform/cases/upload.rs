@@ -49,6 +49,7 @@ pub fn cases() -> Vec<Case> {
         Case::new("3.26", "large-file-64-mib", "A 64 MiB upload with its MD5 is stored and its digest reported.", OK, large_file).serial().slow(),
         Case::new("3.27", "upload-needs-a-name", "\"op\":\"upload\" without file_name is bad_file_name.", "§3 \"op\":\"upload\" without file_name is bad_file_name.", upload_needs_name),
         Case::new("3.28", "symlink-not-followed", "A symbolic link already in storage is replaced, never followed.", "§3 a symbolic link already in the storage directory is replaced by the upload, never followed.", symlink_not_followed).storage(),
+        Case::new("3.29", "name-limit-counts-bytes", "A file_name of 128 two-byte characters (256 bytes) is bad_file_name; 127 of them (254 bytes) are accepted.", "§3 file_name: at most 255 bytes (bytes, not characters).", name_limit_bytes),
     ]
 }
 
@@ -525,4 +526,17 @@ fn symlink_not_followed(ctx: &mut Ctx<'_>) -> CaseResult {
         || format!("it now holds {:?}", String::from_utf8_lossy(&victim)),
     )?;
     expect_file(&dir, "link.txt", b"overwrite?")
+}
+
+/// Found by `sockbench explore` (fixtures/broken/name_chars.py): a limit
+/// counted in characters.
+fn name_limit_bytes(ctx: &mut Ctx<'_>) -> CaseResult {
+    bad_name(ctx, &"\u{e9}".repeat(128))?;
+    let mut c = ctx.connect()?;
+    let name = "\u{e9}".repeat(127);
+    expect_ok(&upload(ctx, &mut c, &name, b"bytes", None)?)?;
+    if let Some(dir) = &ctx.storage {
+        expect_file(dir, &name, b"bytes")?;
+    }
+    Ok(())
 }

@@ -1,0 +1,326 @@
+//! `sockbench explore` and `sockbench replay`.
+
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use clap::{ArgGroup, Args};
+use sockbench_wire::{DEFAULT_MAX_BODY, DEFAULT_MAX_HEADER, Endian, WireConfig};
+
+use super::generate::{Shape, default_shape};
+use super::judge::Divergence;
+use super::program::Program;
+use super::repro::{self, FORMAT, Repro};
+use super::run::{self, Plan, Server};
+use super::shrink;
+use crate::backends;
+use crate::cli::parse_size;
+use crate::serve::parse_seconds;
+use crate::target::TargetSpec;
+
+/// The server to explore or replay against: exactly one.
+#[derive(Debug, Args)]
+#[command(group(ArgGroup::new("target").required(true).args(["backend", "spawn", "tcp"])))]
+pub struct TargetArgs {
+    /// One of our back-ends, started by the harness.
+    #[arg(long, value_name = "NAME")]
+    pub backend: Option<String>,
+    /// A command obeying the serve contract (`LABEL=CMD` names it); a fresh
+    /// one per shrinking step.
+    #[arg(long, value_name = "CMD")]
+    pub spawn: Option<String>,
+    /// A server already running (its storage is not checked, and it is not
+    /// restarted between shrinking steps).
+    #[arg(long)]
+    pub tcp: Option<SocketAddr>,
+    /// The `--tcp` server's UDP address (without it, no UDP is sent).
+    #[arg(long, requires = "tcp")]
+    pub udp: Option<SocketAddr>,
+    /// The `--tcp` server serves one connection at a time.
+    #[arg(long, requires = "tcp")]
+    pub not_concurrent: bool,
+    /// The `--tcp` server's byte order.
+    #[arg(long, requires = "tcp", default_value = "little")]
+    pub endian: Endian,
+    /// The `--tcp` server's --max-header.
+    #[arg(long, requires = "tcp", default_value_t = u64::from(DEFAULT_MAX_HEADER), value_parser = parse_size)]
+    pub max_header: u64,
+    /// The `--tcp` server's --max-body.
+    #[arg(long, requires = "tcp", default_value_t = DEFAULT_MAX_BODY, value_parser = parse_size)]
+    pub max_body: u64,
+}
+
+/// `sockbench explore`.
+#[derive(Debug, Args)]
+pub struct ExploreArgs {
+    /// The server.
+    #[command(flatten)]
+    pub target: TargetArgs,
+    /// Stop after this many seconds.
+    #[arg(long, default_value = "60", value_parser = parse_seconds)]
+    pub time: Duration,
+    /// Stop after this many programs.
+    #[arg(long)]
+    pub programs: Option<u64>,
+    /// Seed of the programs (default: from the clock, printed).
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Programs run at once, each job against a server of its own when
+    /// the harness starts them.
+    #[arg(long, default_value_t = 1)]
+    pub jobs: usize,
+    /// Where repro.json, repro.py and report.md go.
+    #[arg(long, default_value = "reports/latest/explore")]
+    pub out: PathBuf,
+    /// Time shrinking may take, seconds.
+    #[arg(long, default_value = "30", value_parser = parse_seconds)]
+    pub shrink_time: Duration,
+    /// Send no UDP.
+    #[arg(long)]
+    pub no_udp: bool,
+}
+
+/// `sockbench replay`.
+#[derive(Debug, Args)]
+pub struct ReplayArgs {
+    /// A repro.json written by explore.
+    pub file: PathBuf,
+    /// The server.
+    #[command(flatten)]
+    pub target: TargetArgs,
+}
+
+fn spec(t: &TargetArgs) -> Result<(TargetSpec, WireConfig)> {
+    let wire = WireConfig::default();
+    if let Some(name) = &t.backend {
+        if backends::find(name).is_none() {
+            bail!(
+                "unknown back-end {name:?} (expected one of: {})",
+                backends::names().join(", ")
+            );
+        }
+        return Ok((TargetSpec::Backend(name.clone()), wire));
+    }
+    if let Some(cmd) = &t.spawn {
+        return Ok((crate::target::parse_spawn(cmd)?, wire));
+    }
+    let Some(tcp) = t.tcp else {
+        bail!("give --backend NAME, --spawn 'CMD' or --tcp ADDR");
+    };
+    TcpStream::connect_timeout(&tcp, Duration::from_secs(3))
+        .with_context(|| format!("cannot reach {tcp}"))?;
+    let wire = WireConfig {
+        endian: t.endian,
+        max_header: u32::try_from(t.max_header).context("--max-header must fit 32 bits")?,
+        max_body: t.max_body,
+    };
+    Ok((
+        TargetSpec::Address {
+            label: "address".into(),
+            tcp,
+            // Unused when no UDP address was given: the shape sends none.
+            udp: t.udp.unwrap_or(tcp),
+            storage: None,
+            pid: None,
+            concurrent: !t.not_concurrent,
+            wire,
+        },
+        wire,
+    ))
+}
+
+fn exe() -> Result<PathBuf> {
+    std::env::current_exe().context("cannot find the sockbench executable")
+}
+
+/// Runs `sockbench explore`: 0 nothing diverged, 1 a divergence (repro
+/// written), 2 unusable input.
+pub fn explore(args: ExploreArgs) -> ExitCode {
+    match explore_inner(&args) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("sockbench explore: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn explore_inner(args: &ExploreArgs) -> Result<ExitCode> {
+    let (spec, wire) = spec(&args.target)?;
+    let exe = exe()?;
+    let udp = !args.no_udp && (spec.spawns() || args.target.udp.is_some());
+    let seed = args.seed.unwrap_or_else(|| {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(1, |d| d.as_nanos() as u64 % 1_000_000)
+    });
+    let shape = Shape {
+        wire,
+        udp,
+        ..default_shape(wire.endian, true)
+    };
+    let plan = Plan {
+        seed,
+        time: args.time,
+        programs: args.programs,
+        jobs: args.jobs,
+        shape,
+    };
+    let name = spec.name();
+    let (kind, detail) = spec.describe(&exe);
+    eprintln!(
+        "explore {name} ({kind}: {detail}), seed {seed}, up to {:?}",
+        args.time
+    );
+    let make = || run::start(&spec, &exe, udp);
+    let outcome = run::explore(plan, &make)?;
+    let t = &outcome.tally;
+    let secs = outcome.elapsed.as_secs_f64();
+    println!(
+        "explore {name}: {} programs, {} actions, {:.1} MB in {secs:.1} s ({:.1} programs/s), seed {seed}",
+        t.programs,
+        t.actions,
+        t.bytes as f64 / 1e6,
+        t.programs as f64 / secs.max(1e-9)
+    );
+    let kinds: Vec<String> = t.kinds.iter().map(|(k, n)| format!("{k} {n}")).collect();
+    let cuts: Vec<String> = t.cuts.iter().map(|(k, n)| format!("{k} {n}")).collect();
+    println!("  actions: {}", kinds.join(", "));
+    println!("  cuts: {}", cuts.join(", "));
+    let Some(found) = outcome.found else {
+        for f in ["repro.json", "repro.py"] {
+            // A repro left from an earlier run would describe a bug this run did not see.
+            let _ = std::fs::remove_file(args.out.join(f));
+        }
+        println!("no divergence");
+        return Ok(ExitCode::SUCCESS);
+    };
+    println!(
+        "DIVERGENCE in program {} after {:.1} s: {}",
+        found.k,
+        found.after.as_secs_f64(),
+        found.divergence.what
+    );
+    let attempt = |p: &Program| -> Option<Divergence> {
+        let mut s = run::start(&spec, &exe, udp).ok()?;
+        let d = s.try_program(p, wire).0;
+        s.stop();
+        d
+    };
+    let shrunk = shrink::shrink(
+        &found.program,
+        &found.divergence,
+        wire.endian,
+        args.shrink_time,
+        attempt,
+    );
+    // Three fresh runs of the shrunk program: a flaky divergence says so.
+    let mut reproduced = 0;
+    let mut log = found.log.clone();
+    let mut div = shrunk.divergence.clone();
+    for _ in 0..3 {
+        let Ok(mut s) = run::start(&spec, &exe, udp) else {
+            continue;
+        };
+        let (d, seen) = s.try_program(&shrunk.program, wire);
+        s.stop();
+        if let Some(d) = d {
+            reproduced += 1;
+            log = run::wire_log(&seen);
+            div = d;
+        }
+    }
+    let (program, divergence) = if reproduced == 0 {
+        (found.program.clone(), found.divergence.clone())
+    } else {
+        (shrunk.program.clone(), div)
+    };
+    let size = |p: &Program| {
+        let (a, b, c) = p.size();
+        [a as u64, b, c as u64]
+    };
+    let r = Repro {
+        format: FORMAT.into(),
+        seed,
+        program_index: found.k,
+        target: format!("{name} ({detail})"),
+        endian: wire.endian.to_string(),
+        max_header: wire.max_header,
+        max_body: wire.max_body,
+        found_after_s: found.after.as_secs_f64(),
+        original: size(&found.program),
+        shrunk: size(&program),
+        shrink_tries: [shrunk.tries, shrunk.kept],
+        reproduced,
+        divergence,
+        program,
+        wire_log: log,
+    };
+    repro::write(&args.out, &r)?;
+    println!(
+        "  shrunk to {} actions, {} bytes, {} cuts in {} tries{}; reproduced in {reproduced} of 3 fresh runs",
+        r.shrunk[0],
+        r.shrunk[1],
+        r.shrunk[2],
+        r.shrink_tries[0],
+        if shrunk.timed_out {
+            " (time ran out)"
+        } else {
+            ""
+        }
+    );
+    println!("  expected: {}", r.divergence.expected);
+    println!("  actual:   {}", r.divergence.actual);
+    println!(
+        "  wrote {}/repro.json, repro.py, report.md",
+        args.out.display()
+    );
+    Ok(ExitCode::from(1))
+}
+
+/// Runs `sockbench replay`: 1 when the divergence reproduces, 0 when the
+/// server behaves as the model, 2 on unusable input.
+pub fn replay(args: ReplayArgs) -> ExitCode {
+    match replay_inner(&args) {
+        Ok(true) => ExitCode::from(1),
+        Ok(false) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("sockbench replay: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn replay_inner(args: &ReplayArgs) -> Result<bool> {
+    let r = Repro::read(&args.file)?;
+    let (spec, _) = spec(&args.target)?;
+    let udp = !r.program.udp.is_empty();
+    if udp && !spec.spawns() && args.target.udp.is_none() {
+        bail!("the program sends UDP: give --udp ADDR");
+    }
+    let mut server: Server = run::start(&spec, &exe()?, udp)?;
+    let (d, _) = server.try_program(&r.program, r.wire());
+    server.stop();
+    match d {
+        Some(d) => {
+            println!("REPRODUCED: {}", d.what);
+            println!("  expected: {}", d.expected);
+            println!("  actual:   {}", d.actual);
+            Ok(true)
+        }
+        None => {
+            println!(
+                "no divergence: {} behaves as the model on {}",
+                spec.name(),
+                display(&args.file)
+            );
+            Ok(false)
+        }
+    }
+}
+
+fn display(p: &Path) -> String {
+    crate::target::relative(&p.to_string_lossy())
+}

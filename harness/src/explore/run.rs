@@ -1,0 +1,353 @@
+//! Servers to explore and the loop that runs programs against them.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use sockbench_wire::{Endian, WireConfig};
+
+use super::execute::{self, Addrs, Seen};
+use super::generate::{Generator, Shape};
+use super::judge::{self, Divergence};
+use super::model;
+use super::program::Program;
+use crate::target::{Spawned, TargetSpec, command_for};
+
+/// How long a spawned server may take to print its ready line.
+const READY: Duration = Duration::from_secs(15);
+/// How long the storage directory may take to settle after a program (a
+/// server removes a cut upload's temporary file when it sees the end).
+const SETTLE: Duration = Duration::from_millis(1500);
+
+/// A server programs run against: spawned by us (fresh storage we can
+/// read) or already running at an address.
+pub struct Server {
+    spawned: Option<Spawned>,
+    /// Its addresses (UDP left out when it is not tested).
+    pub addrs: Addrs,
+    /// Its storage directory, when readable.
+    pub storage: Option<PathBuf>,
+    /// Serves connections concurrently.
+    pub concurrent: bool,
+    _dir: Option<tempfile::TempDir>,
+}
+
+/// Starts (or, for an address, describes) the target.
+pub fn start(spec: &TargetSpec, exe: &Path, udp: bool) -> anyhow::Result<Server> {
+    if let TargetSpec::Address {
+        tcp,
+        udp: u,
+        storage,
+        concurrent,
+        ..
+    } = spec
+    {
+        return Ok(Server {
+            spawned: None,
+            addrs: Addrs {
+                tcp: *tcp,
+                udp: udp.then_some(*u),
+            },
+            storage: storage.clone(),
+            concurrent: *concurrent,
+            _dir: None,
+        });
+    }
+    let dir = tempfile::Builder::new()
+        .prefix("sockbench-explore-")
+        .tempdir()?;
+    let storage = dir.path().join("storage");
+    std::fs::create_dir(&storage)?;
+    let mut cmd = command_for(spec, exe).ok_or_else(|| anyhow::anyhow!("not spawnable"))?;
+    cmd.arg("--storage").arg(&storage).arg("--no-fsync");
+    let spawned = Spawned::start(cmd, READY)?;
+    let r = spawned.ready.clone();
+    Ok(Server {
+        addrs: Addrs {
+            tcp: r.tcp,
+            udp: udp.then_some(r.udp),
+        },
+        storage: Some(storage),
+        concurrent: r.concurrent,
+        spawned: Some(spawned),
+        _dir: Some(dir),
+    })
+}
+
+impl Server {
+    /// Runs one program and judges it. The storage directory, when ours,
+    /// is emptied first so that only this program's uploads count; a
+    /// directory we were given is read, never emptied.
+    pub fn try_program(&mut self, p: &Program, wire: WireConfig) -> (Option<Divergence>, Seen) {
+        let expect = model::expect(p, wire);
+        let ours = self.spawned.is_some();
+        if ours && let Some(dir) = &self.storage {
+            clear(dir);
+        }
+        let seen = execute::run(p, &expect, self.addrs, wire.endian);
+        let mut d = judge::judge(p, &expect, &seen, wire.endian, None);
+        if d.is_none()
+            && ours
+            && let Some(dir) = &self.storage
+        {
+            let deadline = Instant::now() + SETTLE;
+            loop {
+                let files = judge::list_storage(dir).unwrap_or_default();
+                let diff = judge::storage_differs(&expect.files, &files);
+                if diff.is_none() || Instant::now() > deadline {
+                    d = diff;
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+        if let Some(s) = self.spawned.as_mut()
+            && !s.is_running()
+        {
+            let tail = s.stderr_tail();
+            let last = tail
+                .lines()
+                .rev()
+                .find(|l| !l.trim().is_empty())
+                .unwrap_or("");
+            d = Some(Divergence {
+                what: "the server exited".into(),
+                conn: None,
+                action: None,
+                expected: "the server keeps serving".into(),
+                actual: format!("exited; its stderr ends: {last}"),
+            });
+        }
+        (d, seen)
+    }
+
+    /// Stops a spawned server. Killed, not asked: its graceful exit is
+    /// not what explore tests, and shrinking starts dozens of them (the
+    /// Python peer's two-second grace made each try cost seconds).
+    pub fn stop(mut self) {
+        if let Some(s) = self.spawned.as_mut() {
+            s.kill();
+        }
+    }
+}
+
+fn clear(dir: &Path) {
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for e in entries.flatten() {
+            let _ = std::fs::remove_file(e.path());
+        }
+    }
+}
+
+/// The seed of program `k` of a run seeded `seed`: programs do not depend
+/// on how many jobs ran them.
+pub fn program_seed(seed: u64, k: u64) -> u64 {
+    // SplitMix64's finalizer: neighbouring k give unrelated seeds.
+    let mut z = seed ^ k.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+/// The program numbered `k`.
+pub fn program(seed: u64, k: u64, shape: Shape) -> Program {
+    Generator::new(program_seed(seed, k), shape).program()
+}
+
+/// Counts over a run, for the summary.
+#[derive(Debug, Default, Clone)]
+pub struct Tally {
+    /// Programs run to the end.
+    pub programs: u64,
+    /// Actions (frames and datagrams) sent.
+    pub actions: u64,
+    /// Bytes sent.
+    pub bytes: u64,
+    /// How often each action kind was sent.
+    pub kinds: std::collections::BTreeMap<String, u64>,
+    /// Where cuts fell: inside a prefix, a header, a body, or at a frame boundary.
+    pub cuts: std::collections::BTreeMap<&'static str, u64>,
+}
+
+impl Tally {
+    fn add(&mut self, p: &Program, endian: Endian) {
+        let (actions, bytes, _) = p.size();
+        self.programs += 1;
+        self.actions += actions as u64;
+        self.bytes += bytes;
+        for c in &p.conns {
+            let mut at = 0u64;
+            let mut spans = Vec::new();
+            for a in &c.actions {
+                *self.kinds.entry(a.kind.clone()).or_default() += 1;
+                let len = a.wire(endian).len() as u64;
+                let h = a.header().0.len() as u64;
+                spans.push((at, h, len));
+                at += len;
+            }
+            for &cut in &c.cuts {
+                let place = spans
+                    .iter()
+                    .find(|(s, _, len)| cut >= *s && cut < s + len)
+                    .map_or("boundary", |&(s, h, _)| {
+                        if cut == s {
+                            "boundary"
+                        } else if cut < s + 4 {
+                            "prefix"
+                        } else if cut < s + 4 + h {
+                            "header"
+                        } else {
+                            "body"
+                        }
+                    });
+                *self.cuts.entry(place).or_default() += 1;
+            }
+        }
+        if !p.udp.is_empty() {
+            *self.kinds.entry("udp".into()).or_default() += p.udp.len() as u64;
+        }
+    }
+}
+
+/// A divergence found, with the program that showed it.
+#[derive(Debug, Clone)]
+pub struct Found {
+    /// Which program.
+    pub k: u64,
+    /// The program.
+    pub program: Program,
+    /// What differed.
+    pub divergence: Divergence,
+    /// The wire log of the run that showed it.
+    pub log: Vec<String>,
+    /// When it was found, from the start.
+    pub after: Duration,
+}
+
+/// What one explore run found.
+pub struct Outcome {
+    /// Counts.
+    pub tally: Tally,
+    /// The first divergence, if any.
+    pub found: Option<Found>,
+    /// How long it ran.
+    pub elapsed: Duration,
+}
+
+/// Settings of one run.
+#[derive(Debug, Clone, Copy)]
+pub struct Plan {
+    /// The run's seed.
+    pub seed: u64,
+    /// Stop after this long.
+    pub time: Duration,
+    /// Stop after this many programs.
+    pub programs: Option<u64>,
+    /// Programs in parallel (a server each, when spawned).
+    pub jobs: usize,
+    /// Program shape; `concurrent` is taken from the server.
+    pub shape: Shape,
+}
+
+/// Runs programs against servers made by `make` until the time or count
+/// runs out or one diverges.
+pub fn explore(
+    plan: Plan,
+    make: &(dyn Fn() -> anyhow::Result<Server> + Sync),
+) -> anyhow::Result<Outcome> {
+    let start = Instant::now();
+    let next = AtomicU64::new(0);
+    let stop = AtomicBool::new(false);
+    let tally = Mutex::new(Tally::default());
+    let found: Mutex<Option<Found>> = Mutex::new(None);
+    let first_error: Mutex<Option<anyhow::Error>> = Mutex::new(None);
+    std::thread::scope(|s| {
+        for _ in 0..plan.jobs.max(1) {
+            s.spawn(|| {
+                let mut server = match make() {
+                    Ok(srv) => srv,
+                    Err(e) => {
+                        first_error
+                            .lock()
+                            .unwrap_or_else(PoisonError::into_inner)
+                            .get_or_insert(e);
+                        stop.store(true, Ordering::SeqCst);
+                        return;
+                    }
+                };
+                let shape = Shape {
+                    concurrent: plan.shape.concurrent && server.concurrent,
+                    ..plan.shape
+                };
+                while !stop.load(Ordering::SeqCst) && start.elapsed() < plan.time {
+                    let k = next.fetch_add(1, Ordering::SeqCst);
+                    if plan.programs.is_some_and(|n| k >= n) {
+                        break;
+                    }
+                    let p = program(plan.seed, k, shape);
+                    let t = Instant::now();
+                    let (d, seen) = server.try_program(&p, shape.wire);
+                    log::debug!(
+                        "program {k}: {:.0} ms\n{}",
+                        t.elapsed().as_secs_f64() * 1e3,
+                        wire_log(&seen).join("\n")
+                    );
+                    if let Some(d) = d {
+                        stop.store(true, Ordering::SeqCst);
+                        let mut f = found.lock().unwrap_or_else(PoisonError::into_inner);
+                        // With several jobs, the lowest-numbered program wins.
+                        if f.as_ref().is_none_or(|f| f.k > k) {
+                            *f = Some(Found {
+                                k,
+                                program: p,
+                                divergence: d,
+                                log: wire_log(&seen),
+                                after: start.elapsed(),
+                            });
+                        }
+                        break;
+                    }
+                    tally
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .add(&p, shape.wire.endian);
+                }
+                server.stop();
+            });
+        }
+    });
+    if let Some(e) = first_error
+        .into_inner()
+        .unwrap_or_else(PoisonError::into_inner)
+    {
+        return Err(e);
+    }
+    Ok(Outcome {
+        tally: tally.into_inner().unwrap_or_else(PoisonError::into_inner),
+        found: found.into_inner().unwrap_or_else(PoisonError::into_inner),
+        elapsed: start.elapsed(),
+    })
+}
+
+/// The wire log of a run, connection by connection.
+pub fn wire_log(seen: &Seen) -> Vec<String> {
+    let mut out = Vec::new();
+    for (c, conn) in seen.conns.iter().enumerate() {
+        out.push(format!("connection {c}:"));
+        out.extend(conn.log.iter().map(|l| format!("  {l}")));
+        if let Some(e) = &conn.refused {
+            out.push(format!("  {e}"));
+        }
+    }
+    for (d, u) in seen.udp.iter().enumerate() {
+        out.push(format!(
+            "datagram {d}: {}",
+            u.as_ref().map_or("no echo".to_owned(), |b| format!(
+                "echo of {} bytes",
+                b.len()
+            ))
+        ));
+    }
+    out
+}

@@ -24,6 +24,11 @@ report file="reports/latest/results.json":
 conform *args="--backend all":
     cargo run --release -- conform {{args}}
 
+# Model-based exploration of one server (or: just explore --spawn 'CMD');
+# a divergence is shrunk and written to reports/latest/explore/.
+explore *args="--backend mio":
+    cargo run --release -- explore {{args}}
+
 # UDP across two network namespaces impaired by netem, beside the relay
 # (needs root, iproute2 and a kernel with the netem qdisc).
 netem spec="loss=1%,delay=5ms,jitter=1ms,reorder=2%" *args:

@@ -1,8 +1,9 @@
 //! `sockbench explore` and `replay` end to end: correct servers show no
 //! divergence; each server in fixtures/broken whose bug lives in a
-//! combination (it passes the catalogue's original cases) is found, shrunk
-//! to a few actions, and replayed by both `replay` and the standalone
-//! repro.py; bad input is one line and exit 2.
+//! combination (it passes the catalogue's original cases), and the one
+//! whose replies stall, is found, shrunk to a few actions, and replayed by
+//! both `replay` and the standalone repro.py; the other broken servers are
+//! found too; bad input is one line and exit 2.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -87,7 +88,7 @@ fn correct_servers_show_no_divergence() {
 }
 
 #[test]
-fn each_combination_bug_is_found_shrunk_and_replayed() {
+fn each_combination_bug_and_the_stall_is_found_shrunk_and_replayed() {
     let mio = Spawned::backend(
         Path::new(env!("CARGO_BIN_EXE_sockbench")),
         "mio",
@@ -96,10 +97,13 @@ fn each_combination_bug_is_found_shrunk_and_replayed() {
     )
     .unwrap();
     let (tcp, udp) = (mio.ready.tcp.to_string(), mio.ready.udp.to_string());
+    // The three whose bugs live in combinations (they pass the catalogue's
+    // original cases) and the one whose replies are right but late.
     for (name, what) in [
         ("stale_id.py", "id differs"),
         ("name_chars.py", "error differs"),
         ("glued_after_upload.py", ""),
+        ("two_writes.py", "stall"),
     ] {
         let out = tempfile::tempdir().unwrap();
         let dir = out.path().to_str().unwrap();
@@ -184,6 +188,49 @@ fn each_combination_bug_is_found_shrunk_and_replayed() {
             "{name}: repro.py on mio:\n{}",
             text(&good)
         );
+    }
+}
+
+#[test]
+fn every_other_broken_server_is_found() {
+    let manifest: Value = serde_json::from_str(
+        &std::fs::read_to_string(root().join("fixtures/broken/manifest.json")).unwrap(),
+    )
+    .unwrap();
+    let covered = [
+        "stale_id.py",
+        "name_chars.py",
+        "glued_after_upload.py",
+        "two_writes.py",
+    ];
+    let others: Vec<&str> = manifest["servers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["file"].as_str().unwrap())
+        .filter(|f| !covered.contains(f))
+        .collect();
+    assert!(others.len() >= 6, "{others:?}");
+    for name in others {
+        let out = tempfile::tempdir().unwrap();
+        let dir = out.path().to_str().unwrap();
+        let spawn = fixture(name);
+        let o = sockbench(&[
+            "explore",
+            "--spawn",
+            &spawn,
+            "--seed",
+            "1",
+            "--time",
+            "60",
+            "--shrink-time",
+            "3",
+            "--out",
+            dir,
+        ]);
+        let t = text(&o);
+        assert_eq!(o.status.code(), Some(1), "{name} was not found:\n{t}");
+        assert!(out.path().join("repro.py").exists(), "{name}");
     }
 }
 

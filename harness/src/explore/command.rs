@@ -301,8 +301,9 @@ fn replay_inner(args: &ReplayArgs) -> Result<bool> {
         bail!("the program sends UDP: give --udp ADDR");
     }
     let mut server: Server = run::start(&spec, &exe()?, udp)?;
-    let (d, _) = server.try_program(&r.program, r.wire());
+    let (d, seen) = server.try_program(&r.program, r.wire());
     server.stop();
+    log::debug!("replay:\n{}", run::wire_log(&seen).join("\n"));
     match d {
         Some(d) => {
             println!("REPRODUCED: {}", d.what);

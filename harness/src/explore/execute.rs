@@ -46,6 +46,9 @@ pub struct ConnSeen {
     pub refused: Option<String>,
     /// What was sent and received, for the report.
     pub log: Vec<String>,
+    /// Per action: milliseconds from its last byte sent to its whole reply
+    /// received, where both happened.
+    pub round_trips_ms: Vec<Option<f64>>,
 }
 
 /// What the whole program saw.
@@ -63,6 +66,8 @@ struct Inbox {
     /// Whole reply frames in `bytes` so far, and where the next begins.
     frames: usize,
     parsed: usize,
+    /// When each whole frame was in.
+    frame_times: Vec<Instant>,
     eof: bool,
     error: Option<String>,
     closing: bool,
@@ -81,6 +86,8 @@ struct Live {
     log: Vec<String>,
     send_error: Option<String>,
     t0: Instant,
+    /// When each action's last byte went out.
+    sent_at: Vec<Option<Instant>>,
 }
 
 impl Live {
@@ -130,6 +137,7 @@ fn count_frames(g: &mut Inbox, endian: Endian) {
         };
         g.parsed += len;
         g.frames += 1;
+        g.frame_times.push(Instant::now());
     }
 }
 
@@ -247,6 +255,7 @@ fn open(
         log: Vec::new(),
         send_error: None,
         t0,
+        sent_at: vec![None; conn.actions.len()],
     };
     l.note(format!("connect {tcp}"));
     Ok(l)
@@ -276,7 +285,16 @@ fn send_segment(l: &mut Live, depth: usize, pause: Option<u8>, exp: &super::mode
     }
     let seg = l.stream_bytes[from..to].to_vec();
     match l.stream.write_all(&seg) {
-        Ok(()) => l.note(format!("sent [{from}..{to}) {} bytes", to - from)),
+        Ok(()) => {
+            let now = Instant::now();
+            for i in 0..l.sent_at.len() {
+                let end = l.starts.get(i + 1).copied().unwrap_or(l.stream_bytes.len());
+                if end > from && end <= to {
+                    l.sent_at[i] = Some(now);
+                }
+            }
+            l.note(format!("sent [{from}..{to}) {} bytes", to - from));
+        }
         Err(e) => {
             l.note(format!("send [{from}..{to}) failed: {e}"));
             l.send_error = Some(format!("sending bytes {from}..{to}: {e}"));
@@ -333,7 +351,21 @@ fn finish(mut l: Live, end: End, exp: &super::model::ConnExpect) -> ConnSeen {
             .map(|e| format!("; receive error: {e}"))
             .unwrap_or_default()
     ));
+    // The reply to action i, if it has one, is whole frame number
+    // frames_through(i) - 1.
+    let round_trips_ms = (0..exp.replies.len())
+        .map(|i| {
+            let before = if i == 0 { 0 } else { exp.frames_through(i - 1) };
+            let f = exp
+                .frames_through(i)
+                .checked_sub(1)
+                .filter(|&f| f >= before)?;
+            let (sent, got) = (l.sent_at[i]?, *g.frame_times.get(f)?);
+            Some(got.saturating_duration_since(sent).as_secs_f64() * 1e3)
+        })
+        .collect();
     ConnSeen {
+        round_trips_ms,
         bytes: g.bytes,
         eof: g.eof,
         error: g.error.or(l.send_error.take()),

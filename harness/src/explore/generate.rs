@@ -69,6 +69,37 @@ impl Generator {
         p
     }
 
+    /// One connection of small echoes, one at a time: the program that
+    /// times round trips (a reply held back by Nagle's algorithm is right,
+    /// and 40 ms late).
+    pub fn ping_pong(&mut self) -> Program {
+        let actions: Vec<Action> = (0..12)
+            .map(|_| {
+                let len = self.rng.random_range(1..=64);
+                Action {
+                    kind: "echo_ping_pong".into(),
+                    ..self.fields(None, None, Md5::None, len)
+                }
+            })
+            .collect();
+        // A cut at every frame boundary: with depth 1 each frame then goes
+        // out alone, after the reply to the one before.
+        let cuts = frame_boundaries(&actions, self.shape.wire.endian);
+        let mut p = Program {
+            conns: vec![Conn {
+                pauses: vec![0; cuts.len()],
+                actions,
+                cuts,
+                depth: 1,
+                end: End::Close,
+            }],
+            udp: Vec::new(),
+            schedule: Vec::new(),
+        };
+        self.schedule(&mut p);
+        p
+    }
+
     fn conn(&mut self) -> Conn {
         let n = *pick(&mut self.rng, &[1, 1, 2, 2, 3, 4, 5, 6, 8]);
         let mut actions: Vec<Action> = (0..n).map(|_| self.action()).collect();
@@ -410,6 +441,17 @@ impl Generator {
             fill: r.random(),
         }
     }
+}
+
+/// Offsets where one frame ends and the next begins.
+pub fn frame_boundaries(actions: &[Action], endian: Endian) -> Vec<u64> {
+    let mut at = 0;
+    let mut out = Vec::new();
+    for a in &actions[..actions.len().saturating_sub(1)] {
+        at += a.wire(endian).len() as u64;
+        out.push(at);
+    }
+    out
 }
 
 fn pick<'a, T>(rng: &mut StdRng, from: &'a [T]) -> &'a T {

@@ -16,6 +16,14 @@ use super::execute::Seen;
 use super::model::{Expect, Reply};
 use super::program::Program;
 
+/// A reply slower than this, as the median of a ping-pong on loopback,
+/// is a stall: Nagle's algorithm meeting a delayed ACK costs 40 ms a
+/// round trip, a correct server well under one.
+pub const STALL_MS: f64 = 20.0;
+/// Round trips a stall is judged on (their median rides out a VM's
+/// occasional scheduling gap).
+pub const STALL_SAMPLES: usize = 8;
+
 /// The fields a non-echo reply is compared on.
 const MEANING: [&str; 8] = [
     "status",
@@ -155,6 +163,9 @@ pub fn judge(
             ));
         }
     }
+    if let Some(d) = stall(program, seen) {
+        return Some(d);
+    }
     for (d, (body, got)) in program.udp.iter().zip(&seen.udp).enumerate() {
         let want = body.bytes();
         match got {
@@ -180,6 +191,46 @@ pub fn judge(
         }
     }
     storage.and_then(|files| storage_differs(&expect.files, files))
+}
+
+/// A ping-pong (one small frame per send, each after the reply to the
+/// one before) whose
+/// median round trip is over [`STALL_MS`]: the replies are right, and late.
+fn stall(program: &Program, seen: &Seen) -> Option<Divergence> {
+    for (c, (conn, got)) in program.conns.iter().zip(&seen.conns).enumerate() {
+        let small = conn
+            .actions
+            .iter()
+            .all(|a| a.sent.is_none() && a.frame(Endian::Little).len() <= 1024);
+        // One frame per send, each after the reply to the one before.
+        let alone = conn.cuts == super::generate::frame_boundaries(&conn.actions, Endian::Little);
+        if conn.depth != 1 || !alone || !small {
+            continue;
+        }
+        let mut rtts: Vec<f64> = got.round_trips_ms.iter().flatten().copied().collect();
+        if rtts.len() < STALL_SAMPLES {
+            continue;
+        }
+        rtts.sort_by(f64::total_cmp);
+        let median = rtts[rtts.len() / 2];
+        if median > STALL_MS {
+            return Some(Divergence {
+                what:
+                    "the replies stall: one request at a time, the median round trip is over 20 ms"
+                        .into(),
+                conn: Some(c),
+                action: None,
+                expected: format!("a median round trip under {STALL_MS} ms on loopback"),
+                actual: format!(
+                    "{median:.1} ms over {} round trips (min {:.1}, max {:.1})",
+                    rtts.len(),
+                    rtts[0],
+                    rtts[rtts.len() - 1]
+                ),
+            });
+        }
+    }
+    None
 }
 
 /// Compares the storage directory's (name, md5) list with the model's.

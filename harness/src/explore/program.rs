@@ -124,8 +124,13 @@ pub enum Head {
         file_name: Option<String>,
         /// `md5`.
         md5: Md5,
-        /// `id`, when present: any JSON value.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
+        /// `id`, when present: any JSON value, `null` included (which a
+        /// plain `Option` would read back as absent).
+        #[serde(
+            default,
+            skip_serializing_if = "Option::is_none",
+            deserialize_with = "present"
+        )]
         id: Option<Value>,
         /// Other fields, kept in this order.
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -224,6 +229,11 @@ impl Action {
         }
         f
     }
+}
+
+/// A field that is present, whatever its value: `null` is `Some(Null)`.
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Value>, D::Error> {
+    Value::deserialize(d).map(Some)
 }
 
 /// A JSON object with its fields in the given order (serde_json's map
@@ -348,6 +358,27 @@ mod tests {
         assert_eq!(&f[..4], &n.to_le_bytes());
         assert_eq!(&f[4 + n as usize..], &[3, 34, 65, 96, 127]);
         assert_eq!(&a.frame(Endian::Big)[..4], &n.to_be_bytes());
+    }
+
+    #[test]
+    fn a_program_survives_its_json_with_a_null_id() {
+        let mut a = echo(3);
+        if let Head::Fields { id, .. } = &mut a.head {
+            *id = Some(Value::Null);
+        }
+        let p = Program {
+            conns: vec![Conn {
+                actions: vec![a, echo(0)],
+                cuts: vec![5],
+                pauses: vec![0],
+                depth: 2,
+                end: End::HalfClose,
+            }],
+            udp: vec![Body { len: 9, fill: 1 }],
+            schedule: vec![Slot::Tcp(0), Slot::Udp(0), Slot::Tcp(0), Slot::Tcp(0)],
+        };
+        let back: Program = serde_json::from_str(&serde_json::to_string(&p).unwrap()).unwrap();
+        assert_eq!(back, p);
     }
 
     #[test]

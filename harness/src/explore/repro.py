@@ -48,6 +48,7 @@ class Conn:
         # Whole reply frames so far: waits count frames, since a stats
         # reply's length depends on the server's counters.
         self.frames, self.parsed = 0, 0
+        self.frame_times, self.sent_at = [], [None] * len(plan["actions"])
         self.cond = threading.Condition()
         self.stream = b"".join(frame(a) for a in plan["actions"])
         self.bounds = [0] + plan["cuts"] + [len(self.stream)]
@@ -81,6 +82,7 @@ class Conn:
                         break
                     self.parsed += got[0]
                     self.frames += 1
+                    self.frame_times.append(time.monotonic())
                 self.cond.notify_all()
 
     def wait(self, done, timeout=DEADLINE):
@@ -111,6 +113,10 @@ class Conn:
                     self.wait(lambda: self.frames >= due)
             try:
                 self.sock.sendall(self.stream[lo:hi])
+                ends = self.starts[1:] + [len(self.stream)]
+                for i, end in enumerate(ends):
+                    if lo < end <= hi:
+                        self.sent_at[i] = time.monotonic()
             except OSError as e:
                 self.error = self.error or f"sending bytes {lo}..{hi}: {e}"
             if pause:
@@ -200,6 +206,33 @@ def judge(c, conn, exp):
     return None
 
 
+def stall(c, conn):
+    """One small frame per send, each after the previous reply: is the median round trip over 20 ms?"""
+    plan = conn.plan
+    small = all(a.get("sent") is None and len(frame(a)) <= 1024 for a in plan["actions"])
+    ends, at = [], 0
+    for a in plan["actions"][:-1]:
+        at += len(frame(a))
+        ends.append(at)
+    if plan["depth"] != 1 or plan["cuts"] != ends or not small:
+        return None
+    rtts, f = [], 0
+    for i, r in enumerate(conn.expected["replies"]):
+        if r["reply"] not in ("echo", "frame"):
+            continue
+        if conn.sent_at[i] is not None and f < len(conn.frame_times):
+            rtts.append((conn.frame_times[f] - conn.sent_at[i]) * 1000)
+        f += 1
+    if len(rtts) < 8:
+        return None
+    rtts.sort()
+    median = rtts[len(rtts) // 2]
+    if median > 20:
+        return (f"connection {c}: the replies stall", "a median round trip under 20 ms",
+                f"{median:.1f} ms over {len(rtts)} round trips")
+    return None
+
+
 def udp_echo(addr, payload):
     fam = socket.AF_INET6 if ":" in addr[0] else socket.AF_INET
     s = socket.socket(fam, socket.SOCK_DGRAM)
@@ -246,7 +279,7 @@ def main():
         if i not in done and conns[i].step():
             done.add(i)
     for c, conn in sorted(conns.items()):
-        bad = judge(c, conn, REPRO["expected"][c])
+        bad = judge(c, conn, REPRO["expected"][c]) or stall(c, conn)
         if bad:
             what, exp, act = bad
             print(f"REPRODUCED: {what}\n  expected: {exp}\n  actual:   {act}")

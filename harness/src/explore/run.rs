@@ -150,9 +150,15 @@ pub fn program_seed(seed: u64, k: u64) -> u64 {
     z ^ (z >> 31)
 }
 
-/// The program numbered `k`.
+/// The program numbered `k`; every eighth is a ping-pong that times
+/// round trips.
 pub fn program(seed: u64, k: u64, shape: Shape) -> Program {
-    Generator::new(program_seed(seed, k), shape).program()
+    let mut g = Generator::new(program_seed(seed, k), shape);
+    if k % 8 == 0 {
+        g.ping_pong()
+    } else {
+        g.program()
+    }
 }
 
 /// Counts over a run, for the summary.

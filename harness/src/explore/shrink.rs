@@ -257,7 +257,10 @@ mod tests {
         let c = &s.program.conns[0];
         assert_eq!(c.actions.len(), 1);
         assert_eq!(c.actions[0].kind, "stats");
-        assert!(c.cuts.is_empty() && c.depth == 1 && c.end == End::Close, "{c:?}");
+        assert!(
+            c.cuts.is_empty() && c.depth == 1 && c.end == End::Close,
+            "{c:?}"
+        );
         assert!(is_plain(&c.actions[0]), "{:?}", c.actions[0]);
         assert!(s.kept > 0 && s.tries >= s.kept);
     }

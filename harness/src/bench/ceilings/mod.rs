@@ -41,7 +41,7 @@ pub fn spawn(
 /// serves until killed.
 pub fn serve(strategy: &str, align: usize) -> anyhow::Result<()> {
     let kind = Strategy::parse(strategy).ok_or_else(|| {
-        anyhow::anyhow!("unknown ceiling strategy {strategy:?} (loop, threads, sequential)")
+        anyhow::anyhow!("unknown ceiling strategy {strategy:?} (loop, loop64, threads, sequential)")
     })?;
     // Threads inherit the CPU the bench pinned this process to.
     let tcp = EchoCeiling::start_with(kind, align, None)?;

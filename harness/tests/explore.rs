@@ -231,6 +231,22 @@ fn every_other_broken_server_is_found() {
         let t = text(&o);
         assert_eq!(o.status.code(), Some(1), "{name} was not found:\n{t}");
         assert!(out.path().join("repro.py").exists(), "{name}");
+        let file = out.path().join("repro.json");
+        let file = file.to_str().unwrap();
+        let again = sockbench(&["replay", file, "--spawn", &spawn]);
+        assert_eq!(
+            again.status.code(),
+            Some(1),
+            "{name}: replay:\n{}",
+            text(&again)
+        );
+        let fixed = sockbench(&["replay", file, "--backend", "mio"]);
+        assert_eq!(
+            fixed.status.code(),
+            Some(0),
+            "{name}: replay on mio:\n{}",
+            text(&fixed)
+        );
     }
 }
 

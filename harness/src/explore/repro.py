@@ -1,17 +1,21 @@
 #!/usr/bin/env python3
 """A divergence found by `sockbench explore`, as a standalone replay.
 
-Usage: python3 repro.py --tcp HOST:PORT [--udp HOST:PORT]
+Usage: python3 repro.py --tcp HOST:PORT [--udp HOST:PORT] [--storage DIR]
 
 Sends the shrunk program below (the same bytes, cut at the same places, in
 the same order) and compares what comes back with what the protocol's
 model predicts: echoes byte for byte, other replies by status, error, op,
-id, bytes, md5, file_name and file_size. Exit 1 when the divergence
+id, bytes, md5, file_name and file_size; with --storage, the files the
+server's storage directory holds afterwards (start the server on an empty
+one: every file there counts). Exit 1 when the divergence
 reproduces, 0 when the server behaves as the model, 2 on bad usage or an
 unreachable server. Python 3 standard library only.
 """
 import argparse
+import hashlib
 import json
+import os
 import socket
 import struct
 import sys
@@ -250,6 +254,25 @@ def udp_echo(addr, payload):
     return None
 
 
+def storage_differs(dir_):
+    """The storage directory against the model: each file one of the uploads
+    that may be last, nothing else (no temporaries)."""
+    want = REPRO["files"]
+    have = {}
+    for name in os.listdir(dir_):
+        with open(os.path.join(dir_, name), "rb") as f:
+            have[name] = hashlib.md5(f.read()).hexdigest()
+    for name, md5 in sorted(have.items()):
+        if name not in want:
+            return f"a file the model does not have is in storage: {name[:40]!r} (md5 {md5})"
+        if md5 not in want[name]:
+            return f"{name[:40]!r} has md5 {md5}, expected {' or '.join(want[name])}"
+    for name in want:
+        if name not in have:
+            return f"an upload that succeeded is not in storage: {name[:40]!r}"
+    return None
+
+
 def addr(text):
     host, _, port = text.rpartition(":")
     return host.strip("[]"), int(port)
@@ -259,7 +282,11 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--tcp", required=True, type=addr, help="HOST:PORT of the server's TCP socket")
     ap.add_argument("--udp", type=addr, help="HOST:PORT of its UDP socket (needed when the program sends UDP)")
+    ap.add_argument("--storage", help="the server's storage directory, empty before the run")
     args = ap.parse_args()
+    if REPRO["storage_divergence"] and args.storage is None:
+        print("repro.py: this divergence is in the storage directory: give --storage DIR", file=sys.stderr)
+        return 2
     print(f"divergence found by sockbench explore: {REPRO['divergence']}")
     if REPRO["udp"] and args.udp is None:
         print("repro.py: this program sends UDP: give --udp HOST:PORT", file=sys.stderr)
@@ -290,6 +317,15 @@ def main():
         if got != want:
             print(f"REPRODUCED: datagram {i} ({len(want)} bytes): "
                   f"{'no echo' if got is None else f'echo of {len(got)} bytes differs'}")
+            return 1
+    if args.storage is not None:
+        end = time.monotonic() + 1.5
+        bad = storage_differs(args.storage)
+        while bad and time.monotonic() < end:
+            time.sleep(0.05)
+            bad = storage_differs(args.storage)
+        if bad:
+            print(f"REPRODUCED: {bad}")
             return 1
     print("no divergence: the server behaves as the model on this program")
     return 0

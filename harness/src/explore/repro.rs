@@ -157,6 +157,10 @@ fn python(r: &Repro) -> anyhow::Result<String> {
         })
         .collect();
     let blob = json!({
+        "files": expect.files,
+        "storage_divergence": r.divergence.conn.is_none()
+            && r.divergence.action.is_none()
+            && r.divergence.what != "the server exited",
         "endian": r.endian,
         "divergence": r.divergence.what,
         "conns": conns,

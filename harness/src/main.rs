@@ -39,13 +39,17 @@ fn main() -> ExitCode {
                 e.exit();
             }
             // One line naming the flag, for a person at the terminal; exit 2.
+            // clap lists what is missing on the lines after "...:"; they
+            // join the first one, up to the blank line before the usage.
             let text = e.render().to_string();
+            let line: Vec<&str> = text
+                .lines()
+                .take_while(|l| !l.trim().is_empty())
+                .map(str::trim)
+                .collect();
             eprintln!(
                 "sockbench: {}",
-                text.lines()
-                    .next()
-                    .unwrap_or("")
-                    .trim_start_matches("error: ")
+                line.join(" ").trim_start_matches("error: ")
             );
             return ExitCode::from(2);
         }

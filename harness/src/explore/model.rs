@@ -29,21 +29,6 @@ pub enum Reply {
     Partial(Vec<u8>),
 }
 
-impl Reply {
-    /// The bytes a correct server sends in full (none for a partial one).
-    pub fn len(&self) -> usize {
-        match self {
-            Reply::Echo(b) | Reply::Frame(b) => b.len(),
-            Reply::None | Reply::Partial(_) => 0,
-        }
-    }
-
-    /// True when nothing is due.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-}
-
 /// One connection's expected behaviour.
 #[derive(Debug, Clone)]
 pub struct ConnExpect {

@@ -8,8 +8,8 @@
 use std::io;
 use std::sync::Arc;
 
-use sockbench_core::stdio::{ActiveGuard, Tracker, accept_loop, serve_connection, spawn_udp_echo};
-use sockbench_core::{Backend, Capabilities, Server};
+use sockbench_core::stdio::{Tracker, accept_loop, serve_connection, spawn_udp_echo};
+use sockbench_core::{Backend, Capabilities, Server, admit};
 
 /// The `blocking` back-end.
 #[derive(Debug, Clone, Copy, Default)]
@@ -29,7 +29,10 @@ impl Backend for Blocking {
         let udp = spawn_udp_echo(udp, Arc::clone(&ctx))?;
         let tracker = Tracker::new(&ctx);
         accept_loop(&tcp, &ctx, |stream| {
-            serve_connection(stream, &ctx, &tracker, ActiveGuard::new(&ctx))
+            // One connection at a time never reaches a cap of one or more.
+            if let Ok(admitted) = admit(&ctx) {
+                serve_connection(stream, &ctx, &tracker, admitted);
+            }
         })?;
         let _ = udp.join();
         Ok(())

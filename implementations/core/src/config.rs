@@ -37,6 +37,14 @@ pub struct ServerConfig {
     pub process: Option<ProcessProbe>,
 }
 
+impl ServerConfig {
+    /// Worker threads for back-ends with a pool: `workers`, or one per core.
+    pub fn threads(&self) -> usize {
+        self.workers
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()))
+    }
+}
+
 impl Default for ServerConfig {
     fn default() -> Self {
         ServerConfig {

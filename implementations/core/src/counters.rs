@@ -4,55 +4,111 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 use serde::{Deserialize, Serialize};
 
-/// Live counters, updated by every connection and the UDP socket.
+/// Live counters, updated by every connection and the UDP socket. Each
+/// event has its method; only core decides when an event happened.
 #[derive(Debug, Default)]
 pub struct Counters {
     /// TCP connections accepted.
-    pub connections: AtomicU64,
+    connections: AtomicU64,
     /// TCP connections open now.
-    pub active: AtomicU64,
+    active: AtomicU64,
     /// Request frames whose head was decoded.
-    pub frames: AtomicU64,
+    frames: AtomicU64,
     /// TCP bytes received.
-    pub bytes_in: AtomicU64,
+    bytes_in: AtomicU64,
     /// TCP bytes sent.
-    pub bytes_out: AtomicU64,
+    bytes_out: AtomicU64,
     /// Error replies sent plus streams that ended mid-frame.
-    pub errors: AtomicU64,
+    errors: AtomicU64,
     /// Uploads stored.
-    pub uploads_ok: AtomicU64,
+    uploads_ok: AtomicU64,
     /// Uploads that ended in an error (name, digest, disk, truncation).
-    pub uploads_failed: AtomicU64,
+    uploads_failed: AtomicU64,
     /// TCP connections turned away over `max_connections`.
-    pub refused: AtomicU64,
+    refused: AtomicU64,
     /// Socket reads that returned data (not end of stream, whose number
     /// and timing depend on the client's teardown).
-    pub reads: AtomicU64,
+    reads: AtomicU64,
     /// Socket writes that sent data.
-    pub writes: AtomicU64,
+    writes: AtomicU64,
     /// UDP datagrams received.
-    pub datagrams_in: AtomicU64,
+    datagrams_in: AtomicU64,
     /// UDP datagrams echoed.
-    pub datagrams_out: AtomicU64,
+    datagrams_out: AtomicU64,
     /// UDP payload bytes received.
-    pub udp_bytes_in: AtomicU64,
+    udp_bytes_in: AtomicU64,
 }
 
-/// Adds one to a counter.
-pub fn bump(c: &AtomicU64) {
+fn bump(c: &AtomicU64) {
     c.fetch_add(1, Relaxed);
 }
 
-/// Takes back a [`bump`] whose event did not happen. UDP echoes are counted
-/// before the send, so an echo a client holds is always in `stats` already
-/// (as TCP frames are); a failed send is taken back here.
-pub fn unbump(c: &AtomicU64) {
-    c.fetch_sub(1, Relaxed);
+fn add(c: &AtomicU64, n: u64) {
+    c.fetch_add(n, Relaxed);
 }
 
-/// Adds `n` to a counter.
-pub fn add(c: &AtomicU64, n: u64) {
-    c.fetch_add(n, Relaxed);
+impl Counters {
+    /// A socket read returned data.
+    pub fn read(&self) {
+        bump(&self.reads);
+    }
+
+    /// A socket write sent data.
+    pub fn wrote(&self) {
+        bump(&self.writes);
+    }
+
+    /// TCP connections open now.
+    pub fn active(&self) -> u64 {
+        self.active.load(Relaxed)
+    }
+
+    pub(crate) fn opened(&self) {
+        bump(&self.connections);
+        bump(&self.active);
+    }
+
+    pub(crate) fn closed(&self) {
+        self.active.fetch_sub(1, Relaxed);
+    }
+
+    pub(crate) fn refused(&self) {
+        bump(&self.refused);
+    }
+
+    pub(crate) fn frame(&self) {
+        bump(&self.frames);
+    }
+
+    pub(crate) fn bytes(&self, received: u64, sent: u64) {
+        add(&self.bytes_in, received);
+        add(&self.bytes_out, sent);
+    }
+
+    pub(crate) fn error(&self) {
+        bump(&self.errors);
+    }
+
+    pub(crate) fn upload(&self, stored: bool) {
+        bump(if stored {
+            &self.uploads_ok
+        } else {
+            &self.uploads_failed
+        });
+    }
+
+    /// Counts a datagram in and its echo out. The echo is counted before
+    /// the send, so an echo a client holds is always in `stats` already (as
+    /// TCP frames are); a failed send is taken back.
+    pub(crate) fn datagram(&self, len: usize) {
+        bump(&self.datagrams_in);
+        add(&self.udp_bytes_in, len as u64);
+        bump(&self.datagrams_out);
+    }
+
+    pub(crate) fn echo_not_sent(&self) {
+        self.datagrams_out.fetch_sub(1, Relaxed);
+    }
 }
 
 /// The TCP half of a `stats` reply.

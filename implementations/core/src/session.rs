@@ -31,7 +31,7 @@ use sockbench_wire::{
     parse_md5_hex,
 };
 
-use crate::counters::{Counters, ProcessUse, TcpStats, UdpStats, add, bump};
+use crate::counters::{Counters, ProcessUse, TcpStats, UdpStats};
 use crate::server::ServerContext;
 use crate::storage::{BadFileName, CommitError, Stored, validate_file_name};
 
@@ -141,9 +141,9 @@ impl Session {
     /// one batch per read rather than per frame.
     fn count_bytes(&mut self, input_left: usize, out_len: usize) {
         let (in_mark, out_mark) = self.marks;
-        let c = &self.ctx.counters;
-        add(&c.bytes_in, (in_mark - input_left) as u64);
-        add(&c.bytes_out, (out_len - out_mark) as u64);
+        self.ctx
+            .counters
+            .bytes((in_mark - input_left) as u64, (out_len - out_mark) as u64);
         self.marks = (input_left, out_len);
     }
 
@@ -167,7 +167,7 @@ impl Session {
             };
             match event {
                 Event::Head(head) => {
-                    bump(&self.counters().frames);
+                    self.counters().frame();
                     if let Some(step) = self.start(head, out) {
                         return step;
                     }
@@ -233,7 +233,7 @@ impl Session {
                     return Some(Step::Storage(op));
                 }
                 Err((code, message)) => {
-                    bump(&self.counters().uploads_failed);
+                    self.counters().upload(false);
                     Frame::Discard(Reply::Error(code, message))
                 }
             },
@@ -262,7 +262,7 @@ impl Session {
                 failure: Some(message),
                 ..
             } => {
-                bump(&self.counters().uploads_failed);
+                self.counters().upload(false);
                 self.error_reply(ErrorCode::IoError, &message, id.as_deref(), None, out);
             }
             Frame::Upload {
@@ -301,7 +301,7 @@ impl Session {
         let before = out.len();
         match result {
             Ok(stored) => {
-                bump(&self.counters().uploads_ok);
+                self.counters().upload(true);
                 let reply = UploadOk {
                     op: "upload",
                     status: "ok",
@@ -314,7 +314,7 @@ impl Session {
                 self.json_reply(&reply, out);
             }
             Err(CommitError::Mismatch { computed }) => {
-                bump(&self.counters().uploads_failed);
+                self.counters().upload(false);
                 let hex = md5_hex(&computed);
                 let message = format!("md5 of the body is {hex}, not the one in the header");
                 self.error_reply(
@@ -326,12 +326,12 @@ impl Session {
                 );
             }
             Err(CommitError::Io(e)) => {
-                bump(&self.counters().uploads_failed);
+                self.counters().upload(false);
                 let message = format!("storing {file_name:?}: {e}");
                 self.error_reply(ErrorCode::IoError, &message, id.as_deref(), None, out);
             }
         }
-        add(&self.counters().bytes_out, (out.len() - before) as u64);
+        self.counters().bytes(0, (out.len() - before) as u64);
     }
 
     /// Reports the end of the stream. A truncated frame is counted as an
@@ -340,9 +340,9 @@ impl Session {
         match self.decoder.position() {
             Position::Boundary | Position::Failed => Eof::Clean,
             _ => {
-                bump(&self.counters().errors);
+                self.counters().error();
                 if matches!(self.frame, Some((Frame::Upload { .. }, _))) {
-                    bump(&self.counters().uploads_failed);
+                    self.counters().upload(false);
                 }
                 self.frame = None;
                 Eof::Truncated
@@ -377,7 +377,7 @@ impl Session {
         md5: Option<&str>,
         out: &mut Vec<u8>,
     ) {
-        bump(&self.counters().errors);
+        self.counters().error();
         let header = error_header(code, message, id, md5);
         let _ = self.encoder.head(&header, out);
     }

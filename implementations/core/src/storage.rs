@@ -145,6 +145,13 @@ pub enum CommitError {
     Io(#[from] io::Error),
 }
 
+impl CommitError {
+    /// A commit of an upload that was never opened (a driver's bug).
+    pub fn not_open() -> Self {
+        CommitError::Io(io::Error::other("upload was not open"))
+    }
+}
+
 /// An upload in progress. Dropping it without [`Upload::commit`] removes its
 /// temporary file.
 #[derive(Debug)]

@@ -2,8 +2,8 @@
 
 mod common;
 
-use common::{context, drive, names_in, parse_replies};
-use sockbench_core::{Connection, ServerConfig};
+use common::{context, drive, driver, names_in, parse_replies};
+use sockbench_core::ServerConfig;
 use sockbench_wire::vectors::{self, assemble};
 
 #[test]
@@ -25,7 +25,7 @@ fn every_vector_gets_the_expected_replies_in_any_chunking() {
             if v.storage.as_deref() == Some("missing") {
                 std::fs::remove_dir(dir.path()).unwrap();
             }
-            let mut conn = Connection::new(&ctx);
+            let mut conn = driver(&ctx);
             let (out, closed) = drive(&mut conn, &input, chunk);
             let replies = parse_replies(wire, &out);
             let mut kinds: Vec<String> = replies.iter().map(|r| r.kind()).collect();

@@ -1,14 +1,12 @@
-//! One event loop on one thread: non-blocking sockets, edge-triggered
-//! readiness, and an explicit state machine per connection ([`conn`]).
-//! UDP is served on the same loop.
+//! One event loop on one thread, UDP included: non-blocking sockets,
+//! edge-triggered readiness, a core `Driver` per connection ([`conn`]).
 //!
 //! Each socket is registered once for both readable and writable edges and
 //! never re-registered: the loop always knows from its own state whether to
 //! act on an edge, which saves an `epoll_ctl` per state change.
 //!
-//! Storage runs inline: an upload's writes and its fsync block the loop for
-//! their duration. That is this model's honest cost, visible in the upload
-//! benchmarks with and without `--no-fsync`.
+//! Storage runs inline: an upload's writes and fsync block the loop, this
+//! model's honest cost (see the upload benchmarks with `--no-fsync`).
 
 mod conn;
 mod event_loop;

@@ -10,10 +10,8 @@ use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use sockbench_core::stdio::{
-    ActiveGuard, Tracker, accept_loop, refuse, serve_connection, spawn_udp_echo,
-};
-use sockbench_core::{Backend, Capabilities, Server};
+use sockbench_core::stdio::{Tracker, accept_loop, serve_connection, spawn_udp_echo};
+use sockbench_core::{Backend, Capabilities, Server, admit};
 
 /// Stack of a connection thread: the session needs little, and thousands
 /// of idle connections should not reserve gigabytes.
@@ -37,15 +35,13 @@ impl Backend for Threaded {
         let udp = spawn_udp_echo(udp, Arc::clone(&ctx))?;
         let tracker = Tracker::new(&ctx);
         accept_loop(&tcp, &ctx, |stream| {
-            let active = ActiveGuard::new(&ctx);
-            if active.over_cap() {
-                return refuse(stream, &ctx);
-            }
+            // Refused: the stream is dropped, closing it (see `admit`).
+            let Ok(admitted) = admit(&ctx) else { return };
             let (ctx, tracker) = (Arc::clone(&ctx), Arc::clone(&tracker));
             let spawned = thread::Builder::new()
                 .name("conn".into())
                 .stack_size(STACK)
-                .spawn(move || serve_connection(stream, &ctx, &tracker, active));
+                .spawn(move || serve_connection(stream, &ctx, &tracker, admitted));
             if let Err(e) = spawned {
                 // Out of threads: the stream went with the failed closure and is closed.
                 log::warn!("cannot start a connection thread: {e}");

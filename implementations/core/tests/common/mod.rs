@@ -6,7 +6,9 @@
 use std::sync::Arc;
 
 use serde_json::Value;
-use sockbench_core::{Connection, Flow, ServerConfig, ServerContext, Storage};
+use std::time::Instant;
+
+use sockbench_core::{Action, Driver, ServerConfig, ServerContext, Storage};
 use sockbench_wire::{Decoder, Event, WireConfig};
 
 pub fn context(config: ServerConfig) -> (tempfile::TempDir, Arc<ServerContext>) {
@@ -63,15 +65,47 @@ pub fn parse_replies(wire: WireConfig, bytes: &[u8]) -> Vec<Reply> {
     out
 }
 
+/// A driver for a connection accepted now.
+pub fn driver(ctx: &Arc<ServerContext>) -> Driver {
+    Driver::new(ctx, Instant::now())
+}
+
+/// Carries out the driver's writes as a socket that takes everything would,
+/// appending them to `out`; true when the driver ends the connection
+/// (shuts down writing or closes) instead of reading on.
+pub fn flush(d: &mut Driver, out: &mut Vec<u8>) -> bool {
+    let now = Instant::now();
+    loop {
+        match d.next(now) {
+            Action::Write(b) => {
+                out.extend_from_slice(b);
+                let n = b.len();
+                d.on_written(n, now);
+            }
+            Action::Read => return false,
+            Action::AbortUpload => {}
+            Action::ShutdownWrite | Action::Close => return true,
+        }
+    }
+}
+
+/// One read of `piece`, then its replies written; true when the driver ends
+/// the connection.
+pub fn read(d: &mut Driver, piece: &[u8], out: &mut Vec<u8>) -> bool {
+    d.on_read(piece, Instant::now());
+    flush(d, out)
+}
+
 /// Feeds `input` in `chunk`-sized reads; returns the output and whether it closed.
-pub fn drive(conn: &mut Connection, input: &[u8], chunk: usize) -> (Vec<u8>, bool) {
+pub fn drive(d: &mut Driver, input: &[u8], chunk: usize) -> (Vec<u8>, bool) {
     let mut out = Vec::new();
     for piece in input.chunks(chunk.max(1)) {
-        if conn.on_read(piece, &mut out) == Flow::Close {
+        if read(d, piece, &mut out) {
             return (out, true);
         }
     }
-    conn.on_eof();
+    d.on_eof();
+    flush(d, &mut out);
     (out, false)
 }
 

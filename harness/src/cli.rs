@@ -8,7 +8,8 @@ use clap::{Args, Parser, Subcommand};
 use sockbench_core::ServerConfig;
 use sockbench_wire::{DEFAULT_MAX_BODY, DEFAULT_MAX_HEADER, Endian, WireConfig};
 
-use crate::serve::{ServeOptions, parse_seconds};
+use crate::serve::ServeOptions;
+use crate::units::{parse_seconds, parse_size};
 
 /// Conformance and benchmark harness for length-prefixed socket servers.
 #[derive(Debug, Parser)]
@@ -174,40 +175,5 @@ impl ServeArgs {
                 ..ServerConfig::default()
             },
         })
-    }
-}
-
-/// Parses a byte count: `65536`, `64K`, `64KiB`, `1M`, `2G`, `1T` (powers of 1024).
-pub fn parse_size(s: &str) -> Result<u64, String> {
-    let t = s.trim();
-    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
-    let (digits, unit) = t.split_at(split);
-    let n: u64 = digits
-        .parse()
-        .map_err(|_| format!("{s:?} is not a byte count"))?;
-    let shift = match unit.trim().to_ascii_lowercase().as_str() {
-        "" | "b" => 0,
-        "k" | "kb" | "kib" => 10,
-        "m" | "mb" | "mib" => 20,
-        "g" | "gb" | "gib" => 30,
-        "t" | "tb" | "tib" => 40,
-        other => return Err(format!("{s:?}: unknown unit {other:?} (use K, M, G or T)")),
-    };
-    n.checked_mul(1u64 << shift)
-        .ok_or_else(|| format!("{s:?} does not fit 64 bits"))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn sizes() {
-        assert_eq!(parse_size("65536"), Ok(65536));
-        assert_eq!(parse_size("64K"), Ok(65536));
-        assert_eq!(parse_size("1TiB"), Ok(1 << 40));
-        assert!(parse_size("1X").is_err());
-        assert!(parse_size("99999999999T").is_err());
-        assert!(parse_size("").is_err());
     }
 }

@@ -5,7 +5,6 @@ use std::net::{SocketAddr, TcpListener, UdpSocket};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
-use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use signal_hook::consts::{SIGINT, SIGTERM, SIGXFSZ};
@@ -171,12 +170,4 @@ fn bind_udp(addr: SocketAddr) -> io::Result<UdpSocket> {
     let _ = s.set_send_buffer_size(4 << 20);
     s.bind(&addr.into())?;
     Ok(s.into())
-}
-
-/// Parses a duration in seconds, fractions allowed (`--idle-timeout 0.5`).
-pub fn parse_seconds(s: &str) -> Result<Duration, String> {
-    let secs: f64 = s
-        .parse()
-        .map_err(|e| format!("{s:?} is not a number of seconds: {e}"))?;
-    Duration::try_from_secs_f64(secs).map_err(|e| format!("{s:?}: {e}"))
 }

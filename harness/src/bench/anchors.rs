@@ -9,41 +9,8 @@ use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use serde::{Deserialize, Serialize};
-
-use super::results::Measurement;
-use super::runner::Run;
-
-/// One standard tool's figure, beside ours where there is a like-for-like one.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Anchor {
-    /// `iperf3` or `sockperf`.
-    pub tool: String,
-    /// What it measures, e.g. `TCP stream, one connection`.
-    pub measures: String,
-    /// The command run (its client side).
-    pub command: String,
-    /// Its figure; `None` when it did not run.
-    pub value: Option<f64>,
-    /// Unit of `value` and `ours`.
-    pub unit: String,
-    /// Why it did not run (tool missing, failed).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub reason: Option<String>,
-    /// Our like-for-like figure and what it is.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub ours: Option<f64>,
-    /// Which of our measurements `ours` is.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub ours_is: Option<String>,
-    /// `ours / value`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub ratio: Option<f64>,
-    /// The least `ratio` that says our figure is a ceiling (0.9 for the
-    /// TCP stream and the one-way sender, 1.0 for the raw UDP echo).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub want_at_least: Option<f64>,
-}
+use super::context::Run;
+use super::results::{Anchor, Measurement};
 
 impl Anchor {
     /// True when our figure falls short of what the anchor says it should reach.

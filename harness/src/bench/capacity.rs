@@ -10,9 +10,9 @@ use std::time::Duration;
 use anyhow::Result;
 
 use super::ceilings::Strategy;
+use super::context::{Run, Server, size_label};
 use super::procstat::ProcSample;
 use super::results::{CapacityParams, Measurement, ServerUse};
-use super::runner::{Run, Server, size_label};
 use super::stats::Latency;
 use crate::load::engine::{self, OpenLoad, Phases};
 use crate::load::schedule::Arrival;

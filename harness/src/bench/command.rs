@@ -6,8 +6,9 @@ use std::process::ExitCode;
 use anyhow::{Context, Result, bail};
 use clap::Args;
 
+use super::context::BenchOptions;
 use super::results::{BenchRun, CapacityParams, Parameters};
-use super::runner::{BenchOptions, SCENARIOS, run};
+use super::runner::{SCENARIOS, run};
 use crate::backends;
 use crate::load::search::{Plan, Slo};
 use crate::report::bench_html::BenchHtml;
@@ -70,7 +71,7 @@ pub struct BenchArgs {
     #[arg(long)]
     pub warmup_ms: Option<u64>,
     /// Upload size (suffixes K, M, G allowed).
-    #[arg(long, value_parser = crate::cli::parse_size)]
+    #[arg(long, value_parser = crate::units::parse_size)]
     pub upload: Option<u64>,
     /// Idle connections of the many-connections scenario.
     #[arg(long)]

@@ -5,10 +5,10 @@
 use anyhow::Result;
 
 use super::ceilings::Strategy;
+use super::context::{Run, Server, server_use, size_label};
 use super::driver::{self, EchoLoad, Schedule};
 use super::procstat::ProcSample;
 use super::results::{Measurement, Syscalls};
-use super::runner::{Run, Server, server_use, size_label};
 use super::stats::Latency;
 
 /// Runs the echo matrix.
@@ -145,7 +145,7 @@ fn best_ceiling(
 
 /// An echo request of `body` bytes.
 pub fn frame(body: usize, seed: u64) -> Vec<u8> {
-    crate::load::command::echo_frame(body, seed, sockbench_wire::Endian::Little)
+    crate::frames::echo_frame(body, seed, sockbench_wire::Endian::Little)
 }
 
 /// Runs one closed-loop load and turns it into a measurement; with a

@@ -9,10 +9,10 @@ use std::time::{Duration, Instant};
 use anyhow::Result;
 
 use super::ceilings::Strategy;
+use super::context::{Run, Server};
 use super::driver::EchoLoad;
 use super::echo::{ceiling_of, frame, measure};
 use super::results::Measurement;
-use super::runner::{Run, Server};
 
 /// Runs the scenario on every concurrent target.
 pub fn run(run: &mut Run<'_>) -> Result<()> {

@@ -10,6 +10,7 @@
 //! - [`stats`]: medians, spread, latency percentiles;
 //! - [`capacity`]: open-loop capacity at a latency target ([`crate::load`]);
 //! - [`echo`], [`upload`], [`udp`], [`many`], [`micro`]: the scenarios;
+//! - [`context`]: what the scenarios share (options, server, the run);
 //! - [`runner`]: targets, order, progress; [`results`]: the schema.
 
 pub mod anchors;
@@ -17,6 +18,7 @@ pub mod capacity;
 pub mod ceilings;
 pub mod codec;
 pub mod command;
+pub mod context;
 pub mod driver;
 pub mod echo;
 pub mod floor;

@@ -6,35 +6,14 @@
 use std::time::Duration;
 
 use anyhow::{Result, anyhow};
-use serde::{Deserialize, Serialize};
 
-use super::runner::BenchOptions;
+use super::context::BenchOptions;
+use super::results::NetemResult;
 use super::stats::Summary;
 use crate::target::{Spawned, TargetSpec};
 use crate::udp::netem::{Namespaces, NetemSpec, ProbeSummary};
 use crate::udp::relay::{Impairment, Relay, RelayConfig};
 use crate::udp::seq::{self, Probe};
-
-/// One back-end and datagram size under netem and under the relay.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct NetemResult {
-    /// The back-end.
-    pub target: String,
-    /// Datagram size.
-    pub size: usize,
-    /// What netem applied on each end.
-    pub spec: NetemSpec,
-    /// Round-trip loss the spec implies.
-    pub expected_loss: f64,
-    /// Measured loss fraction per repetition, across the namespaces.
-    pub netem_loss: Summary,
-    /// Measured loss per repetition through the relay on loopback.
-    pub relay_loss: Summary,
-    /// The netem repetitions.
-    pub netem: Vec<ProbeSummary>,
-    /// The relay repetitions.
-    pub relay: Vec<ProbeSummary>,
-}
 
 /// Runs the comparison for every back-end target.
 pub fn run(opts: &BenchOptions, spec: &NetemSpec) -> Result<Vec<NetemResult>> {

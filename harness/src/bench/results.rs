@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use super::stats::{Latency, Summary};
 use crate::load::search::{Plan, Slo, Step};
 use crate::report::machine::Machine;
+use crate::udp::netem::{NetemSpec, ProbeSummary};
 
 /// The schema tag of results.json.
 pub const SCHEMA: &str = "sockbench-bench/1";
@@ -48,10 +49,10 @@ pub struct BenchRun {
     pub floor: Vec<super::floor::CpuFloor>,
     /// The netem mode's results (`--netem`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub netem: Vec<super::netem::NetemResult>,
+    pub netem: Vec<NetemResult>,
     /// iperf3 and sockperf beside our ceilings (`--anchors`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub anchors: Vec<super::anchors::Anchor>,
+    pub anchors: Vec<Anchor>,
 }
 
 fn one() -> usize {
@@ -446,4 +447,56 @@ impl BenchRun {
         }
         out
     }
+}
+
+/// One standard tool's figure, beside ours where there is a like-for-like one.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Anchor {
+    /// `iperf3` or `sockperf`.
+    pub tool: String,
+    /// What it measures, e.g. `TCP stream, one connection`.
+    pub measures: String,
+    /// The command run (its client side).
+    pub command: String,
+    /// Its figure; `None` when it did not run.
+    pub value: Option<f64>,
+    /// Unit of `value` and `ours`.
+    pub unit: String,
+    /// Why it did not run (tool missing, failed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// Our like-for-like figure and what it is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ours: Option<f64>,
+    /// Which of our measurements `ours` is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ours_is: Option<String>,
+    /// `ours / value`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ratio: Option<f64>,
+    /// The least `ratio` that says our figure is a ceiling (0.9 for the
+    /// TCP stream and the one-way sender, 1.0 for the raw UDP echo).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub want_at_least: Option<f64>,
+}
+
+/// One back-end and datagram size under netem and under the relay.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NetemResult {
+    /// The back-end.
+    pub target: String,
+    /// Datagram size.
+    pub size: usize,
+    /// What netem applied on each end.
+    pub spec: NetemSpec,
+    /// Round-trip loss the spec implies.
+    pub expected_loss: f64,
+    /// Measured loss fraction per repetition, across the namespaces.
+    pub netem_loss: Summary,
+    /// Measured loss per repetition through the relay on loopback.
+    pub relay_loss: Summary,
+    /// The netem repetitions.
+    pub netem: Vec<ProbeSummary>,
+    /// The relay repetitions.
+    pub relay: Vec<ProbeSummary>,
 }

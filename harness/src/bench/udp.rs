@@ -9,8 +9,8 @@ use std::time::Duration;
 use anyhow::Result;
 
 use super::ceilings::{Strategy, UdpSink};
+use super::context::{Run, Server, server_use};
 use super::results::{Accuracy, CurvePoint, Measurement, UdpCounts};
-use super::runner::{Run, Server, server_use};
 use super::stats::{Latency, Summary, histogram};
 use crate::udp::relay::{Impairment, Relay, RelayConfig};
 use crate::udp::seq::{self, Probe};

@@ -8,9 +8,10 @@ use md5::{Digest, Md5};
 use serde_json::json;
 
 use super::ceilings::{self, stream_of};
+use super::context::{Run, Server, server_use, size_label};
 use super::results::Measurement;
-use super::runner::{Run, Server, payload, server_use, size_label};
 use crate::client::Client;
+use crate::frames::payload;
 
 /// Runs the upload scenario on every target.
 pub fn run(run: &mut Run<'_>) -> Result<()> {

@@ -16,12 +16,11 @@ use super::results::{ConformRun, Outcome};
 use super::runner::{KnownFailing, RunOptions, run};
 use super::targets::TargetSpec;
 use crate::backends;
-use crate::cli::parse_size;
 use crate::report::conform_html::Html;
 use crate::report::conform_md::Markdown;
 use crate::report::junit::Junit;
 use crate::report::{Json, Reporter, write_all};
-use crate::serve::parse_seconds;
+use crate::units::{parse_seconds, parse_size};
 
 /// Flags of `sockbench conform`.
 #[derive(Debug, Args)]

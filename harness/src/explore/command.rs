@@ -16,9 +16,8 @@ use super::repro::{self, FORMAT, Repro};
 use super::run::{self, Plan, Server};
 use super::shrink;
 use crate::backends;
-use crate::cli::parse_size;
-use crate::serve::parse_seconds;
 use crate::target::TargetSpec;
+use crate::units::{parse_seconds, parse_size};
 
 /// The server to explore or replay against: exactly one.
 #[derive(Debug, Args)]

@@ -132,7 +132,7 @@ impl Live {
 fn count_frames(g: &mut Inbox, endian: Endian) {
     loop {
         let rest = &g.bytes[g.parsed..];
-        let Some(len) = super::judge::frame_len(rest, endian) else {
+        let Some(len) = super::replies::frame_len(rest, endian) else {
             return;
         };
         g.parsed += len;

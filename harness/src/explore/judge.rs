@@ -15,6 +15,7 @@ use sockbench_wire::Endian;
 use super::execute::Seen;
 use super::model::{Expect, Reply};
 use super::program::Program;
+use super::replies::{next_frame, split};
 
 /// A reply slower than this, as the median of a ping-pong on loopback,
 /// is a stall: Nagle's algorithm meeting a delayed ACK costs 40 ms a
@@ -307,35 +308,6 @@ fn div(c: usize, action: Option<usize>, what: &str, expected: &str, actual: &str
         expected: expected.into(),
         actual: actual.into(),
     }
-}
-
-/// The length of the whole frame at the front of `bytes`, once it is all
-/// there (a header that is not JSON counts as declaring no body).
-pub fn frame_len(bytes: &[u8], endian: Endian) -> Option<usize> {
-    let (n, header) = split(bytes, endian)?;
-    let size = serde_json::from_slice::<Value>(header)
-        .ok()
-        .and_then(|v| v.get("file_size").and_then(Value::as_u64))
-        .unwrap_or(0);
-    let len = 4 + n + usize::try_from(size).ok()?;
-    (bytes.len() >= len).then_some(len)
-}
-
-/// Takes one whole frame off the front of `rest`.
-fn next_frame<'a>(rest: &mut &'a [u8], endian: Endian) -> Option<&'a [u8]> {
-    let len = frame_len(rest, endian)?;
-    let (frame, tail) = rest.split_at(len);
-    *rest = tail;
-    Some(frame)
-}
-
-fn split(bytes: &[u8], endian: Endian) -> Option<(usize, &[u8])> {
-    let p: [u8; 4] = bytes.get(..4)?.try_into().ok()?;
-    let n = match endian {
-        Endian::Little => u32::from_le_bytes(p),
-        Endian::Big => u32::from_be_bytes(p),
-    } as usize;
-    Some((n, bytes.get(4..4 + n)?))
 }
 
 fn fields(frame: &[u8], endian: Endian) -> Option<serde_json::Map<String, Value>> {

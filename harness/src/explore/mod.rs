@@ -4,9 +4,9 @@
 //! a divergence is shrunk and written as a repro that `replay` and a
 //! standalone Python script run again.
 //!
-//! Layers, bottom to top: `program` (the data) <- `generate`, `model`
-//! (the oracle) <- `execute` (the wire), `judge` <- `shrink`, `run`
-//! (servers and the loop) <- `repro` <- `command`.
+//! Layers, bottom to top: `program` (the data), `replies` (frames off a
+//! stream) <- `generate`, `model` (the oracle) <- `execute` (the wire) <-
+//! `judge` <- `shrink`, `run` (servers and the loop) <- `repro` <- `command`.
 
 pub mod command;
 pub mod execute;
@@ -14,6 +14,7 @@ pub mod generate;
 pub mod judge;
 pub mod model;
 pub mod program;
+pub mod replies;
 pub mod repro;
 pub mod run;
 pub mod shrink;

@@ -15,6 +15,8 @@ use super::engine::{self, OpenLoad, Phases};
 use super::schedule::Arrival;
 use super::summary::{Asked, LoadSummary};
 use crate::client::Client;
+use crate::frames::echo_frame;
+use crate::units::{at_least_one, duration, positive_duration, positive_rate, positive_size};
 
 /// Flags of `sockbench load`.
 #[derive(Debug, Args)]
@@ -74,73 +76,6 @@ pub struct MergeArgs {
     /// Also write the merged latency distribution to FILE.
     #[arg(long, value_name = "FILE")]
     pub histogram: Option<PathBuf>,
-}
-
-fn positive_rate(s: &str) -> Result<f64, String> {
-    match s.trim().parse::<f64>() {
-        Ok(r) if r > 0.0 && r.is_finite() => Ok(r),
-        Ok(_) => Err("must be above zero".into()),
-        Err(_) => Err("not a number of requests per second".into()),
-    }
-}
-
-fn at_least_one(s: &str) -> Result<usize, String> {
-    match s.trim().parse::<usize>() {
-        Ok(n) if n > 0 => Ok(n),
-        Ok(_) => Err("must be at least 1".into()),
-        Err(_) => Err("not a positive whole number".into()),
-    }
-}
-
-fn positive_size(s: &str) -> Result<usize, String> {
-    let n = crate::cli::parse_size(s)?;
-    if n == 0 {
-        return Err("must be at least 1 byte".into());
-    }
-    usize::try_from(n).map_err(|_| "too large".into())
-}
-
-/// `10s`, `250ms`, `2m`, `1.5` (seconds), `0` allowed.
-pub fn duration(s: &str) -> Result<Duration, String> {
-    let t = s.trim();
-    let split = t
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(t.len());
-    let (num, unit) = t.split_at(split);
-    let n: f64 = num
-        .parse()
-        .map_err(|_| format!("{s:?} is not a duration (like 10s or 500ms)"))?;
-    let secs = match unit {
-        "" | "s" => n,
-        "ms" => n / 1e3,
-        "us" | "µs" => n / 1e6,
-        "m" | "min" => n * 60.0,
-        "h" => n * 3600.0,
-        other => return Err(format!("unknown unit {other:?} (use ms, s, m or h)")),
-    };
-    Duration::try_from_secs_f64(secs).map_err(|e| format!("{s:?}: {e}"))
-}
-
-fn positive_duration(s: &str) -> Result<Duration, String> {
-    let d = duration(s)?;
-    if d.is_zero() {
-        return Err("must be above zero".into());
-    }
-    Ok(d)
-}
-
-/// An echo request of `body` bytes from `seed`, in `endian` order.
-pub fn echo_frame(body: usize, seed: u64, endian: Endian) -> Vec<u8> {
-    let header = format!("{{\"file_size\":{body}}}");
-    let len = header.len() as u32;
-    let mut f = match endian {
-        Endian::Little => len.to_le_bytes(),
-        Endian::Big => len.to_be_bytes(),
-    }
-    .to_vec();
-    f.extend_from_slice(header.as_bytes());
-    f.extend(crate::bench::runner::payload(body, seed));
-    f
 }
 
 /// Resolves `HOST:PORT` and checks that it answers one echo within 5 s.
@@ -316,30 +251,6 @@ pub fn percentile_text(h: &hdrhistogram::Histogram<u64>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn flags_reject_zero_and_nonsense() {
-        assert!(positive_rate("0").is_err() && positive_rate("-5").is_err());
-        assert!(positive_rate("abc").is_err() && positive_rate("inf").is_err());
-        assert_eq!(positive_rate("2500"), Ok(2500.0));
-        assert!(at_least_one("0").is_err() && at_least_one("-1").is_err());
-        assert!(positive_size("0").is_err() && positive_size("x").is_err());
-        assert_eq!(positive_size("16K"), Ok(16384));
-        assert!(positive_duration("0s").is_err() && positive_duration("-1s").is_err());
-        assert_eq!(duration("250ms"), Ok(Duration::from_millis(250)));
-        assert_eq!(duration("2m"), Ok(Duration::from_secs(120)));
-        assert_eq!(duration("1.5"), Ok(Duration::from_millis(1500)));
-        assert!(duration("5 parsecs").is_err());
-    }
-
-    #[test]
-    fn frames_follow_the_byte_order() {
-        let f = echo_frame(3, 1, Endian::Big);
-        assert_eq!(&f[..4], &[0, 0, 0, 15]);
-        assert_eq!(&f[4..19], b"{\"file_size\":3}");
-        assert_eq!(f.len(), 4 + 15 + 3);
-        assert_eq!(&echo_frame(3, 1, Endian::Little)[..4], &[15, 0, 0, 0]);
-    }
 
     #[test]
     fn the_percentile_text_ends_at_the_max() {

@@ -3,16 +3,17 @@
 //! `serve` binds the sockets, prints the ready line, installs the signal
 //! handlers and calls [`Backend::run`]. A back-end must then:
 //!
-//! - serve every TCP connection with a [`Session`](crate::Session) (through
-//!   [`Connection`](crate::Connection) or its own driver), writing each
-//!   reply without needless small writes, with `TCP_NODELAY` set;
+//! - pass every accepted TCP connection through [`admit`](crate::admit)
+//!   and serve it with a [`Driver`](crate::Driver), carrying out its
+//!   actions, with `TCP_NODELAY` set;
 //! - echo every UDP datagram to its sender from a buffer of at least
-//!   65,536 bytes, counting it in [`Counters`];
-//! - count accepted connections and socket reads and writes;
-//! - when [`Shutdown`] triggers: stop accepting, let frames in progress
-//!   finish for at most `config.grace`, drop unfinished uploads, and return.
+//!   [`UDP_BUFFER`](crate::UDP_BUFFER) bytes through [`UdpEcho`](crate::UdpEcho);
+//! - when [`Shutdown`] triggers: stop accepting, keep driving the open
+//!   connections (each driver closes itself: at once when idle, at the end
+//!   of the grace period otherwise), and return when none is left.
 //!
-//! It must not implement protocol rules itself: they live in `Session`.
+//! It must not implement protocol or connection rules itself: they live in
+//! `Session`, `Driver`, `admit` and `UdpEcho`.
 
 use std::io;
 use std::net::{TcpListener, UdpSocket};

@@ -1,0 +1,40 @@
+//! The requests the load drivers send: seeded, incompressible bodies and
+//! echo frames built from them. Below both `bench` and `load`.
+
+use sockbench_wire::Endian;
+
+/// A payload of `n` bytes from `seed`: varied, so no layer can compress it.
+pub fn payload(n: usize, seed: u64) -> Vec<u8> {
+    use rand::{RngCore, SeedableRng};
+    let mut v = vec![0u8; n];
+    rand::rngs::StdRng::seed_from_u64(seed).fill_bytes(&mut v);
+    v
+}
+
+/// An echo request of `body` bytes from `seed`, in `endian` order.
+pub fn echo_frame(body: usize, seed: u64, endian: Endian) -> Vec<u8> {
+    let header = format!("{{\"file_size\":{body}}}");
+    let len = header.len() as u32;
+    let mut f = match endian {
+        Endian::Little => len.to_le_bytes(),
+        Endian::Big => len.to_be_bytes(),
+    }
+    .to_vec();
+    f.extend_from_slice(header.as_bytes());
+    f.extend(payload(body, seed));
+    f
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frames_follow_the_byte_order() {
+        let f = echo_frame(3, 1, Endian::Big);
+        assert_eq!(&f[..4], &[0, 0, 0, 15]);
+        assert_eq!(&f[4..19], b"{\"file_size\":3}");
+        assert_eq!(f.len(), 4 + 15 + 3);
+        assert_eq!(&echo_frame(3, 1, Endian::Little)[..4], &[15, 0, 0, 0]);
+    }
+}

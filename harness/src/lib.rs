@@ -18,6 +18,7 @@ pub mod gate;
 pub mod load;
 pub mod ready;
 pub mod report;
+pub mod schema;
 pub mod serve;
 pub mod sys;
 pub mod target;

@@ -5,7 +5,7 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
-use sockbench::bench::results::BenchRun;
+use sockbench::schema::bench::BenchRun;
 
 fn sockbench(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_sockbench"))

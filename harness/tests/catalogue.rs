@@ -7,7 +7,7 @@ use std::path::Path;
 use std::process::Command;
 
 use sockbench::conform::cases::catalogue;
-use sockbench::conform::results::{ConformRun, Outcome};
+use sockbench::schema::conform::{ConformRun, Outcome};
 
 fn run_catalogue(backend: &str) {
     let out = tempfile::tempdir().unwrap();

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use sockbench::conform::cases::catalogue;
-use sockbench::conform::results::{ConformRun, Outcome};
+use sockbench::schema::conform::{ConformRun, Outcome};
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")

@@ -4,9 +4,9 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use sockbench::bench::results::{BenchRun, Measurement, Syscalls};
 use sockbench::bench::stats::Summary;
-use sockbench::conform::results::{ConformRun, Outcome};
+use sockbench::schema::bench::{BenchRun, Measurement, Syscalls};
+use sockbench::schema::conform::{ConformRun, Outcome};
 
 fn sockbench(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_sockbench"))

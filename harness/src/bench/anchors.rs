@@ -10,7 +10,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use super::context::Run;
-use super::results::{Anchor, Measurement};
+use crate::schema::bench::{Anchor, Measurement};
 
 impl Anchor {
     /// True when our figure falls short of what the anchor says it should reach.

@@ -12,12 +12,12 @@ use anyhow::Result;
 use super::ceilings::Strategy;
 use super::context::{Run, Server, size_label};
 use super::procstat::ProcSample;
-use super::results::{CapacityParams, Measurement, ServerUse};
 use super::stats::Latency;
 use crate::load::engine::{self, OpenLoad, Phases};
 use crate::load::schedule::Arrival;
 use crate::load::search::{self, Capacity, Step};
 use crate::load::summary::{DRIVER_LAG_LIMIT_US, Percentiles};
+use crate::schema::bench::{CapacityParams, Measurement, ServerUse};
 
 /// Bytes in flight per connection at most, as in the pipelined echo.
 const WINDOW_BYTES: usize = 64 * 1024;

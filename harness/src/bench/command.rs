@@ -7,13 +7,13 @@ use anyhow::{Context, Result, bail};
 use clap::Args;
 
 use super::context::BenchOptions;
-use super::results::{BenchRun, CapacityParams, Parameters};
 use super::runner::{SCENARIOS, run};
 use crate::backends;
 use crate::load::search::{Plan, Slo};
 use crate::report::bench_html::BenchHtml;
 use crate::report::bench_md::BenchMarkdown;
 use crate::report::{Json, write_all};
+use crate::schema::bench::{BenchRun, CapacityParams, Parameters};
 use crate::target::TargetSpec;
 
 /// The classic-style peer measured in the full run.

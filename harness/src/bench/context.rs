@@ -13,8 +13,8 @@ use sockbench_core::{TcpStats, UdpStats};
 
 use super::driver::Schedule;
 use super::procstat::{self, ProcSample};
-use super::results::{BenchTarget, Measurement, Parameters, ServerUse};
 use crate::client::Client;
+use crate::schema::bench::{BenchTarget, Measurement, Parameters, ServerUse};
 use crate::target::{Spawned, TargetSpec, command_for};
 
 /// What to run.

@@ -8,8 +8,8 @@ use super::ceilings::Strategy;
 use super::context::{Run, Server, server_use, size_label};
 use super::driver::{self, EchoLoad, Schedule};
 use super::procstat::ProcSample;
-use super::results::{Measurement, Syscalls};
 use super::stats::Latency;
+use crate::schema::bench::{Measurement, Syscalls};
 
 /// Runs the echo matrix.
 pub fn run(run: &mut Run<'_>) -> Result<()> {

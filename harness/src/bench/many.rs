@@ -12,7 +12,7 @@ use super::ceilings::Strategy;
 use super::context::{Run, Server};
 use super::driver::EchoLoad;
 use super::echo::{ceiling_of, frame, measure};
-use super::results::Measurement;
+use crate::schema::bench::Measurement;
 
 /// Runs the scenario on every concurrent target.
 pub fn run(run: &mut Run<'_>) -> Result<()> {

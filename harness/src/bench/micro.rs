@@ -7,9 +7,9 @@ use std::time::Instant;
 
 use super::codec::{CodecOp, ops};
 use super::driver::Schedule;
-use super::results::CodecResult;
 use super::stats::Summary;
 use crate::alloc_count;
+use crate::schema::bench::CodecResult;
 
 /// Measures every codec operation, ours and the alternative.
 pub fn run(schedule: &Schedule) -> Vec<CodecResult> {

@@ -11,7 +11,7 @@
 //! - [`capacity`]: open-loop capacity at a latency target ([`crate::load`]);
 //! - [`echo`], [`upload`], [`udp`], [`many`], [`micro`]: the scenarios;
 //! - [`context`]: what the scenarios share (options, server, the run);
-//! - [`runner`]: targets, order, progress; [`results`]: the schema.
+//! - [`runner`]: targets, order, progress; the schema is [`crate::schema::bench`].
 
 pub mod anchors;
 pub mod capacity;
@@ -27,7 +27,6 @@ pub mod micro;
 pub mod netem;
 pub mod pin;
 pub mod procstat;
-pub mod results;
 pub mod runner;
 pub mod stats;
 pub mod udp;

@@ -8,8 +8,8 @@ use std::time::Duration;
 use anyhow::{Result, anyhow};
 
 use super::context::BenchOptions;
-use super::results::NetemResult;
 use super::stats::Summary;
+use crate::schema::bench::NetemResult;
 use crate::target::{Spawned, TargetSpec};
 use crate::udp::netem::{Namespaces, NetemSpec, ProbeSummary};
 use crate::udp::relay::{Impairment, Relay, RelayConfig};

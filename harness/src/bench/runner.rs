@@ -6,8 +6,8 @@ use anyhow::{Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use super::context::{BenchOptions, Run, Server};
-use super::results::{BenchRun, BenchTarget, SCHEMA};
-use crate::report::machine::Machine;
+use crate::schema::bench::{BenchRun, BenchTarget, SCHEMA};
+use crate::schema::machine::Machine;
 use crate::target::TargetSpec;
 
 /// The scenario families, in run order.

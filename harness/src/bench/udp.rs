@@ -10,8 +10,8 @@ use anyhow::Result;
 
 use super::ceilings::{Strategy, UdpSink};
 use super::context::{Run, Server, server_use};
-use super::results::{Accuracy, CurvePoint, Measurement, UdpCounts};
 use super::stats::{Latency, Summary, histogram};
+use crate::schema::bench::{Accuracy, CurvePoint, Measurement, UdpCounts};
 use crate::udp::relay::{Impairment, Relay, RelayConfig};
 use crate::udp::seq::{self, Probe};
 

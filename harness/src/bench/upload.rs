@@ -9,9 +9,9 @@ use serde_json::json;
 
 use super::ceilings::{self, stream_of};
 use super::context::{Run, Server, server_use, size_label};
-use super::results::Measurement;
 use crate::client::Client;
 use crate::frames::payload;
+use crate::schema::bench::Measurement;
 
 /// Runs the upload scenario on every target.
 pub fn run(run: &mut Run<'_>) -> Result<()> {

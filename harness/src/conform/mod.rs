@@ -4,12 +4,11 @@
 //! - [`cases`]: the catalogue, by category;
 //! - [`targets`]: our back-ends, any serve-contract command, or an address;
 //! - [`runner`]: parallel and serial execution, deadlines, the watchdog;
-//! - [`results`]: outcomes and the results.json schema.
+//! - outcomes and the results.json schema: [`crate::schema::conform`].
 
 pub mod case;
 pub mod cases;
 pub mod command;
-pub mod results;
 pub mod runner;
 pub mod targets;
 

@@ -3,7 +3,6 @@
 //! target is shared; every case under a deadline, the whole run under a
 //! watchdog, every child reaped.
 
-use std::collections::HashSet;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::PathBuf;
 use std::sync::mpsc;
@@ -15,43 +14,11 @@ use rayon::prelude::*;
 use rustix::process::{Pid, Signal, kill_process};
 
 use super::case::{Case, CaseError, Ctx};
-use super::results::{CaseInfo, CaseRun, ConformRun, Outcome, SCHEMA};
 use super::targets::{Instance, NotReady, TargetSpec, instantiate};
-use crate::report::machine::Machine;
+use crate::schema::conform::{CaseInfo, CaseRun, ConformRun, KnownFailing, Outcome, SCHEMA};
+use crate::schema::machine::Machine;
 use crate::target::kill_all_children;
 use crate::wirelog::WireLog;
-
-/// Cases listed as known to fail: `ID` for every target, `TARGET:ID` for one.
-#[derive(Debug, Clone, Default)]
-pub struct KnownFailing(HashSet<(Option<String>, String)>);
-
-impl KnownFailing {
-    /// Parses a known-failing file; unknown case ids are an error, so a
-    /// typo cannot silently hide a failure.
-    pub fn parse(text: &str, catalogue: &[Case]) -> Result<Self, String> {
-        let mut set = HashSet::new();
-        for (n, line) in text.lines().enumerate() {
-            let line = line.split('#').next().unwrap_or("").trim();
-            if line.is_empty() {
-                continue;
-            }
-            let (target, id) = match line.rsplit_once(':') {
-                Some((t, id)) => (Some(t.trim().to_owned()), id.trim()),
-                None => (None, line),
-            };
-            if !catalogue.iter().any(|c| c.id == id) {
-                return Err(format!("line {}: no case has the id {id:?}", n + 1));
-            }
-            set.insert((target, id.to_owned()));
-        }
-        Ok(KnownFailing(set))
-    }
-
-    fn contains(&self, target: &str, case: &str) -> bool {
-        self.0.contains(&(None, case.to_owned()))
-            || self.0.contains(&(Some(target.to_owned()), case.to_owned()))
-    }
-}
 
 /// What to run.
 #[derive(Debug, Clone)]

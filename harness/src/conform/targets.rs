@@ -10,7 +10,7 @@ use std::time::Duration;
 use sockbench_wire::{Endian, WireConfig};
 
 use super::case::{Case, Setup};
-use super::results::TargetInfo;
+use crate::schema::conform::TargetInfo;
 pub use crate::target::TargetSpec;
 use crate::target::{Spawned, command_for};
 

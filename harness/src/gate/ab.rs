@@ -10,8 +10,8 @@ use std::process::Command;
 use anyhow::{Context, Result, bail};
 
 use super::{Row, Tolerances, Verdict, batched, counter_row, exact_counts, not_the_server};
-use crate::bench::results::BenchRun;
 use crate::bench::stats::Summary;
+use crate::schema::bench::BenchRun;
 
 fn git(args: &[&str], dir: &Path) -> Result<String> {
     let o = Command::new("git")

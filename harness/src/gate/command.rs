@@ -6,8 +6,9 @@ use std::process::{Command, ExitCode};
 use anyhow::{Context, Result, bail};
 use clap::Args;
 
-use super::{Inputs, Tolerances, Verdict, compare, markdown, parse_known_failing};
-use crate::bench::results::BenchRun;
+use super::{Inputs, Tolerances, Verdict, compare, markdown};
+use crate::schema::bench::BenchRun;
+use crate::schema::conform::KnownFailing;
 
 /// Flags of `sockbench gate`.
 #[derive(Debug, Args)]
@@ -86,10 +87,13 @@ fn run(args: &GateArgs) -> Result<ExitCode> {
         super::ab::run(&rev, args.rounds, &args.bench_args, tol, work.path())?
     } else {
         let known = match &args.known_failing {
-            Some(p) => parse_known_failing(
-                &std::fs::read_to_string(p)
-                    .with_context(|| format!("cannot read {}", p.display()))?,
-            ),
+            Some(p) => {
+                let text = std::fs::read_to_string(p)
+                    .with_context(|| format!("cannot read {}", p.display()))?;
+                let catalogue = crate::conform::cases::catalogue();
+                KnownFailing::parse(&text, |id| catalogue.iter().any(|c| c.id == id))
+                    .with_context(|| format!("{}", p.display()))?
+            }
             None => Default::default(),
         };
         let baseline = Inputs::load(&args.baseline)?;

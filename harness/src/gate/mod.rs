@@ -30,15 +30,15 @@ pub mod command;
 pub mod pool;
 pub mod rerun;
 
-use std::collections::BTreeSet;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use serde_json::Value;
+use crate::schema::Results;
+use crate::schema::conform::KnownFailing;
 
-use crate::bench::results::{BenchRun, Measurement, SCHEMA as BENCH_SCHEMA};
 use crate::bench::stats::Summary;
-use crate::conform::results::{ConformRun, Outcome, SCHEMA as CONFORM_SCHEMA};
+use crate::schema::bench::{BenchRun, Measurement};
+use crate::schema::conform::{ConformRun, Outcome};
 
 /// The verdict on one metric.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -140,26 +140,9 @@ impl Inputs {
         }
         let mut inputs = Inputs::default();
         for f in files {
-            let text = std::fs::read_to_string(&f)
-                .map_err(|e| Unusable(format!("{}: {e}", f.display())))?;
-            let v: Value = serde_json::from_str(&text)
-                .map_err(|e| Unusable(format!("{}: not JSON: {e}", f.display())))?;
-            let schema = v["schema"].as_str().unwrap_or("").to_owned();
-            let bad = |e: serde_json::Error| {
-                Unusable(format!(
-                    "{}: does not match schema {schema}: {e}",
-                    f.display()
-                ))
-            };
-            match schema.as_str() {
-                BENCH_SCHEMA => inputs.bench = Some(serde_json::from_value(v).map_err(bad)?),
-                CONFORM_SCHEMA => inputs.conform = Some(serde_json::from_value(v).map_err(bad)?),
-                other => {
-                    return Err(Unusable(format!(
-                        "{}: unknown schema {other:?} (expected {BENCH_SCHEMA} or {CONFORM_SCHEMA})",
-                        f.display()
-                    )));
-                }
+            match Results::read(&f).map_err(|e| Unusable(e.to_string()))? {
+                Results::Bench(run) => inputs.bench = Some(*run),
+                Results::Conform(run) => inputs.conform = Some(*run),
             }
         }
         Ok(inputs)
@@ -189,24 +172,12 @@ impl Inputs {
     }
 }
 
-/// Known failures, as in `conform --known-failing`: `ID` or `TARGET:ID` per line.
-pub fn parse_known_failing(text: &str) -> BTreeSet<(Option<String>, String)> {
-    text.lines()
-        .map(|l| l.split('#').next().unwrap_or("").trim())
-        .filter(|l| !l.is_empty())
-        .map(|l| match l.rsplit_once(':') {
-            Some((t, id)) => (Some(t.trim().to_owned()), id.trim().to_owned()),
-            None => (None, l.to_owned()),
-        })
-        .collect()
-}
-
 /// Compares `current` with `baseline`.
 pub fn compare(
     baseline: &Inputs,
     current: &Inputs,
     tol: Tolerances,
-    known: &BTreeSet<(Option<String>, String)>,
+    known: &KnownFailing,
 ) -> Result<Vec<Row>, Unusable> {
     let mut rows = Vec::new();
     match (&baseline.conform, &current.conform) {
@@ -236,11 +207,8 @@ pub fn compare(
 fn conformance(
     base: &ConformRun,
     cur: &ConformRun,
-    known: &BTreeSet<(Option<String>, String)>,
+    known: &KnownFailing,
 ) -> Result<Vec<Row>, Unusable> {
-    let listed = |t: &str, c: &str| {
-        known.contains(&(None, c.to_owned())) || known.contains(&(Some(t.to_owned()), c.to_owned()))
-    };
     let mut rows = Vec::new();
     for b in &base.results {
         let Some(c) = cur.result(&b.case, &b.target) else {
@@ -250,7 +218,7 @@ fn conformance(
             )));
         };
         let metric = format!("conform {} on {}", b.case, b.target);
-        let (verdict, note) = match (b.outcome, c.outcome, listed(&c.target, &c.case)) {
+        let (verdict, note) = match (b.outcome, c.outcome, known.contains(&c.target, &c.case)) {
             (_, Outcome::Pass, true) => (
                 Verdict::Regression,
                 "listed as known failing but passes: the list is stale".to_owned(),
@@ -315,7 +283,7 @@ pub fn timing_off(base: &BenchRun, cur: &BenchRun, tol: Tolerances) -> Option<St
     if !tol.gate_timing {
         Some("--no-timing: timings stated, not gated".into())
     } else if (&b.cpu, b.cpus, &b.kernel) != (&c.cpu, c.cpus, &c.kernel) {
-        let m = |m: &crate::report::machine::Machine| {
+        let m = |m: &crate::schema::machine::Machine| {
             format!(
                 "{} x{} (kernel {})",
                 or_unknown(&m.cpu),
@@ -483,7 +451,7 @@ fn bench(base: &BenchRun, cur: &BenchRun, tol: Tolerances) -> Result<Vec<Row>, U
             tol.counter,
         ));
         // Ours over the alternative, both timed in the same run: a ratio that survives the machine.
-        let ratio = |r: &crate::bench::results::CodecResult| Summary {
+        let ratio = |r: &crate::schema::bench::CodecResult| Summary {
             n: 1,
             median: r.alternative_ns.median / r.ours_ns.median,
             min: r.alternative_ns.min / r.ours_ns.max,

@@ -2,8 +2,8 @@
 //! repetitions from every run together, so the baseline's range spans the
 //! run-to-run noise a single run cannot show.
 
-use crate::bench::results::{BenchRun, CodecResult, Measurement};
 use crate::bench::stats::Summary;
+use crate::schema::bench::{BenchRun, CodecResult, Measurement};
 
 /// Pools `runs` (of the same parameters) into one.
 pub fn pool(mut runs: Vec<BenchRun>) -> Option<BenchRun> {

@@ -9,7 +9,7 @@ use std::process::Command;
 use anyhow::{Context, Result, bail};
 
 use super::{Row, Verdict, is_timing};
-use crate::bench::results::BenchRun;
+use crate::schema::bench::BenchRun;
 
 /// What a confirming run re-measures: `--only` entries and the back-ends.
 #[derive(Debug, Default, PartialEq, Eq)]

@@ -9,7 +9,7 @@ use anyhow::Result;
 use super::bench_md::{BenchMarkdown, si};
 use super::charts::{Bars, Line, grouped_bars, lines};
 use super::{Reporter, escape};
-use crate::bench::results::BenchRun;
+use crate::schema::bench::BenchRun;
 
 /// index.html.
 pub struct BenchHtml;
@@ -22,7 +22,7 @@ th{background:#f3f3f3}figure{margin:1.5em 0}svg{max-width:100%;height:auto}.note
 fn knees(s: &mut String, run: &BenchRun, names: &[String]) -> Result<()> {
     let slo = run.parameters.capacity.slo;
     for (_, key) in run.keys().into_iter().filter(|(f, _)| f == "capacity") {
-        let line = |m: &crate::bench::results::Measurement| -> Vec<(f64, f64)> {
+        let line = |m: &crate::schema::bench::Measurement| -> Vec<(f64, f64)> {
             m.knee.iter().map(|p| (p.offered, p.judged_us)).collect()
         };
         let mut series: Vec<Line> = names
@@ -85,7 +85,7 @@ impl Reporter<BenchRun> for BenchHtml {
                 .map(|k| k.trim_start_matches(&format!("{mode}/")).to_owned())
                 .collect();
             let series =
-                |f: &dyn Fn(&crate::bench::results::Measurement) -> Option<f64>| -> Vec<Bars> {
+                |f: &dyn Fn(&crate::schema::bench::Measurement) -> Option<f64>| -> Vec<Bars> {
                     names
                         .iter()
                         .map(|t| {

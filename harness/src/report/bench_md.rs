@@ -5,7 +5,7 @@ use std::fmt::Write;
 use anyhow::Result;
 
 use super::Reporter;
-use crate::bench::results::{BenchRun, Measurement};
+use crate::schema::bench::{BenchRun, Measurement};
 
 /// report.md.
 pub struct BenchMarkdown;
@@ -294,7 +294,7 @@ impl Reporter<BenchRun> for BenchMarkdown {
                 for k in &keys {
                     for t in &names {
                         if let Some(a) = run.find(family, k, t).and_then(|m| m.accuracy) {
-                            let c = |u: crate::bench::results::UdpCounts| {
+                            let c = |u: crate::schema::bench::UdpCounts| {
                                 format!(
                                     "{} / {} / {} / {} / {}",
                                     u.received, u.duplicates, u.out_of_order, u.corrupted, u.lost

@@ -2,14 +2,13 @@
 
 use std::path::PathBuf;
 
-use anyhow::{Context, Result, bail};
+use anyhow::Result;
 use clap::Args;
 
 use super::conform_html::Html;
 use super::conform_md::Markdown;
 use super::write_all;
-use crate::bench::results::BenchRun;
-use crate::conform::results::ConformRun;
+use crate::schema::Results;
 
 /// Flags of `sockbench report`.
 #[derive(Debug, Args)]
@@ -24,40 +23,22 @@ pub struct ReportArgs {
 
 /// Runs the command.
 pub fn main(args: ReportArgs) -> Result<()> {
-    let text = std::fs::read_to_string(&args.input)
-        .with_context(|| format!("cannot read {}", args.input.display()))?;
-    let value: serde_json::Value = serde_json::from_str(&text)
-        .with_context(|| format!("{} is not JSON", args.input.display()))?;
+    let results = Results::read(&args.input)?;
     let dir = args.out.clone().unwrap_or_else(|| {
         args.input
             .parent()
             .map_or_else(|| PathBuf::from("."), PathBuf::from)
     });
-    let schema = value["schema"].as_str().unwrap_or("").to_owned();
-    let written = match schema.as_str() {
-        crate::bench::results::SCHEMA => {
-            let run: BenchRun = serde_json::from_value(value)
-                .with_context(|| format!("{}: not a {schema} file", args.input.display()))?;
-            write_all(
-                &run,
-                &dir,
-                &[
-                    &super::bench_md::BenchMarkdown,
-                    &super::bench_html::BenchHtml,
-                ],
-            )?
-        }
-        crate::conform::results::SCHEMA => {
-            let run: ConformRun = serde_json::from_value(value)
-                .with_context(|| format!("{}: not a {schema} file", args.input.display()))?;
-            write_all(&run, &dir, &[&Markdown, &Html])?
-        }
-        other => bail!(
-            "{}: unknown schema {other:?} (expected {} or {})",
-            args.input.display(),
-            crate::bench::results::SCHEMA,
-            crate::conform::results::SCHEMA
-        ),
+    let written = match results {
+        Results::Bench(run) => write_all(
+            &*run,
+            &dir,
+            &[
+                &super::bench_md::BenchMarkdown,
+                &super::bench_html::BenchHtml,
+            ],
+        )?,
+        Results::Conform(run) => write_all(&*run, &dir, &[&Markdown, &Html])?,
     };
     for p in written {
         println!("wrote {}", p.display());

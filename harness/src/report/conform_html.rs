@@ -8,7 +8,7 @@ use std::fmt::Write;
 use anyhow::Result;
 
 use super::{Reporter, escape};
-use crate::conform::results::{CaseRun, ConformRun, Outcome};
+use crate::schema::conform::{CaseRun, ConformRun, Outcome};
 use crate::wirelog::Dir;
 
 /// index.html.

@@ -6,7 +6,7 @@ use std::fmt::Write;
 use anyhow::Result;
 
 use super::Reporter;
-use crate::conform::results::{CaseRun, ConformRun, Outcome};
+use crate::schema::conform::{CaseRun, ConformRun, Outcome};
 
 /// report.md.
 pub struct Markdown;

@@ -5,7 +5,7 @@ use std::fmt::Write;
 use anyhow::Result;
 
 use super::{Reporter, escape};
-use crate::conform::results::{ConformRun, Outcome};
+use crate::schema::conform::{ConformRun, Outcome};
 
 /// JUnit XML, written to the file given with `--junit`.
 pub struct Junit(pub String);

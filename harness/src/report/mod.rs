@@ -8,7 +8,6 @@ pub mod command;
 pub mod conform_html;
 pub mod conform_md;
 pub mod junit;
-pub mod machine;
 pub mod verdict;
 
 use std::path::{Path, PathBuf};

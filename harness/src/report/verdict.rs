@@ -12,7 +12,7 @@
 
 use rand::{Rng, SeedableRng};
 
-use crate::bench::results::{BenchRun, Measurement};
+use crate::schema::bench::{BenchRun, Measurement};
 
 /// Resamples of the bootstrap.
 pub const RESAMPLES: usize = 2000;
@@ -367,7 +367,7 @@ pub fn markdown(run: &BenchRun) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::bench::results::BenchTarget;
+    use crate::schema::bench::BenchTarget;
 
     fn run_with(reps: &[(&str, &str, [f64; 5])]) -> BenchRun {
         let mut run: BenchRun = serde_json::from_str(

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::report::machine::Machine;
+use crate::schema::machine::Machine;
 use crate::wirelog::WireEvent;
 
 /// The schema tag of results.json.
@@ -205,5 +205,67 @@ impl ConformRun {
     /// True when nothing fails the run.
     pub fn passed(&self) -> bool {
         !self.results.iter().any(CaseRun::fails_run)
+    }
+}
+
+/// A `--known-failing` file, read by `conform` and `gate` alike: one case
+/// per line, `ID` (on every target) or `TARGET:ID`; `#` starts a comment.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct KnownFailing(std::collections::BTreeSet<(Option<String>, String)>);
+
+/// A known-failing line naming no case of the catalogue: a typo that
+/// would silently hide a failure.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("line {line}: no case has the id {id:?}")]
+pub struct UnknownCase {
+    /// 1-based line number.
+    pub line: usize,
+    /// The id as written.
+    pub id: String,
+}
+
+impl KnownFailing {
+    /// Parses a known-failing file; `is_case` says which ids exist.
+    pub fn parse(text: &str, is_case: impl Fn(&str) -> bool) -> Result<Self, UnknownCase> {
+        let mut set = std::collections::BTreeSet::new();
+        for (n, line) in text.lines().enumerate() {
+            let line = line.split('#').next().unwrap_or("").trim();
+            if line.is_empty() {
+                continue;
+            }
+            let (target, id) = match line.rsplit_once(':') {
+                Some((t, id)) => (Some(t.trim().to_owned()), id.trim()),
+                None => (None, line),
+            };
+            if !is_case(id) {
+                return Err(UnknownCase {
+                    line: n + 1,
+                    id: id.to_owned(),
+                });
+            }
+            set.insert((target, id.to_owned()));
+        }
+        Ok(KnownFailing(set))
+    }
+
+    /// True when `case` is listed for `target` or for every target.
+    pub fn contains(&self, target: &str, case: &str) -> bool {
+        self.0.contains(&(None, case.to_owned()))
+            || self.0.contains(&(Some(target.to_owned()), case.to_owned()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn known_failing_lines_name_a_case_for_every_target_or_one_and_typos_are_errors() {
+        let text = "# a comment\n4.1\nmio: 6.19  # trailing comment\n\n";
+        let k = KnownFailing::parse(text, |id| ["4.1", "6.19"].contains(&id)).unwrap();
+        assert!(k.contains("tokio", "4.1") && k.contains("mio", "4.1"));
+        assert!(k.contains("mio", "6.19") && !k.contains("tokio", "6.19"));
+        let e = KnownFailing::parse("4.1\n6.91\n", |id| id == "4.1").unwrap_err();
+        assert_eq!(e.to_string(), "line 2: no case has the id \"6.91\"");
     }
 }

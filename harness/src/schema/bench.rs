@@ -3,9 +3,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::stats::{Latency, Summary};
+use crate::bench::stats::{Latency, Summary};
 use crate::load::search::{Plan, Slo, Step};
-use crate::report::machine::Machine;
+use crate::schema::machine::Machine;
 use crate::udp::netem::{NetemSpec, ProbeSummary};
 
 /// The schema tag of results.json.
@@ -46,7 +46,7 @@ pub struct BenchRun {
     pub runs: usize,
     /// The scheduling floor of the CPUs used (stolen time), measured first.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub floor: Vec<super::floor::CpuFloor>,
+    pub floor: Vec<crate::bench::floor::CpuFloor>,
     /// The netem mode's results (`--netem`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub netem: Vec<NetemResult>,

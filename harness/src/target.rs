@@ -137,6 +137,41 @@ pub fn relative(arg: &str) -> String {
     }
 }
 
+/// The targets a command line names, resolved the same way by every
+/// command: `--backend` names (`all` for each of ours, in report order),
+/// then the `--spawn` commands, then an address target. Column names must
+/// be distinct.
+pub fn resolve(
+    backends: &[String],
+    spawns: &[String],
+    address: Option<TargetSpec>,
+) -> Result<Vec<TargetSpec>> {
+    let known = crate::backends::names();
+    let mut out = Vec::new();
+    for name in backends {
+        if name == "all" {
+            out.extend(known.iter().map(|n| TargetSpec::Backend((*n).into())));
+        } else if known.contains(&name.as_str()) {
+            out.push(TargetSpec::Backend(name.clone()));
+        } else {
+            bail!(
+                "unknown back-end {name:?} (expected all or one of: {})",
+                known.join(", ")
+            );
+        }
+    }
+    for cmd in spawns {
+        out.push(parse_spawn(cmd)?);
+    }
+    out.extend(address);
+    let mut names: Vec<String> = out.iter().map(TargetSpec::name).collect();
+    names.sort();
+    if names.windows(2).any(|w| w[0] == w[1]) {
+        bail!("two targets share a name; name spawned ones with --spawn 'LABEL=CMD'");
+    }
+    Ok(out)
+}
+
 /// Parses `--spawn 'CMD ARGS'` or `--spawn 'LABEL=CMD ARGS'`; without a
 /// label the column is named after the last non-flag argument's file name.
 pub fn parse_spawn(text: &str) -> Result<TargetSpec> {

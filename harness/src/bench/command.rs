@@ -8,7 +8,6 @@ use clap::Args;
 
 use super::context::BenchOptions;
 use super::runner::{SCENARIOS, run};
-use crate::backends;
 use crate::load::search::{Plan, Slo};
 use crate::report::bench_html::BenchHtml;
 use crate::report::bench_md::BenchMarkdown;
@@ -237,7 +236,6 @@ pub fn write_reports(run: &BenchRun, dir: &Path) -> Result<Vec<PathBuf>> {
 }
 
 fn targets(args: &BenchArgs) -> Result<Vec<TargetSpec>> {
-    let mut out = Vec::new();
     // All back-ends unless the run names its targets otherwise.
     let names: Vec<String> =
         if args.backend.is_empty() && args.spawn.is_empty() && args.tcp.is_none() {
@@ -245,28 +243,11 @@ fn targets(args: &BenchArgs) -> Result<Vec<TargetSpec>> {
         } else {
             args.backend.clone()
         };
-    for name in names {
-        if name == "all" {
-            out.extend(
-                backends::names()
-                    .into_iter()
-                    .map(|n| TargetSpec::Backend(n.into())),
-            );
-        } else if backends::find(&name).is_some() {
-            out.push(TargetSpec::Backend(name));
-        } else {
-            bail!(
-                "unknown back-end {name:?} (expected all or one of: {})",
-                backends::names().join(", ")
-            );
-        }
-    }
-    for cmd in &args.spawn {
-        out.push(crate::target::parse_spawn(cmd)?);
-    }
-    if let Some(tcp) = &args.tcp {
-        out.push(address_target(tcp, args.udp.as_deref())?);
-    }
+    let address = match &args.tcp {
+        Some(tcp) => Some(address_target(tcp, args.udp.as_deref())?),
+        None => None,
+    };
+    let mut out = crate::target::resolve(&names, &args.spawn, address)?;
     if !args.quick
         && !args.no_peer
         && args.spawn.is_empty()

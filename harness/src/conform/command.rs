@@ -14,7 +14,6 @@ use sockbench_wire::{DEFAULT_MAX_BODY, DEFAULT_MAX_HEADER, Endian, WireConfig};
 use super::case::Case;
 use super::runner::{RunOptions, run};
 use super::targets::TargetSpec;
-use crate::backends;
 use crate::report::conform_html::Html;
 use crate::report::conform_md::Markdown;
 use crate::report::junit::Junit;
@@ -235,29 +234,8 @@ pub fn select(all: &[Case], include: &[String], exclude: &[String]) -> Result<Ve
 }
 
 fn targets(args: &ConformArgs) -> Result<Vec<TargetSpec>> {
-    let mut out = Vec::new();
-    for name in &args.backend {
-        if name == "all" {
-            out.extend(
-                backends::names()
-                    .into_iter()
-                    .map(|n| TargetSpec::Backend(n.into())),
-            );
-        } else if backends::find(name).is_some() {
-            out.push(TargetSpec::Backend(name.clone()));
-        } else {
-            bail!(
-                "unknown back-end {name:?} (expected all or one of: {})",
-                backends::names().join(", ")
-            );
-        }
-    }
-    for cmd in &args.spawn {
-        out.push(crate::target::parse_spawn(cmd)?);
-    }
-    if let (Some(tcp), Some(udp)) = (args.tcp, args.udp) {
-        let max_header = u32::try_from(args.max_header).context("--max-header must fit 32 bits")?;
-        out.push(TargetSpec::Address {
+    let address = match (args.tcp, args.udp) {
+        (Some(tcp), Some(udp)) => Some(TargetSpec::Address {
             label: args.name.clone(),
             tcp,
             udp,
@@ -266,20 +244,18 @@ fn targets(args: &ConformArgs) -> Result<Vec<TargetSpec>> {
             concurrent: !args.not_concurrent,
             wire: WireConfig {
                 endian: args.endian,
-                max_header,
+                max_header: u32::try_from(args.max_header)
+                    .context("--max-header must fit 32 bits")?,
                 max_body: args.max_body,
             },
-        });
-    }
+        }),
+        _ => None,
+    };
+    let out = crate::target::resolve(&args.backend, &args.spawn, address)?;
     if out.is_empty() {
         bail!(
             "nothing to test: give --backend all|NAME..., --spawn 'CMD', or --tcp ADDR --udp ADDR"
         );
-    }
-    let mut names: Vec<String> = out.iter().map(TargetSpec::name).collect();
-    names.sort();
-    if names.windows(2).any(|w| w[0] == w[1]) {
-        bail!("two targets share a name; name spawned ones with --spawn 'LABEL=CMD'");
     }
     Ok(out)
 }

@@ -15,7 +15,6 @@ use super::program::Program;
 use super::repro::{self, FORMAT, Repro};
 use super::run::{self, Plan, Server};
 use super::shrink;
-use crate::backends;
 use crate::target::TargetSpec;
 use crate::units::{parse_seconds, parse_size};
 
@@ -93,17 +92,11 @@ pub struct ReplayArgs {
 
 fn spec(t: &TargetArgs) -> Result<(TargetSpec, WireConfig)> {
     let wire = WireConfig::default();
-    if let Some(name) = &t.backend {
-        if backends::find(name).is_none() {
-            bail!(
-                "unknown back-end {name:?} (expected one of: {})",
-                backends::names().join(", ")
-            );
-        }
-        return Ok((TargetSpec::Backend(name.clone()), wire));
-    }
-    if let Some(cmd) = &t.spawn {
-        return Ok((crate::target::parse_spawn(cmd)?, wire));
+    let mut named = crate::target::resolve(t.backend.as_slice(), t.spawn.as_slice(), None)?;
+    match named.len() {
+        0 => {}
+        1 => return Ok((named.remove(0), wire)),
+        _ => bail!("explore runs one server at a time: name one back-end, not all"),
     }
     let Some(tcp) = t.tcp else {
         bail!("give --backend NAME, --spawn 'CMD' or --tcp ADDR");

@@ -8,6 +8,7 @@ use clap::{Args, Parser, Subcommand};
 use sockbench_core::ServerConfig;
 use sockbench_wire::{DEFAULT_MAX_BODY, DEFAULT_MAX_HEADER, Endian, WireConfig};
 
+use crate::error::Error;
 use crate::serve::ServeOptions;
 use crate::units::{parse_seconds, parse_size};
 
@@ -142,16 +143,23 @@ pub struct ServeArgs {
 
 impl ServeArgs {
     /// Checks the flags and turns them into serve options.
-    pub fn options(self) -> Result<ServeOptions, String> {
+    pub fn options(self) -> Result<ServeOptions, Error> {
         let max_header = u32::try_from(self.max_header)
             .ok()
             .filter(|&n| n > 0)
-            .ok_or_else(|| format!("--max-header {} is outside 1..=4294967295", self.max_header))?;
+            .ok_or_else(|| {
+                Error::Invalid(format!(
+                    "--max-header {} is outside 1..=4294967295",
+                    self.max_header
+                ))
+            })?;
         if self.max_connections == 0 {
-            return Err("--max-connections must be at least 1".into());
+            return Err(Error::Invalid(
+                "--max-connections must be at least 1".into(),
+            ));
         }
         if self.workers == Some(0) {
-            return Err("--workers must be at least 1".into());
+            return Err(Error::Invalid("--workers must be at least 1".into()));
         }
         Ok(ServeOptions {
             backend: self.backend,

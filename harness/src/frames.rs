@@ -1,7 +1,10 @@
-//! The requests the load drivers send: seeded, incompressible bodies and
-//! echo frames built from them. Below both `bench` and `load`.
+//! The requests the load drivers send (seeded, incompressible bodies and
+//! echo frames built from them) and the check of their echoes. Below both
+//! `bench` and `load`.
 
 use sockbench_wire::Endian;
+
+use crate::error::Error;
 
 /// A payload of `n` bytes from `seed`: varied, so no layer can compress it.
 pub fn payload(n: usize, seed: u64) -> Vec<u8> {
@@ -23,6 +26,35 @@ pub fn echo_frame(body: usize, seed: u64, endian: Endian) -> Vec<u8> {
     f.extend_from_slice(header.as_bytes());
     f.extend(payload(body, seed));
     f
+}
+
+/// Checks `got` against the echo of `frame`, continuing at offset `*rpos`
+/// of the reply in progress; calls `done` for each reply completed. The
+/// closed-loop driver and the open-loop engine share it: a wrong server cannot score in either.
+pub fn match_echo(
+    got: &[u8],
+    frame: &[u8],
+    rpos: &mut usize,
+    mut done: impl FnMut() -> Result<(), Error>,
+) -> Result<(), Error> {
+    let flen = frame.len();
+    let mut off = 0;
+    while off < got.len() {
+        let take = (got.len() - off).min(flen - *rpos);
+        if got[off..off + take] != frame[*rpos..*rpos + take] {
+            return Err(Error::Target(format!(
+                "a reply differs from its request at byte {} of the frame",
+                *rpos
+            )));
+        }
+        *rpos += take;
+        off += take;
+        if *rpos == flen {
+            *rpos = 0;
+            done()?;
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

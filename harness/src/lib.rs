@@ -12,6 +12,7 @@ pub mod bench;
 pub mod cli;
 pub mod client;
 pub mod conform;
+pub mod error;
 pub mod explore;
 pub mod frames;
 pub mod gate;

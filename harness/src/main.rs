@@ -11,10 +11,10 @@ use sockbench::cli::{Cli, Command};
 /// The golden vectors' streams, one file each, for `just fuzz`.
 fn write_corpus(dir: &std::path::Path) -> anyhow::Result<()> {
     let text = std::fs::read_to_string("fixtures/wire/vectors.json")?;
-    let vectors = sockbench_wire::vectors::parse(&text).map_err(anyhow::Error::msg)?;
+    let vectors = sockbench_wire::vectors::parse(&text)?;
     std::fs::create_dir_all(dir)?;
     for (i, v) in vectors.iter().enumerate() {
-        let bytes = sockbench_wire::vectors::assemble(&v.input).map_err(anyhow::Error::msg)?;
+        let bytes = sockbench_wire::vectors::assemble(&v.input)?;
         // The fuzz targets read their first byte as settings: 0 is the protocol's defaults.
         std::fs::write(
             dir.join(format!("vector-{i:02}")),

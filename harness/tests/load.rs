@@ -264,9 +264,9 @@ struct Netns {
 }
 
 impl Netns {
-    fn create() -> Result<Netns, String> {
+    fn create() -> anyhow::Result<Netns> {
         if !rustix::process::geteuid().is_root() {
-            return Err("not root: network namespaces need CAP_NET_ADMIN".into());
+            anyhow::bail!("not root: network namespaces need CAP_NET_ADMIN");
         }
         let id = std::process::id() % 200 + 20;
         let name = format!("sbtest{}", std::process::id());
@@ -276,20 +276,15 @@ impl Netns {
             name: name.clone(),
             server_ip: server_ip.clone(),
         };
-        let run = |args: &[&str]| -> Result<(), String> {
-            let out = Command::new("ip")
-                .args(args)
-                .output()
-                .map_err(|e| format!("ip: {e}"))?;
-            if out.status.success() {
-                Ok(())
-            } else {
-                Err(format!(
-                    "ip {}: {}",
-                    args.join(" "),
-                    String::from_utf8_lossy(&out.stderr).trim()
-                ))
-            }
+        let run = |args: &[&str]| -> anyhow::Result<()> {
+            let out = Command::new("ip").args(args).output()?;
+            anyhow::ensure!(
+                out.status.success(),
+                "ip {}: {}",
+                args.join(" "),
+                String::from_utf8_lossy(&out.stderr).trim()
+            );
+            Ok(())
         };
         run(&["netns", "add", &name])?;
         run(&["link", "add", &host, "type", "veth", "peer", "name", &peer])?;

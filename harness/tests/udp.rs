@@ -44,15 +44,15 @@ fn exact(
     config: &RelayConfig,
     rate: f64,
     size: usize,
-) -> Result<(), String> {
-    let relay = Relay::start(server, config).map_err(|e| e.to_string())?;
+) -> anyhow::Result<()> {
+    let relay = Relay::start(server, config)?;
     let probe = Probe {
         size,
         rate,
         duration: Duration::from_millis(250),
         drain: Duration::from_millis(150),
     };
-    let got = seq::run(relay.addr, &probe).map_err(|e| e.to_string())?;
+    let got = seq::run(relay.addr, &probe)?;
     std::thread::sleep(Duration::from_millis(20));
     let record = relay.record();
     let want = record.expected(got.sent);
@@ -71,17 +71,19 @@ fn exact(
         want.lost,
     );
     if measured != injected {
-        return Err(format!(
+        anyhow::bail!(
             "measured (received, dup, reordered, corrupted, lost) {measured:?} != relay's {injected:?}; record {:?} {:?}",
-            record.to_server, record.to_client
-        ));
+            record.to_server,
+            record.to_client
+        );
     }
     // Every drop, in either direction, is loss the probe saw.
     if record.to_server.received != got.sent {
-        return Err(format!(
+        anyhow::bail!(
             "the relay saw {} of {} sent",
-            record.to_server.received, got.sent
-        ));
+            record.to_server.received,
+            got.sent
+        );
     }
     Ok(())
 }
@@ -108,7 +110,8 @@ proptest! {
     #[test]
     fn any_seed_and_rate_is_measured_exactly(seed in any::<u64>(), rate in 300.0f64..4000.0, size in 16usize..1500) {
         let s = Server::start("mio", &[]);
-        exact(s.proc.ready.udp, &impaired(seed), rate, size).map_err(TestCaseError::fail)?;
+        exact(s.proc.ready.udp, &impaired(seed), rate, size)
+            .map_err(|e| TestCaseError::fail(e.to_string()))?;
     }
 }
 

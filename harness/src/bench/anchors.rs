@@ -10,6 +10,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use super::context::Run;
+use crate::error::Error;
 use crate::schema::bench::{Anchor, Measurement};
 
 impl Anchor {
@@ -189,15 +190,23 @@ fn start_server(run: &Run<'_>, tool: &str, args: &[String]) -> std::io::Result<T
     Ok(ToolServer(cmd.spawn()?))
 }
 
+/// An outside tool's failure.
+fn failed(program: &str, detail: impl Into<String>) -> Error {
+    Error::Tool {
+        program: program.into(),
+        detail: detail.into(),
+    }
+}
+
 /// Runs a client to completion within `limit`, returning its stdout.
-fn client(args: &[String], tool: &str, limit: Duration) -> Result<String, String> {
+fn client(args: &[String], tool: &str, limit: Duration) -> Result<String, Error> {
     let mut child = Command::new(tool)
         .args(args)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .map_err(|e| format!("cannot start {tool}: {e}"))?;
+        .map_err(|e| failed(tool, format!("cannot start: {e}")))?;
     let deadline = Instant::now() + limit;
     loop {
         match child.try_wait() {
@@ -205,23 +214,23 @@ fn client(args: &[String], tool: &str, limit: Duration) -> Result<String, String
             Ok(None) if Instant::now() > deadline => {
                 let _ = child.kill();
                 let _ = child.wait();
-                return Err(format!(
-                    "{tool} did not finish within {} s",
-                    limit.as_secs()
-                ));
+                return Err(Error::Timeout {
+                    what: format!("{tool} to finish"),
+                    after: limit,
+                });
             }
             Ok(None) => std::thread::sleep(Duration::from_millis(20)),
-            Err(e) => return Err(format!("{tool}: {e}")),
+            Err(e) => return Err(failed(tool, e.to_string())),
         }
     }
     let out = child
         .wait_with_output()
-        .map_err(|e| format!("{tool}: {e}"))?;
+        .map_err(|e| failed(tool, e.to_string()))?;
     let text =
         String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
     if !out.status.success() {
         let last = text.lines().last().unwrap_or("").trim().to_owned();
-        return Err(format!("{tool} exited with {}: {last}", out.status));
+        return Err(failed(tool, format!("exited with {}: {last}", out.status)));
     }
     Ok(text)
 }
@@ -248,18 +257,20 @@ fn iperf3(run: &Run<'_>, t: u64) -> Anchor {
     if !installed("iperf3") {
         return missing("iperf3", measures, unit, "iperf3 is not installed".into());
     }
-    let go = || -> Result<(f64, String), String> {
-        let port = free_port(false).map_err(|e| e.to_string())?.to_string();
+    let go = || -> Result<(f64, String), Error> {
+        let port = free_port(false)
+            .map_err(Error::io("finding a free port"))?
+            .to_string();
         let _server = start_server(
             run,
             "iperf3",
             &["-s", "-B", "127.0.0.1", "-p", &port].map(String::from),
         )
-        .map_err(|e| format!("cannot start the iperf3 server: {e}"))?;
+        .map_err(|e| failed("iperf3", format!("cannot start the server: {e}")))?;
         // iperf3 -s has no ready line; its control port accepting is one
         // (it shrugs off the probe connection and serves on, until killed).
         if !wait_listening(port.parse().unwrap_or(0)) {
-            return Err("the iperf3 server did not listen within 3 s".into());
+            return Err(failed("iperf3", "the server did not listen within 3 s"));
         }
         std::thread::sleep(Duration::from_millis(100));
         let args: Vec<String> = [
@@ -278,7 +289,7 @@ fn iperf3(run: &Run<'_>, t: u64) -> Anchor {
         let shown = format!("iperf3 {}", args.join(" "));
         let out = client(&args, "iperf3", Duration::from_secs(t + 10))?;
         let v: serde_json::Value =
-            serde_json::from_str(&out).map_err(|e| format!("iperf3 -J output: {e}"))?;
+            serde_json::from_str(&out).map_err(|e| failed("iperf3", format!("-J output: {e}")))?;
         // The best 100 ms interval, as ours is the best 100 ms repetition.
         let bps = v["intervals"]
             .as_array()
@@ -286,7 +297,7 @@ fn iperf3(run: &Run<'_>, t: u64) -> Anchor {
             .flatten()
             .filter_map(|i| i["sum"]["bits_per_second"].as_f64())
             .max_by(f64::total_cmp)
-            .ok_or("iperf3 -J output has no intervals[].sum.bits_per_second")?;
+            .ok_or_else(|| failed("iperf3", "-J output has no intervals[].sum.bits_per_second"))?;
         Ok((bps / 8e6, shown))
     };
     match go() {
@@ -296,7 +307,7 @@ fn iperf3(run: &Run<'_>, t: u64) -> Anchor {
             ..missing("iperf3", measures, unit, String::new())
         }
         .cleared(),
-        Err(e) => missing("iperf3", measures, unit, e),
+        Err(e) => missing("iperf3", measures, unit, e.to_string()),
     }
 }
 
@@ -325,8 +336,10 @@ fn sockperf(
             "sockperf is not installed".into(),
         );
     }
-    let go = || -> Result<(f64, String, Option<f64>), String> {
-        let port = free_port(!tcp).map_err(|e| e.to_string())?.to_string();
+    let go = || -> Result<(f64, String, Option<f64>), Error> {
+        let port = free_port(!tcp)
+            .map_err(Error::io("finding a free port"))?
+            .to_string();
         let mut sargs: Vec<String> = ["sr", "-i", "127.0.0.1", "-p", &port]
             .map(String::from)
             .to_vec();
@@ -334,12 +347,12 @@ fn sockperf(
             sargs.push("--tcp".into());
         }
         let _server = start_server(run, "sockperf", &sargs)
-            .map_err(|e| format!("cannot start sockperf sr: {e}"))?;
+            .map_err(|e| failed("sockperf", format!("cannot start sr: {e}")))?;
         // A UDP server cannot be probed without disturbing it: give it the
         // moment it needs to bind.
         if tcp {
             if !wait_listening(port.parse().unwrap_or(0)) {
-                return Err("sockperf sr --tcp did not listen within 3 s".into());
+                return Err(failed("sockperf", "sr --tcp did not listen within 3 s"));
             }
         } else {
             std::thread::sleep(Duration::from_millis(300));
@@ -352,7 +365,10 @@ fn sockperf(
         let shown = format!("sockperf {}", args.join(" "));
         let out = client(&args, "sockperf", Duration::from_secs(t + 10))?;
         let v = parse(&out).ok_or_else(|| {
-            format!("no figure in the output of {shown} (its summary lines changed?)")
+            failed(
+                "sockperf",
+                format!("no figure in the output of {shown} (its summary lines changed?)"),
+            )
         })?;
         // One-way throughput depends on the receiver (a full socket drops
         // early and cheaply), so ours goes to the very same server.
@@ -361,7 +377,7 @@ fn sockperf(
             let d = Duration::from_secs(t);
             Some(
                 crate::udp::seq::one_way(to, 64, d)
-                    .map_err(|e| format!("our sender against sockperf sr: {e}"))?,
+                    .map_err(Error::io("our sender against sockperf sr"))?,
             )
         } else {
             None
@@ -385,7 +401,7 @@ fn sockperf(
             }
             a
         }
-        Err(e) => missing("sockperf", measures, unit, e),
+        Err(e) => missing("sockperf", measures, unit, e.to_string()),
     }
 }
 

@@ -270,8 +270,7 @@ fn targets(args: &BenchArgs) -> Result<Vec<TargetSpec>> {
 
 /// `--tcp ADDR [--udp ADDR]`: a server already running, checked to answer.
 fn address_target(tcp: &str, udp: Option<&str>) -> Result<TargetSpec> {
-    let tcp_addr = crate::load::command::preflight(tcp, sockbench_wire::Endian::Little)
-        .map_err(|e| anyhow::anyhow!(e))?;
+    let tcp_addr = crate::load::command::preflight(tcp, sockbench_wire::Endian::Little)?;
     let udp_addr = match udp {
         Some(u) => std::net::ToSocketAddrs::to_socket_addrs(u)
             .with_context(|| format!("--udp {u}"))?

@@ -22,6 +22,7 @@ use mio::{Events, Interest, Poll, Token};
 
 use super::procstat::this_thread_cpu;
 use super::stats::histogram;
+use crate::error::Error;
 
 /// How long a repetition that has completed nothing may run over.
 pub const STALL_LIMIT: Duration = Duration::from_secs(10);
@@ -97,22 +98,22 @@ pub fn run(
     load: &EchoLoad,
     schedule: &Schedule,
     window: &mut dyn FnMut(bool),
-) -> Result<EchoResult, String> {
+) -> Result<EchoResult, Error> {
     let flen = load.frame.len();
     let depth = load.depth.max(1);
     let batch: Vec<u8> = load.frame.repeat(depth);
-    let mut poll = Poll::new().map_err(|e| e.to_string())?;
+    let mut poll = Poll::new().map_err(Error::io("creating the poll"))?;
     let mut conns = Vec::with_capacity(load.conns);
     for i in 0..load.conns {
         let s = std::net::TcpStream::connect_timeout(&load.addr, Duration::from_secs(5))
-            .map_err(|e| format!("connection {i} to {}: {e}", load.addr))?;
+            .map_err(Error::io(format!("connection {i} to {}", load.addr)))?;
         s.set_nodelay(true)
             .and_then(|()| s.set_nonblocking(true))
-            .map_err(|e| e.to_string())?;
+            .map_err(Error::io("configuring a connection"))?;
         let mut s = TcpStream::from_std(s);
         poll.registry()
             .register(&mut s, Token(i), Interest::READABLE | Interest::WRITABLE)
-            .map_err(|e| e.to_string())?;
+            .map_err(Error::io("registering a connection"))?;
         conns.push(Conn {
             s,
             queued: 0,
@@ -178,7 +179,7 @@ pub fn run(
                 if e.kind() == ErrorKind::Interrupted {
                     Ok(())
                 } else {
-                    Err(e.to_string())
+                    Err(Error::io("polling")(e))
                 }
             })?;
         let now = Instant::now();
@@ -223,7 +224,7 @@ fn pump(
     batch: &[u8],
     flen: usize,
     writes: &mut u64,
-) -> Result<(), String> {
+) -> Result<(), Error> {
     loop {
         if c.queued == 0 {
             let k = depth - c.inflight.len();
@@ -245,7 +246,7 @@ fn pump(
             }
             Err(e) if e.kind() == ErrorKind::WouldBlock => return Ok(()),
             Err(e) if e.kind() == ErrorKind::Interrupted => {}
-            Err(e) => return Err(format!("write failed: {e}")),
+            Err(e) => return Err(Error::io("writing")(e)),
         }
     }
 }
@@ -259,22 +260,22 @@ fn drain(
     now: Instant,
     mut hist: Option<&mut Histogram<u64>>,
     reads: &mut u64,
-) -> Result<u64, String> {
+) -> Result<u64, Error> {
     let mut done = 0;
     loop {
         let n = match c.s.read(buf) {
-            Ok(0) => return Err("the server closed a connection".into()),
+            Ok(0) => return Err(Error::Target("the server closed a connection".into())),
             Ok(n) => n,
             Err(e) if e.kind() == ErrorKind::WouldBlock => return Ok(done),
             Err(e) if e.kind() == ErrorKind::Interrupted => continue,
-            Err(e) => return Err(format!("read failed: {e}")),
+            Err(e) => return Err(Error::io("reading")(e)),
         };
         *reads += 1;
-        match_echo(&buf[..n], frame, &mut c.rpos, || {
+        crate::frames::match_echo(&buf[..n], frame, &mut c.rpos, || {
             let t0 = c
                 .inflight
                 .pop_front()
-                .ok_or("a reply arrived for no request")?;
+                .ok_or_else(|| Error::Target("a reply arrived for no request".into()))?;
             done += 1;
             if let Some(h) = hist.as_deref_mut() {
                 let _ = h.record((now - t0).as_nanos() as u64);
@@ -282,35 +283,6 @@ fn drain(
             Ok(())
         })?;
     }
-}
-
-/// Checks `got` against the echo of `frame`, continuing at offset `*rpos`
-/// of the reply in progress; calls `done` for each reply completed. The
-/// open-loop engine shares it: a wrong server cannot score in either.
-pub fn match_echo(
-    got: &[u8],
-    frame: &[u8],
-    rpos: &mut usize,
-    mut done: impl FnMut() -> Result<(), String>,
-) -> Result<(), String> {
-    let flen = frame.len();
-    let mut off = 0;
-    while off < got.len() {
-        let take = (got.len() - off).min(flen - *rpos);
-        if got[off..off + take] != frame[*rpos..*rpos + take] {
-            return Err(format!(
-                "a reply differs from its request at byte {} of the frame",
-                *rpos
-            ));
-        }
-        *rpos += take;
-        off += take;
-        if *rpos == flen {
-            *rpos = 0;
-            done()?;
-        }
-    }
-    Ok(())
 }
 
 #[cfg(test)]
@@ -425,10 +397,10 @@ mod tests {
             reps: 1,
             rep: Duration::from_millis(50),
         };
+        let e = run(&load, &schedule, &mut |_| {}).unwrap_err();
         assert!(
-            run(&load, &schedule, &mut |_| {})
-                .unwrap_err()
-                .contains("differs")
+            matches!(&e, crate::error::Error::Target(m) if m.contains("differs")),
+            "{e}"
         );
     }
 }

@@ -191,7 +191,7 @@ pub fn measure(
     let frames: u64 = r.reps.iter().map(|p| p.frames).sum();
     let mut m = m.with_reps(rates.clone());
     if frames == 0 {
-        return m.failed("no reply completed in the measured repetitions".into());
+        return m.failed("no reply completed in the measured repetitions");
     }
     m.mb_per_s = Some(super::stats::Summary::of(
         &rates.iter().map(|r| r * flen / 1e6).collect::<Vec<_>>(),

@@ -12,6 +12,7 @@ use super::ceilings::Strategy;
 use super::context::{Run, Server};
 use super::driver::EchoLoad;
 use super::echo::{ceiling_of, frame, measure};
+use crate::error::Error;
 use crate::schema::bench::Measurement;
 
 /// Runs the scenario on every concurrent target.
@@ -86,7 +87,7 @@ pub fn run(run: &mut Run<'_>) -> Result<()> {
 
 /// Waits until the server holds `n` connections (`active` counts the stats
 /// connection too; outside servers do not report it, so a pause stands in).
-fn settle(server: &Server, n: usize, deadline: Instant) -> Result<(), String> {
+fn settle(server: &Server, n: usize, deadline: Instant) -> Result<(), Error> {
     loop {
         match server.stats() {
             Some((tcp, _)) if tcp.active as usize > n => return Ok(()),
@@ -95,9 +96,10 @@ fn settle(server: &Server, n: usize, deadline: Instant) -> Result<(), String> {
                 return Ok(());
             }
             _ if Instant::now() > deadline => {
-                return Err(format!(
-                    "the server did not accept {n} connections within 2 minutes"
-                ));
+                return Err(Error::Timeout {
+                    what: format!("the server accepting {n} connections"),
+                    after: Duration::from_secs(120),
+                });
             }
             _ => std::thread::sleep(Duration::from_millis(10)),
         }
@@ -106,7 +108,7 @@ fn settle(server: &Server, n: usize, deadline: Instant) -> Result<(), String> {
 
 /// Opens `idle` connections, waits until the server holds them, and says
 /// what they cost in memory.
-fn hold_idle(server: &Server, idle: usize) -> Result<(Vec<TcpStream>, String), String> {
+fn hold_idle(server: &Server, idle: usize) -> Result<(Vec<TcpStream>, String), Error> {
     let base = server.sample().map_or(0, |s| s.rss);
     let deadline = Instant::now() + Duration::from_secs(120);
     let mut held = Vec::with_capacity(idle);
@@ -115,7 +117,7 @@ fn hold_idle(server: &Server, idle: usize) -> Result<(Vec<TcpStream>, String), S
     for batch in (0..idle).collect::<Vec<_>>().chunks(1000) {
         for &i in batch {
             let s = TcpStream::connect_timeout(&server.tcp(), Duration::from_secs(5))
-                .map_err(|e| format!("idle connection {i} of {idle}: {e}"))?;
+                .map_err(Error::io(format!("idle connection {i} of {idle}")))?;
             held.push(s);
         }
         settle(server, held.len(), deadline)?;

@@ -11,6 +11,7 @@ use anyhow::Result;
 use super::ceilings::{Strategy, UdpSink};
 use super::context::{Run, Server, server_use};
 use super::stats::{Latency, Summary, histogram};
+use crate::error::Error;
 use crate::schema::bench::{Accuracy, CurvePoint, Measurement, UdpCounts};
 use crate::udp::relay::{Impairment, Relay, RelayConfig};
 use crate::udp::seq::{self, Probe};
@@ -143,7 +144,7 @@ fn sweep(
     let mut rate = p.udp_start_rate as f64;
     let mut best: Option<f64> = None;
     // One step of the sweep: the curve gets a point; true when loss-free.
-    let probe = |m: &mut Measurement, rate: f64| -> Result<(bool, f64), String> {
+    let probe = |m: &mut Measurement, rate: f64| -> Result<(bool, f64), Error> {
         let before = server.and_then(Server::stats);
         let r = seq::run(
             addr,
@@ -154,7 +155,7 @@ fn sweep(
                 drain,
             },
         )
-        .map_err(|e| format!("probe at {rate} datagrams/s: {e}"))?;
+        .map_err(Error::io(format!("probe at {rate} datagrams/s")))?;
         let reached = server
             .and_then(Server::stats)
             .zip(before)
@@ -313,16 +314,16 @@ pub fn standard_impairment(seed: u64) -> RelayConfig {
 
 /// Probes through the seeded relay at a moderate rate and sets the
 /// measured counts beside those the relay's record predicts.
-fn accuracy(server: SocketAddr, size: usize, seed: u64) -> Result<Accuracy, String> {
+fn accuracy(server: SocketAddr, size: usize, seed: u64) -> Result<Accuracy, Error> {
     let config = standard_impairment(seed);
-    let relay = Relay::start(server, &config).map_err(|e| e.to_string())?;
+    let relay = Relay::start(server, &config).map_err(Error::io("starting the relay"))?;
     let probe = Probe {
         size,
         rate: 5000.0,
         duration: Duration::from_millis(200),
         drain: Duration::from_millis(100),
     };
-    let got = seq::run(relay.addr, &probe).map_err(|e| e.to_string())?;
+    let got = seq::run(relay.addr, &probe).map_err(Error::io("probing through the relay"))?;
     std::thread::sleep(Duration::from_millis(10));
     let record = relay.record();
     let want = record.expected(got.sent);

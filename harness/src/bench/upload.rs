@@ -10,6 +10,7 @@ use serde_json::json;
 use super::ceilings::{self, stream_of};
 use super::context::{Run, Server, server_use, size_label};
 use crate::client::Client;
+use crate::error::Error;
 use crate::frames::payload;
 use crate::schema::bench::Measurement;
 
@@ -96,7 +97,7 @@ pub fn run(run: &mut Run<'_>) -> Result<()> {
     Ok(())
 }
 
-fn upload(c: &mut Client, block: &[u8], total: u64, digest: &str) -> Result<Duration, String> {
+fn upload(c: &mut Client, block: &[u8], total: u64, digest: &str) -> Result<Duration, Error> {
     let t = Instant::now();
     let header = serde_json::to_vec(
         &json!({"op": "upload", "file_name": "bench.bin", "file_size": total, "md5": digest}),
@@ -104,16 +105,16 @@ fn upload(c: &mut Client, block: &[u8], total: u64, digest: &str) -> Result<Dura
     .unwrap_or_default();
     let mut head = (header.len() as u32).to_le_bytes().to_vec();
     head.extend(header);
-    c.send_raw(&head).map_err(|e| e.to_string())?;
+    c.send_raw(&head)?;
     for piece in stream_of(block, total) {
-        c.send_raw(piece)
-            .map_err(|e| format!("sending the body: {e}"))?;
+        c.send_raw(piece)?;
     }
-    let r = c
-        .recv(Duration::from_secs(600))
-        .map_err(|e| format!("waiting for the reply: {e}"))?;
+    let r = c.recv(Duration::from_secs(600))?;
     if !r.is_ok() || r.header["md5"] != digest {
-        return Err(format!("the upload was not stored: {}", r.header));
+        return Err(Error::Target(format!(
+            "the upload was not stored: {}",
+            r.header
+        )));
     }
     Ok(t.elapsed())
 }
@@ -126,9 +127,8 @@ fn measure(
     reps: usize,
     key: &str,
     target: &str,
-) -> Result<Measurement, String> {
-    let mut c = Client::connect(server.tcp(), Default::default(), Duration::from_secs(10))
-        .map_err(|e| e.to_string())?;
+) -> Result<Measurement, Error> {
+    let mut c = Client::connect(server.tcp(), Default::default(), Duration::from_secs(10))?;
     // Warm-up: a smaller upload, not measured.
     let warm = total.min(8 << 20);
     let warm_digest = {

@@ -15,6 +15,7 @@ use super::engine::{self, OpenLoad, Phases};
 use super::schedule::Arrival;
 use super::summary::{Asked, LoadSummary};
 use crate::client::Client;
+use crate::error::Error;
 use crate::frames::echo_frame;
 use crate::units::{at_least_one, duration, positive_duration, positive_rate, positive_size};
 
@@ -79,24 +80,26 @@ pub struct MergeArgs {
 }
 
 /// Resolves `HOST:PORT` and checks that it answers one echo within 5 s.
-pub fn preflight(text: &str, endian: Endian) -> Result<SocketAddr, String> {
+pub fn preflight(text: &str, endian: Endian) -> Result<SocketAddr, Error> {
     let addr = text
         .to_socket_addrs()
-        .map_err(|e| format!("--tcp {text}: {e}"))?
+        .map_err(Error::io(format!("--tcp {text}")))?
         .next()
-        .ok_or_else(|| format!("--tcp {text}: no address"))?;
+        .ok_or_else(|| Error::Invalid(format!("--tcp {text}: no address")))?;
     let t = Duration::from_secs(5);
     let wire = WireConfig {
         endian,
         ..WireConfig::default()
     };
-    let mut c =
-        Client::connect(addr, wire, t).map_err(|e| format!("{addr} cannot be reached: {e}"))?;
+    let mut c = Client::connect(addr, wire, t)
+        .map_err(|e| Error::Target(format!("{addr} cannot be reached: {e}")))?;
     let r = c
         .request(&json!({"op": "echo", "file_size": 1}), b"x", t)
-        .map_err(|e| format!("{addr} does not answer an echo: {e}"))?;
+        .map_err(|e| Error::Target(format!("{addr} does not answer an echo: {e}")))?;
     if r.body != b"x" {
-        return Err(format!("{addr} answered an echo with other bytes"));
+        return Err(Error::Target(format!(
+            "{addr} answered an echo with other bytes"
+        )));
     }
     Ok(addr)
 }

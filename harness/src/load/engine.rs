@@ -41,6 +41,7 @@ use rustix::time::{
 
 use super::schedule::{Arrival, ConnSchedule};
 use crate::bench::procstat::this_thread_cpu;
+use crate::error::Error;
 
 /// Why a load could not run at all (a failure during the run is counted
 /// as errors instead).
@@ -277,7 +278,15 @@ pub fn run(
             }
             send_due(c, now, end, window, &bounds, &mut windows);
             if let Err(e) = flush(c, &batch, flen) {
-                fail(c, i, &e, end, &bounds, &mut windows, &mut failures);
+                fail(
+                    c,
+                    i,
+                    &e.to_string(),
+                    end,
+                    &bounds,
+                    &mut windows,
+                    &mut failures,
+                );
             }
         }
         let open = conns
@@ -333,7 +342,15 @@ pub fn run(
                 &mut windows,
             );
             if let Err(e) = r {
-                fail(c, i, &e, end, &bounds, &mut windows, &mut failures);
+                fail(
+                    c,
+                    i,
+                    &e.to_string(),
+                    end,
+                    &bounds,
+                    &mut windows,
+                    &mut failures,
+                );
             }
         }
     }
@@ -406,7 +423,7 @@ fn send_due(
 }
 
 /// Writes queued frames until the socket pushes back.
-fn flush(c: &mut Conn, batch: &[u8], flen: usize) -> Result<(), String> {
+fn flush(c: &mut Conn, batch: &[u8], flen: usize) -> Result<(), Error> {
     let batch_frames = batch.len() / flen;
     while c.unwritten > 0 {
         let upto = c.unwritten.min(batch_frames) * flen;
@@ -418,7 +435,7 @@ fn flush(c: &mut Conn, batch: &[u8], flen: usize) -> Result<(), String> {
             }
             Err(e) if e.kind() == ErrorKind::WouldBlock => return Ok(()),
             Err(e) if e.kind() == ErrorKind::Interrupted => {}
-            Err(e) => return Err(format!("write failed: {e}")),
+            Err(e) => return Err(Error::io("writing")(e)),
         }
     }
     Ok(())
@@ -436,22 +453,22 @@ fn receive(
     timeout: u64,
     bounds: &Bounds,
     windows: &mut [Window],
-) -> Result<(), String> {
+) -> Result<(), Error> {
     loop {
         let n = match c.s.read(buf) {
-            Ok(0) => return Err("the server closed the connection".into()),
+            Ok(0) => return Err(Error::Target("the server closed the connection".into())),
             Ok(n) => n,
             Err(e) if e.kind() == ErrorKind::WouldBlock => return Ok(()),
             Err(e) if e.kind() == ErrorKind::Interrupted => continue,
-            Err(e) => return Err(format!("read failed: {e}")),
+            Err(e) => return Err(Error::io("reading")(e)),
         };
         let now = t0.elapsed().as_nanos() as u64;
         let (inflight, opened_at) = (&mut c.inflight, &mut c.opened_at);
-        crate::bench::driver::match_echo(&buf[..n], frame, &mut c.rpos, || {
+        crate::frames::match_echo(&buf[..n], frame, &mut c.rpos, || {
             let was_full = inflight.len() >= window;
             let p = inflight
                 .pop_front()
-                .ok_or("a reply arrived for no request")?;
+                .ok_or_else(|| Error::Target("a reply arrived for no request".into()))?;
             if was_full {
                 *opened_at = now;
             }

@@ -26,6 +26,7 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 
 use super::summary::Percentiles;
+use crate::units::BadValue;
 
 /// Which percentile a target bounds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -96,12 +97,14 @@ impl fmt::Display for Slo {
 }
 
 impl FromStr for Slo {
-    type Err = String;
+    type Err = BadValue;
 
     /// `p50|p90|p99|p999 = N us|ms` (also `µs`, `s`).
-    fn from_str(s: &str) -> Result<Slo, String> {
-        let bad =
-            || format!("{s:?}: expected a percentile and a bound, like p99=1ms or p999=500us");
+    fn from_str(s: &str) -> Result<Slo, BadValue> {
+        let bad = || BadValue::Not {
+            text: s.into(),
+            expected: "a percentile and a bound, like p99=1ms or p999=500us",
+        };
         let (q, v) = s.split_once('=').ok_or_else(bad)?;
         let quantile = match q.trim().to_ascii_lowercase().as_str() {
             "p50" => Quantile::P50,
@@ -109,9 +112,11 @@ impl FromStr for Slo {
             "p99" => Quantile::P99,
             "p999" | "p99.9" => Quantile::P999,
             other => {
-                return Err(format!(
-                    "{s:?}: unknown percentile {other:?} (use p50, p90, p99 or p999)"
-                ));
+                return Err(BadValue::Unit {
+                    text: s.into(),
+                    unit: other.into(),
+                    units: "p50, p90, p99 or p999",
+                });
             }
         };
         let v = v.trim();
@@ -127,7 +132,10 @@ impl FromStr for Slo {
             _ => return Err(bad()),
         };
         if !(n > 0.0 && n.is_finite()) {
-            return Err(format!("{s:?}: the bound must be above zero"));
+            return Err(BadValue::Range {
+                text: s.into(),
+                limit: "the bound must be above zero",
+            });
         }
         Ok(Slo {
             quantile,

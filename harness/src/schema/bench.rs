@@ -343,9 +343,9 @@ impl Measurement {
     }
 
     /// Marks it failed.
-    pub fn failed(mut self, why: String) -> Measurement {
+    pub fn failed(mut self, why: impl std::fmt::Display) -> Measurement {
         self.status = "error".into();
-        self.reason = Some(why);
+        self.reason = Some(why.to_string());
         self
     }
 

@@ -13,6 +13,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use crate::error::Error;
+
 /// The server's and the client's addresses on the veth pair.
 pub const SERVER_IP: &str = "10.77.0.1";
 const CLIENT_IP: &str = "10.77.0.2";
@@ -103,30 +105,36 @@ pub struct Namespaces {
     client: String,
 }
 
-fn run(args: &[&str]) -> Result<(), String> {
+fn run(args: &[&str]) -> Result<(), Error> {
     let out = Command::new(args[0])
         .args(&args[1..])
         .stdin(Stdio::null())
         .output()
-        .map_err(|e| format!("{}: {e}", args[0]))?;
+        .map_err(|e| Error::Tool {
+            program: args[0].into(),
+            detail: e.to_string(),
+        })?;
     if out.status.success() {
         Ok(())
     } else {
-        Err(format!(
-            "`{}` failed: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&out.stderr).trim()
-        ))
+        Err(Error::Tool {
+            program: args[0].into(),
+            detail: format!(
+                "`{}` failed: {}",
+                args.join(" "),
+                String::from_utf8_lossy(&out.stderr).trim()
+            ),
+        })
     }
 }
 
 /// Root and iproute2, or why not, in one line.
-pub fn preflight() -> Result<(), String> {
+pub fn preflight() -> Result<(), Error> {
     if !rustix::process::geteuid().is_root() {
-        return Err(
+        return Err(Error::Unavailable(
             "netem mode needs root (it creates network namespaces and qdiscs); run it as root"
                 .into(),
-        );
+        ));
     }
     for tool in ["ip", "tc"] {
         let ok = Command::new(tool)
@@ -136,9 +144,9 @@ pub fn preflight() -> Result<(), String> {
             .status()
             .is_ok_and(|s| s.success());
         if !ok {
-            return Err(format!(
+            return Err(Error::Unavailable(format!(
                 "netem mode needs iproute2 (`{tool}` not found): apt-get install iproute2"
-            ));
+            )));
         }
     }
     Ok(())
@@ -146,7 +154,7 @@ pub fn preflight() -> Result<(), String> {
 
 impl Namespaces {
     /// Creates the namespaces and the veth pair, and applies `spec` to both ends.
-    pub fn create(spec: &NetemSpec) -> Result<Namespaces, String> {
+    pub fn create(spec: &NetemSpec) -> Result<Namespaces, Error> {
         preflight()?;
         let tag = std::process::id();
         let ns = Namespaces {
@@ -183,14 +191,13 @@ impl Namespaces {
                 .to_vec();
                 args.extend(spec.tc_args());
                 let argv: Vec<&str> = args.iter().map(String::as_str).collect();
-                run(&argv).map_err(|e| {
-                    if e.contains("unknown") {
-                        format!(
-                            "this kernel has no netem qdisc (CONFIG_NET_SCH_NETEM); tc said: {e}"
-                        )
-                    } else {
-                        e
+                run(&argv).map_err(|e| match e {
+                    Error::Tool { detail, .. } if detail.contains("unknown") => {
+                        Error::Unavailable(format!(
+                            "this kernel has no netem qdisc (CONFIG_NET_SCH_NETEM); tc said: {detail}"
+                        ))
                     }
+                    e => e,
                 })?;
             }
         }
@@ -219,7 +226,7 @@ impl Namespaces {
         size: usize,
         rate: f64,
         duration: Duration,
-    ) -> Result<ProbeSummary, String> {
+    ) -> Result<ProbeSummary, Error> {
         let out = Command::new("ip")
             .args(["netns", "exec", &self.client])
             .arg(exe)
@@ -234,14 +241,15 @@ impl Namespaces {
             ])
             .args(["--ms", &duration.as_millis().to_string()])
             .output()
-            .map_err(|e| e.to_string())?;
+            .map_err(Error::io("ip netns exec ... udp-probe"))?;
         if !out.status.success() {
-            return Err(format!(
+            return Err(Error::Target(format!(
                 "udp-probe: {}",
                 String::from_utf8_lossy(&out.stderr).trim()
-            ));
+            )));
         }
-        serde_json::from_slice(&out.stdout).map_err(|e| format!("udp-probe output: {e}"))
+        serde_json::from_slice(&out.stdout)
+            .map_err(|e| Error::Invalid(format!("udp-probe output: {e}")))
     }
 }
 

@@ -220,8 +220,9 @@ impl<'de> Fields<'de> {
                     return Err(bad(format!("op must be a string, got a {}", other.kind())));
                 }
             };
-            let file_name = string_field("file_name", self.file_name).map_err(bad)?;
-            let md5 = string_field("md5", self.md5).map_err(bad)?;
+            let file_name =
+                string_field("file_name", self.file_name).map_err(|e| bad(e.to_string()))?;
+            let md5 = string_field("md5", self.md5).map_err(|e| bad(e.to_string()))?;
             Ok((file_size, op, file_name, md5))
         })();
         match result {
@@ -237,11 +238,22 @@ impl<'de> Fields<'de> {
     }
 }
 
-fn string_field(name: &str, value: Option<Any<'_>>) -> Result<Option<String>, String> {
+/// A known field holding something other than a string.
+#[derive(Debug, thiserror::Error)]
+#[error("{field} must be a string, got a {got}")]
+struct NotAString {
+    field: &'static str,
+    got: &'static str,
+}
+
+fn string_field(field: &'static str, value: Option<Any<'_>>) -> Result<Option<String>, NotAString> {
     match value {
         None => Ok(None),
         Some(Any::Str(s)) => Ok(Some(s.into_owned())),
-        Some(other) => Err(format!("{name} must be a string, got a {}", other.kind())),
+        Some(other) => Err(NotAString {
+            field,
+            got: other.kind(),
+        }),
     }
 }
 

@@ -27,8 +27,33 @@ pub enum Segment {
     },
 }
 
+/// Why a vector file cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum VectorError {
+    /// Not JSON, or not the shape of a vector file.
+    #[error("vector file: {0}")]
+    Json(#[from] serde_json::Error),
+    /// Another format tag.
+    #[error("vector file format {found:?}, expected {FORMAT:?}")]
+    Format {
+        /// The file's tag.
+        found: String,
+    },
+    /// A hex segment that is not pairs of hex digits.
+    #[error("hex segment {hex:?}: {why}")]
+    Hex {
+        /// The segment.
+        hex: String,
+        /// What is wrong with it.
+        why: &'static str,
+    },
+    /// An `endian` that is neither little nor big.
+    #[error(transparent)]
+    Endian(#[from] crate::config::UnknownEndian),
+}
+
 /// Concatenates segments into bytes; `Err` names a bad hex string.
-pub fn assemble(segments: &[Segment]) -> Result<Vec<u8>, String> {
+pub fn assemble(segments: &[Segment]) -> Result<Vec<u8>, VectorError> {
     let mut out = Vec::new();
     for s in segments {
         match s {
@@ -36,12 +61,16 @@ pub fn assemble(segments: &[Segment]) -> Result<Vec<u8>, String> {
             Segment::U32be(n) => out.extend_from_slice(&n.to_be_bytes()),
             Segment::Text(t) => out.extend_from_slice(t.as_bytes()),
             Segment::Hex(h) => {
+                let bad = |why| VectorError::Hex {
+                    hex: h.clone(),
+                    why,
+                };
                 if h.len() % 2 != 0 {
-                    return Err(format!("odd-length hex {h:?}"));
+                    return Err(bad("odd length"));
                 }
                 for pair in h.as_bytes().chunks_exact(2) {
-                    let s = std::str::from_utf8(pair).map_err(|e| e.to_string())?;
-                    out.push(u8::from_str_radix(s, 16).map_err(|e| format!("hex {h:?}: {e}"))?);
+                    let s = std::str::from_utf8(pair).map_err(|_| bad("not ASCII"))?;
+                    out.push(u8::from_str_radix(s, 16).map_err(|_| bad("not hex digits"))?);
                 }
             }
             Segment::Fill { fill, count } => out.resize(out.len() + count, *fill),
@@ -64,10 +93,10 @@ pub struct VectorConfig {
 
 impl VectorConfig {
     /// The wire configuration this vector runs under.
-    pub fn wire(&self) -> Result<WireConfig, String> {
+    pub fn wire(&self) -> Result<WireConfig, VectorError> {
         let endian = match &self.endian {
             None => Endian::Little,
-            Some(e) => e.parse().map_err(|e| format!("{e}"))?,
+            Some(e) => e.parse()?,
         };
         Ok(WireConfig {
             endian,
@@ -130,13 +159,10 @@ struct File {
 pub const FORMAT: &str = "sockbench-wire-vectors/1";
 
 /// Parses a vector file's text.
-pub fn parse(json: &str) -> Result<Vec<Vector>, String> {
-    let file: File = serde_json::from_str(json).map_err(|e| format!("vector file: {e}"))?;
+pub fn parse(json: &str) -> Result<Vec<Vector>, VectorError> {
+    let file: File = serde_json::from_str(json)?;
     if file.format != FORMAT {
-        return Err(format!(
-            "vector file format {:?}, expected {FORMAT:?}",
-            file.format
-        ));
+        return Err(VectorError::Format { found: file.format });
     }
     Ok(file.vectors)
 }

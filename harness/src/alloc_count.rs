@@ -1,7 +1,8 @@
 //! A global allocator that counts heap allocations of the calling thread
 //! while counting is on; off, it costs one relaxed load per allocation.
-//! Installed by the `sockbench` binary and the codec benchmark, it gives
-//! allocations per frame, a deterministic number the CI gate can hold.
+//! Installed only in `sockbench-codec`, the codec table's process (never in
+//! `sockbench serve`), it gives allocations per operation, a deterministic
+//! number the CI gate can hold.
 
 #![allow(unsafe_code)]
 

@@ -4,8 +4,6 @@ use std::process::ExitCode;
 
 use clap::Parser as _;
 
-#[global_allocator]
-static ALLOC: sockbench::alloc_count::Counting = sockbench::alloc_count::Counting;
 use sockbench::cli::{Cli, Command};
 
 /// The golden vectors' streams, one file each, for `just fuzz`.

@@ -1,9 +1,14 @@
-//! The codec comparison measured in-process, with the same discipline as
-//! the rest: warm-up, repetitions, median and spread, and allocations per
-//! operation from the counting allocator.
+//! The codec comparison, with the same discipline as the rest: warm-up,
+//! repetitions, median and spread, and allocations per operation from the
+//! counting allocator. It runs in `sockbench-codec`, the one executable
+//! with that allocator ([`in_child`]), so `sockbench serve` has none.
 
 use std::hint::black_box;
+use std::path::Path;
+use std::process::{Command, Stdio};
 use std::time::Instant;
+
+use anyhow::Context as _;
 
 use super::codec::{CodecOp, ops};
 use super::driver::Schedule;
@@ -11,7 +16,26 @@ use super::stats::Summary;
 use crate::alloc_count;
 use crate::schema::bench::CodecResult;
 
-/// Measures every codec operation, ours and the alternative.
+/// Runs [`run`] in `sockbench-codec`, found beside `exe`.
+pub fn in_child(exe: &Path, schedule: &Schedule) -> anyhow::Result<Vec<CodecResult>> {
+    let codec = exe.with_file_name("sockbench-codec");
+    let ms = |d: std::time::Duration| d.as_millis().to_string();
+    let out = Command::new(&codec)
+        .args([ms(schedule.warmup), schedule.reps.to_string(), ms(schedule.rep)])
+        .stdin(Stdio::null())
+        .output()
+        .with_context(|| format!("cannot run {} (cargo build --release builds it)", codec.display()))?;
+    anyhow::ensure!(
+        out.status.success(),
+        "{} failed: {}",
+        codec.display(),
+        String::from_utf8_lossy(&out.stderr).trim()
+    );
+    serde_json::from_slice(&out.stdout).with_context(|| format!("{} printed no results", codec.display()))
+}
+
+/// Measures every codec operation, ours and the alternative. Allocations
+/// count only in a process with the counting allocator installed.
 pub fn run(schedule: &Schedule) -> Vec<CodecResult> {
     ops()
         .into_iter()

@@ -97,7 +97,7 @@ pub fn run(opts: &BenchOptions) -> Result<BenchRun> {
     let codec = if opts.wants("codec") {
         run.step("codec micro-measurements");
         let t = Instant::now();
-        let c = super::micro::run(&opts.schedule());
+        let c = super::micro::in_child(&opts.exe, &opts.schedule())?;
         family_seconds.insert("codec".to_owned(), t.elapsed().as_secs_f64());
         c
     } else {

@@ -125,13 +125,16 @@ pub fn run(
 /// Builds the worktree's `sockbench` in the repository's own target
 /// directory, so the dependencies compiled for head are reused (49 s
 /// against 125 s in a fresh one here), and moves the result out to
-/// `target/ab-base/sockbench`. Cargo puts the binary where head's is, so
-/// head's is set aside first and put back whatever happens.
+/// `target/ab-base/` (`sockbench` and `sockbench-codec`). Cargo puts the
+/// binaries where head's are, so head's are set aside first and put back
+/// whatever happens.
 fn build_base(repo: &Path, tree: &Path, rev: &str) -> Result<PathBuf> {
     let target =
         std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| repo.join("target"), PathBuf::from);
-    let exe = target.join("release/sockbench");
-    let kept = Kept::aside(&exe)?;
+    // The codec table's executable goes beside it (revisions before it
+    // existed have none).
+    let exes = ["sockbench", "sockbench-codec"].map(|n| target.join("release").join(n));
+    let kept = exes.iter().map(|e| Kept::aside(e)).collect::<Result<Vec<_>>>()?;
     let status = Command::new("cargo")
         .args(["build", "--release", "--quiet", "-p", "sockbench"])
         .env("CARGO_TARGET_DIR", &target)
@@ -143,10 +146,12 @@ fn build_base(repo: &Path, tree: &Path, rev: &str) -> Result<PathBuf> {
     }
     let dir = target.join("ab-base");
     std::fs::create_dir_all(&dir)?;
-    let base = dir.join("sockbench");
-    std::fs::rename(&exe, &base).with_context(|| format!("cannot move {}", exe.display()))?;
+    for exe in exes.iter().filter(|e| e.exists()) {
+        let to = dir.join(exe.file_name().unwrap_or_default());
+        std::fs::rename(exe, &to).with_context(|| format!("cannot move {}", exe.display()))?;
+    }
     drop(kept);
-    Ok(base)
+    Ok(dir.join("sockbench"))
 }
 
 /// A file moved aside and moved back on drop.

@@ -1,6 +1,7 @@
-//! CPU time and memory of processes and threads, from /proc (Linux).
+//! CPU time and memory of processes and threads, from /proc (Linux),
+//! read through procfs.
 
-use std::path::Path;
+use procfs::process::Process;
 
 /// CPU and memory of a server process at one instant.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
@@ -17,33 +18,29 @@ pub struct ProcSample {
     pub rss: u64,
 }
 
-const TICKS_PER_S: f64 = 100.0;
-
 /// Samples process `pid`; `None` when it is gone.
 pub fn sample(pid: u32) -> Option<ProcSample> {
-    let base = format!("/proc/{pid}");
-    let stat = std::fs::read_to_string(format!("{base}/stat")).ok()?;
-    // Fields after the parenthesized command name, which may hold spaces.
-    let rest = stat.rsplit_once(')')?.1;
-    let f: Vec<&str> = rest.split_whitespace().collect();
-    let ticks =
-        |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0) / TICKS_PER_S;
-    // utime and stime are fields 14 and 15 of stat, 12 and 13 after ')'.
-    let (user_s, sys_s) = (ticks(11), ticks(12));
-    let status = std::fs::read_to_string(format!("{base}/status")).ok()?;
-    let kib = |key: &str| -> u64 {
-        status
-            .lines()
-            .find(|l| l.starts_with(key))
-            .and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
-            .map_or(0, |k| k * 1024)
-    };
+    let process = Process::new(i32::try_from(pid).ok()?).ok()?;
+    let stat = process.stat().ok()?;
+    let status = process.status().ok()?;
+    // The kernel's clock ticks, not an assumed 100 per second.
+    let tick = procfs::ticks_per_second() as f64;
+    // Every live thread's on-CPU time, to the nanosecond.
+    let precise: u64 = process
+        .tasks()
+        .map(|tasks| {
+            tasks
+                .filter_map(|t| t.ok()?.schedstat().ok())
+                .map(|s| s.sum_exec_runtime)
+                .sum()
+        })
+        .unwrap_or(0);
     Some(ProcSample {
-        user_s,
-        sys_s,
-        cpu_precise_s: tasks_cpu(Path::new(&base)),
-        peak_rss: kib("VmHWM:"),
-        rss: kib("VmRSS:"),
+        user_s: stat.utime as f64 / tick,
+        sys_s: stat.stime as f64 / tick,
+        cpu_precise_s: precise as f64 / 1e9,
+        peak_rss: status.vmhwm.unwrap_or(0) * 1024,
+        rss: status.vmrss.unwrap_or(0) * 1024,
     })
 }
 
@@ -56,18 +53,6 @@ pub fn own_use() -> Option<sockbench_core::ProcessUse> {
         cpu_sys_s: s.sys_s,
         rss_peak_kib: s.peak_rss / 1024,
     })
-}
-
-/// Sum of the on-CPU time of every live thread, in seconds.
-fn tasks_cpu(base: &Path) -> f64 {
-    let Ok(tasks) = std::fs::read_dir(base.join("task")) else {
-        return 0.0;
-    };
-    tasks
-        .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("schedstat")).ok())
-        .filter_map(|s| s.split_whitespace().next()?.parse::<u64>().ok())
-        .sum::<u64>() as f64
-        / 1e9
 }
 
 /// CPU seconds of the calling thread (CLOCK_THREAD_CPUTIME_ID: exact, where

@@ -1,11 +1,14 @@
-//! JUnit XML for CI systems: a test suite per target, a test case per case.
+//! JUnit XML for CI systems, through quick-junit: a test suite per target,
+//! a test case per case. quick-junit escapes the text and drops what XML
+//! cannot carry (control characters, ANSI escapes).
 
-use std::fmt::Write;
+use std::time::Duration;
 
 use anyhow::Result;
+use quick_junit::{NonSuccessKind, Property, Report, TestCase, TestCaseStatus, TestSuite};
 
-use super::{Reporter, escape};
-use crate::schema::conform::{ConformRun, Outcome};
+use super::Reporter;
+use crate::schema::conform::{CaseRun, ConformRun, Outcome};
 
 /// JUnit XML, written to the file given with `--junit`.
 pub struct Junit(pub String);
@@ -16,100 +19,73 @@ impl Reporter<ConformRun> for Junit {
     }
 
     fn render(&self, run: &ConformRun) -> Result<String> {
-        let mut s = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
-        let failing = run.results.iter().filter(|r| r.fails_run()).count();
-        writeln!(
-            s,
-            "<testsuites name=\"sockbench conform\" tests=\"{}\" failures=\"{failing}\" time=\"{:.3}\">",
-            run.results.len(),
-            run.duration_s
-        )?;
+        let mut report = Report::new("sockbench conform");
+        report.set_time(Duration::from_secs_f64(run.duration_s.max(0.0)));
         for t in &run.targets {
-            let results: Vec<_> = run.results.iter().filter(|r| r.target == t.name).collect();
-            let count = |o: Outcome| results.iter().filter(|r| r.outcome == o).count();
-            let failures = results
-                .iter()
-                .filter(|r| r.fails_run() && matches!(r.outcome, Outcome::Fail | Outcome::Pass))
-                .count();
-            let errors = count(Outcome::Timeout) + count(Outcome::HarnessError);
-            let time: f64 = results.iter().map(|r| r.duration_ms).sum::<f64>() / 1e3;
-            writeln!(
-                s,
-                "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{failures}\" errors=\"{errors}\" skipped=\"{}\" time=\"{time:.3}\">",
-                escape(&t.name),
-                results.len(),
-                count(Outcome::Unsupported)
-            )?;
-            writeln!(
-                s,
-                "    <properties><property name=\"seed\" value=\"{}\"/><property name=\"command\" value=\"{}\"/></properties>",
-                run.seed,
-                escape(&t.detail)
-            )?;
-            for r in results {
+            let mut suite = TestSuite::new(&t.name);
+            suite.add_property(Property::new("seed", run.seed.to_string()));
+            suite.add_property(Property::new("command", &t.detail));
+            let mut time = 0.0;
+            for r in run.results.iter().filter(|r| r.target == t.name) {
+                time += r.duration_ms / 1e3;
                 let info = run.cases.iter().find(|c| c.id == r.case);
-                let name = format!("{} {}", r.case, info.map_or("", |i| i.name.as_str()));
-                let class = format!(
-                    "conform.{}.{}",
-                    t.name,
-                    info.map_or("", |i| i.category.as_str()).replace(' ', "_")
-                );
-                write!(
-                    s,
-                    "    <testcase classname=\"{}\" name=\"{}\" time=\"{:.3}\"",
-                    escape(&class),
-                    escape(&name),
-                    r.duration_ms / 1e3
-                )?;
-                let detail = || {
-                    let mut d = String::new();
-                    for (k, v) in [
-                        ("expected", &r.expected),
-                        ("actual", &r.actual),
-                        ("note", &r.reason),
-                    ] {
-                        if let Some(v) = v {
-                            d.push_str(&format!("{k}: {v}\n"));
-                        }
+                let message = r.actual.as_deref().or(r.reason.as_deref()).unwrap_or("");
+                let status = match (r.outcome, r.fails_run()) {
+                    (Outcome::Pass, false) => TestCaseStatus::success(),
+                    (Outcome::Unsupported, _) => skipped(message.to_owned()),
+                    (Outcome::Fail, false) => skipped(format!("known failing: {message}")),
+                    (Outcome::Pass, true) => {
+                        let mut s = TestCaseStatus::non_success(NonSuccessKind::Failure);
+                        s.set_message("stale known-failing entry: the case passes");
+                        s
                     }
-                    for e in &r.wire_log {
-                        d.push_str(&format!(
-                            "{:9.2}ms conn {} {:?} @{} {}B {} {}\n",
-                            e.t_ms, e.conn, e.dir, e.offset, e.len, e.head, e.note
-                        ));
+                    (o, _) => {
+                        let (kind, message) = match o {
+                            Outcome::Fail => (NonSuccessKind::Failure, message.to_owned()),
+                            _ => (NonSuccessKind::Error, format!("{} {message}", o.as_str())),
+                        };
+                        let mut s = TestCaseStatus::non_success(kind);
+                        s.set_message(message).set_description(detail(r));
+                        s
                     }
-                    escape(&d)
                 };
-                let message = escape(r.actual.as_deref().or(r.reason.as_deref()).unwrap_or(""));
-                match (r.outcome, r.fails_run()) {
-                    (Outcome::Unsupported, _) => {
-                        writeln!(s, "><skipped message=\"{message}\"/></testcase>")?
-                    }
-                    (Outcome::Pass, false) => writeln!(s, "/>")?,
-                    (Outcome::Pass, true) => writeln!(
-                        s,
-                        "><failure message=\"stale known-failing entry: the case passes\"/></testcase>"
-                    )?,
-                    (Outcome::Fail, false) => writeln!(
-                        s,
-                        "><skipped message=\"known failing: {message}\"/></testcase>"
-                    )?,
-                    (Outcome::Fail, true) => writeln!(
-                        s,
-                        "><failure message=\"{message}\">{}</failure></testcase>",
-                        detail()
-                    )?,
-                    (_, _) => writeln!(
-                        s,
-                        "><error message=\"{} {message}\">{}</error></testcase>",
-                        r.outcome.as_str(),
-                        detail()
-                    )?,
-                }
+                let name = format!("{} {}", r.case, info.map_or("", |i| i.name.as_str()));
+                let mut case = TestCase::new(name, status);
+                let category = info.map_or("", |i| i.category.as_str()).replace(' ', "_");
+                case.set_classname(format!("conform.{}.{category}", t.name))
+                    .set_time(Duration::from_secs_f64(r.duration_ms.max(0.0) / 1e3));
+                suite.add_test_case(case);
             }
-            writeln!(s, "  </testsuite>")?;
+            suite.set_time(Duration::from_secs_f64(time));
+            report.add_test_suite(suite);
         }
-        writeln!(s, "</testsuites>")?;
-        Ok(s)
+        Ok(report.to_string()?)
     }
+}
+
+fn skipped(message: String) -> TestCaseStatus {
+    let mut s = TestCaseStatus::skipped();
+    s.set_message(message);
+    s
+}
+
+/// Expected, actual, the note and the wire log, as the failure's text.
+fn detail(r: &CaseRun) -> String {
+    let mut d = String::new();
+    for (k, v) in [
+        ("expected", &r.expected),
+        ("actual", &r.actual),
+        ("note", &r.reason),
+    ] {
+        if let Some(v) = v {
+            d.push_str(&format!("{k}: {v}\n"));
+        }
+    }
+    for e in &r.wire_log {
+        d.push_str(&format!(
+            "{:9.2}ms conn {} {:?} @{} {}B {} {}\n",
+            e.t_ms, e.conn, e.dir, e.offset, e.len, e.head, e.note
+        ));
+    }
+    d
 }

@@ -59,7 +59,8 @@ pub fn write_all<T>(data: &T, dir: &Path, reporters: &[&dyn Reporter<T>]) -> Res
         .collect()
 }
 
-/// Escapes text for HTML and XML.
+/// Escapes text for HTML; a control character shows as `\xNN` (JUnit goes
+/// through quick-junit, which drops them).
 pub fn escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {

@@ -1,5 +1,6 @@
 //! Where a run happened: enough to tell two runs' machines apart.
 
+use procfs::{Current, CpuInfo, Meminfo};
 use serde::{Deserialize, Serialize};
 
 /// The machine, kernel and toolchain of a run.
@@ -27,38 +28,29 @@ pub struct Machine {
 }
 
 impl Machine {
-    /// Reads /proc and asks rustc and git; missing facts are left empty.
+    /// Reads /proc (through procfs) and asks rustc and git; missing facts are left empty.
     pub fn probe() -> Machine {
         let read = |p: &str| {
             std::fs::read_to_string(p)
                 .map(|s| s.trim().to_owned())
                 .unwrap_or_default()
         };
-        let cpuinfo = read("/proc/cpuinfo");
+        let cpuinfo = CpuInfo::current().ok();
         let cpu = cpuinfo
-            .lines()
-            .find(|l| l.starts_with("model name"))
-            .and_then(|l| l.split_once(':'))
-            .map(|(_, v)| v.trim().to_owned())
-            .unwrap_or_default();
-        let memory_bytes = read("/proc/meminfo")
-            .lines()
-            .find(|l| l.starts_with("MemTotal:"))
-            .and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
-            .map_or(0, |kib| kib * 1024);
+            .as_ref()
+            .and_then(|c| c.model_name(0))
+            .unwrap_or_default()
+            .trim()
+            .to_owned();
+        let memory_bytes = Meminfo::current().map_or(0, |m| m.mem_total);
         Machine {
             hostname: read("/proc/sys/kernel/hostname"),
             kernel: read("/proc/sys/kernel/osrelease"),
             cpu,
             cpus: online_cpus(&read("/sys/devices/system/cpu/online"))
                 .filter(|&n| n > 0)
-                .unwrap_or_else(|| {
-                    cpuinfo
-                        .lines()
-                        .filter(|l| l.starts_with("processor"))
-                        .count()
-                }),
-            virtualization: virtualization(&cpuinfo),
+                .unwrap_or_else(|| cpuinfo.as_ref().map_or(0, CpuInfo::num_cores)),
+            virtualization: virtualization(cpuinfo.as_ref()),
             memory_bytes,
             rustc: command_line("rustc", &["--version"]),
             git_revision: command_line("git", &["rev-parse", "--short=12", "HEAD"]),
@@ -83,14 +75,11 @@ fn online_cpus(list: &str) -> Option<usize> {
 
 /// systemd-detect-virt's answers where it is installed; else the CPU's
 /// hypervisor flag and the container runtimes' marker files.
-fn virtualization(cpuinfo: &str) -> String {
+fn virtualization(cpuinfo: Option<&CpuInfo>) -> String {
     let ask = |flag: &str| command_line("systemd-detect-virt", &[flag]);
     let (mut vm, mut container) = (ask("--vm"), ask("--container"));
-    if vm.is_empty()
-        && cpuinfo
-            .lines()
-            .any(|l| l.starts_with("flags") && l.contains(" hypervisor"))
-    {
+    let flags = cpuinfo.and_then(|c| c.flags(0)).unwrap_or_default();
+    if vm.is_empty() && flags.contains(&"hypervisor") {
         vm = "virtual machine".into();
     }
     if container.is_empty() {

@@ -21,17 +21,27 @@ pub fn in_child(exe: &Path, schedule: &Schedule) -> anyhow::Result<Vec<CodecResu
     let codec = exe.with_file_name("sockbench-codec");
     let ms = |d: std::time::Duration| d.as_millis().to_string();
     let out = Command::new(&codec)
-        .args([ms(schedule.warmup), schedule.reps.to_string(), ms(schedule.rep)])
+        .args([
+            ms(schedule.warmup),
+            schedule.reps.to_string(),
+            ms(schedule.rep),
+        ])
         .stdin(Stdio::null())
         .output()
-        .with_context(|| format!("cannot run {} (cargo build --release builds it)", codec.display()))?;
+        .with_context(|| {
+            format!(
+                "cannot run {} (cargo build --release builds it)",
+                codec.display()
+            )
+        })?;
     anyhow::ensure!(
         out.status.success(),
         "{} failed: {}",
         codec.display(),
         String::from_utf8_lossy(&out.stderr).trim()
     );
-    serde_json::from_slice(&out.stdout).with_context(|| format!("{} printed no results", codec.display()))
+    serde_json::from_slice(&out.stdout)
+        .with_context(|| format!("{} printed no results", codec.display()))
 }
 
 /// Measures every codec operation, ours and the alternative. Allocations

@@ -134,7 +134,10 @@ fn build_base(repo: &Path, tree: &Path, rev: &str) -> Result<PathBuf> {
     // The codec table's executable goes beside it (revisions before it
     // existed have none).
     let exes = ["sockbench", "sockbench-codec"].map(|n| target.join("release").join(n));
-    let kept = exes.iter().map(|e| Kept::aside(e)).collect::<Result<Vec<_>>>()?;
+    let kept = exes
+        .iter()
+        .map(|e| Kept::aside(e))
+        .collect::<Result<Vec<_>>>()?;
     let status = Command::new("cargo")
         .args(["build", "--release", "--quiet", "-p", "sockbench"])
         .env("CARGO_TARGET_DIR", &target)

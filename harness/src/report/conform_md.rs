@@ -53,30 +53,7 @@ impl Reporter<ConformRun> for Markdown {
         writeln!(s)?;
         writeln!(s, "## Matrix")?;
         writeln!(s)?;
-        write!(s, "| case |")?;
-        for t in &run.targets {
-            write!(s, " {} |", t.name)?;
-        }
-        writeln!(s)?;
-        write!(s, "|---|")?;
-        for _ in &run.targets {
-            write!(s, "---|")?;
-        }
-        writeln!(s)?;
-        for c in &run.cases {
-            write!(s, "| {} {} |", c.id, c.name)?;
-            for t in &run.targets {
-                let cell = run.result(&c.id, &t.name).map_or("-".into(), |r| {
-                    if r.fails_run() {
-                        format!("**{}**", r.label())
-                    } else {
-                        r.label()
-                    }
-                });
-                write!(s, " {cell} |")?;
-            }
-            writeln!(s)?;
-        }
+        s.push_str(&matrix(run, Rows::Names));
         let notable: Vec<&CaseRun> = run
             .results
             .iter()
@@ -167,4 +144,117 @@ impl Reporter<ConformRun> for Markdown {
 
 fn or_dash(s: &str) -> &str {
     if s.is_empty() { "-" } else { s }
+}
+
+/// How the rows of [`matrix`] name their case.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rows {
+    /// `id name`, and a cell that fails the run in bold (report.md).
+    Names,
+    /// `id` and the name as code, then what the case checks (the
+    /// robustness document).
+    NamesAndChecks,
+}
+
+/// The case-by-target matrix, one table for every conformance document.
+pub fn matrix(run: &ConformRun, rows: Rows) -> String {
+    let mut s = String::from("| case |");
+    if rows == Rows::NamesAndChecks {
+        s.push_str(" checks |");
+    }
+    for t in &run.targets {
+        let _ = write!(s, " {} |", t.name);
+    }
+    s.push_str(if rows == Rows::NamesAndChecks {
+        "\n|---|---|"
+    } else {
+        "\n|---|"
+    });
+    for _ in &run.targets {
+        s.push_str("---|");
+    }
+    s.push('\n');
+    for c in &run.cases {
+        match rows {
+            Rows::Names => {
+                let _ = write!(s, "| {} {} |", c.id, c.name);
+            }
+            Rows::NamesAndChecks => {
+                let _ = write!(
+                    s,
+                    "| {} `{}` | {} |",
+                    c.id,
+                    c.name,
+                    c.title.replace('|', "\\|")
+                );
+            }
+        }
+        for t in &run.targets {
+            let cell = run.result(&c.id, &t.name).map_or("-".into(), |r| {
+                if rows == Rows::Names && r.fails_run() {
+                    format!("**{}**", r.label())
+                } else {
+                    r.label()
+                }
+            });
+            let _ = write!(s, " {cell} |");
+        }
+        s.push('\n');
+    }
+    s
+}
+
+/// The terminal summary.
+pub fn summary(run: &ConformRun) -> String {
+    let mut s = String::new();
+    let counts = run.counts();
+    let _ = writeln!(
+        s,
+        "\nseed {} ({} cases, {:.1} s)",
+        run.seed,
+        run.cases.len(),
+        run.duration_s
+    );
+    for t in &run.targets {
+        let c = counts.get(&t.name).copied().unwrap_or_default();
+        let _ = writeln!(
+            s,
+            "  {:<14} {:>3} PASS {:>3} FAIL {:>3} UNSUPPORTED {:>3} TIMEOUT {:>3} HARNESS-ERROR  {}",
+            t.name,
+            c.pass,
+            c.fail,
+            c.unsupported,
+            c.timeout,
+            c.harness_error,
+            if c.failing == 0 { "ok" } else { "FAILS" }
+        );
+    }
+    for r in run.results.iter().filter(|r| r.fails_run()) {
+        let name = run
+            .cases
+            .iter()
+            .find(|c| c.id == r.case)
+            .map_or("", |c| c.name.as_str());
+        let _ = writeln!(s, "  {} {} {} on {}", r.label(), r.case, name, r.target);
+        if r.outcome == Outcome::Fail {
+            let _ = writeln!(
+                s,
+                "      expected: {}",
+                r.expected.as_deref().unwrap_or("-")
+            );
+            let _ = writeln!(s, "      actual:   {}", r.actual.as_deref().unwrap_or("-"));
+        } else if let Some(why) = &r.reason {
+            let _ = writeln!(s, "      {why}");
+        }
+    }
+    let _ = writeln!(
+        s,
+        "{}",
+        if run.passed() {
+            "conform: ok"
+        } else {
+            "conform: FAILED"
+        }
+    );
+    s
 }

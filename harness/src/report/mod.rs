@@ -8,6 +8,7 @@ pub mod command;
 pub mod conform_html;
 pub mod conform_md;
 pub mod junit;
+pub mod robustness_md;
 pub mod verdict;
 
 use std::path::{Path, PathBuf};

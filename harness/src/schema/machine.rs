@@ -1,6 +1,6 @@
 //! Where a run happened: enough to tell two runs' machines apart.
 
-use procfs::{Current, CpuInfo, Meminfo};
+use procfs::{CpuInfo, Current, Meminfo};
 use serde::{Deserialize, Serialize};
 
 /// The machine, kernel and toolchain of a run.

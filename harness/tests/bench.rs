@@ -5,7 +5,7 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
-use sockbench::schema::bench::BenchRun;
+use sockbench::schema::bench::{BenchRun, Scenario, Status};
 
 fn sockbench(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_sockbench"))
@@ -64,7 +64,14 @@ fn every_scenario_fills_every_cell_and_the_report_regenerates() {
     // 24 echo configurations, 2 uploads, 2 UDP sizes, 1 many-connections.
     assert_eq!(run.results.len(), 24 + 2 + 2 + 1);
     for m in &run.results {
-        assert_eq!(m.status, "ok", "{} {}: {:?}", m.scenario, m.key, m.reason);
+        assert_eq!(
+            m.status,
+            Status::Ok,
+            "{} {}: {:?}",
+            m.scenario,
+            m.key,
+            m.reason
+        );
         assert_eq!(m.reps.len(), 5, "{} {}", m.scenario, m.key);
         // The median, not the minimum: a 20 ms window on a shared machine
         // can fall wholly inside a stall of the server and count nothing.
@@ -75,7 +82,7 @@ fn every_scenario_fills_every_cell_and_the_report_regenerates() {
         let sender_set = m.notes.iter().any(|n| n.starts_with("no ratio"));
         if m.limited_by.is_some() || sender_set {
             assert!(
-                m.ratio.is_none() && m.scenario == "udp",
+                m.ratio.is_none() && m.scenario == Scenario::Udp,
                 "{} {}",
                 m.scenario,
                 m.key
@@ -96,13 +103,13 @@ fn every_scenario_fills_every_cell_and_the_report_regenerates() {
             m.scenario,
             m.key
         );
-        if m.scenario != "upload" {
+        if m.scenario != Scenario::Upload {
             assert!(
                 m.latency
                     .is_some_and(|l| l.count > 0 && l.p50_us > 0.0 && l.p999_us >= l.p50_us)
             );
         }
-        if m.scenario == "echo" {
+        if m.scenario == Scenario::Echo {
             let s = m.syscalls.unwrap();
             assert!(
                 s.server_reads_per_frame > 0.0 && s.driver_reads_per_frame > 0.0,
@@ -111,12 +118,12 @@ fn every_scenario_fills_every_cell_and_the_report_regenerates() {
             );
             assert!(m.driver_cpu_us_per_frame > 0.0);
         }
-        if m.scenario == "udp" {
+        if m.scenario == Scenario::Udp {
             assert!(m.curve.len() >= 2, "a loss curve");
         }
     }
     for c in &run.ceilings {
-        assert_eq!(c.status, "ok", "ceiling {}: {:?}", c.key, c.reason);
+        assert_eq!(c.status, Status::Ok, "ceiling {}: {:?}", c.key, c.reason);
         assert!(c.value.median > 0.0);
     }
     assert_eq!(run.codec.len(), 6);
@@ -172,9 +179,13 @@ fn blocking_is_marked_not_applicable_for_many_and_starved_in_echo() {
     let run: BenchRun =
         serde_json::from_str(&std::fs::read_to_string(out.path().join("results.json")).unwrap())
             .unwrap();
-    let many = run.results.iter().find(|m| m.scenario == "many").unwrap();
-    assert_eq!(many.status, "n/a");
-    let starved = run.find("echo", "rr/64B/16c", "blocking").unwrap();
+    let many = run
+        .results
+        .iter()
+        .find(|m| m.scenario == Scenario::Many)
+        .unwrap();
+    assert_eq!(many.status, Status::NotApplicable);
+    let starved = run.find(Scenario::Echo, "rr/64B/16c", "blocking").unwrap();
     assert!(
         starved
             .notes

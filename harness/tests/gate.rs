@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use sockbench::bench::stats::Summary;
-use sockbench::schema::bench::{BenchRun, Measurement, Syscalls};
+use sockbench::schema::bench::{BenchRun, Measurement, Mode, Scenario, Status, Syscalls};
 use sockbench::schema::conform::{ConformRun, Outcome};
 
 fn sockbench(args: &[&str]) -> Output {
@@ -44,7 +44,7 @@ fn bench_run(ratios: [[f64; 5]; 2], writes_per_frame: f64) -> BenchRun {
         "targets":[],"ceilings":[],"results":[],"codec":[]}"#;
     let mut run: BenchRun = serde_json::from_str(template).unwrap();
     for (i, key) in ["rr/64B/1c", "rr/64B/16c"].into_iter().enumerate() {
-        let mut m = Measurement::new("echo", key, "mio", "frames/s", "closed-loop")
+        let mut m = Measurement::new(Scenario::Echo, key, "mio", "frames/s", "closed-loop")
             .with_reps(ratios[i].map(|r| r * 100_000.0).to_vec());
         m.ratio = Some(Summary::of(&ratios[i]));
         m.syscalls = Some(Syscalls {
@@ -174,7 +174,7 @@ fn a_missing_scenario_or_a_bad_file_is_exit_2_with_a_reason() {
     assert_eq!(code, 2);
     assert!(out.contains("unknown schema"), "{out}");
     let mut full = bench_run([STEADY, STEADY], 1.0);
-    full.mode = "full".into();
+    full.mode = Mode::Full;
     let (code, out) = gate(&base, &write(d.path(), "full.json", &full), &[]);
     assert_eq!(code, 2);
     assert!(out.contains("not comparable"), "{out}");
@@ -325,7 +325,7 @@ fn failures(out: &Path) -> String {
     let run: BenchRun = serde_json::from_str(&text).unwrap();
     run.results
         .iter()
-        .filter(|m| m.status != "ok")
+        .filter(|m| m.status != Status::Ok)
         .map(|m| {
             format!(
                 "{} on {}: {}\n",
@@ -404,7 +404,7 @@ fn a_confirming_run_clears_noise_and_keeps_what_it_repeats() {
     let again = write(d.path(), "again.json", &dropped);
     let mut other = bench_run([STEADY, STEADY], 1.0);
     for m in &mut other.results {
-        m.scenario = "udp".into();
+        m.scenario = Scenario::Udp;
     }
     let other = write(d.path(), "other.json", &other);
     let with = |confirming: &Path| {

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use super::context::Run;
 use crate::error::Error;
-use crate::schema::bench::{Anchor, Measurement};
+use crate::schema::bench::{Anchor, Measurement, Mode, Status};
 
 impl Anchor {
     /// True when our figure falls short of what the anchor says it should reach.
@@ -32,7 +32,7 @@ pub fn installed(tool: &str) -> bool {
 
 /// Seconds each tool runs: whole seconds, as both take them.
 fn seconds(run: &Run<'_>) -> u64 {
-    if run.opts.mode == "quick" { 1 } else { 3 }
+    if run.opts.mode == Mode::Quick { 1 } else { 3 }
 }
 
 /// Runs every anchor and relates it to the ceilings measured so far.
@@ -134,7 +134,7 @@ fn relate(mut a: Anchor, run: &Run<'_>, key: &str, want: Option<f64>) -> Anchor 
     let ours: Option<&Measurement> = run
         .ceilings
         .iter()
-        .find(|c| c.key == key && c.status == "ok");
+        .find(|c| c.key == key && c.status == Status::Ok);
     if let (Some(v), Some(c)) = (a.value, ours) {
         a.ours = Some(c.value.max);
         a.ours_is = Some(format!("{} ({key}), best repetition", c.target));

@@ -17,7 +17,7 @@ use crate::load::engine::{self, OpenLoad, Phases};
 use crate::load::schedule::Arrival;
 use crate::load::search::{self, Capacity, Step};
 use crate::load::summary::{DRIVER_LAG_LIMIT_US, Percentiles};
-use crate::schema::bench::{CapacityParams, Measurement, ServerUse};
+use crate::schema::bench::{CapacityParams, Measurement, Scenario, ServerUse, Status};
 
 /// Bytes in flight per connection at most, as in the pipelined echo.
 const WINDOW_BYTES: usize = 64 * 1024;
@@ -59,13 +59,13 @@ pub fn run(run: &mut Run<'_>) -> Result<()> {
                     &frame,
                     conns,
                     None,
-                    "ceiling",
+                    Scenario::Ceiling,
                     &format!("capacity/{key}"),
                     "unframed echo",
                     Judged::BestWindow,
                 ),
                 Err(e) => Measurement::new(
-                    "ceiling",
+                    Scenario::Ceiling,
                     &format!("capacity/{key}"),
                     "unframed echo",
                     "frames/s",
@@ -84,15 +84,19 @@ pub fn run(run: &mut Run<'_>) -> Result<()> {
                         &frame,
                         conns,
                         Some(&server),
-                        "capacity",
+                        Scenario::Capacity,
                         &key,
                         &info.name,
                         Judged::MedianWindow,
                     ),
-                    Err(e) => {
-                        Measurement::new("capacity", &key, &info.name, "frames/s", "open-loop")
-                            .failed(format!("{e:#}"))
-                    }
+                    Err(e) => Measurement::new(
+                        Scenario::Capacity,
+                        &key,
+                        &info.name,
+                        "frames/s",
+                        "open-loop",
+                    )
+                    .failed(format!("{e:#}")),
                 };
                 measured.push(m);
             }
@@ -100,7 +104,13 @@ pub fn run(run: &mut Run<'_>) -> Result<()> {
             // one search's capacity moves by whole steps with the machine.
             run.step(&format!("capacity {key}: unframed ceiling again"));
             let second = search_ceiling();
-            let better = |m: &Measurement| if m.status == "ok" { m.value.max } else { -1.0 };
+            let better = |m: &Measurement| {
+                if m.status == Status::Ok {
+                    m.value.max
+                } else {
+                    -1.0
+                }
+            };
             let (mut ceiling, other) = if better(&second) > better(&first) {
                 (second, first)
             } else {
@@ -108,10 +118,10 @@ pub fn run(run: &mut Run<'_>) -> Result<()> {
             };
             ceiling.notes.push(format!(
                 "the higher of two searches ({CEILING_EXTRA_BISECT} bisection steps finer than the targets', each step judged on its best window), before and after the targets (the other found {})",
-                if other.status == "ok" {
+                if other.status == Status::Ok {
                     format!("{:.0}", other.value.max)
                 } else {
-                    other.status.clone()
+                    other.status.to_string()
                 }
             ));
             let ceiling = run.ceiling(ceiling);
@@ -147,7 +157,7 @@ fn measure(
     frame: &[u8],
     conns: usize,
     server: Option<&Server>,
-    scenario: &str,
+    scenario: Scenario,
     key: &str,
     target: &str,
     judged: Judged,

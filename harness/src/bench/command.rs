@@ -12,7 +12,7 @@ use crate::load::search::{Plan, Slo};
 use crate::report::bench_html::BenchHtml;
 use crate::report::bench_md::BenchMarkdown;
 use crate::report::{Json, write_all};
-use crate::schema::bench::{BenchRun, CapacityParams, Parameters};
+use crate::schema::bench::{BenchRun, CapacityParams, Mode, Parameters, Status};
 use crate::target::TargetSpec;
 
 /// The classic-style peer measured in the full run.
@@ -180,7 +180,7 @@ pub fn main(args: BenchArgs) -> Result<ExitCode> {
     crate::target::kill_children_on_signal()?;
     crate::sys::raise_fd_limit();
     let opts = BenchOptions {
-        mode: if args.quick { "quick" } else { "full" }.into(),
+        mode: if args.quick { Mode::Quick } else { Mode::Full },
         targets,
         scenarios,
         params,
@@ -205,7 +205,7 @@ pub fn main(args: BenchArgs) -> Result<ExitCode> {
         let hit = result
             .results
             .iter()
-            .any(|m| m.scenario == s && (k.is_empty() || m.key == k))
+            .any(|m| m.scenario.as_str() == s && (k.is_empty() || m.key == k))
             || (s == "codec" && !result.codec.is_empty());
         if !hit {
             bail!(
@@ -221,7 +221,7 @@ pub fn main(args: BenchArgs) -> Result<ExitCode> {
     let errors = result
         .results
         .iter()
-        .filter(|m| m.status == "error")
+        .filter(|m| m.status == Status::Error)
         .count();
     if errors > 0 {
         eprintln!("sockbench bench: {errors} measurement(s) failed; see the report");

@@ -14,14 +14,14 @@ use sockbench_core::{TcpStats, UdpStats};
 use super::driver::Schedule;
 use super::procstat::{self, ProcSample};
 use crate::client::Client;
-use crate::schema::bench::{BenchTarget, Measurement, Parameters, ServerUse};
+use crate::schema::bench::{BenchTarget, Measurement, Mode, Parameters, ServerUse, Status};
 use crate::target::{Spawned, TargetSpec, command_for};
 
 /// What to run.
 #[derive(Debug, Clone)]
 pub struct BenchOptions {
     /// `quick` or `full`.
-    pub mode: String,
+    pub mode: Mode,
     /// Servers to measure.
     pub targets: Vec<TargetSpec>,
     /// Scenario families to run.
@@ -224,7 +224,7 @@ impl Run<'_> {
     /// Records a result and advances the progress bar.
     pub fn record(&mut self, m: Measurement) {
         self.bar.inc(1);
-        if m.status != "ok" {
+        if m.status != Status::Ok {
             self.bar.println(format!(
                 "  {} {} on {}: {} ({})",
                 m.scenario,

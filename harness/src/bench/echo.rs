@@ -9,7 +9,7 @@ use super::context::{Run, Server, server_use, size_label};
 use super::driver::{self, EchoLoad, Schedule};
 use super::procstat::ProcSample;
 use super::stats::Latency;
-use crate::schema::bench::{Measurement, Syscalls};
+use crate::schema::bench::{Measurement, Scenario, Status, Syscalls};
 
 /// Runs the echo matrix.
 pub fn run(run: &mut Run<'_>) -> Result<()> {
@@ -41,12 +41,23 @@ pub fn run(run: &mut Run<'_>) -> Result<()> {
                                 conns,
                                 depth,
                             };
-                            measure(&load, &schedule, Some(&server), "echo", &key, &info.name)
+                            measure(
+                                &load,
+                                &schedule,
+                                Some(&server),
+                                Scenario::Echo,
+                                &key,
+                                &info.name,
+                            )
                         }
-                        Err(e) => {
-                            Measurement::new("echo", &key, &info.name, "frames/s", "closed-loop")
-                                .failed(format!("{e:#}"))
-                        }
+                        Err(e) => Measurement::new(
+                            Scenario::Echo,
+                            &key,
+                            &info.name,
+                            "frames/s",
+                            "closed-loop",
+                        )
+                        .failed(format!("{e:#}")),
                     };
                     measured.push(m);
                     // Again after each target: the machine's speed drifts by
@@ -90,7 +101,7 @@ pub fn ceiling_of(
         &load,
         &opts.schedule(),
         None,
-        "ceiling",
+        Scenario::Ceiling,
         &format!("echo/{key}"),
         &format!("unframed echo ({})", strategy.name()),
     ))
@@ -117,16 +128,17 @@ fn best_ceiling(
         tried.push(format!(
             "{}: {}",
             strategy.name(),
-            if m.status == "ok" {
+            if m.status == Status::Ok {
                 format!("{:.0}", m.value.median)
             } else {
-                m.status.clone()
+                m.status.to_string()
             }
         ));
         let better = match &best {
             None => true,
             Some((b, _)) => {
-                m.status == "ok" && (b.status != "ok" || m.value.median > b.value.median)
+                m.status == Status::Ok
+                    && (b.status != Status::Ok || m.value.median > b.value.median)
             }
         };
         if better {
@@ -154,7 +166,7 @@ pub fn measure(
     load: &EchoLoad,
     schedule: &Schedule,
     server: Option<&Server>,
-    scenario: &str,
+    scenario: Scenario,
     key: &str,
     target: &str,
 ) -> Measurement {

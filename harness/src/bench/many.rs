@@ -13,7 +13,7 @@ use super::context::{Run, Server};
 use super::driver::EchoLoad;
 use super::echo::{ceiling_of, frame, measure};
 use crate::error::Error;
-use crate::schema::bench::Measurement;
+use crate::schema::bench::{Measurement, Scenario};
 
 /// Runs the scenario on every concurrent target.
 pub fn run(run: &mut Run<'_>) -> Result<()> {
@@ -37,7 +37,7 @@ pub fn run(run: &mut Run<'_>) -> Result<()> {
         ));
         if !info.concurrent {
             measured.push(
-                Measurement::new("many", &key, &info.name, "frames/s", "closed-loop")
+                Measurement::new(Scenario::Many, &key, &info.name, "frames/s", "closed-loop")
                     .not_applicable("the target serves one connection at a time"),
             );
             continue;
@@ -55,7 +55,7 @@ pub fn run(run: &mut Run<'_>) -> Result<()> {
                         &load(&server),
                         &schedule,
                         Some(&server),
-                        "many",
+                        Scenario::Many,
                         &key,
                         &info.name,
                     );
@@ -64,10 +64,11 @@ pub fn run(run: &mut Run<'_>) -> Result<()> {
                     m
                 }
                 Err(e) => {
-                    Measurement::new("many", &key, &info.name, "frames/s", "closed-loop").failed(e)
+                    Measurement::new(Scenario::Many, &key, &info.name, "frames/s", "closed-loop")
+                        .failed(e)
                 }
             },
-            Err(e) => Measurement::new("many", &key, &info.name, "frames/s", "closed-loop")
+            Err(e) => Measurement::new(Scenario::Many, &key, &info.name, "frames/s", "closed-loop")
                 .failed(format!("{e:#}")),
         };
         measured.push(m);

@@ -6,7 +6,7 @@ use anyhow::{Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use super::context::{BenchOptions, Run, Server};
-use crate::schema::bench::{BenchRun, BenchTarget, SCHEMA};
+use crate::schema::bench::{BenchRun, BenchTarget, Mode, SCHEMA};
 use crate::schema::machine::Machine;
 use crate::target::TargetSpec;
 
@@ -115,7 +115,7 @@ pub fn run(opts: &BenchOptions) -> Result<BenchRun> {
     // What the CPUs lose to others, measured last: a thread spinning on
     // them must not change what the scenarios see.
     run.step("scheduling floor");
-    let floor_d = Duration::from_millis(if opts.mode == "quick" { 300 } else { 1000 });
+    let floor_d = Duration::from_millis(if opts.mode == Mode::Quick { 300 } else { 1000 });
     let floor: Vec<super::floor::CpuFloor> = match opts.pin {
         Some(p) => vec![
             super::floor::probe(Some(p.driver), floor_d),
@@ -131,7 +131,7 @@ pub fn run(opts: &BenchOptions) -> Result<BenchRun> {
         seed: opts.seed,
         started_unix,
         duration_s: started.elapsed().as_secs_f64(),
-        mode: opts.mode.clone(),
+        mode: opts.mode,
         parameters: opts.params.clone(),
         targets: run.targets.into_iter().map(|(_, t)| t).collect(),
         ceilings: run.ceilings,

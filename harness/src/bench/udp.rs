@@ -12,7 +12,7 @@ use super::ceilings::{Strategy, UdpSink};
 use super::context::{Run, Server, server_use};
 use super::stats::{Latency, Summary, histogram};
 use crate::error::Error;
-use crate::schema::bench::{Accuracy, CurvePoint, Measurement, UdpCounts};
+use crate::schema::bench::{Accuracy, CurvePoint, Measurement, Scenario, Status, UdpCounts};
 use crate::udp::relay::{Impairment, Relay, RelayConfig};
 use crate::udp::seq::{self, Probe};
 
@@ -36,7 +36,7 @@ pub fn run(run: &mut Run<'_>) -> Result<()> {
                 c.ready.udp,
                 size,
                 None,
-                "ceiling",
+                Scenario::Ceiling,
                 &format!("udp/{key}"),
                 &format!("raw UDP echo ({how})"),
             ))
@@ -51,7 +51,8 @@ pub fn run(run: &mut Run<'_>) -> Result<()> {
             let m = raw_echo(run, strategy, how)?;
             tried.push(format!("{how}: {:.0}", m.value.median));
             let better = best.as_ref().is_none_or(|(b, ..)| {
-                m.status == "ok" && (b.status != "ok" || m.value.median > b.value.median)
+                m.status == Status::Ok
+                    && (b.status != Status::Ok || m.value.median > b.value.median)
             });
             if better {
                 best = Some((m, strategy, how));
@@ -70,12 +71,28 @@ pub fn run(run: &mut Run<'_>) -> Result<()> {
             run.step(&format!("udp {key} on {}", info.name));
             let m = match Server::start(&spec, &opts.exe, &[], opts.pin) {
                 Ok(server) => match server.udp() {
-                    Some(udp) => sweep(run, udp, size, Some(&server), "udp", &key, &info.name),
-                    None => Measurement::new("udp", &key, &info.name, "datagrams/s", "open-loop")
-                        .not_applicable("no UDP address given (--udp)"),
+                    Some(udp) => sweep(
+                        run,
+                        udp,
+                        size,
+                        Some(&server),
+                        Scenario::Udp,
+                        &key,
+                        &info.name,
+                    ),
+                    None => Measurement::new(
+                        Scenario::Udp,
+                        &key,
+                        &info.name,
+                        "datagrams/s",
+                        "open-loop",
+                    )
+                    .not_applicable("no UDP address given (--udp)"),
                 },
-                Err(e) => Measurement::new("udp", &key, &info.name, "datagrams/s", "open-loop")
-                    .failed(format!("{e:#}")),
+                Err(e) => {
+                    Measurement::new(Scenario::Udp, &key, &info.name, "datagrams/s", "open-loop")
+                        .failed(format!("{e:#}"))
+                }
             };
             measured.push(m);
             // Again after each target, as for the echo ceilings: the
@@ -97,7 +114,7 @@ pub fn run(run: &mut Run<'_>) -> Result<()> {
 fn sender_rate(run: &Run<'_>, size: usize, key: &str) -> Measurement {
     let opts = run.opts;
     let m = Measurement::new(
-        "ceiling",
+        Scenario::Ceiling,
         &format!("udp-sender/{key}"),
         "our UDP sender (one-way, batched)",
         "datagrams/s",
@@ -133,7 +150,7 @@ fn sweep(
     addr: SocketAddr,
     size: usize,
     server: Option<&Server>,
-    scenario: &str,
+    scenario: Scenario,
     key: &str,
     target: &str,
 ) -> Measurement {

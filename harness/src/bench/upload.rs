@@ -12,7 +12,7 @@ use super::context::{Run, Server, server_use, size_label};
 use crate::client::Client;
 use crate::error::Error;
 use crate::frames::payload;
-use crate::schema::bench::Measurement;
+use crate::schema::bench::{Measurement, Scenario};
 
 /// Runs the upload scenario on every target.
 pub fn run(run: &mut Run<'_>) -> Result<()> {
@@ -25,7 +25,7 @@ pub fn run(run: &mut Run<'_>) -> Result<()> {
     let (md5_reps, digest) = ceilings::md5(&block, total, p.repetitions);
     let md5 = run.ceiling(
         Measurement::new(
-            "ceiling",
+            Scenario::Ceiling,
             &format!("md5/{size}"),
             "MD5, one core",
             "MB/s",
@@ -36,7 +36,7 @@ pub fn run(run: &mut Run<'_>) -> Result<()> {
     run.step("upload: raw TCP stream ceiling");
     let tcp = match ceilings::tcp_stream(&opts.schedule(), opts.pin.map(|p| p.server)) {
         Ok(reps) => Measurement::new(
-            "ceiling",
+            Scenario::Ceiling,
             "tcp-stream",
             "raw loopback TCP",
             "MB/s",
@@ -44,7 +44,7 @@ pub fn run(run: &mut Run<'_>) -> Result<()> {
         )
         .with_reps(reps),
         Err(e) => Measurement::new(
-            "ceiling",
+            Scenario::Ceiling,
             "tcp-stream",
             "raw loopback TCP",
             "MB/s",
@@ -64,10 +64,14 @@ pub fn run(run: &mut Run<'_>) -> Result<()> {
             let flags: &[&str] = if fsync { &[] } else { &["--no-fsync"] };
             if !spec.spawns() && !flags.is_empty() {
                 run.record(
-                    Measurement::new("upload", &key, &info.name, "MB/s", "one upload at a time")
-                        .not_applicable(
-                            "a server already running cannot be restarted with --no-fsync",
-                        ),
+                    Measurement::new(
+                        Scenario::Upload,
+                        &key,
+                        &info.name,
+                        "MB/s",
+                        "one upload at a time",
+                    )
+                    .not_applicable("a server already running cannot be restarted with --no-fsync"),
                 );
                 continue;
             }
@@ -82,13 +86,23 @@ pub fn run(run: &mut Run<'_>) -> Result<()> {
                     &info.name,
                 )
                 .unwrap_or_else(|e| {
-                    Measurement::new("upload", &key, &info.name, "MB/s", "one upload at a time")
-                        .failed(e)
+                    Measurement::new(
+                        Scenario::Upload,
+                        &key,
+                        &info.name,
+                        "MB/s",
+                        "one upload at a time",
+                    )
+                    .failed(e)
                 }),
-                Err(e) => {
-                    Measurement::new("upload", &key, &info.name, "MB/s", "one upload at a time")
-                        .failed(format!("{e:#}"))
-                }
+                Err(e) => Measurement::new(
+                    Scenario::Upload,
+                    &key,
+                    &info.name,
+                    "MB/s",
+                    "one upload at a time",
+                )
+                .failed(format!("{e:#}")),
             };
             m.relate(&md5);
             run.record(m);
@@ -146,8 +160,14 @@ fn measure(
         rates.push(total as f64 / took.as_secs_f64() / 1e6);
     }
     let after = server.sample();
-    let mut m =
-        Measurement::new("upload", key, target, "MB/s", "one upload at a time").with_reps(rates);
+    let mut m = Measurement::new(
+        Scenario::Upload,
+        key,
+        target,
+        "MB/s",
+        "one upload at a time",
+    )
+    .with_reps(rates);
     m.mb_per_s = Some(m.value);
     let moved = total as f64 * reps as f64;
     if let (Some(before), Some(after)) = (before, after) {

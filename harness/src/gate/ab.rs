@@ -11,7 +11,7 @@ use anyhow::{Context, Result, bail};
 
 use super::{Row, Tolerances, Verdict, batched, counter_row, exact_counts, not_the_server};
 use crate::bench::stats::Summary;
-use crate::schema::bench::BenchRun;
+use crate::schema::bench::{BenchRun, Status};
 
 fn git(args: &[&str], dir: &Path) -> Result<String> {
     let o = Command::new("git")
@@ -193,7 +193,7 @@ pub fn paired(pairs: &[(BenchRun, BenchRun)], tol: Tolerances) -> Vec<Row> {
         return Vec::new();
     };
     let mut rows = Vec::new();
-    for b in first.0.results.iter().filter(|m| m.status == "ok") {
+    for b in first.0.results.iter().filter(|m| m.status == Status::Ok) {
         if let Some(why) = not_the_server(b) {
             rows.push(Row {
                 metric: format!("{} {} {}: head/base", b.scenario, b.key, b.target),
@@ -209,8 +209,8 @@ pub fn paired(pairs: &[(BenchRun, BenchRun)], tol: Tolerances) -> Vec<Row> {
             .iter()
             .filter_map(|(base, head)| {
                 let (x, y) = (
-                    base.find(&b.scenario, &b.key, &b.target)?,
-                    head.find(&b.scenario, &b.key, &b.target)?,
+                    base.find(b.scenario, &b.key, &b.target)?,
+                    head.find(b.scenario, &b.key, &b.target)?,
                 );
                 let (x, y) = (
                     x.ratio.map_or(x.value.median, |r| r.median),
@@ -247,7 +247,7 @@ pub fn paired(pairs: &[(BenchRun, BenchRun)], tol: Tolerances) -> Vec<Row> {
         if let (Some(bc), Some(hc)) = (
             b.syscalls,
             last.1
-                .find(&b.scenario, &b.key, &b.target)
+                .find(b.scenario, &b.key, &b.target)
                 .and_then(|m| m.syscalls),
         ) {
             if bc.server_writes_per_frame > 0.0 {

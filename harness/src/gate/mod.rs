@@ -37,7 +37,7 @@ use crate::schema::Results;
 use crate::schema::conform::KnownFailing;
 
 use crate::bench::stats::Summary;
-use crate::schema::bench::{BenchRun, Measurement};
+use crate::schema::bench::{BenchRun, Measurement, Scenario, Status};
 use crate::schema::conform::{ConformRun, Outcome};
 
 /// The verdict on one metric.
@@ -157,7 +157,7 @@ impl Inputs {
             (Some(b), Some(c)) => {
                 let mut b = b.clone();
                 b.results
-                    .retain(|m| c.find(&m.scenario, &m.key, &m.target).is_some());
+                    .retain(|m| c.find(m.scenario, &m.key, &m.target).is_some());
                 if c.codec.is_empty() {
                     b.codec.clear();
                 }
@@ -310,19 +310,19 @@ fn bench(base: &BenchRun, cur: &BenchRun, tol: Tolerances) -> Result<Vec<Row>, U
     comparable(base, cur)?;
     let timing_off = timing_off(base, cur, tol);
     let mut rows = Vec::new();
-    for b in base.results.iter().filter(|m| m.status == "ok") {
+    for b in base.results.iter().filter(|m| m.status == Status::Ok) {
         let name = format!("{} {} {}", b.scenario, b.key, b.target);
-        let Some(c) = cur.find(&b.scenario, &b.key, &b.target) else {
+        let Some(c) = cur.find(b.scenario, &b.key, &b.target) else {
             return Err(Unusable(format!(
                 "scenario {} {} on {} is missing from the current run",
                 b.scenario, b.key, b.target
             )));
         };
-        if c.status != "ok" {
+        if c.status != Status::Ok {
             rows.push(Row {
                 metric: name,
                 baseline: "ok".into(),
-                current: c.status.clone(),
+                current: c.status.to_string(),
                 change: None,
                 verdict: Verdict::Regression,
                 note: c.reason.clone().unwrap_or_default(),
@@ -338,7 +338,7 @@ fn bench(base: &BenchRun, cur: &BenchRun, tol: Tolerances) -> Result<Vec<Row>, U
             verdict,
             note,
         };
-        if b.scenario == "capacity" && (b.ratio.is_none() || c.ratio.is_none()) {
+        if b.scenario == Scenario::Capacity && (b.ratio.is_none() || c.ratio.is_none()) {
             // Without a ceiling capacity there is no ratio, and absolute rates are not gated.
             rows.push(ungated(
                 "capacity ratio",
@@ -379,7 +379,7 @@ fn bench(base: &BenchRun, cur: &BenchRun, tol: Tolerances) -> Result<Vec<Row>, U
         if let Some(why) = &timing_off {
             rows.push(ungated(what, Verdict::Ungated, why.clone()));
         } else {
-            let t = if b.scenario == "capacity" {
+            let t = if b.scenario == Scenario::Capacity {
                 capacity_tolerance(&base.parameters.capacity.plan, tol.timing)
             } else {
                 tol.timing
@@ -500,7 +500,7 @@ fn starved_note(m: &Measurement) -> bool {
 /// 0.54 driver reads per frame at 16 KiB and 256 connections, same build),
 /// so there a rise is a warning, not a regression.
 pub(crate) fn exact_counts(m: &Measurement) -> bool {
-    m.scenario == "echo" && m.key.starts_with("rr/")
+    m.scenario == Scenario::Echo && m.key.starts_with("rr/")
 }
 
 /// A counter row demoted to a warning: its count depends on batching.
@@ -768,8 +768,20 @@ mod tests {
     #[test]
     fn only_request_response_counts_are_gated() {
         let row = || counter_row("x".into(), 0.33, 0.54, 0.05);
-        let rr = Measurement::new("echo", "rr/16KiB/256c", "mio", "frames/s", "closed-loop");
-        let piped = Measurement::new("echo", "pipelined/16KiB/256c", "mio", "frames/s", "x");
+        let rr = Measurement::new(
+            Scenario::Echo,
+            "rr/16KiB/256c",
+            "mio",
+            "frames/s",
+            "closed-loop",
+        );
+        let piped = Measurement::new(
+            Scenario::Echo,
+            "pipelined/16KiB/256c",
+            "mio",
+            "frames/s",
+            "x",
+        );
         assert!(exact_counts(&rr) && !exact_counts(&piped));
         assert_eq!(row().verdict, Verdict::Regression);
         let demoted = batched(row());

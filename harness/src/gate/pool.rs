@@ -3,7 +3,7 @@
 //! run-to-run noise a single run cannot show.
 
 use crate::bench::stats::Summary;
-use crate::schema::bench::{BenchRun, CodecResult, Measurement};
+use crate::schema::bench::{BenchRun, CodecResult, Measurement, Status};
 
 /// Pools `runs` (of the same parameters) into one.
 pub fn pool(mut runs: Vec<BenchRun>) -> Option<BenchRun> {
@@ -11,7 +11,7 @@ pub fn pool(mut runs: Vec<BenchRun>) -> Option<BenchRun> {
     let rest: Vec<BenchRun> = runs.drain(1..).collect();
     for other in &rest {
         for m in out.results.iter_mut() {
-            if let Some(o) = other.find(&m.scenario, &m.key, &m.target) {
+            if let Some(o) = other.find(m.scenario, &m.key, &m.target) {
                 merge(m, o);
             }
         }
@@ -36,7 +36,7 @@ pub fn pool(mut runs: Vec<BenchRun>) -> Option<BenchRun> {
 }
 
 fn merge(m: &mut Measurement, o: &Measurement) {
-    if m.status != "ok" || o.status != "ok" {
+    if m.status != Status::Ok || o.status != Status::Ok {
         return;
     }
     m.reps.extend_from_slice(&o.reps);

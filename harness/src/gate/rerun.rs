@@ -9,7 +9,7 @@ use std::process::Command;
 use anyhow::{Context, Result, bail};
 
 use super::{Row, Verdict, is_timing};
-use crate::schema::bench::BenchRun;
+use crate::schema::bench::{BenchRun, Mode};
 
 /// What a confirming run re-measures: `--only` entries and the back-ends.
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -65,7 +65,7 @@ pub fn bench_args(plan: &Plan, current: &BenchRun, out: &Path) -> Vec<String> {
     let mut a: Vec<String> = ["bench", "--no-progress", "--no-peer", "--no-anchors"]
         .map(String::from)
         .to_vec();
-    if current.mode == "quick" {
+    if current.mode == Mode::Quick {
         a.push("--quick".into());
     }
     for (flag, v) in [

@@ -9,7 +9,7 @@ use anyhow::Result;
 use super::bench_md::{BenchMarkdown, si};
 use super::charts::{Bars, Line, grouped_bars, lines};
 use super::{Reporter, escape};
-use crate::schema::bench::BenchRun;
+use crate::schema::bench::{BenchRun, Scenario, Status};
 
 /// index.html.
 pub struct BenchHtml;
@@ -21,13 +21,20 @@ th{background:#f3f3f3}figure{margin:1.5em 0}svg{max-width:100%;height:auto}.note
 /// One knee chart per capacity configuration: every target and the ceiling.
 fn knees(s: &mut String, run: &BenchRun, names: &[String]) -> Result<()> {
     let slo = run.parameters.capacity.slo;
-    for (_, key) in run.keys().into_iter().filter(|(f, _)| f == "capacity") {
+    for (_, key) in run
+        .keys()
+        .into_iter()
+        .filter(|(f, _)| *f == Scenario::Capacity)
+    {
         let line = |m: &crate::schema::bench::Measurement| -> Vec<(f64, f64)> {
             m.knee.iter().map(|p| (p.offered, p.judged_us)).collect()
         };
         let mut series: Vec<Line> = names
             .iter()
-            .filter_map(|t| run.find("capacity", &key, t).map(|m| (t.clone(), line(m))))
+            .filter_map(|t| {
+                run.find(Scenario::Capacity, &key, t)
+                    .map(|m| (t.clone(), line(m)))
+            })
             .collect();
         if let Some(c) = run
             .ceilings
@@ -63,7 +70,11 @@ impl Reporter<BenchRun> for BenchHtml {
             s,
             "<!doctype html><html lang=en><head><meta charset=utf-8><title>sockbench bench</title><style>{STYLE}</style></head><body>"
         )?;
-        writeln!(s, "<h1>sockbench bench ({})</h1>", escape(&run.mode))?;
+        writeln!(
+            s,
+            "<h1>sockbench bench ({})</h1>",
+            escape(run.mode.as_str())
+        )?;
         // The verdict first, as in report.md.
         let verdict = super::verdict::markdown(run);
         if !verdict.is_empty() {
@@ -77,7 +88,7 @@ impl Reporter<BenchRun> for BenchHtml {
             let keys: Vec<String> = run
                 .keys()
                 .into_iter()
-                .filter(|(f, k)| f == "echo" && k.starts_with(&format!("{mode}/")))
+                .filter(|(f, k)| *f == Scenario::Echo && k.starts_with(&format!("{mode}/")))
                 .map(|(_, k)| k)
                 .collect();
             let groups: Vec<String> = keys
@@ -93,8 +104,8 @@ impl Reporter<BenchRun> for BenchHtml {
                                 t.clone(),
                                 keys.iter()
                                     .map(|k| {
-                                        run.find("echo", k, t)
-                                            .filter(|m| m.status == "ok")
+                                        run.find(Scenario::Echo, k, t)
+                                            .filter(|m| m.status == Status::Ok)
                                             .and_then(f)
                                     })
                                     .collect(),
@@ -139,11 +150,15 @@ impl Reporter<BenchRun> for BenchHtml {
             )?;
         }
         // Latency percentiles of one representative configuration per family.
-        for (family, key) in [("echo", "rr/64B/16c"), ("many", ""), ("udp", "64B")] {
+        for (family, key) in [
+            (Scenario::Echo, "rr/64B/16c"),
+            (Scenario::Many, ""),
+            (Scenario::Udp, "64B"),
+        ] {
             let key = if key.is_empty() {
                 run.keys()
                     .into_iter()
-                    .find(|(f, _)| f == family)
+                    .find(|(f, _)| *f == family)
                     .map(|(_, k)| k)
                     .unwrap_or_default()
             } else {
@@ -180,7 +195,7 @@ impl Reporter<BenchRun> for BenchHtml {
         let uploads: Vec<String> = run
             .keys()
             .into_iter()
-            .filter(|(f, _)| f == "upload")
+            .filter(|(f, _)| *f == Scenario::Upload)
             .map(|(_, k)| k)
             .collect();
         let series: Vec<Bars> = names
@@ -191,8 +206,8 @@ impl Reporter<BenchRun> for BenchHtml {
                     uploads
                         .iter()
                         .map(|k| {
-                            run.find("upload", k, t)
-                                .filter(|m| m.status == "ok")
+                            run.find(Scenario::Upload, k, t)
+                                .filter(|m| m.status == Status::Ok)
                                 .map(|m| m.value.median)
                         })
                         .collect(),
@@ -214,7 +229,7 @@ impl Reporter<BenchRun> for BenchHtml {
             let mut series: Vec<Line> = names
                 .iter()
                 .filter_map(|t| {
-                    run.find("udp", &key, t).map(|m| {
+                    run.find(Scenario::Udp, &key, t).map(|m| {
                         (
                             t.clone(),
                             m.curve

@@ -5,7 +5,7 @@ use std::fmt::Write;
 use anyhow::Result;
 
 use super::Reporter;
-use crate::schema::bench::{BenchRun, Measurement};
+use crate::schema::bench::{BenchRun, Measurement, Scenario, Status};
 
 /// report.md.
 pub struct BenchMarkdown;
@@ -29,7 +29,7 @@ pub const SUSPECT: f64 = 1.05;
 pub fn cell(m: Option<&Measurement>) -> String {
     match m {
         None => "-".into(),
-        Some(m) if m.status != "ok" => {
+        Some(m) if m.status != Status::Ok => {
             format!("{} ({})", m.status, m.reason.as_deref().unwrap_or(""))
         }
         Some(m) => {
@@ -154,19 +154,23 @@ impl Reporter<BenchRun> for BenchMarkdown {
         )?;
         let names: Vec<&str> = run.targets.iter().map(|t| t.name.as_str()).collect();
         for (family, title, what) in [
-            ("echo", "Echo: sticky frames, closed loop", "frames/s"),
             (
-                "upload",
+                Scenario::Echo,
+                "Echo: sticky frames, closed loop",
+                "frames/s",
+            ),
+            (
+                Scenario::Upload,
                 "Upload with MD5",
                 "MB/s, ratio to MD5 on one core",
             ),
             (
-                "udp",
+                Scenario::Udp,
                 "UDP echo: highest loss-free rate",
                 "datagrams/s echoed, ratio to a raw UDP echo",
             ),
             (
-                "many",
+                Scenario::Many,
                 "Many connections: idle beside active",
                 "frames/s of the active connections",
             ),
@@ -174,7 +178,7 @@ impl Reporter<BenchRun> for BenchMarkdown {
             let keys: Vec<String> = run
                 .keys()
                 .into_iter()
-                .filter(|(f, _)| f == family)
+                .filter(|(f, _)| *f == family)
                 .map(|(_, k)| k)
                 .collect();
             if keys.is_empty() {
@@ -193,12 +197,12 @@ impl Reporter<BenchRun> for BenchMarkdown {
                 }
                 writeln!(s)?;
             }
-            if family != "upload" {
+            if family != Scenario::Upload {
                 writeln!(s)?;
                 writeln!(
                     s,
                     "Latency p50 / p99 / p99.9 (µs), {}:",
-                    if family == "udp" {
+                    if family == Scenario::Udp {
                         "open loop"
                     } else {
                         "closed loop"
@@ -221,7 +225,7 @@ impl Reporter<BenchRun> for BenchMarkdown {
                 }
             }
             writeln!(s)?;
-            if family == "upload" {
+            if family == Scenario::Upload {
                 writeln!(s, "Server CPU seconds per GB uploaded, and peak RSS:")?;
             } else {
                 writeln!(
@@ -239,7 +243,7 @@ impl Reporter<BenchRun> for BenchMarkdown {
                         .and_then(|m| m.server.map(|u| (u, m.driver_cpu_us_per_frame)))
                         .map_or("-".into(), |(u, d)| {
                             let rss = u.peak_rss_bytes as f64 / 1048576.0;
-                            if family == "upload" {
+                            if family == Scenario::Upload {
                                 return format!("{:.2} s/GB, {rss:.0} MiB", u.cpu_s_per_gb);
                             }
                             let drv = if d > 0.0 {
@@ -253,7 +257,7 @@ impl Reporter<BenchRun> for BenchMarkdown {
                 }
                 writeln!(s)?;
             }
-            if family == "echo" {
+            if family == Scenario::Echo {
                 writeln!(s)?;
                 writeln!(
                     s,
@@ -279,7 +283,7 @@ impl Reporter<BenchRun> for BenchMarkdown {
                     writeln!(s)?;
                 }
             }
-            if family == "udp" {
+            if family == Scenario::Udp {
                 writeln!(s)?;
                 writeln!(
                     s,
@@ -402,7 +406,7 @@ fn capacity(s: &mut String, run: &BenchRun) -> std::fmt::Result {
     let keys: Vec<String> = run
         .keys()
         .into_iter()
-        .filter(|(f, _)| f == "capacity")
+        .filter(|(f, _)| *f == Scenario::Capacity)
         .map(|(_, k)| k)
         .collect();
     if keys.is_empty() {
@@ -430,7 +434,11 @@ fn capacity(s: &mut String, run: &BenchRun) -> std::fmt::Result {
             .find(|m| m.key == format!("capacity/{k}"));
         write!(s, " {} |", capacity_cell(ceiling))?;
         for t in &names {
-            write!(s, " {} |", capacity_cell(run.find("capacity", k, t)))?;
+            write!(
+                s,
+                " {} |",
+                capacity_cell(run.find(Scenario::Capacity, k, t))
+            )?;
         }
         writeln!(s)?;
     }
@@ -444,7 +452,7 @@ fn capacity(s: &mut String, run: &BenchRun) -> std::fmt::Result {
         .ceilings
         .iter()
         .chain(&run.results)
-        .filter(|m| m.scenario == "capacity" || m.key.starts_with("capacity/"))
+        .filter(|m| m.scenario == Scenario::Capacity || m.key.starts_with("capacity/"))
         .filter(|m| !m.notes.is_empty())
         .map(|m| format!("- {} {}: {}", m.target, m.key, m.notes.join("; ")))
         .collect();
@@ -509,7 +517,7 @@ fn anchors(s: &mut String, run: &BenchRun) -> std::fmt::Result {
 fn capacity_cell(m: Option<&Measurement>) -> String {
     match m {
         None => "-".into(),
-        Some(m) if m.status != "ok" => {
+        Some(m) if m.status != Status::Ok => {
             format!("{} ({})", m.status, m.reason.as_deref().unwrap_or(""))
         }
         Some(m) if m.value.median <= 0.0 => "none".into(),
@@ -561,7 +569,13 @@ pub fn summary(run: &BenchRun) -> String {
         run.duration_s,
         took.join(", ")
     );
-    for family in ["capacity", "echo", "upload", "udp", "many"] {
+    for family in [
+        Scenario::Capacity,
+        Scenario::Echo,
+        Scenario::Upload,
+        Scenario::Udp,
+        Scenario::Many,
+    ] {
         let mut line = format!("  {family:<8}");
         let mut any = false;
         for t in &run.targets {

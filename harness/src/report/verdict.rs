@@ -12,7 +12,7 @@
 
 use rand::{Rng, SeedableRng};
 
-use crate::schema::bench::{BenchRun, Measurement};
+use crate::schema::bench::{BenchRun, Measurement, Scenario, Status};
 
 /// Resamples of the bootstrap.
 pub const RESAMPLES: usize = 2000;
@@ -50,29 +50,35 @@ impl Verdict {
 }
 
 /// A workload: its name, its scenario, and which configuration keys it pools.
-type Workload = (&'static str, &'static str, fn(&str) -> bool);
+type Workload = (&'static str, Scenario, fn(&str) -> bool);
 
 /// The workloads, each a scenario and a test on its configuration key.
 const WORKLOADS: [Workload; 7] = [
-    ("capacity at the latency target", "capacity", |_| true),
-    ("request-response, small bodies", "echo", |k| {
+    ("capacity at the latency target", Scenario::Capacity, |_| {
+        true
+    }),
+    ("request-response, small bodies", Scenario::Echo, |k| {
         k.starts_with("rr/") && !k.contains("/16KiB/")
     }),
-    ("request-response, 16 KiB bodies", "echo", |k| {
+    ("request-response, 16 KiB bodies", Scenario::Echo, |k| {
         k.starts_with("rr/16KiB/")
     }),
-    ("pipelined, small bodies", "echo", |k| {
+    ("pipelined, small bodies", Scenario::Echo, |k| {
         k.starts_with("pipelined/") && !k.contains("/16KiB/")
     }),
-    ("pipelined, 16 KiB bodies", "echo", |k| {
+    ("pipelined, 16 KiB bodies", Scenario::Echo, |k| {
         k.starts_with("pipelined/16KiB/")
     }),
-    ("many idle connections beside active ones", "many", |_| true),
-    ("upload with MD5", "upload", |_| true),
+    (
+        "many idle connections beside active ones",
+        Scenario::Many,
+        |_| true,
+    ),
+    ("upload with MD5", Scenario::Upload, |_| true),
 ];
 
 /// The UDP workload is separate: its figure is a loss-free rate.
-const UDP: (&str, &str) = ("UDP echo, loss-free rate", "udp");
+const UDP: (&str, Scenario) = ("UDP echo, loss-free rate", Scenario::Udp);
 
 /// Every workload the run measured.
 pub fn verdicts(run: &BenchRun) -> Vec<Verdict> {
@@ -100,7 +106,7 @@ pub fn verdicts(run: &BenchRun) -> Vec<Verdict> {
 }
 
 fn usable(m: &Measurement) -> bool {
-    m.status == "ok" && !m.reps.is_empty()
+    m.status == Status::Ok && !m.reps.is_empty()
 }
 
 fn judge(
@@ -210,7 +216,7 @@ fn judge(
     let why = match (wb.0, ws.0) {
         (Some(cb), Some(cs)) => {
             // An upload is one frame: its CPU reads per byte.
-            let unit = if results.iter().any(|m| m.scenario == "upload") {
+            let unit = if results.iter().any(|m| m.scenario == Scenario::Upload) {
                 "s per GB"
             } else {
                 "µs per frame"
@@ -288,7 +294,7 @@ fn explain(ms: &[&Measurement]) -> (Option<f64>, Option<f64>) {
         .iter()
         .filter_map(|m| {
             m.server.map(|u| {
-                if m.scenario == "upload" {
+                if m.scenario == Scenario::Upload {
                     u.cpu_s_per_gb
                 } else {
                     u.cpu_us_per_frame
@@ -387,7 +393,8 @@ mod tests {
         }
         for (t, k, r) in reps {
             run.results.push(
-                Measurement::new("echo", k, t, "frames/s", "closed-loop").with_reps(r.to_vec()),
+                Measurement::new(Scenario::Echo, k, t, "frames/s", "closed-loop")
+                    .with_reps(r.to_vec()),
             );
         }
         run

@@ -27,7 +27,7 @@ pub struct BenchRun {
     /// Wall time.
     pub duration_s: f64,
     /// `quick` or `full`.
-    pub mode: String,
+    pub mode: Mode,
     /// Every parameter of the run.
     pub parameters: Parameters,
     /// The servers measured, in column order.
@@ -186,17 +186,105 @@ pub struct Syscalls {
     pub driver_writes_per_frame: f64,
 }
 
+/// How long a run measures: `bench --quick` or the full run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    /// The two-minute run CI uses.
+    Quick,
+    /// Every configuration, longer repetitions.
+    Full,
+}
+
+/// The scenario family a measurement belongs to, or `ceiling`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Scenario {
+    /// Open-loop capacity at a latency target.
+    Capacity,
+    /// Closed-loop echo: request-response and pipelined.
+    Echo,
+    /// Uploads with MD5.
+    Upload,
+    /// UDP echo.
+    Udp,
+    /// Many idle connections beside active ones.
+    Many,
+    /// A ceiling measured in the same run.
+    Ceiling,
+}
+
+/// Whether a measurement has a value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Status {
+    /// Measured.
+    #[serde(rename = "ok")]
+    Ok,
+    /// Not applicable to this target (`reason` says why).
+    #[serde(rename = "n/a")]
+    NotApplicable,
+    /// The measurement failed (`reason` says why).
+    #[serde(rename = "error")]
+    Error,
+}
+
+impl Mode {
+    /// As results.json spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Quick => "quick",
+            Mode::Full => "full",
+        }
+    }
+}
+
+impl Scenario {
+    /// As results.json spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scenario::Capacity => "capacity",
+            Scenario::Echo => "echo",
+            Scenario::Upload => "upload",
+            Scenario::Udp => "udp",
+            Scenario::Many => "many",
+            Scenario::Ceiling => "ceiling",
+        }
+    }
+}
+
+impl Status {
+    /// As results.json spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Ok => "ok",
+            Status::NotApplicable => "n/a",
+            Status::Error => "error",
+        }
+    }
+}
+
+macro_rules! display_as_str {
+    ($($t:ty),*) => {$(
+        impl std::fmt::Display for $t {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    )*};
+}
+display_as_str!(Mode, Scenario, Status);
+
 /// One scenario on one target (or one ceiling).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Measurement {
-    /// Scenario family: `capacity`, `echo`, `upload`, `udp`, `many`; or `ceiling`.
-    pub scenario: String,
+    /// Scenario family, or `ceiling`.
+    pub scenario: Scenario,
     /// The configuration within the family, e.g. `rr/64B/16c`.
     pub key: String,
     /// Target name, or the ceiling's name.
     pub target: String,
-    /// `ok`, `n/a` (not applicable to this target) or `error`.
-    pub status: String,
+    /// Measured, not applicable to this target, or failed.
+    pub status: Status,
     /// Why n/a or error.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
@@ -308,12 +396,12 @@ pub struct CurvePoint {
 
 impl Measurement {
     /// An empty measurement to be filled in.
-    pub fn new(scenario: &str, key: &str, target: &str, unit: &str, load: &str) -> Measurement {
+    pub fn new(scenario: Scenario, key: &str, target: &str, unit: &str, load: &str) -> Measurement {
         Measurement {
-            scenario: scenario.into(),
+            scenario,
             key: key.into(),
             target: target.into(),
-            status: "ok".into(),
+            status: Status::Ok,
             reason: None,
             unit: unit.into(),
             reps: Vec::new(),
@@ -337,14 +425,14 @@ impl Measurement {
 
     /// Marks it not applicable to its target.
     pub fn not_applicable(mut self, why: &str) -> Measurement {
-        self.status = "n/a".into();
+        self.status = Status::NotApplicable;
         self.reason = Some(why.into());
         self
     }
 
     /// Marks it failed.
     pub fn failed(mut self, why: impl std::fmt::Display) -> Measurement {
-        self.status = "error".into();
+        self.status = Status::Error;
         self.reason = Some(why.to_string());
         self
     }
@@ -360,14 +448,14 @@ impl Measurement {
     /// (a ceiling measured before and after its targets). A failed one
     /// adds nothing but a note; a failed self takes the other's place.
     pub fn pool(&mut self, other: &Measurement) {
-        if other.status != "ok" {
+        if other.status != Status::Ok {
             self.notes.push(format!(
                 "a second measurement failed: {}",
                 other.reason.as_deref().unwrap_or("")
             ));
             return;
         }
-        if self.status != "ok" {
+        if self.status != Status::Ok {
             *self = other.clone();
             return;
         }
@@ -394,7 +482,7 @@ impl Measurement {
     /// and on a shared machine its fastest repetition is the best estimate
     /// of that bound (a slow spell only ever lowers a rate).
     pub fn relate(&mut self, ceiling: &Measurement) {
-        if ceiling.status != "ok" || ceiling.value.max <= 0.0 || self.status != "ok" {
+        if ceiling.status != Status::Ok || ceiling.value.max <= 0.0 || self.status != Status::Ok {
             return;
         }
         if let Some(by) = self.limited_by.as_ref().or(ceiling.limited_by.as_ref()) {
@@ -431,18 +519,18 @@ pub struct CodecResult {
 
 impl BenchRun {
     /// The measurement of `scenario/key` on `target`.
-    pub fn find(&self, scenario: &str, key: &str, target: &str) -> Option<&Measurement> {
+    pub fn find(&self, scenario: Scenario, key: &str, target: &str) -> Option<&Measurement> {
         self.results
             .iter()
             .find(|m| m.scenario == scenario && m.key == key && m.target == target)
     }
 
     /// The distinct (scenario, key) pairs, in order of first appearance.
-    pub fn keys(&self) -> Vec<(String, String)> {
-        let mut out: Vec<(String, String)> = Vec::new();
+    pub fn keys(&self) -> Vec<(Scenario, String)> {
+        let mut out: Vec<(Scenario, String)> = Vec::new();
         for m in &self.results {
             if !out.iter().any(|(s, k)| *s == m.scenario && *k == m.key) {
-                out.push((m.scenario.clone(), m.key.clone()));
+                out.push((m.scenario, m.key.clone()));
             }
         }
         out

@@ -4,6 +4,9 @@
 
 mod common;
 
+/// The suite runs on every back-end or, when true, only the concurrent ones.
+const CONCURRENT_ONLY: bool = true;
+
 use std::io::Write;
 use std::sync::{Arc, Barrier};
 use std::thread;
@@ -319,7 +322,12 @@ fn slow_gigabyte_declarations_stay_under_64_mib(backend: &str) {
 }
 
 macro_rules! suite {
-    ($($backend:ident),* $(,)?) => {$(
+    ($($backend:ident),* $(,)?) => {
+        #[test]
+        fn every_backend_is_in_the_suite() {
+            common::assert_every_backend(&[$(stringify!($backend)),*], CONCURRENT_ONLY);
+        }
+        $(
         mod $backend {
             suite!(@tests $backend:
                 thousand_concurrent_connections, stalled_clients_do_not_delay_others,
@@ -328,7 +336,8 @@ macro_rules! suite {
                                 idle_timeout_cuts_a_stalled_client, sigterm_with_open_connections,
                 slow_gigabyte_declarations_stay_under_64_mib);
         }
-    )*};
+        )*
+    };
     (@tests $backend:ident: $($test:ident),* $(,)?) => {$(
         #[test]
         fn $test() {

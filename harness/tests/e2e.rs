@@ -6,6 +6,9 @@
 
 mod common;
 
+/// The suite runs on every back-end or, when true, only the concurrent ones.
+const CONCURRENT_ONLY: bool = false;
+
 use std::time::Duration;
 
 use common::{Server, T};
@@ -179,14 +182,20 @@ fn end_of_stream_is_not_a_read(backend: &str) {
 
 /// The suite, once per back-end.
 macro_rules! suite {
-    ($($backend:ident),* $(,)?) => {$(
+    ($($backend:ident),* $(,)?) => {
+        #[test]
+        fn every_backend_is_in_the_suite() {
+            common::assert_every_backend(&[$(stringify!($backend)),*], CONCURRENT_ONLY);
+        }
+        $(
         mod $backend {
             suite!(@tests $backend:
                 stats_counts_exactly, sigterm_when_idle_removes_default_storage,
                 python_client, each_reply_is_one_write, end_of_stream_is_not_a_read,
                 idle_timeout_holds_mid_frame);
         }
-    )*};
+        )*
+    };
     (@tests $backend:ident: $($test:ident),* $(,)?) => {$(
         #[test]
         fn $test() {

@@ -5,6 +5,9 @@
 
 mod common;
 
+/// The suite runs on every back-end or, when true, only the concurrent ones.
+const CONCURRENT_ONLY: bool = false;
+
 use std::net::UdpSocket;
 use std::time::Duration;
 
@@ -89,7 +92,12 @@ fn exact(
 }
 
 macro_rules! per_backend {
-    ($($backend:ident),*) => {$(
+    ($($backend:ident),*) => {
+        #[test]
+        fn every_backend_is_in_the_suite() {
+            common::assert_every_backend(&[$(stringify!($backend)),*], CONCURRENT_ONLY);
+        }
+        $(
         mod $backend {
             #[test]
             fn probe_counts_equal_the_relay_record() {
@@ -99,7 +107,8 @@ macro_rules! per_backend {
                 }
             }
         }
-    )*};
+        )*
+    };
 }
 
 per_backend!(blocking, threaded, mio, tokio);

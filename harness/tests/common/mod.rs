@@ -103,3 +103,15 @@ pub fn md5_hex(data: &[u8]) -> String {
 pub fn code(f: &Frame) -> &str {
     f.error_code().unwrap_or("<not an error>")
 }
+
+/// Fails unless `listed` names every back-end of the harness's one list
+/// (only the concurrent ones when `concurrent_only`), in its order: a
+/// suite that lists back-ends by hand cannot miss a new one.
+pub fn assert_every_backend(listed: &[&str], concurrent_only: bool) {
+    let want: Vec<&str> = sockbench::backends::all()
+        .iter()
+        .filter(|b| !concurrent_only || b.capabilities().concurrent)
+        .map(|b| b.name())
+        .collect();
+    assert_eq!(listed, want.as_slice(), "the suite's back-ends");
+}

@@ -278,15 +278,7 @@ pub fn run(
             }
             send_due(c, now, end, window, &bounds, &mut windows);
             if let Err(e) = flush(c, &batch, flen) {
-                fail(
-                    c,
-                    i,
-                    &e.to_string(),
-                    end,
-                    &bounds,
-                    &mut windows,
-                    &mut failures,
-                );
+                fail(c, i, &e, end, &bounds, &mut windows, &mut failures);
             }
         }
         let open = conns
@@ -342,15 +334,7 @@ pub fn run(
                 &mut windows,
             );
             if let Err(e) = r {
-                fail(
-                    c,
-                    i,
-                    &e.to_string(),
-                    end,
-                    &bounds,
-                    &mut windows,
-                    &mut failures,
-                );
+                fail(c, i, &e, end, &bounds, &mut windows, &mut failures);
             }
         }
     }
@@ -491,7 +475,7 @@ fn receive(
 fn fail(
     c: &mut Conn,
     i: usize,
-    why: &str,
+    why: &Error,
     end: u64,
     bounds: &Bounds,
     windows: &mut [Window],

@@ -35,16 +35,8 @@ fn config() -> ServerConfig {
 /// first action that was not a write.
 fn written(d: &mut Driver, now: Instant) -> (Vec<u8>, String) {
     let mut out = Vec::new();
-    loop {
-        match d.next(now) {
-            Action::Write(b) => {
-                out.extend_from_slice(b);
-                let n = b.len();
-                d.on_written(n, now);
-            }
-            other => return (out, format!("{other:?}")),
-        }
-    }
+    let next = common::written(d, now, &mut out);
+    (out, next)
 }
 
 #[test]

@@ -70,11 +70,10 @@ pub fn driver(ctx: &Arc<ServerContext>) -> Driver {
     Driver::new(ctx, Instant::now())
 }
 
-/// Carries out the driver's writes as a socket that takes everything would,
-/// appending them to `out`; true when the driver ends the connection
-/// (shuts down writing or closes) instead of reading on.
-pub fn flush(d: &mut Driver, out: &mut Vec<u8>) -> bool {
-    let now = Instant::now();
+/// Carries out the driver's writes at `now` as a socket that takes
+/// everything would, appending them to `out`; returns the first other
+/// action, by name.
+pub fn written(d: &mut Driver, now: Instant, out: &mut Vec<u8>) -> String {
     loop {
         match d.next(now) {
             Action::Write(b) => {
@@ -82,9 +81,20 @@ pub fn flush(d: &mut Driver, out: &mut Vec<u8>) -> bool {
                 let n = b.len();
                 d.on_written(n, now);
             }
-            Action::Read => return false,
-            Action::AbortUpload => {}
-            Action::ShutdownWrite | Action::Close => return true,
+            other => return format!("{other:?}"),
+        }
+    }
+}
+
+/// Writes what the driver has (an abandoned upload needs nothing here);
+/// true when it ends the connection (shuts down writing or closes)
+/// instead of reading on.
+pub fn flush(d: &mut Driver, out: &mut Vec<u8>) -> bool {
+    loop {
+        match written(d, Instant::now(), out).as_str() {
+            "Read" => return false,
+            "AbortUpload" => {}
+            _ => return true,
         }
     }
 }

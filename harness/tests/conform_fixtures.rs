@@ -11,6 +11,8 @@ use serde_json::Value;
 use sockbench::conform::cases::catalogue;
 use sockbench::schema::conform::{ConformRun, Outcome};
 
+mod common;
+
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
 }
@@ -32,7 +34,11 @@ fn results(out: &Path) -> ConformRun {
 }
 
 fn python(path: &str, label: &str) -> String {
-    format!("{label}=python3 {}", root().join(path).display())
+    format!(
+        "{label}={} {}",
+        common::python(),
+        root().join(path).display()
+    )
 }
 
 #[test]
@@ -225,7 +231,7 @@ fn a_server_that_dies_at_once_fails_without_hanging_the_run() {
     let script = out.path().join("dies.py");
     std::fs::write(&script, DIES).unwrap();
     let t = Instant::now();
-    let spawn = format!("dies=python3 {}", script.display());
+    let spawn = format!("dies={} {}", common::python(), script.display());
     let o = conform(
         &["--spawn", &spawn, "--cases", "1.1,1.2,2.6,4.1,7.1"],
         out.path(),
@@ -246,7 +252,8 @@ fn child_servers_are_reaped() {
     let out = tempfile::tempdir().unwrap();
     let marker = format!("reap-check-{}", std::process::id());
     let spawn = format!(
-        "reaped=python3 {} --backend {marker}",
+        "reaped={} {} --backend {marker}",
+        common::python(),
         root().join("fixtures/peers/server.py").display()
     );
     let o = conform(&["--spawn", &spawn, "--cases", "1.*,6.9"], out.path());

@@ -11,6 +11,8 @@ use std::process::{Command, Output};
 use serde_json::Value;
 use sockbench::target::Spawned;
 
+mod common;
+
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
 }
@@ -34,7 +36,8 @@ fn text(o: &Output) -> String {
 
 fn fixture(name: &str) -> String {
     format!(
-        "{name}=python3 {}",
+        "{name}={} {}",
+        common::python(),
         root().join("fixtures/broken").join(name).display()
     )
 }
@@ -42,12 +45,13 @@ fn fixture(name: &str) -> String {
 #[test]
 fn correct_servers_show_no_divergence() {
     let peer = format!(
-        "peer=python3 {}",
+        "peer={} {}",
+        common::python(),
         root().join("fixtures/peers/server.py").display()
     );
-    let mut runs: Vec<Vec<String>> = ["blocking", "threaded", "mio", "tokio"]
-        .iter()
-        .map(|b| vec!["--backend".to_owned(), (*b).to_owned()])
+    let mut runs: Vec<Vec<String>> = sockbench::backends::names()
+        .into_iter()
+        .map(|b| vec!["--backend".to_owned(), b.to_owned()])
         .collect();
     runs.push(vec!["--spawn".into(), peer]);
     for target in runs {

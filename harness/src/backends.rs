@@ -9,6 +9,8 @@ pub fn all() -> Vec<Box<dyn Backend>> {
         Box::new(sockbench_threaded::Threaded),
         Box::new(sockbench_mio::Mio),
         Box::new(sockbench_tokio::Tokio),
+        Box::new(sockbench_uring::Uring),
+        Box::new(sockbench_percore::PerCore),
     ]
 }
 

@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use clap::Parser as _;
 
 use sockbench::cli::{Cli, Command};
+use sockbench::error::Error;
 
 /// The golden vectors' streams, one file each, for `just fuzz`.
 fn write_corpus(dir: &std::path::Path) -> anyhow::Result<()> {
@@ -104,7 +105,14 @@ fn main() -> ExitCode {
             }
         },
         Command::Serve(args) => match args.options() {
-            Ok(opts) => sockbench::serve::serve(opts),
+            // A back-end this machine cannot run is unusable input: exit 2.
+            Ok(opts) => match sockbench::serve::serve(opts) {
+                Err(e) if matches!(e.downcast_ref(), Some(Error::Unavailable(_))) => {
+                    eprintln!("sockbench serve: {e:#}");
+                    return ExitCode::from(2);
+                }
+                other => other,
+            },
             Err(msg) => {
                 eprintln!("sockbench serve: {msg}");
                 return ExitCode::from(2);

@@ -1,15 +1,15 @@
 //! `sockbench serve`: bind, announce, serve until SIGINT/SIGTERM, clean up.
 
 use std::io::{self, Write};
-use std::net::{SocketAddr, TcpListener, UdpSocket};
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
 use anyhow::{Context, Result, bail};
 use signal_hook::consts::{SIGINT, SIGTERM, SIGXFSZ};
+use sockbench_core::sockets::{Sharing, bind_tcp, bind_udp};
 use sockbench_core::{Server, ServerConfig, ServerContext, Storage};
-use socket2::{Domain, Protocol, Socket, Type};
 
 use crate::backends;
 use crate::ready::Ready;
@@ -52,8 +52,21 @@ pub fn serve(opts: ServeOptions) -> Result<()> {
             (t.path().to_owned(), Some(t))
         }
     };
-    let tcp = bind_tcp(opts.tcp).with_context(|| format!("cannot listen on TCP {}", opts.tcp))?;
-    let udp = bind_udp(opts.udp).with_context(|| format!("cannot bind UDP {}", opts.udp))?;
+    if let Err(why) = backend.probe() {
+        return Err(crate::error::Error::Unavailable(format!(
+            "back-end {} is unavailable here: {why}",
+            backend.name()
+        ))
+        .into());
+    }
+    let sharing = match backend.capabilities().reuse_port {
+        true => Sharing::ReusePort,
+        false => Sharing::Exclusive,
+    };
+    let tcp = bind_tcp(opts.tcp, sharing)
+        .with_context(|| format!("cannot listen on TCP {}", opts.tcp))?;
+    let udp =
+        bind_udp(opts.udp, sharing).with_context(|| format!("cannot bind UDP {}", opts.udp))?;
     warn_stale_temporaries(&dir);
     let ctx = ServerContext::new(
         backend.name(),
@@ -136,38 +149,4 @@ fn install_signals(ctx: &Arc<ServerContext>) -> Result<()> {
             }
         })?;
     Ok(())
-}
-
-fn domain(addr: SocketAddr) -> Domain {
-    if addr.is_ipv4() {
-        Domain::IPV4
-    } else {
-        Domain::IPV6
-    }
-}
-
-/// A listening socket with a backlog deep enough for thousands of
-/// simultaneous connects (std's is 128).
-fn bind_tcp(addr: SocketAddr) -> io::Result<TcpListener> {
-    let s = Socket::new(domain(addr), Type::STREAM, Some(Protocol::TCP))?;
-    s.set_reuse_address(true)?;
-    if addr.is_ipv6() {
-        s.set_only_v6(true)?;
-    }
-    s.bind(&addr.into())?;
-    s.listen(4096)?;
-    Ok(s.into())
-}
-
-/// A UDP socket with buffers large enough for bursts of maximum-size datagrams.
-fn bind_udp(addr: SocketAddr) -> io::Result<UdpSocket> {
-    let s = Socket::new(domain(addr), Type::DGRAM, Some(Protocol::UDP))?;
-    if addr.is_ipv6() {
-        s.set_only_v6(true)?;
-    }
-    // Best effort: the kernel caps these at net.core.{r,w}mem_max.
-    let _ = s.set_recv_buffer_size(4 << 20);
-    let _ = s.set_send_buffer_size(4 << 20);
-    s.bind(&addr.into())?;
-    Ok(s.into())
 }

@@ -26,12 +26,20 @@ fn run_catalogue(backend: &str) {
         .iter()
         .map(|r| format!("{:<6} {}", r.case, r.outcome.as_str()))
         .collect();
+    let b = sockbench::backends::find(backend).expect("a back-end of the harness");
+    if let Err(why) = b.probe() {
+        // Unavailable here: every case says so, none passes or fails.
+        for r in &run.results {
+            assert_eq!(r.outcome, Outcome::Unsupported, "{backend} {}", r.case);
+            assert!(r.reason.as_deref().is_some_and(|t| t.contains(&why.0)));
+        }
+        assert!(o.status.success(), "{stdout}");
+        eprintln!("{backend} is unavailable here ({why}): its cases are UNSUPPORTED");
+        return;
+    }
     // Only a back-end that serves one connection at a time may decline a
     // case (those that need several at once).
-    let concurrent = sockbench::backends::find(backend)
-        .expect("a back-end of the harness")
-        .capabilities()
-        .concurrent;
+    let concurrent = b.capabilities().concurrent;
     let bad: Vec<&String> = run
         .results
         .iter()
@@ -69,4 +77,95 @@ macro_rules! every_backend {
     };
 }
 
-every_backend!(blocking, threaded, mio, tokio);
+every_backend!(blocking, threaded, mio, tokio, uring, percore);
+
+/// Where io_uring is missing (forced here through the probe's lever):
+/// `serve` refuses in one line with exit 2, `conform` reports every case
+/// UNSUPPORTED with the reason and still exits 0, and `bench` measures the
+/// others and lists the back-end as not measured.
+#[test]
+fn an_unavailable_back_end_is_refused_in_one_line_and_never_fails_a_run() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_sockbench"))
+            .args(args)
+            .env(sockbench_uring::FORCE_UNAVAILABLE, "forced by the test")
+            .current_dir(&root)
+            .output()
+            .expect("sockbench runs")
+    };
+    let o = run(&["serve", "--backend", "uring", "--tcp", "127.0.0.1:0"]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.contains("uring") && err.contains("forced by the test"),
+        "{err}"
+    );
+
+    let out = tempfile::tempdir().unwrap();
+    let dir = out.path().to_str().unwrap();
+    let o = run(&[
+        "conform",
+        "--backend",
+        "uring,mio",
+        "--cases",
+        "1.1,2.6",
+        "--no-progress",
+        "--out",
+        dir,
+    ]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stdout)
+    );
+    let text = std::fs::read_to_string(out.path().join("results.json")).unwrap();
+    let results: ConformRun = serde_json::from_str(&text).unwrap();
+    for r in &results.results {
+        match r.target.as_str() {
+            "uring" => {
+                assert_eq!(r.outcome, Outcome::Unsupported, "{}", r.case);
+                assert!(
+                    r.reason
+                        .as_deref()
+                        .unwrap_or("")
+                        .contains("forced by the test")
+                );
+            }
+            _ => assert_eq!(r.outcome, Outcome::Pass, "{} {}", r.target, r.case),
+        }
+    }
+
+    let o = run(&[
+        "bench",
+        "--backend",
+        "uring,mio",
+        "--scenario",
+        "echo",
+        "--only",
+        "echo rr/64B/1c",
+        "--quick",
+        "--no-pin",
+        "--no-progress",
+        "--no-anchors",
+        "--reps",
+        "5",
+        "--rep-ms",
+        "20",
+        "--warmup-ms",
+        "10",
+        "--out",
+        dir,
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let text = std::fs::read_to_string(out.path().join("results.json")).unwrap();
+    let bench: sockbench::schema::bench::BenchRun = serde_json::from_str(&text).unwrap();
+    assert_eq!(bench.unavailable.len(), 1);
+    assert!(bench.unavailable[0].reason.contains("forced by the test"));
+    assert!(bench.targets.iter().all(|t| t.name != "uring"));
+    assert!(bench.results.iter().any(|m| m.target == "mio"));
+    let md = std::fs::read_to_string(out.path().join("report.md")).unwrap();
+    assert!(md.contains("**uring not measured**"), "{md}");
+}

@@ -341,12 +341,14 @@ macro_rules! suite {
     (@tests $backend:ident: $($test:ident),* $(,)?) => {$(
         #[test]
         fn $test() {
-            super::$test(stringify!($backend));
+            if super::common::available(stringify!($backend)) {
+                super::$test(stringify!($backend));
+            }
         }
     )*};
 }
 
-suite!(threaded, mio, tokio);
+suite!(threaded, mio, tokio, uring, percore);
 
 /// `blocking` declares it is not concurrent, and is not: a second client
 /// waits until the first leaves.

@@ -199,9 +199,11 @@ macro_rules! suite {
     (@tests $backend:ident: $($test:ident),* $(,)?) => {$(
         #[test]
         fn $test() {
-            super::$test(stringify!($backend));
+            if super::common::available(stringify!($backend)) {
+                super::$test(stringify!($backend));
+            }
         }
     )*};
 }
 
-suite!(blocking, threaded, mio, tokio);
+suite!(blocking, threaded, mio, tokio, uring, percore);

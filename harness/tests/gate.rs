@@ -53,6 +53,7 @@ fn bench_run(ratios: [[f64; 5]; 2], writes_per_frame: f64) -> BenchRun {
             driver_reads_per_frame: 1.0,
             driver_writes_per_frame: 1.0,
             server_frames_per_read: 1.0,
+            server_syscalls_per_frame: 1.0 + writes_per_frame,
         });
         run.results.push(m);
     }

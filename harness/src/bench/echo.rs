@@ -254,15 +254,20 @@ pub fn measure(
         // drains after the measurement, which varies: not a counter to trust.
         let stats_after = if r.starved > 0 { None } else { s.stats() };
         if let (Some((t0, _)), Some((t1, _))) = (before_stats, stats_after) {
-            let (f, rd, wr) = (
+            let (f, rd, wr, calls) = (
                 (t1.frames - t0.frames) as f64,
                 (t1.reads - t0.reads) as f64,
                 (t1.writes - t0.writes) as f64,
+                (t1.syscalls - t0.syscalls) as f64,
             );
             if f > 0.0 && rd > 0.0 {
                 syscalls.server_reads_per_frame = rd / f;
                 syscalls.server_writes_per_frame = wr / f;
                 syscalls.server_frames_per_read = f / rd;
+                syscalls.server_syscalls_per_frame = match calls > 0.0 {
+                    true => calls / f,
+                    false => (rd + wr) / f,
+                };
             }
         }
     }

@@ -6,7 +6,7 @@ use anyhow::{Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use super::context::{BenchOptions, Run, Server};
-use crate::schema::bench::{BenchRun, BenchTarget, Mode, SCHEMA};
+use crate::schema::bench::{BenchRun, BenchTarget, Mode, SCHEMA, UnavailableTarget};
 use crate::schema::machine::Machine;
 use crate::target::TargetSpec;
 
@@ -27,7 +27,18 @@ pub fn run(opts: &BenchOptions) -> Result<BenchRun> {
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
     let mut targets = Vec::new();
+    let mut unavailable = Vec::new();
     for spec in &opts.targets {
+        if let TargetSpec::Backend(name) = spec
+            && let Some(Err(why)) = crate::backends::find(name).map(|b| b.probe())
+        {
+            eprintln!("sockbench bench: {name} is not measured: unavailable here: {why}");
+            unavailable.push(UnavailableTarget {
+                name: name.clone(),
+                reason: why.to_string(),
+            });
+            continue;
+        }
         // Start each once to learn what it declares.
         let s = Server::start(spec, &opts.exe, &[], opts.pin)
             .with_context(|| format!("cannot start {}", spec.name()))?;
@@ -142,6 +153,7 @@ pub fn run(opts: &BenchOptions) -> Result<BenchRun> {
         floor,
         netem,
         anchors,
+        unavailable,
     })
 }
 

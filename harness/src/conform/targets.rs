@@ -117,6 +117,13 @@ pub fn instantiate(spec: &TargetSpec, case: &Case, exe: &Path) -> Result<Instanc
         TargetSpec::Spawn { .. } if case.setup.ours_only() => Err(NotReady::Unsupported(
             "the case sets timeouts with flags only sockbench's own serve takes".into(),
         )),
+        TargetSpec::Backend(name)
+            if let Some(Err(why)) = crate::backends::find(name).map(|b| b.probe()) =>
+        {
+            Err(NotReady::Unsupported(format!(
+                "the {name} back-end is unavailable here: {why}"
+            )))
+        }
         TargetSpec::Backend(_) | TargetSpec::Spawn { .. } => {
             let dir = tempfile::Builder::new()
                 .prefix("sockbench-conform-")

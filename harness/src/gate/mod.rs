@@ -408,12 +408,20 @@ fn bench(base: &BenchRun, cur: &BenchRun, tol: Tolerances) -> Result<Vec<Row>, U
                     bc.driver_writes_per_frame,
                     cc.driver_writes_per_frame,
                 ),
+                (
+                    "server syscalls/frame",
+                    bc.server_syscalls_per_frame,
+                    cc.server_syscalls_per_frame,
+                ),
             ] {
                 if x <= 0.0 {
                     continue;
                 }
                 let row = counter_row(format!("{name}: {label}"), x, y, tol.counter);
-                rows.push(if exact_counts(b) { row } else { batched(row) });
+                // System calls include waits and calls that would block,
+                // whose number timing sets even in request-response.
+                let exact = exact_counts(b) && !label.starts_with("server syscalls");
+                rows.push(if exact { row } else { batched(row) });
             }
         }
     }

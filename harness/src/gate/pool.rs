@@ -51,6 +51,8 @@ fn merge(m: &mut Measurement, o: &Measurement) {
         a.server_frames_per_read = (a.server_frames_per_read + b.server_frames_per_read) / 2.0;
         a.driver_reads_per_frame = (a.driver_reads_per_frame + b.driver_reads_per_frame) / 2.0;
         a.driver_writes_per_frame = (a.driver_writes_per_frame + b.driver_writes_per_frame) / 2.0;
+        a.server_syscalls_per_frame =
+            (a.server_syscalls_per_frame + b.server_syscalls_per_frame) / 2.0;
     }
 }
 

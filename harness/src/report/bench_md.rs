@@ -104,6 +104,13 @@ impl Reporter<BenchRun> for BenchMarkdown {
                 }
             )?;
         }
+        for u in &run.unavailable {
+            writeln!(
+                s,
+                "\n**{} not measured**: unavailable on this machine ({}).",
+                u.name, u.reason
+            )?;
+        }
         let verdict = super::verdict::markdown(run);
         if !verdict.is_empty() {
             writeln!(s)?;
@@ -261,7 +268,7 @@ impl Reporter<BenchRun> for BenchMarkdown {
                 writeln!(s)?;
                 writeln!(
                     s,
-                    "Server reads / writes per frame (the sticky path: fewer than one read per frame means frames arrived glued):"
+                    "Server reads / writes per frame (the sticky path: fewer than one read per frame means frames arrived glued), and in brackets system calls per frame (mio and percore: waits, reads and writes, including those that would block; uring: its `io_uring_enter` calls, which carry its reads and writes; the others: reads plus writes, a lower bound):"
                 )?;
                 writeln!(s)?;
                 table_head(&mut s, "configuration", &names)?;
@@ -274,8 +281,10 @@ impl Reporter<BenchRun> for BenchMarkdown {
                             .filter(|c| c.server_reads_per_frame > 0.0)
                             .map_or("-".into(), |c| {
                                 format!(
-                                    "{:.2} / {:.2}",
-                                    c.server_reads_per_frame, c.server_writes_per_frame
+                                    "{:.2} / {:.2} ({:.2})",
+                                    c.server_reads_per_frame,
+                                    c.server_writes_per_frame,
+                                    c.server_syscalls_per_frame
                                 )
                             });
                         write!(s, " {v} |")?;

@@ -306,7 +306,10 @@ fn explain(ms: &[&Measurement]) -> (Option<f64>, Option<f64>) {
     let calls: Vec<f64> = ms
         .iter()
         .filter_map(|m| m.syscalls)
-        .map(|s| s.server_reads_per_frame + s.server_writes_per_frame)
+        .map(|s| match s.server_syscalls_per_frame > 0.0 {
+            true => s.server_syscalls_per_frame,
+            false => s.server_reads_per_frame + s.server_writes_per_frame,
+        })
         .filter(|&c| c > 0.0)
         .collect();
     let g = |v: &[f64]| (!v.is_empty()).then(|| score(v));

@@ -53,6 +53,18 @@ pub struct BenchRun {
     /// iperf3 and sockperf beside our ceilings (`--anchors`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub anchors: Vec<Anchor>,
+    /// Back-ends asked for that this machine cannot run, not measured.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unavailable: Vec<UnavailableTarget>,
+}
+
+/// A back-end that was not measured because this machine cannot run it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UnavailableTarget {
+    /// The back-end.
+    pub name: String,
+    /// Why (the kernel feature missing or forbidden).
+    pub reason: String,
 }
 
 fn one() -> usize {
@@ -184,6 +196,13 @@ pub struct Syscalls {
     pub driver_reads_per_frame: f64,
     /// Driver writes per request frame.
     pub driver_writes_per_frame: f64,
+    /// The server's system calls per request frame: its `tcp.syscalls`
+    /// where it counts them (the event loops: waits, reads and writes,
+    /// would-block calls included; `uring`: `io_uring_enter`
+    /// calls), else reads plus writes, a lower bound. 0 when unknown, as in
+    /// results from before it was recorded.
+    #[serde(default)]
+    pub server_syscalls_per_frame: f64,
 }
 
 /// How long a run measures: `bench --quick` or the full run.

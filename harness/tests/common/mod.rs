@@ -137,3 +137,25 @@ pub fn python() -> &'static str {
         format!("{exe} -S")
     })
 }
+
+/// True when `backend` can run on this machine. When it cannot (io_uring
+/// missing or forbidden), the refusal is what is checked instead: `serve`
+/// exits 2 with one line giving the probe's reason. The caller then has
+/// nothing more to check here, and stderr says so.
+pub fn available(backend: &str) -> bool {
+    let probe = sockbench::backends::find(backend).map(|b| b.probe());
+    let Some(Err(why)) = probe else {
+        return true;
+    };
+    let o = std::process::Command::new(exe())
+        .args(["serve", "--backend", backend])
+        .args(["--tcp", "127.0.0.1:0", "--udp", "127.0.0.1:0"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{backend}: {err}");
+    assert_eq!(err.lines().count(), 1, "one line: {err}");
+    assert!(err.contains(&why.0), "{err}");
+    eprintln!("{backend} is unavailable here ({why}): only its refusal was checked");
+    false
+}

@@ -21,7 +21,10 @@ impl Backend for Blocking {
     }
 
     fn capabilities(&self) -> Capabilities {
-        Capabilities { concurrent: false }
+        Capabilities {
+            concurrent: false,
+            reuse_port: false,
+        }
     }
 
     fn run(&self, server: Server) -> io::Result<()> {

@@ -63,6 +63,14 @@ pub fn admit(ctx: &Arc<ServerContext>) -> Result<Admitted, Refused> {
     Err(Refused)
 }
 
+impl Admitted {
+    /// The server's counters, for what a back-end counts itself (its
+    /// system calls).
+    pub fn counters(&self) -> &crate::Counters {
+        &self.0.counters
+    }
+}
+
 impl Drop for Admitted {
     fn drop(&mut self) {
         self.0.counters.closed();

@@ -31,6 +31,8 @@ pub struct Counters {
     reads: AtomicU64,
     /// Socket writes that sent data.
     writes: AtomicU64,
+    syscalls: AtomicU64,
+    ring_submissions: AtomicU64,
     /// UDP datagrams received.
     datagrams_in: AtomicU64,
     /// UDP datagrams echoed.
@@ -56,6 +58,20 @@ impl Counters {
     /// A socket write sent data.
     pub fn wrote(&self) {
         bump(&self.writes);
+    }
+
+    /// The TCP I/O loop made `n` system calls: waits, reads and writes,
+    /// including those that would block (accepts, connection setup and UDP
+    /// are not counted). Counted by the event-loop back-ends.
+    pub fn syscalls(&self, n: u64) {
+        add(&self.syscalls, n);
+    }
+
+    /// A completion-based back-end entered the kernel (`io_uring_enter`,
+    /// one system call) with `submitted` new operations.
+    pub fn ring_entered(&self, submitted: usize) {
+        bump(&self.syscalls);
+        add(&self.ring_submissions, submitted as u64);
     }
 
     /// TCP connections open now.
@@ -140,6 +156,14 @@ pub struct TcpStats {
     /// Socket writes; absent from outside servers.
     #[serde(default)]
     pub writes: u64,
+    /// The I/O loop's system calls (see [`Counters::syscalls`]): `mio`,
+    /// `percore` and `uring` (whose only I/O calls are `io_uring_enter`);
+    /// 0 for back-ends that do not count them.
+    #[serde(default)]
+    pub syscalls: u64,
+    /// Operations submitted to the ring (the `uring` back-end; 0 elsewhere).
+    #[serde(default)]
+    pub ring_submissions: u64,
 }
 
 /// The UDP half of a `stats` reply.
@@ -170,6 +194,8 @@ impl Counters {
                 refused: r(&self.refused),
                 reads: r(&self.reads),
                 writes: r(&self.writes),
+                syscalls: r(&self.syscalls),
+                ring_submissions: r(&self.ring_submissions),
             },
             UdpStats {
                 datagrams_in: r(&self.datagrams_in),

@@ -12,6 +12,7 @@
 //! - [`Backend`], [`Server`], [`ServerContext`], [`ServerConfig`]: the
 //!   contract between `sockbench serve` and a back-end (see [`server`]).
 //! - [`Counters`] for `stats`, and [`Shutdown`].
+//! - [`sockets`]: how the listening sockets are bound.
 //! - [`stdio`]: std::net building blocks for the thread-based back-ends.
 
 mod admission;
@@ -21,6 +22,7 @@ mod driver;
 pub mod server;
 mod session;
 mod shutdown;
+pub mod sockets;
 pub mod stdio;
 mod storage;
 mod udp;
@@ -29,7 +31,7 @@ pub use admission::{AcceptFailure, Admitted, Refused, accept_failed, admit};
 pub use config::ServerConfig;
 pub use counters::{Counters, ProcessProbe, ProcessUse, TcpStats, UdpStats};
 pub use driver::{Action, Driver, LINGER_BYTES, LINGER_TIME};
-pub use server::{Backend, Capabilities, Server, ServerContext};
+pub use server::{Backend, Capabilities, Server, ServerContext, Unavailable};
 pub use session::{Eof, Session, Step, StorageOp};
 pub use shutdown::Shutdown;
 pub use storage::{

@@ -29,7 +29,25 @@ use crate::storage::Storage;
 pub struct Capabilities {
     /// Serves several TCP connections at once.
     pub concurrent: bool,
+    /// Opens sibling sockets on the bound addresses: `serve` binds with
+    /// [`Sharing::ReusePort`](crate::sockets::Sharing::ReusePort).
+    pub reuse_port: bool,
 }
+
+impl Capabilities {
+    /// Serves connections at once, on the sockets `serve` bound alone.
+    pub const CONCURRENT: Capabilities = Capabilities {
+        concurrent: true,
+        reuse_port: false,
+    };
+}
+
+/// Why a back-end cannot serve on this machine (a kernel feature missing
+/// or forbidden): `serve` says so in one line and exits 2, and `conform`
+/// and `bench` report the back-end as unsupported with this reason.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct Unavailable(pub String);
 
 /// Everything a server's parts share.
 #[derive(Debug)]
@@ -76,6 +94,10 @@ pub trait Backend: Send + Sync {
     fn name(&self) -> &'static str;
     /// What this back-end can do.
     fn capabilities(&self) -> Capabilities;
+    /// Whether this machine can run the back-end; checked before binding.
+    fn probe(&self) -> Result<(), Unavailable> {
+        Ok(())
+    }
     /// Serves until `server.ctx.shutdown` triggers and in-flight work is done.
     fn run(&self, server: Server) -> io::Result<()>;
 }

@@ -18,19 +18,18 @@ pub struct Conn {
     /// Edge-triggered readiness: set by an edge, cleared by `WouldBlock`.
     readable: bool,
     writable: bool,
-    _admitted: Admitted,
+    admitted: Admitted,
 }
 
 impl Conn {
     /// A freshly accepted connection; its edges are still to come.
-    pub fn new(stream: TcpStream, driver: Driver, _admitted: Admitted) -> Conn {
-        let (readable, writable) = (false, false);
+    pub fn new(stream: TcpStream, driver: Driver, admitted: Admitted) -> Conn {
         Conn {
             stream,
             driver,
-            readable,
-            writable,
-            _admitted,
+            readable: false,
+            writable: false,
+            admitted,
         }
     }
 
@@ -42,8 +41,10 @@ impl Conn {
     }
 
     /// Carries out the driver's actions until the socket would block; the
-    /// loop's shared `buf` receives reads. True when the connection is over.
+    /// loop's shared `buf` receives reads (each call counted in `stats`).
+    /// True when the connection is over.
     pub fn pump(&mut self, buf: &mut [u8]) -> bool {
+        let counters = self.admitted.counters();
         loop {
             let now = Instant::now();
             let read = match self.driver.next(now) {
@@ -54,6 +55,7 @@ impl Conn {
                 }
                 Action::AbortUpload => continue,
                 Action::Write(bytes) if self.writable => {
+                    counters.syscalls(1);
                     match self.stream.write(bytes) {
                         Ok(n) => self.driver.on_written(n, now),
                         Err(e) if e.kind() == ErrorKind::WouldBlock => self.writable = false,
@@ -69,6 +71,7 @@ impl Conn {
             if !read {
                 return false;
             }
+            counters.syscalls(1);
             match self.stream.read(buf) {
                 Ok(0) => self.driver.on_eof(),
                 Ok(n) => self.driver.on_read(&buf[..n], now),

@@ -83,6 +83,7 @@ impl EventLoop {
                 true => Duration::ZERO,
                 false => self.next_tick.saturating_duration_since(Instant::now()),
             };
+            self.ctx.counters.syscalls(1);
             match self.poll.poll(&mut events, Some(timeout)) {
                 Err(e) if e.kind() != ErrorKind::Interrupted => return Err(e),
                 _ => {}
@@ -148,11 +149,8 @@ impl EventLoop {
                     .received(n, from)
                     .sent(&self.udp.send_to(&self.udp_buf[..n], from)),
                 Err(e) if e.kind() == ErrorKind::WouldBlock => return,
-                Err(e) => {
-                    if echo.recv_failed(&e) == RecvFailure::Backoff {
-                        return;
-                    }
-                }
+                Err(e) if echo.recv_failed(&e) == RecvFailure::Backoff => return,
+                Err(_) => {}
             }
         }
         self.udp_more = true;

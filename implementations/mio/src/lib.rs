@@ -9,7 +9,7 @@
 //! model's honest cost (see the upload benchmarks with `--no-fsync`).
 
 mod conn;
-mod event_loop;
+pub mod event_loop;
 
 use std::io;
 
@@ -25,7 +25,7 @@ impl Backend for Mio {
     }
 
     fn capabilities(&self) -> Capabilities {
-        Capabilities { concurrent: true }
+        Capabilities::CONCURRENT
     }
 
     fn run(&self, server: Server) -> io::Result<()> {

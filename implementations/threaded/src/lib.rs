@@ -27,7 +27,7 @@ impl Backend for Threaded {
     }
 
     fn capabilities(&self) -> Capabilities {
-        Capabilities { concurrent: true }
+        Capabilities::CONCURRENT
     }
 
     fn run(&self, server: Server) -> io::Result<()> {

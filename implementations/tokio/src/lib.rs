@@ -31,7 +31,7 @@ impl Backend for Tokio {
     }
 
     fn capabilities(&self) -> Capabilities {
-        Capabilities { concurrent: true }
+        Capabilities::CONCURRENT
     }
 
     fn run(&self, server: Server) -> std::io::Result<()> {

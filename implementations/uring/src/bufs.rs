@@ -1,0 +1,125 @@
+//! The provided buffer ring: receive buffers the kernel picks when data
+//! arrives, not when a receive is armed, so an idle connection holds none.
+//! One ring of `count` buffers of `size` bytes per worker, under one group
+//! id; a buffer goes back to the ring as soon as its bytes were handed on.
+
+use std::alloc::{Layout, alloc_zeroed, dealloc};
+use std::io;
+use std::sync::atomic::{AtomicU16, Ordering};
+
+use io_uring::types::BufRingEntry;
+use io_uring::{IoUring, cqueue, squeue};
+
+/// The buffer group of every worker's ring (one per ring, so one id).
+pub const GROUP: u16 = 0;
+
+/// Registered receive buffers.
+pub struct BufRing {
+    entries: *mut BufRingEntry,
+    entries_layout: Layout,
+    data: *mut u8,
+    data_layout: Layout,
+    count: u16,
+    size: usize,
+    tail: u16,
+}
+
+impl BufRing {
+    /// Allocates `count` (a power of two) buffers of `size` bytes and
+    /// registers them with `ring`. The memory is touched only as the kernel
+    /// fills buffers, so unused ones cost no resident memory.
+    pub fn register(
+        ring: &IoUring<squeue::Entry, cqueue::Entry>,
+        count: u16,
+        size: usize,
+    ) -> io::Result<BufRing> {
+        assert!(count.is_power_of_two());
+        let page = 4096;
+        let entries_layout =
+            Layout::from_size_align(usize::from(count) * size_of::<BufRingEntry>(), page)
+                .map_err(io::Error::other)?;
+        let data_layout =
+            Layout::from_size_align(usize::from(count) * size, page).map_err(io::Error::other)?;
+        // SAFETY: both layouts have a non-zero size.
+        let (entries, data) = unsafe {
+            (
+                alloc_zeroed(entries_layout).cast::<BufRingEntry>(),
+                alloc_zeroed(data_layout),
+            )
+        };
+        if entries.is_null() || data.is_null() {
+            return Err(io::ErrorKind::OutOfMemory.into());
+        }
+        let mut bufs = BufRing {
+            entries,
+            entries_layout,
+            data,
+            data_layout,
+            count,
+            size,
+            tail: 0,
+        };
+        // SAFETY: `entries` is page-aligned, zeroed and lives until drop,
+        // which comes after the ring is gone (see `Worker`'s field order).
+        unsafe {
+            ring.submitter()
+                .register_buf_ring_with_flags(entries as u64, count, GROUP, 0)?;
+        }
+        for bid in 0..count {
+            bufs.push(bid);
+        }
+        bufs.publish();
+        Ok(bufs)
+    }
+
+    /// The first `len` bytes of buffer `bid`, just filled by the kernel.
+    pub fn get(&self, bid: u16, len: usize) -> &[u8] {
+        assert!(bid < self.count && len <= self.size);
+        // SAFETY: in bounds (checked), and the kernel wrote it before it
+        // posted the completion that named it; it is not handed out again
+        // until `recycle`.
+        unsafe { std::slice::from_raw_parts(self.data.add(usize::from(bid) * self.size), len) }
+    }
+
+    /// Returns buffer `bid` to the kernel.
+    pub fn recycle(&mut self, bid: u16) {
+        self.push(bid);
+        self.publish();
+    }
+
+    /// Each buffer's size: the largest read a receive can return.
+    pub fn size(&self) -> usize {
+        self.size
+    }
+
+    fn push(&mut self, bid: u16) {
+        let slot = usize::from(self.tail & (self.count - 1));
+        // SAFETY: `slot` < count; the kernel reads entries only up to the
+        // published tail, and this one is past it.
+        let entry = unsafe { &mut *self.entries.add(slot) };
+        // SAFETY: in bounds of the data allocation.
+        entry.set_addr(unsafe { self.data.add(usize::from(bid) * self.size) } as u64);
+        entry.set_len(self.size as u32);
+        entry.set_bid(bid);
+        self.tail = self.tail.wrapping_add(1);
+    }
+
+    fn publish(&self) {
+        // SAFETY: the tail field is the first entry's reserved field, a u16
+        // the kernel reads; the release store orders the entries before it.
+        unsafe {
+            let tail = BufRingEntry::tail(self.entries).cast_mut();
+            AtomicU16::from_ptr(tail).store(self.tail, Ordering::Release);
+        }
+    }
+}
+
+impl Drop for BufRing {
+    fn drop(&mut self) {
+        // SAFETY: allocated in `register` with these layouts.
+        unsafe {
+            dealloc(self.entries.cast(), self.entries_layout);
+            dealloc(self.data, self.data_layout);
+        }
+    }
+}

@@ -1,0 +1,427 @@
+//! One ring and everything it serves: the multishot accept, the UDP slots,
+//! the connections, the shutdown eventfd and the timers.
+//!
+//! Each turn of the loop is one `io_uring_enter`: it submits every entry
+//! queued since the last turn and waits for at least one completion or the
+//! next tick. Completions are then handed to their connection's driver,
+//! whose actions queue the next entries. Every buffer an entry points to
+//! is owned by the worker and stays put until that entry's completion: a
+//! connection is removed only when none of its operations is in flight.
+
+use std::fs::File;
+use std::io::{self, Write as _};
+use std::net::{Shutdown, TcpListener, TcpStream, UdpSocket};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use io_uring::{IoUring, cqueue, opcode, squeue, types};
+use slab::Slab;
+use sockbench_core::{
+    AcceptFailure, Action, Admitted, Counters, Driver, RecvFailure, ServerContext, UdpEcho,
+    accept_failed, admit,
+};
+
+use crate::bufs::{BufRing, GROUP};
+use crate::op::Op;
+use crate::udp::{SLOTS, Slot};
+
+/// How often the drivers' deadlines are checked.
+const TICK: Duration = Duration::from_millis(500);
+/// How often, once stopping, the grace periods are checked.
+const STOP_TICK: Duration = Duration::from_millis(20);
+/// Receive buffers in the worker's buffer ring.
+const BUFFERS: u16 = 128;
+/// Submission queue entries; a fuller queue is submitted early.
+const ENTRIES: u32 = 1024;
+
+/// A connection of the ring.
+struct Conn {
+    stream: TcpStream,
+    driver: Driver,
+    /// The bytes of the send in flight (a copy: the driver's buffer may
+    /// grow, and move, while the kernel reads this one).
+    out: Vec<u8>,
+    receiving: bool,
+    sending: bool,
+    /// The driver said close: waiting for the operations in flight.
+    closing: bool,
+    _admitted: Admitted,
+}
+
+/// A ring's worker.
+pub struct Worker<'c> {
+    // Declared first, dropped first: no operation can outlive the buffers below.
+    ring: IoUring,
+    bufs: BufRing,
+    ctx: &'c Arc<ServerContext>,
+    listener: Option<TcpListener>,
+    accepting: bool,
+    udp: UdpSocket,
+    /// Made once and never resized: a slot stays put while the kernel
+    /// holds pointers into it.
+    slots: Vec<Slot<'c>>,
+    /// Per slot: an operation is in flight.
+    slot_busy: Vec<bool>,
+    wake: File,
+    wake_buf: Box<[u8; 8]>,
+    waking: bool,
+    conns: Slab<Conn>,
+    stopping: bool,
+    next_tick: Instant,
+}
+
+impl<'c> Worker<'c> {
+    /// A worker serving `listener` and `udp` (shared with the other
+    /// workers: the kernel hands each connection and datagram to one).
+    pub fn new(
+        ctx: &'c Arc<ServerContext>,
+        listener: TcpListener,
+        udp: UdpSocket,
+    ) -> io::Result<Self> {
+        let ring = IoUring::new(ENTRIES)?;
+        let bufs = BufRing::register(&ring, BUFFERS, ctx.config.io_buffer)?;
+        // SAFETY: eventfd returns a new descriptor or -1.
+        let fd = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC) };
+        if fd < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: `fd` was just created and is owned by nobody else.
+        let wake = File::from(unsafe { OwnedFd::from_raw_fd(fd) });
+        let hook = wake.try_clone()?;
+        ctx.shutdown.on_trigger(move || {
+            let _ = (&hook).write_all(&1u64.to_ne_bytes());
+        });
+        Ok(Worker {
+            ring,
+            bufs,
+            ctx,
+            listener: Some(listener),
+            accepting: false,
+            udp,
+            slots: (0..SLOTS).map(|_| Slot::new()).collect(),
+            slot_busy: vec![false; SLOTS],
+            wake,
+            wake_buf: Box::new([0; 8]),
+            waking: false,
+            conns: Slab::new(),
+            stopping: false,
+            next_tick: Instant::now() + TICK,
+        })
+    }
+
+    /// Serves until shutdown and the grace periods are over.
+    pub fn run(mut self) -> io::Result<()> {
+        self.arm_accept();
+        self.arm_wake();
+        for i in 0..SLOTS {
+            self.arm_udp(i);
+        }
+        let mut done = Vec::with_capacity(ENTRIES as usize);
+        loop {
+            let wait = self.next_tick.saturating_duration_since(Instant::now());
+            let ts = types::Timespec::from(wait);
+            let args = types::SubmitArgs::new().timespec(&ts);
+            let queued = self.ring.submission().len();
+            match self.ring.submitter().submit_with_args(1, &args) {
+                Ok(_) => {}
+                Err(e)
+                    if matches!(
+                        e.raw_os_error(),
+                        Some(libc::ETIME | libc::EINTR | libc::EBUSY)
+                    ) => {}
+                Err(e) => return Err(e),
+            }
+            self.counters().ring_entered(queued);
+            done.extend(
+                self.ring
+                    .completion()
+                    .map(|c| (c.user_data(), c.result(), c.flags())),
+            );
+            let now = Instant::now();
+            for (data, res, flags) in done.drain(..) {
+                match Op::decode(data) {
+                    Some(op) => self.complete(op, res, flags, now),
+                    None => log::warn!("a completion of no operation: {data:#x}"),
+                }
+            }
+            if self.housekeeping(now) {
+                return Ok(());
+            }
+        }
+    }
+
+    fn counters(&self) -> &'c Counters {
+        &self.ctx.counters
+    }
+
+    /// Queues an entry, submitting the queue first if it is full.
+    fn push(&mut self, entry: squeue::Entry) {
+        loop {
+            // SAFETY: every buffer an entry points to is owned by the worker
+            // and stays put until the entry completes (see the module docs).
+            if unsafe { self.ring.submission().push(&entry) }.is_ok() {
+                return;
+            }
+            let queued = self.ring.submission().len();
+            if let Err(e) = self.ring.submit() {
+                log::warn!("io_uring submit: {e}");
+            }
+            self.counters().ring_entered(queued);
+        }
+    }
+
+    fn arm_accept(&mut self) {
+        if let Some(l) = &self.listener
+            && !self.accepting
+        {
+            let fd = types::Fd(l.as_raw_fd());
+            let entry = opcode::AcceptMulti::new(fd)
+                .flags(libc::SOCK_CLOEXEC)
+                .build();
+            self.push(entry.user_data(Op::Accept.encode()));
+            self.accepting = true;
+        }
+    }
+
+    fn arm_wake(&mut self) {
+        let fd = types::Fd(self.wake.as_raw_fd());
+        let entry = opcode::Read::new(fd, self.wake_buf.as_mut_ptr(), 8).build();
+        self.push(entry.user_data(Op::Wake.encode()));
+        self.waking = true;
+    }
+
+    fn arm_udp(&mut self, i: usize) {
+        if self.stopping || self.slot_busy[i] {
+            return;
+        }
+        let entry = self.slots[i].recv(types::Fd(self.udp.as_raw_fd()));
+        self.push(entry.user_data(Op::UdpRecv(i).encode()));
+        self.slot_busy[i] = true;
+    }
+
+    fn cancel(&mut self, op: Op) {
+        let entry = opcode::AsyncCancel::new(op.encode()).build();
+        self.push(entry.user_data(Op::Cancel.encode()));
+    }
+
+    fn complete(&mut self, op: Op, res: i32, flags: u32, now: Instant) {
+        match op {
+            Op::Accept => self.accepted(res, flags, now),
+            Op::Wake => {
+                self.waking = false;
+                self.begin_stop();
+            }
+            Op::Recv(key) => {
+                let Some(conn) = self.conns.get_mut(key) else {
+                    return;
+                };
+                conn.receiving = false;
+                match (res, cqueue::buffer_select(flags)) {
+                    (n, Some(bid)) if n > 0 => {
+                        conn.driver.on_read(self.bufs.get(bid, n as usize), now);
+                        self.bufs.recycle(bid);
+                    }
+                    (0, _) => conn.driver.on_eof(),
+                    // Every buffer was taken in this turn: they are back by the next.
+                    (r, _) if r == -libc::ENOBUFS || r == -libc::ECANCELED => {}
+                    // Data without a buffer cannot happen; it would be the kernel's error.
+                    (r, _) => {
+                        let errno = if r < 0 { -r } else { libc::EIO };
+                        conn.driver.on_error(&io::Error::from_raw_os_error(errno));
+                    }
+                }
+                self.pump(key, now);
+            }
+            Op::Send(key) => {
+                let Some(conn) = self.conns.get_mut(key) else {
+                    return;
+                };
+                conn.sending = false;
+                match res {
+                    n if n >= 0 => conn.driver.on_written(n as usize, now),
+                    r if r == -libc::ECANCELED => {}
+                    r => conn.driver.on_error(&io::Error::from_raw_os_error(-r)),
+                }
+                self.pump(key, now);
+            }
+            Op::UdpRecv(i) => {
+                self.slot_busy[i] = false;
+                let fd = types::Fd(self.udp.as_raw_fd());
+                let counters = self.counters();
+                match self.slots[i].received(res, fd, counters) {
+                    Ok(Some(send)) => {
+                        self.push(send.user_data(Op::UdpSend(i).encode()));
+                        self.slot_busy[i] = true;
+                    }
+                    Ok(None) => self.arm_udp(i),
+                    Err(e) if e.raw_os_error() == Some(libc::ECANCELED) => {}
+                    // A failing socket waits for the next tick (`housekeeping`).
+                    Err(e) => {
+                        if UdpEcho(counters).recv_failed(&e) == RecvFailure::Retry {
+                            self.arm_udp(i);
+                        }
+                    }
+                }
+            }
+            Op::UdpSend(i) => {
+                self.slot_busy[i] = false;
+                self.slots[i].sent(res);
+                self.arm_udp(i);
+            }
+            Op::Cancel => {}
+        }
+    }
+
+    fn accepted(&mut self, res: i32, flags: u32, now: Instant) {
+        if !cqueue::more(flags) {
+            self.accepting = false;
+        }
+        if res < 0 {
+            let e = io::Error::from_raw_os_error(-res);
+            // Out of descriptors and the like: the next tick accepts again.
+            if res != -libc::ECANCELED && accept_failed(&e) != AcceptFailure::Backoff {
+                self.arm_accept();
+            }
+            return;
+        }
+        if !self.accepting && !self.stopping {
+            self.arm_accept();
+        }
+        // SAFETY: a successful accept's result is a new descriptor, ours alone.
+        let stream = unsafe { TcpStream::from_raw_fd(res) };
+        // Refused: the stream is dropped, closing it (see `admit`).
+        let Ok(admitted) = admit(self.ctx) else {
+            return;
+        };
+        if let Err(e) = stream.set_nodelay(true) {
+            log::debug!("TCP_NODELAY: {e}");
+        }
+        let key = self.conns.insert(Conn {
+            stream,
+            driver: Driver::new(self.ctx, now),
+            out: Vec::new(),
+            receiving: false,
+            sending: false,
+            closing: false,
+            _admitted: admitted,
+        });
+        self.pump(key, now);
+    }
+
+    /// Carries out connection `key`'s actions until it waits for a completion.
+    fn pump(&mut self, key: usize, now: Instant) {
+        let mut queue: [Option<squeue::Entry>; 2] = [None, None];
+        let mut cancel: [Option<Op>; 2] = [None, None];
+        let Some(conn) = self.conns.get_mut(key) else {
+            return;
+        };
+        let fd = types::Fd(conn.stream.as_raw_fd());
+        loop {
+            if conn.closing {
+                if !conn.receiving && !conn.sending {
+                    self.conns.remove(key);
+                }
+                break;
+            }
+            let recv = match conn.driver.next(now) {
+                Action::Close => {
+                    conn.closing = true;
+                    cancel = [
+                        conn.receiving.then_some(Op::Recv(key)),
+                        conn.sending.then_some(Op::Send(key)),
+                    ];
+                    continue;
+                }
+                Action::ShutdownWrite => {
+                    let _ = conn.stream.shutdown(Shutdown::Write);
+                    continue;
+                }
+                Action::AbortUpload => continue,
+                Action::Write(bytes) => {
+                    if !conn.sending {
+                        conn.out.clear();
+                        conn.out.extend_from_slice(bytes);
+                        let len = conn.out.len() as u32;
+                        let send = opcode::Send::new(fd, conn.out.as_ptr(), len)
+                            .flags(libc::MSG_NOSIGNAL)
+                            .build();
+                        queue[0] = Some(send.user_data(Op::Send(key).encode()));
+                        conn.sending = true;
+                    }
+                    // Reading goes on while a write waits, up to the backpressure mark.
+                    conn.driver.wants_read()
+                }
+                Action::Read => true,
+            };
+            if recv && !conn.receiving {
+                let size = self.bufs.size() as u32;
+                let entry = opcode::Recv::new(fd, std::ptr::null_mut(), size)
+                    .buf_group(GROUP)
+                    .build();
+                let entry = entry
+                    .flags(squeue::Flags::BUFFER_SELECT)
+                    .user_data(Op::Recv(key).encode());
+                queue[1] = Some(entry);
+                conn.receiving = true;
+            }
+            break;
+        }
+        for entry in queue.into_iter().flatten() {
+            self.push(entry);
+        }
+        for op in cancel.into_iter().flatten() {
+            self.cancel(op);
+        }
+    }
+
+    fn begin_stop(&mut self) {
+        if self.stopping || !self.ctx.shutdown.is_triggered() {
+            return;
+        }
+        log::debug!("stopping: {} connection(s) open", self.conns.len());
+        self.stopping = true;
+        if self.accepting {
+            self.cancel(Op::Accept);
+        }
+        for i in 0..SLOTS {
+            if self.slot_busy[i] {
+                self.cancel(Op::UdpRecv(i));
+            }
+        }
+    }
+
+    /// Timers and shutdown progress; true when the worker is done.
+    fn housekeeping(&mut self, now: Instant) -> bool {
+        if self.ctx.shutdown.is_triggered() {
+            self.begin_stop();
+        }
+        // Once stopping, every turn: idle connections close at once, and
+        // the rest when their grace period ends.
+        if now >= self.next_tick || self.stopping {
+            self.next_tick = now + if self.stopping { STOP_TICK } else { TICK };
+            let keys: Vec<usize> = self.conns.iter().map(|(k, _)| k).collect();
+            for key in keys {
+                if let Some(conn) = self.conns.get_mut(key) {
+                    conn.driver.on_timeout(now);
+                }
+                self.pump(key, now);
+            }
+            if !self.stopping {
+                self.arm_accept();
+                for i in 0..SLOTS {
+                    self.arm_udp(i);
+                }
+            }
+        }
+        if self.stopping && !self.accepting {
+            // The accept is over: the listener can close (its backlog is reset).
+            self.listener = None;
+        }
+        self.stopping
+            && self.conns.is_empty()
+            && !self.accepting
+            && !self.waking
+            && !self.slot_busy.iter().any(|&b| b)
+    }
+}

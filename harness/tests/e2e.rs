@@ -207,3 +207,77 @@ macro_rules! suite {
 }
 
 suite!(blocking, threaded, mio, tokio, uring, percore);
+
+/// `percore` is shared nothing: with two loops there are two listening
+/// sockets on the one port (`SO_REUSEPORT`), and each loop's thread is
+/// pinned to a CPU of its own.
+#[test]
+fn percore_opens_a_listener_per_loop_and_pins_each_loop() {
+    let s = Server::start("percore", &["--workers", "2"]);
+    let port = s.proc.ready.tcp.port();
+    let tcp = std::fs::read_to_string("/proc/net/tcp").unwrap();
+    // Columns: sl, local_address (hex ip:port), rem_address, st (0A: LISTEN).
+    let listening = tcp
+        .lines()
+        .skip(1)
+        .filter(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            f.len() > 3 && f[1].ends_with(&format!(":{port:04X}")) && f[3] == "0A"
+        })
+        .count();
+    assert_eq!(listening, 2, "listening sockets on port {port}:\n{tcp}");
+    let task_dir = format!("/proc/{}/task", s.proc.pid());
+    let mut pinned = Vec::new();
+    for task in std::fs::read_dir(task_dir).unwrap() {
+        let dir = task.unwrap().path();
+        let name = std::fs::read_to_string(dir.join("comm")).unwrap_or_default();
+        if name.starts_with("percore-") {
+            let status = std::fs::read_to_string(dir.join("status")).unwrap();
+            let cpus = status
+                .lines()
+                .find_map(|l| l.strip_prefix("Cpus_allowed_list:"))
+                .unwrap()
+                .trim()
+                .to_owned();
+            pinned.push(cpus);
+        }
+    }
+    pinned.sort();
+    let allowed = std::thread::available_parallelism().map_or(1, |n| n.get());
+    assert_eq!(pinned.len(), 2, "{pinned:?}");
+    assert!(pinned.iter().all(|c| c.parse::<usize>().is_ok()), "one CPU each: {pinned:?}");
+    if allowed >= 2 {
+        assert_ne!(pinned[0], pinned[1], "two loops on one CPU: {pinned:?}");
+    }
+    // Both loops serve: the kernel spreads 32 connections over them.
+    let mut clients: Vec<_> = (0..32).map(|_| s.client()).collect();
+    for c in &mut clients {
+        let r = c.request(&json!({"op": "echo", "file_size": 1}), b"x", T).unwrap();
+        assert_eq!(r.body, b"x");
+    }
+}
+
+/// `uring` counts its system calls: every receive and send it completed
+/// was submitted, and a burst of 200 pipelined frames costs far fewer
+/// `io_uring_enter` calls than frames.
+#[test]
+fn uring_counts_its_enters_and_submissions() {
+    if !common::available("uring") {
+        return;
+    }
+    let s = Server::start("uring", &[]);
+    let before = s.stats();
+    let mut c = s.client();
+    let burst: Vec<u8> = (0..200)
+        .flat_map(|_| c.frame(&json!({"op": "echo", "file_size": 8}), b"12345678"))
+        .collect();
+    c.send_raw(&burst).unwrap();
+    for _ in 0..200 {
+        assert_eq!(c.recv(T).unwrap().body, b"12345678");
+    }
+    let after = s.stats();
+    let d = |k: &str| after["tcp"][k].as_u64().unwrap() - before["tcp"][k].as_u64().unwrap();
+    assert!(d("syscalls") > 0, "{after}");
+    assert!(d("ring_submissions") >= d("reads") + d("writes"), "{after}");
+    assert!(d("syscalls") < 50, "{} enters for 200 frames: {after}", d("syscalls"));
+}

@@ -245,14 +245,19 @@ fn percore_opens_a_listener_per_loop_and_pins_each_loop() {
     pinned.sort();
     let allowed = std::thread::available_parallelism().map_or(1, |n| n.get());
     assert_eq!(pinned.len(), 2, "{pinned:?}");
-    assert!(pinned.iter().all(|c| c.parse::<usize>().is_ok()), "one CPU each: {pinned:?}");
+    assert!(
+        pinned.iter().all(|c| c.parse::<usize>().is_ok()),
+        "one CPU each: {pinned:?}"
+    );
     if allowed >= 2 {
         assert_ne!(pinned[0], pinned[1], "two loops on one CPU: {pinned:?}");
     }
     // Both loops serve: the kernel spreads 32 connections over them.
     let mut clients: Vec<_> = (0..32).map(|_| s.client()).collect();
     for c in &mut clients {
-        let r = c.request(&json!({"op": "echo", "file_size": 1}), b"x", T).unwrap();
+        let r = c
+            .request(&json!({"op": "echo", "file_size": 1}), b"x", T)
+            .unwrap();
         assert_eq!(r.body, b"x");
     }
 }
@@ -279,5 +284,9 @@ fn uring_counts_its_enters_and_submissions() {
     let d = |k: &str| after["tcp"][k].as_u64().unwrap() - before["tcp"][k].as_u64().unwrap();
     assert!(d("syscalls") > 0, "{after}");
     assert!(d("ring_submissions") >= d("reads") + d("writes"), "{after}");
-    assert!(d("syscalls") < 50, "{} enters for 200 frames: {after}", d("syscalls"));
+    assert!(
+        d("syscalls") < 50,
+        "{} enters for 200 frames: {after}",
+        d("syscalls")
+    );
 }

@@ -281,7 +281,7 @@ impl Reporter<BenchRun> for BenchMarkdown {
                             .filter(|c| c.server_reads_per_frame > 0.0)
                             .map_or("-".into(), |c| {
                                 format!(
-                                    "{:.2} / {:.2} ({:.2})",
+                                    "{:.2} / {:.2} ({:.3})",
                                     c.server_reads_per_frame,
                                     c.server_writes_per_frame,
                                     c.server_syscalls_per_frame

@@ -218,6 +218,9 @@ impl<'c> Worker<'c> {
                 };
                 conn.receiving = false;
                 match (res, cqueue::buffer_select(flags)) {
+                    // Closing: what raced the cancellation is dropped.
+                    (_, Some(bid)) if conn.closing => self.bufs.recycle(bid),
+                    _ if conn.closing => {}
                     (n, Some(bid)) if n > 0 => {
                         conn.driver.on_read(self.bufs.get(bid, n as usize), now);
                         self.bufs.recycle(bid);
@@ -239,6 +242,7 @@ impl<'c> Worker<'c> {
                 };
                 conn.sending = false;
                 match res {
+                    _ if conn.closing => {}
                     n if n >= 0 => conn.driver.on_written(n as usize, now),
                     r if r == -libc::ECANCELED => {}
                     r => conn.driver.on_error(&io::Error::from_raw_os_error(-r)),
@@ -278,9 +282,13 @@ impl<'c> Worker<'c> {
             self.accepting = false;
         }
         if res < 0 {
+            // Cancelled: stopping. Out of descriptors and the like: the
+            // next tick accepts again.
             let e = io::Error::from_raw_os_error(-res);
-            // Out of descriptors and the like: the next tick accepts again.
-            if res != -libc::ECANCELED && accept_failed(&e) != AcceptFailure::Backoff {
+            if res != -libc::ECANCELED
+                && accept_failed(&e) != AcceptFailure::Backoff
+                && !self.stopping
+            {
                 self.arm_accept();
             }
             return;

@@ -420,8 +420,20 @@ fn bench(base: &BenchRun, cur: &BenchRun, tol: Tolerances) -> Result<Vec<Row>, U
                 let row = counter_row(format!("{name}: {label}"), x, y, tol.counter);
                 // System calls include waits and calls that would block,
                 // whose number timing sets even in request-response.
-                let exact = exact_counts(b) && !label.starts_with("server syscalls");
-                rows.push(if exact { row } else { batched(row) });
+                let syscalls = label.starts_with("server syscalls");
+                rows.push(match (exact_counts(b) && !syscalls, syscalls) {
+                    (true, _) => row,
+                    (false, false) => batched(row),
+                    (false, true) => {
+                        let mut row = batched(row);
+                        if row.verdict == Verdict::Warning {
+                            row.note = "waits and calls that would block are counted, and \
+                                        timing sets how many: not gated"
+                                .into();
+                        }
+                        row
+                    }
+                });
             }
         }
     }

@@ -215,34 +215,55 @@ suite!(blocking, threaded, mio, tokio, uring, percore);
 fn percore_opens_a_listener_per_loop_and_pins_each_loop() {
     let s = Server::start("percore", &["--workers", "2"]);
     let port = s.proc.ready.tcp.port();
-    let tcp = std::fs::read_to_string("/proc/net/tcp").unwrap();
     // Columns: sl, local_address (hex ip:port), rem_address, st (0A: LISTEN).
-    let listening = tcp
-        .lines()
-        .skip(1)
-        .filter(|l| {
-            let f: Vec<&str> = l.split_whitespace().collect();
-            f.len() > 3 && f[1].ends_with(&format!(":{port:04X}")) && f[3] == "0A"
-        })
-        .count();
-    assert_eq!(listening, 2, "listening sockets on port {port}:\n{tcp}");
-    let task_dir = format!("/proc/{}/task", s.proc.pid());
-    let mut pinned = Vec::new();
-    for task in std::fs::read_dir(task_dir).unwrap() {
-        let dir = task.unwrap().path();
-        let name = std::fs::read_to_string(dir.join("comm")).unwrap_or_default();
-        if name.starts_with("percore-") {
-            let status = std::fs::read_to_string(dir.join("status")).unwrap();
-            let cpus = status
-                .lines()
-                .find_map(|l| l.strip_prefix("Cpus_allowed_list:"))
-                .unwrap()
-                .trim()
-                .to_owned();
-            pinned.push(cpus);
-        }
+    let listening = || {
+        let tcp = std::fs::read_to_string("/proc/net/tcp").unwrap();
+        let n = tcp
+            .lines()
+            .skip(1)
+            .filter(|l| {
+                let f: Vec<&str> = l.split_whitespace().collect();
+                f.len() > 3 && f[1].ends_with(&format!(":{port:04X}")) && f[3] == "0A"
+            })
+            .count();
+        (n, tcp)
+    };
+    // The ready line comes once the first socket listens; the second
+    // loop's sibling opens as the loops start.
+    let deadline = std::time::Instant::now() + T;
+    let (mut n, mut tcp) = listening();
+    while n < 2 && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+        (n, tcp) = listening();
     }
-    pinned.sort();
+    assert_eq!(n, 2, "listening sockets on port {port}:\n{tcp}");
+    let task_dir = format!("/proc/{}/task", s.proc.pid());
+    // Each loop pins itself as its thread starts: polled, like the sockets.
+    let pins = || {
+        let mut pinned = Vec::new();
+        for task in std::fs::read_dir(&task_dir).unwrap() {
+            let dir = task.unwrap().path();
+            let name = std::fs::read_to_string(dir.join("comm")).unwrap_or_default();
+            if name.starts_with("percore-") {
+                let status = std::fs::read_to_string(dir.join("status")).unwrap_or_default();
+                let cpus = status
+                    .lines()
+                    .find_map(|l| l.strip_prefix("Cpus_allowed_list:"))
+                    .unwrap_or("")
+                    .trim()
+                    .to_owned();
+                pinned.push(cpus);
+            }
+        }
+        pinned.sort();
+        pinned
+    };
+    let mut pinned = pins();
+    let settled = |p: &Vec<String>| p.len() == 2 && p.iter().all(|c| c.parse::<usize>().is_ok());
+    while !settled(&pinned) && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+        pinned = pins();
+    }
     let allowed = std::thread::available_parallelism().map_or(1, |n| n.get());
     assert_eq!(pinned.len(), 2, "{pinned:?}");
     assert!(

@@ -31,7 +31,7 @@ pub use admission::{AcceptFailure, Admitted, Refused, accept_failed, admit};
 pub use config::ServerConfig;
 pub use counters::{Counters, ProcessProbe, ProcessUse, TcpStats, UdpStats};
 pub use driver::{Action, Driver, LINGER_BYTES, LINGER_TIME};
-pub use server::{Backend, Capabilities, Server, ServerContext, Unavailable};
+pub use server::{Backend, Capabilities, Server, ServerContext, Unavailable, join_workers};
 pub use session::{Eof, Session, Step, StorageOp};
 pub use shutdown::Shutdown;
 pub use storage::{

@@ -101,3 +101,23 @@ pub trait Backend: Send + Sync {
     /// Serves until `server.ctx.shutdown` triggers and in-flight work is done.
     fn run(&self, server: Server) -> io::Result<()>;
 }
+
+/// Waits for a back-end's worker threads (percore's loops, uring's rings).
+/// The first failure or panic stops the others, which must not serve on
+/// with part of the server gone, and is returned.
+pub fn join_workers(
+    ctx: &ServerContext,
+    workers: Vec<std::thread::JoinHandle<io::Result<()>>>,
+) -> io::Result<()> {
+    let mut first_error = None;
+    for w in workers {
+        let result = w
+            .join()
+            .unwrap_or_else(|_| Err(io::Error::other("a worker thread panicked")));
+        if let Err(e) = result {
+            ctx.shutdown.trigger();
+            first_error.get_or_insert(e);
+        }
+    }
+    first_error.map_or(Ok(()), Err)
+}

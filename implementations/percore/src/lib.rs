@@ -22,7 +22,7 @@ use std::thread;
 
 use rustix::thread::{CpuSet, sched_getaffinity, sched_setaffinity};
 use sockbench_core::sockets::{Sharing, bind_tcp, bind_udp};
-use sockbench_core::{Backend, Capabilities, Server, ServerContext};
+use sockbench_core::{Backend, Capabilities, Server, ServerContext, join_workers};
 use sockbench_mio::event_loop::EventLoop;
 
 /// The `percore` back-end.
@@ -67,18 +67,7 @@ impl Backend for PerCore {
                     .spawn(move || serve_loop(cpu, tcp, udp, ctx))
             })
             .collect::<io::Result<_>>()?;
-        let mut first_error = None;
-        for h in handles {
-            let result = h
-                .join()
-                .unwrap_or_else(|_| Err(io::Error::other("an event loop panicked")));
-            if let Err(e) = result {
-                // The others must not serve on alone, half of the addresses' sockets gone.
-                ctx.shutdown.trigger();
-                first_error.get_or_insert(e);
-            }
-        }
-        first_error.map_or(Ok(()), Err)
+        join_workers(&ctx, handles)
     }
 }
 

@@ -42,7 +42,7 @@ use std::sync::Arc;
 use std::thread;
 
 use io_uring::{IoUring, Probe, opcode};
-use sockbench_core::{Backend, Capabilities, Server, Unavailable};
+use sockbench_core::{Backend, Capabilities, Server, Unavailable, join_workers};
 
 /// The `uring` back-end.
 #[derive(Debug, Clone, Copy, Default)]
@@ -121,16 +121,6 @@ impl Backend for Uring {
                     .spawn(move || worker::Worker::new(&ctx, tcp, udp)?.run())
             })
             .collect::<io::Result<_>>()?;
-        let mut first_error = None;
-        for h in handles {
-            let result = h
-                .join()
-                .unwrap_or_else(|_| Err(io::Error::other("a ring's worker panicked")));
-            if let Err(e) = result {
-                ctx.shutdown.trigger();
-                first_error.get_or_insert(e);
-            }
-        }
-        first_error.map_or(Ok(()), Err)
+        join_workers(&ctx, handles)
     }
 }

@@ -84,18 +84,13 @@ fuzz_target!(|data: &[u8]| {
     // The output is frames, whole ones, each with a JSON header.
     let mut d = Decoder::new(WireConfig::permissive(WireConfig::default().endian));
     let mut rest = &out[..];
-    while let Some(ev) = d
+    // Echoes repeat request headers that parsed and replies carry file_size
+    // 0: the decoder parses every header, so a bad one is its error.
+    while d
         .decode(&mut rest)
         .expect("the session writes valid frames")
-    {
-        if let Event::Head(h) = ev {
-            // Echoes repeat request headers that parsed; replies carry file_size 0.
-            assert!(
-                sockbench_wire::Header::parse(&h.raw).is_ok(),
-                "an unparseable header was written"
-            );
-        }
-    }
+        .is_some()
+    {}
     // A long echo is streamed and may be cut by the end of input; anything else ends whole.
     assert!(matches!(
         d.position(),

@@ -159,10 +159,11 @@ impl Client {
             let mut done = false;
             while let Some(ev) = self.decoder.decode(&mut rest)? {
                 match ev {
-                    Event::Head(h) => {
+                    Event::Head(_) => {
+                        let raw = self.decoder.raw_header().to_vec();
                         frame = Some(Frame {
-                            header: serde_json::from_slice(&h.raw).unwrap_or(Value::Null),
-                            raw: h.raw,
+                            header: serde_json::from_slice(&raw).unwrap_or(Value::Null),
+                            raw,
                             body: Vec::new(),
                         })
                     }

@@ -10,7 +10,7 @@ use std::time::Instant;
 
 use anyhow::Context as _;
 
-use super::codec::{CodecOp, ops};
+use super::codec::{Codec, ops};
 use super::driver::Schedule;
 use super::stats::Summary;
 use crate::alloc_count;
@@ -51,27 +51,28 @@ pub fn run(schedule: &Schedule) -> Vec<CodecResult> {
         .into_iter()
         .map(|op| CodecResult {
             operation: op.name.into(),
-            ours_ns: time(op.ours, &op.input, schedule),
-            alternative_ns: time(op.alternative, &op.input, schedule),
-            ours_allocs: allocs(&op, op.ours),
-            alternative_allocs: allocs(&op, op.alternative),
+            ours_ns: time((op.ours)(), &op.input, schedule),
+            alternative_ns: time((op.alternative)(), &op.input, schedule),
+            ours_allocs: allocs((op.ours)(), &op.input),
+            alternative_allocs: allocs((op.alternative)(), &op.input),
         })
         .collect()
 }
 
-fn allocs(op: &CodecOp, f: fn(&[u8]) -> usize) -> f64 {
-    // Averaged over a few calls; the first may warm lazy state.
-    black_box(f(&op.input));
+/// Allocations per call in steady state: the first call, which grows the
+/// state's buffers, is not counted.
+fn allocs(mut f: Codec, input: &[u8]) -> f64 {
+    black_box(f(input));
     let (_, n) = alloc_count::count(|| {
         (0..10)
-            .map(|_| black_box(f(black_box(&op.input))))
+            .map(|_| black_box(f(black_box(input))))
             .sum::<usize>()
     });
     n as f64 / 10.0
 }
 
-fn time(f: fn(&[u8]) -> usize, input: &[u8], schedule: &Schedule) -> Summary {
-    let run_for = |d: std::time::Duration| {
+fn time(mut f: Codec, input: &[u8], schedule: &Schedule) -> Summary {
+    let mut run_for = |d: std::time::Duration| {
         let t = Instant::now();
         let mut n = 0u64;
         while t.elapsed() < d {

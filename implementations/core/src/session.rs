@@ -27,8 +27,8 @@ use std::sync::Arc;
 
 use serde::Serialize;
 use sockbench_wire::{
-    Decoder, Encoder, ErrorCode, Event, Head, Op, Position, RawValue, error_header, md5_hex,
-    parse_md5_hex,
+    Decoder, Encoder, ErrorCode, Event, Header, Op, Position, RawValue, Span, error_header,
+    md5_hex, parse_md5_hex,
 };
 
 use crate::counters::{Counters, ProcessUse, TcpStats, UdpStats};
@@ -86,11 +86,17 @@ enum Reply {
 /// ones are streamed through as they arrive, to keep memory bounded.
 pub const ECHO_HOLD: u64 = 64 * 1024;
 
+/// A held echo's body buffer grown past this is released after the frame,
+/// so that a connection gone idle keeps little.
+const HOLD_KEEP: usize = 4096;
+
 #[derive(Debug)]
 enum Frame {
-    /// An echo: while held back, its header and the body so far; `None`
-    /// once its head is in the output and the body streams through.
-    Echo(Option<(Vec<u8>, Vec<u8>)>),
+    /// An echo. While `held`, its head is not yet in the output and its
+    /// body so far is in `Session::hold`; then the body streams through.
+    Echo {
+        held: bool,
+    },
     Upload {
         file_name: String,
         expected: Option<[u8; 16]>,
@@ -105,10 +111,13 @@ pub struct Session {
     ctx: Arc<ServerContext>,
     decoder: Decoder,
     encoder: Encoder,
-    /// The request whose body is being read, with its id.
-    frame: Option<(Frame, Option<Box<RawValue>>)>,
-    /// An upload waiting for [`Session::committed`].
-    committing: Option<(String, Option<Box<RawValue>>)>,
+    /// The request whose body is being read, with its id in the decoder's
+    /// raw header (which stays until the next frame's header begins).
+    frame: Option<(Frame, Option<Span>)>,
+    /// An upload waiting for [`Session::committed`], with its id.
+    committing: Option<(String, Option<Span>)>,
+    /// The body of a held echo, kept across frames.
+    hold: Vec<u8>,
     closed: bool,
     /// Input and output lengths not yet added to the byte counters.
     marks: (usize, usize),
@@ -123,6 +132,7 @@ impl Session {
             ctx,
             frame: None,
             committing: None,
+            hold: Vec::new(),
             closed: false,
             marks: (0, 0),
         }
@@ -166,24 +176,25 @@ impl Session {
                 }
             };
             match event {
-                Event::Head(head) => {
+                Event::Head(header) => {
                     self.counters().frame();
-                    if let Some(step) = self.start(head, out) {
+                    if let Some(step) = self.start(header, out) {
                         return step;
                     }
                 }
                 Event::Body(chunk) => match &mut self.frame {
-                    Some((Frame::Echo(held), _)) => {
-                        let whole = self.decoder.position() == Position::Body(0);
-                        match held {
-                            None => out.extend_from_slice(chunk),
+                    Some((Frame::Echo { held }, _)) => {
+                        if !*held {
+                            out.extend_from_slice(chunk);
+                        } else if self.hold.is_empty()
+                            && self.decoder.position() == Position::Body(0)
+                        {
                             // The whole body came in one piece: no need to hold it.
-                            Some((raw, body)) if body.is_empty() && whole => {
-                                let _ = self.encoder.head(raw, out);
-                                out.extend_from_slice(chunk);
-                                *held = None;
-                            }
-                            Some((_, body)) => body.extend_from_slice(chunk),
+                            let _ = self.encoder.head(self.decoder.raw_header(), out);
+                            out.extend_from_slice(chunk);
+                            *held = false;
+                        } else {
+                            self.hold.extend_from_slice(chunk);
                         }
                     }
                     Some((Frame::Upload { failure: None, .. }, _)) => {
@@ -200,24 +211,29 @@ impl Session {
         }
     }
 
-    fn start<'a>(&mut self, head: Head, out: &mut Vec<u8>) -> Option<Step<'a>> {
-        let Head { raw, header } = head;
-        let op = header.resolved_op().map_err(str::to_owned);
-        let frame = match op {
+    fn start<'a>(&mut self, header: Header, out: &mut Vec<u8>) -> Option<Step<'a>> {
+        let raw = self.decoder.raw_header();
+        let frame = match header.resolved_op() {
             Err(name) => Frame::Discard(Reply::Error(
                 ErrorCode::UnknownOp,
-                format!("unknown op {name:?} (expected echo, upload or stats)"),
+                format!(
+                    "unknown op {:?} (expected echo, upload or stats)",
+                    name.get(raw)
+                ),
             )),
             Ok(Op::Echo) if 4 + raw.len() as u64 + header.file_size <= ECHO_HOLD => {
-                Frame::Echo(Some((raw, Vec::new())))
+                Frame::Echo { held: true }
             }
             Ok(Op::Echo) => {
                 // `raw` came through the decoder, so it fits a u32 prefix.
-                let _ = self.encoder.head(&raw, out);
-                Frame::Echo(None)
+                let _ = self.encoder.head(raw, out);
+                Frame::Echo { held: false }
             }
             Ok(Op::Stats) => Frame::Discard(Reply::Stats),
-            Ok(Op::Upload) => match upload_request(header.file_name, header.md5.as_deref()) {
+            Ok(Op::Upload) => match upload_request(
+                header.file_name.map(|t| t.get(raw).into_owned()),
+                header.md5.map(|t| t.get(raw)).as_deref(),
+            ) {
                 Ok((file_name, expected)) => {
                     let op = StorageOp::Begin {
                         file_name: file_name.clone(),
@@ -245,25 +261,29 @@ impl Session {
     fn finish<'a>(&mut self, input_left: usize, out: &mut Vec<u8>) -> Option<Step<'a>> {
         let (frame, id) = self.frame.take()?;
         match frame {
-            Frame::Echo(None) => {}
-            Frame::Echo(Some((raw, body))) => {
-                let _ = self.encoder.head(&raw, out);
-                out.extend_from_slice(&body);
+            Frame::Echo { held: false } => {}
+            Frame::Echo { held: true } => {
+                let _ = self.encoder.head(self.decoder.raw_header(), out);
+                out.extend_from_slice(&self.hold);
+                if self.hold.capacity() > HOLD_KEEP {
+                    self.hold = Vec::new();
+                }
+                self.hold.clear();
             }
             Frame::Discard(Reply::Stats) => {
                 // The reply counts the request's own bytes and every reply before it.
                 self.count_bytes(input_left, out.len());
-                self.stats_reply(id.as_deref(), out);
+                self.stats_reply(self.id(id), out);
             }
             Frame::Discard(Reply::Error(code, message)) => {
-                self.error_reply(code, &message, id.as_deref(), None, out)
+                self.error_reply(code, &message, self.id(id), None, out)
             }
             Frame::Upload {
                 failure: Some(message),
                 ..
             } => {
                 self.counters().upload(false);
-                self.error_reply(ErrorCode::IoError, &message, id.as_deref(), None, out);
+                self.error_reply(ErrorCode::IoError, &message, self.id(id), None, out);
             }
             Frame::Upload {
                 file_name,
@@ -309,7 +329,7 @@ impl Session {
                     bytes: stored.bytes,
                     md5: md5_hex(&stored.md5),
                     file_size: 0,
-                    id: id.as_deref(),
+                    id: self.id(id),
                 };
                 self.json_reply(&reply, out);
             }
@@ -320,7 +340,7 @@ impl Session {
                 self.error_reply(
                     ErrorCode::Md5Mismatch,
                     &message,
-                    id.as_deref(),
+                    self.id(id),
                     Some(&hex),
                     out,
                 );
@@ -328,7 +348,7 @@ impl Session {
             Err(CommitError::Io(e)) => {
                 self.counters().upload(false);
                 let message = format!("storing {file_name:?}: {e}");
-                self.error_reply(ErrorCode::IoError, &message, id.as_deref(), None, out);
+                self.error_reply(ErrorCode::IoError, &message, self.id(id), None, out);
             }
         }
         self.counters().bytes(0, (out.len() - before) as u64);
@@ -345,6 +365,7 @@ impl Session {
                     self.counters().upload(false);
                 }
                 self.frame = None;
+                self.hold = Vec::new();
                 Eof::Truncated
             }
         }
@@ -369,8 +390,13 @@ impl Session {
         &self.ctx.counters
     }
 
+    /// A request's id, read from its header (still the decoder's raw header).
+    fn id(&self, span: Option<Span>) -> Option<&RawValue> {
+        span?.raw_value(self.decoder.raw_header())
+    }
+
     fn error_reply(
-        &mut self,
+        &self,
         code: ErrorCode,
         message: &str,
         id: Option<&RawValue>,
@@ -382,7 +408,7 @@ impl Session {
         let _ = self.encoder.head(&header, out);
     }
 
-    fn stats_reply(&mut self, id: Option<&RawValue>, out: &mut Vec<u8>) {
+    fn stats_reply(&self, id: Option<&RawValue>, out: &mut Vec<u8>) {
         let (tcp, udp) = self.counters().snapshot();
         let reply = StatsOk {
             op: "stats",
@@ -397,7 +423,7 @@ impl Session {
         self.json_reply(&reply, out);
     }
 
-    fn json_reply(&mut self, reply: &impl Serialize, out: &mut Vec<u8>) {
+    fn json_reply(&self, reply: &impl Serialize, out: &mut Vec<u8>) {
         // Serializing these plain structs cannot fail.
         let header = serde_json::to_vec(reply).unwrap_or_default();
         let _ = self.encoder.head(&header, out);

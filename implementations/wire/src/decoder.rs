@@ -16,26 +16,20 @@
 //!
 //! The decoder copies at most one header (bounded by `max_header`, grown as
 //! bytes arrive rather than by the declared length) and never buffers a body:
-//! body chunks are slices of the caller's input.
+//! body chunks are slices of the caller's input. The header's buffer is kept
+//! from frame to frame, so in steady state decoding allocates nothing.
 
 use crate::config::WireConfig;
 use crate::error::{DecodeError, ErrorCode};
 use crate::header::Header;
 
-/// A complete frame head: the header's raw bytes and its parsed fields.
-#[derive(Debug, Clone)]
-pub struct Head {
-    /// The header bytes exactly as received (what an echo sends back).
-    pub raw: Vec<u8>,
-    /// The parsed header.
-    pub header: Header,
-}
-
 /// What the decoder found next in the input.
 #[derive(Debug)]
 pub enum Event<'a> {
-    /// A frame's prefix and header are complete; its body follows.
-    Head(Head),
+    /// A frame's prefix and header are complete; its body follows. The
+    /// header's raw bytes are [`Decoder::raw_header`] until the next frame's
+    /// header begins.
+    Head(Header),
     /// The next piece of the current frame's body: a slice of the input.
     Body(&'a [u8]),
     /// The current frame's body is complete (also sent for an empty body).
@@ -72,8 +66,13 @@ pub struct Decoder {
     state: State,
     prefix: [u8; 4],
     prefix_have: usize,
+    /// The current frame's header (complete from its `Head` event on).
     header: Vec<u8>,
 }
+
+/// A header buffer grown past this is released when the next header starts,
+/// so one large header does not stay with an idle connection.
+const HEADER_KEEP: usize = 4096;
 
 impl Decoder {
     /// A decoder at the start of a stream.
@@ -108,12 +107,16 @@ impl Decoder {
                     self.state = State::Header {
                         len: self.check_header_len(len)?,
                     };
+                    if self.header.capacity() > HEADER_KEEP {
+                        self.header = Vec::new();
+                    }
+                    self.header.clear();
                 }
                 State::Header { len } => {
-                    let Some(raw) = self.take_header(input, len) else {
+                    if !self.take_header(input, len) {
                         return Ok(None);
-                    };
-                    let header = Header::parse(&raw).map_err(|e| self.fail(e))?;
+                    }
+                    let header = Header::parse(&self.header).map_err(|e| self.fail(e))?;
                     if header.file_size > self.config.max_body {
                         let e = DecodeError::new(
                             ErrorCode::TooLarge,
@@ -122,13 +125,13 @@ impl Decoder {
                                 header.file_size, self.config.max_body
                             ),
                         )
-                        .with_id(header.id.clone());
+                        .with_id(header.id.and_then(|s| s.to_raw_value(&self.header)));
                         return Err(self.fail(e));
                     }
                     self.state = State::Body {
                         remaining: header.file_size,
                     };
-                    return Ok(Some(Event::Head(Head { raw, header })));
+                    return Ok(Some(Event::Head(header)));
                 }
                 State::Body { remaining: 0 } => {
                     self.state = State::Prefix;
@@ -146,6 +149,12 @@ impl Decoder {
                 }
             }
         }
+    }
+
+    /// The raw bytes of the current frame's header, from its `Head` event
+    /// until the next frame's prefix is complete (what an echo sends back).
+    pub fn raw_header(&self) -> &[u8] {
+        &self.header
     }
 
     /// Where the decoder stands; `Boundary` is the only clean place for a stream to end.
@@ -191,17 +200,12 @@ impl Decoder {
         Ok(len as usize)
     }
 
-    fn take_header(&mut self, input: &mut &[u8], len: usize) -> Option<Vec<u8>> {
-        if self.header.is_empty() && input.len() >= len {
-            // Fast path: the whole header is in this chunk.
-            let (h, rest) = input.split_at(len);
-            *input = rest;
-            return Some(h.to_vec());
-        }
+    /// Copies header bytes; true once all `len` are in.
+    fn take_header(&mut self, input: &mut &[u8], len: usize) -> bool {
         let n = (len - self.header.len()).min(input.len());
         self.header.extend_from_slice(&input[..n]);
         *input = &input[n..];
-        (self.header.len() == len).then(|| std::mem::take(&mut self.header))
+        self.header.len() == len
     }
 
     fn fail(&mut self, e: DecodeError) -> DecodeError {

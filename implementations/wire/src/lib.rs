@@ -25,8 +25,8 @@ mod header;
 pub mod vectors;
 
 pub use config::{DEFAULT_MAX_BODY, DEFAULT_MAX_HEADER, Endian, UnknownEndian, WireConfig};
-pub use decoder::{Decoder, Event, Head, Position};
+pub use decoder::{Decoder, Event, Position};
 pub use encoder::{Encoder, HeaderTooLong, error_header};
 pub use error::{DecodeError, ErrorCode, UnknownErrorCode};
-pub use header::{Header, Op, OpField, md5_hex, parse_md5_hex};
+pub use header::{Header, Op, OpField, Span, Text, md5_hex, parse_md5_hex};
 pub use serde_json::value::RawValue;

@@ -32,9 +32,10 @@ fn run(v: &Vector, chunk: usize) -> Outcome {
         loop {
             match d.decode(&mut rest) {
                 Ok(None) => break,
-                Ok(Some(Event::Head(h))) => out
-                    .frames
-                    .push((String::from_utf8(h.raw).unwrap(), Vec::new())),
+                Ok(Some(Event::Head(_))) => out.frames.push((
+                    String::from_utf8(d.raw_header().to_vec()).unwrap(),
+                    Vec::new(),
+                )),
                 Ok(Some(Event::Body(b))) => out.frames.last_mut().unwrap().1.extend_from_slice(b),
                 Ok(Some(Event::End)) => {}
                 Err(e) => {

@@ -36,7 +36,10 @@ fn decode_cut(config: WireConfig, input: &[u8], cuts: &[usize]) -> Decoded {
                     assert!(rest.is_empty(), "Ok(None) must mean every byte was used");
                     break;
                 }
-                Ok(Some(Event::Head(h))) => out.frames.push((h.raw, Vec::new(), false)),
+                Ok(Some(Event::Head(_))) => {
+                    out.frames
+                        .push((d.raw_header().to_vec(), Vec::new(), false))
+                }
                 Ok(Some(Event::Body(b))) => {
                     assert!(!b.is_empty(), "empty body chunks are noise");
                     out.frames.last_mut().unwrap().1.extend_from_slice(b)
@@ -151,8 +154,9 @@ proptest! {
         let parsed = sockbench_wire::Header::parse(&h).unwrap();
         let v: Value = serde_json::from_slice(&h).unwrap();
         prop_assert_eq!(parsed.file_size, b.len() as u64);
-        prop_assert_eq!(parsed.id.map(|r| serde_json::from_str::<Value>(r.get()).unwrap()), v.get("id").cloned());
-        prop_assert_eq!(parsed.file_name.as_deref(), v.get("file_name").and_then(Value::as_str));
+        prop_assert_eq!(parsed.id(&h).map(|r| serde_json::from_str::<Value>(r.get()).unwrap()), v.get("id").cloned());
+        let name = parsed.file_name.map(|t| t.get(&h).into_owned());
+        prop_assert_eq!(name.as_deref(), v.get("file_name").and_then(Value::as_str));
     }
 
     #[test]
@@ -285,5 +289,134 @@ fn a_64_kib_frame_split_into_every_chop_size_up_to_2048() {
             got.frames.iter().all(|f| f.0 == h && f.1 == body && f.2),
             "chop {chop}"
         );
+    }
+}
+
+const KEYS: &[&str] = &[
+    "\"file_size\"",
+    "\"file_size\"",
+    "\"op\"",
+    "\"id\"",
+    "\"md5\"",
+    "\"file_name\"",
+    "\"x\"",
+    "\"file\\u005fsize\"",
+    "\"\u{e9}\"",
+];
+
+const VALUES: &[&str] = &[
+    "0",
+    "7",
+    "64",
+    "1.5",
+    "1e2",
+    "2E1",
+    "-0",
+    "-1",
+    "18446744073709551615",
+    "18446744073709551616",
+    "9999999999999999999",
+    "10000000000000000000",
+    "\"echo\"",
+    "\"upload\"",
+    "\"stats\"",
+    "\"zap\"",
+    "\"a b.txt\"",
+    "\"a\\\"b\"",
+    "\"\\ud800\"",
+    "\"\\u0041\"",
+    "\"\u{e9}\u{2603}\"",
+    "\"\"",
+    "true",
+    "false",
+    "null",
+    "[1,\"x\"]",
+    "{}",
+    "{\"a\":1}",
+];
+
+/// Values that are not JSON, each next to the valid one it resembles.
+const NOT_VALUES: &[&str] = &["01", "00", "-", "1.", "tru", "nul", "\"\t\"", "[", "\""];
+
+const WS: &[&str] = &["", "", "", " ", "\t", "\n", "\r", " \n "];
+
+/// Objects of known and unknown fields with values of every type, valid
+/// and not, in any whitespace, sometimes with one token spliced in.
+fn header_like() -> impl Strategy<Value = Vec<u8>> {
+    let ws = || prop::sample::select(WS);
+    let value = || {
+        prop_oneof![
+            12 => prop::sample::select(VALUES),
+            1 => prop::sample::select(NOT_VALUES),
+        ]
+    };
+    let pair = (prop::sample::select(KEYS), value(), ws(), ws());
+    let size = (Just("\"file_size\""), value(), ws(), ws());
+    (
+        (prop::collection::vec(pair, 0..5), size, any::<usize>()).prop_map(
+            |(mut pairs, size, at)| {
+                let n = pairs.len() + 1;
+                pairs.insert(at % n, size);
+                pairs
+            },
+        ),
+        ws(),
+        ws(),
+        prop::option::weighted(
+            0.2,
+            (
+                any::<usize>(),
+                prop::sample::select(&[",", "}", "{", ":", "x", "\""][..]),
+            ),
+        ),
+    )
+        .prop_map(|(pairs, before, after, splice)| {
+            let fields: Vec<String> = pairs
+                .iter()
+                .map(|(k, v, w1, w2)| format!("{w1}{k}{w2}:{w1}{v}{w2}"))
+                .collect();
+            let mut text = format!("{before}{{{}}}{after}", fields.join(","));
+            if let Some((at, token)) = splice {
+                let mut at = at % (text.len() + 1);
+                while !text.is_char_boundary(at) {
+                    at -= 1;
+                }
+                text.insert_str(at, token);
+            }
+            text.into_bytes()
+        })
+}
+
+/// What a parse found, comparable across parsers.
+fn outcome(raw: &[u8], r: Result<sockbench_wire::Header, DecodeError>) -> String {
+    match r {
+        Ok(h) => format!(
+            "ok {} {:?} {:?} {:?} {:?}",
+            h.file_size,
+            h.resolved_op().map_err(|t| t.get(raw).into_owned()),
+            h.file_name.map(|t| t.get(raw).into_owned()),
+            h.md5.map(|t| t.get(raw).into_owned()),
+            h.id(raw).map(|v| v.get().to_owned()),
+        ),
+        Err(e) => format!("{} {:?}", e.code, e.id.map(|v| v.get().to_owned())),
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
+
+    #[test]
+    fn the_fast_path_finds_what_serde_json_finds(
+        raw in prop_oneof![header_like(), header(64), header(0)],
+        flip in prop::option::of((any::<usize>(), any::<u8>())),
+    ) {
+        let mut raw = raw;
+        if let (Some((at, byte)), false) = (flip, raw.is_empty()) {
+            let n = raw.len();
+            raw[at % n] = byte;
+        }
+        let fast = outcome(&raw, sockbench_wire::Header::parse(&raw));
+        let full = outcome(&raw, sockbench_wire::Header::parse_full(&raw));
+        prop_assert_eq!(fast, full, "{}", String::from_utf8_lossy(&raw));
     }
 }

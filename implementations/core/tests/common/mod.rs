@@ -47,9 +47,9 @@ pub fn parse_replies(wire: WireConfig, bytes: &[u8]) -> Vec<Reply> {
         .expect("server output must be well framed")
     {
         match ev {
-            Event::Head(h) => out.push(Reply {
-                header: serde_json::from_slice(&h.raw).unwrap(),
-                raw: h.raw,
+            Event::Head(_) => out.push(Reply {
+                header: serde_json::from_slice(d.raw_header()).unwrap(),
+                raw: d.raw_header().to_vec(),
                 body: Vec::new(),
             }),
             Event::Body(b) => out.last_mut().unwrap().body.extend_from_slice(b),

@@ -86,9 +86,6 @@ enum Reply {
 /// ones are streamed through as they arrive, to keep memory bounded.
 pub const ECHO_HOLD: u64 = 64 * 1024;
 
-/// A held echo's body buffer grown past this is released after the frame,
-/// so that a connection gone idle keeps little.
-const HOLD_KEEP: usize = 4096;
 
 #[derive(Debug)]
 enum Frame {
@@ -265,9 +262,7 @@ impl Session {
             Frame::Echo { held: true } => {
                 let _ = self.encoder.head(self.decoder.raw_header(), out);
                 out.extend_from_slice(&self.hold);
-                if self.hold.capacity() > HOLD_KEEP {
-                    self.hold = Vec::new();
-                }
+                // Kept, like the driver's output buffer: at most ECHO_HOLD.
                 self.hold.clear();
             }
             Frame::Discard(Reply::Stats) => {

@@ -86,7 +86,6 @@ enum Reply {
 /// ones are streamed through as they arrive, to keep memory bounded.
 pub const ECHO_HOLD: u64 = 64 * 1024;
 
-
 #[derive(Debug)]
 enum Frame {
     /// An echo. While `held`, its head is not yet in the output and its
@@ -161,11 +160,40 @@ impl Session {
             *input = &[];
             return Step::Close;
         }
+        let mut run = Run::new(input);
+        let step = self.frames(input, out, &mut run);
+        run.flush(out);
+        step
+    }
+
+    /// Decodes and answers frames; whole echoes within this input only
+    /// extend `run`, and whatever else writes to `out` flushes it first.
+    fn frames<'a>(
+        &mut self,
+        input: &mut &'a [u8],
+        out: &mut Vec<u8>,
+        run: &mut Run<'a>,
+    ) -> Step<'a> {
+        // Where the current frame began in this input, if it did.
+        let mut begun = None;
         loop {
+            let at = run.offset(input);
+            if let Some((header, len)) = self.decoder.peek_frame(input)
+                && header.resolved_op() == Ok(Op::Echo)
+                && len as u64 <= ECHO_HOLD
+            {
+                // A whole small echo: its reply is its bytes.
+                self.counters().frame();
+                *input = &input[len..];
+                run.add(at, at + len, out);
+                continue;
+            }
+            let boundary = self.decoder.position() == Position::Boundary;
             let event = match self.decoder.decode(input) {
                 Ok(Some(event)) => event,
                 Ok(None) => return Step::NeedInput,
                 Err(e) => {
+                    run.flush(out);
                     self.error_reply(e.code, &e.message, e.id.as_deref(), None, out);
                     self.closed = true;
                     *input = &[];
@@ -175,31 +203,57 @@ impl Session {
             match event {
                 Event::Head(header) => {
                     self.counters().frame();
-                    if let Some(step) = self.start(header, out) {
+                    begun = boundary.then_some(at);
+                    if let Some(step) = self.start(header, out, run) {
                         return step;
                     }
                 }
                 Event::Body(chunk) => match &mut self.frame {
                     Some((Frame::Echo { held }, _)) => {
                         if !*held {
+                            run.flush(out);
                             out.extend_from_slice(chunk);
                         } else if self.hold.is_empty()
                             && self.decoder.position() == Position::Body(0)
                         {
                             // The whole body came in one piece: no need to hold it.
-                            let _ = self.encoder.head(self.decoder.raw_header(), out);
-                            out.extend_from_slice(chunk);
+                            match begun {
+                                Some(start) => run.add(start, run.offset(input), out),
+                                None => {
+                                    run.flush(out);
+                                    let _ = self.encoder.head(self.decoder.raw_header(), out);
+                                    out.extend_from_slice(chunk);
+                                }
+                            }
                             *held = false;
                         } else {
                             self.hold.extend_from_slice(chunk);
                         }
                     }
                     Some((Frame::Upload { failure: None, .. }, _)) => {
+                        run.flush(out);
                         return Step::Storage(StorageOp::Write(chunk));
                     }
                     _ => {} // drained
                 },
                 Event::End => {
+                    match (&self.frame, begun) {
+                        // Streamed, or already in the run: nothing is due.
+                        (Some((Frame::Echo { held: false }, _)), _) => {
+                            self.frame = None;
+                            continue;
+                        }
+                        // An empty echo, whole in this input.
+                        (Some((Frame::Echo { held: true }, _)), Some(start))
+                            if self.hold.is_empty() =>
+                        {
+                            run.add(start, run.offset(input), out);
+                            self.frame = None;
+                            continue;
+                        }
+                        _ => {}
+                    }
+                    run.flush(out);
                     if let Some(step) = self.finish(input.len(), out) {
                         return step;
                     }
@@ -208,7 +262,12 @@ impl Session {
         }
     }
 
-    fn start<'a>(&mut self, header: Header, out: &mut Vec<u8>) -> Option<Step<'a>> {
+    fn start<'a>(
+        &mut self,
+        header: Header,
+        out: &mut Vec<u8>,
+        run: &mut Run<'_>,
+    ) -> Option<Step<'a>> {
         let raw = self.decoder.raw_header();
         let frame = match header.resolved_op() {
             Err(name) => Frame::Discard(Reply::Error(
@@ -222,6 +281,7 @@ impl Session {
                 Frame::Echo { held: true }
             }
             Ok(Op::Echo) => {
+                run.flush(out);
                 // `raw` came through the decoder, so it fits a u32 prefix.
                 let _ = self.encoder.head(raw, out);
                 Frame::Echo { held: false }
@@ -422,6 +482,45 @@ impl Session {
         // Serializing these plain structs cannot fail.
         let header = serde_json::to_vec(reply).unwrap_or_default();
         let _ = self.encoder.head(&header, out);
+    }
+}
+
+/// Whole echo frames met in one input, answered by copying them back in one
+/// piece: an echo's reply is byte for byte its request, so a run of them
+/// costs one copy instead of three per frame.
+struct Run<'a> {
+    input: &'a [u8],
+    start: usize,
+    end: usize,
+}
+
+impl<'a> Run<'a> {
+    fn new(input: &&'a [u8]) -> Self {
+        Run {
+            input,
+            start: 0,
+            end: 0,
+        }
+    }
+
+    /// Where `rest`, a tail of the input, begins.
+    fn offset(&self, rest: &[u8]) -> usize {
+        self.input.len() - rest.len()
+    }
+
+    /// Adds the frame at `start..end`; a run that does not reach it is written first.
+    fn add(&mut self, start: usize, end: usize, out: &mut Vec<u8>) {
+        if self.end != start {
+            self.flush(out);
+            self.start = start;
+        }
+        self.end = end;
+    }
+
+    /// Writes the run.
+    fn flush(&mut self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&self.input[self.start..self.end]);
+        self.start = self.end;
     }
 }
 

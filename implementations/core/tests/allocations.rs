@@ -96,6 +96,9 @@ fn pipelined_echoes_allocate_nothing_in_steady_state() {
         let (again, n) = allocations(|| serve(&mut d, &input, chunk));
         assert_eq!(warm, again, "{body} B in {chunk} B reads: same replies");
         assert_eq!(warm, input.len(), "an echo returns the stream");
-        assert_eq!(n, 0, "{body} B bodies in {chunk} B reads: allocations in 100 frames");
+        assert_eq!(
+            n, 0,
+            "{body} B bodies in {chunk} B reads: allocations in 100 frames"
+        );
     }
 }

@@ -15,7 +15,7 @@ pub struct Conn {
     pub stream: TcpStream,
     /// The connection's rules.
     pub driver: Driver,
-    /// Edge-triggered readiness: set by an edge, cleared by `WouldBlock`.
+    /// Edge readiness: set by an edge, cleared by `WouldBlock` or a short read.
     readable: bool,
     writable: bool,
     admitted: Admitted,
@@ -40,9 +40,8 @@ impl Conn {
         self.pump(buf)
     }
 
-    /// Carries out the driver's actions until the socket would block; the
-    /// loop's shared `buf` receives reads (each call counted in `stats`).
-    /// True when the connection is over.
+    /// Carries out the driver's actions until the socket would block, reading
+    /// into the loop's `buf` (each call counted); true when the connection is over.
     pub fn pump(&mut self, buf: &mut [u8]) -> bool {
         let counters = self.admitted.counters();
         loop {
@@ -74,7 +73,11 @@ impl Conn {
             counters.syscalls(1);
             match self.stream.read(buf) {
                 Ok(0) => self.driver.on_eof(),
-                Ok(n) => self.driver.on_read(&buf[..n], now),
+                // A short read emptied the socket; later bytes raise an edge.
+                Ok(n) => {
+                    self.readable = n == buf.len();
+                    self.driver.on_read(&buf[..n], now)
+                }
                 Err(e) if e.kind() == ErrorKind::WouldBlock => self.readable = false,
                 Err(e) if e.kind() == ErrorKind::Interrupted => {}
                 Err(e) => self.driver.on_error(&e),

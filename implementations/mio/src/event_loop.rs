@@ -18,8 +18,7 @@ const LISTENER: Token = Token(usize::MAX - 1);
 const UDP: Token = Token(usize::MAX - 2);
 const WAKER: Token = Token(usize::MAX - 3);
 
-/// Datagrams echoed per readiness before the loop turns to other sockets;
-/// a UDP flood must not starve TCP.
+/// Datagrams echoed per readiness, so that a UDP flood cannot starve TCP.
 const UDP_BATCH: usize = 256;
 /// How often the drivers' deadlines are checked.
 const TICK: Duration = Duration::from_millis(500);
@@ -56,9 +55,7 @@ impl EventLoop {
         registry.register(&mut udp, UDP, Interest::READABLE)?;
         let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
         let w = Arc::clone(&waker);
-        ctx.shutdown.on_trigger(move || {
-            let _ = w.wake();
-        });
+        ctx.shutdown.on_trigger(move || drop(w.wake()));
         Ok(EventLoop {
             poll,
             listener: Some(listener),

@@ -1,9 +1,9 @@
 //! One event loop on one thread, UDP included: non-blocking sockets,
 //! edge-triggered readiness, a core `Driver` per connection ([`conn`]).
 //!
-//! Each socket is registered once for both readable and writable edges and
-//! never re-registered: the loop always knows from its own state whether to
-//! act on an edge, which saves an `epoll_ctl` per state change.
+//! Each socket is registered once for both edges and never re-registered:
+//! the loop's own state says whether to act on an edge (no `epoll_ctl` per
+//! state change).
 //!
 //! Storage runs inline: an upload's writes and fsync block the loop, this
 //! model's honest cost (see the upload benchmarks with `--no-fsync`).

@@ -420,3 +420,52 @@ proptest! {
         prop_assert_eq!(fast, full, "{}", String::from_utf8_lossy(&raw));
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 300, ..ProptestConfig::default() })]
+
+    /// The shortcut for whole frames says what decoding says, or nothing.
+    #[test]
+    fn peek_frame_agrees_with_decode(
+        frames in prop::collection::vec(frame(), 1..4),
+        flips in prop::collection::vec((any::<usize>(), any::<u8>()), 0..3),
+        cut in any::<usize>(),
+        endian in endian(),
+    ) {
+        let mut stream = encode_all(endian, &frames);
+        for (at, byte) in flips {
+            let n = stream.len();
+            stream[at % n] = byte;
+        }
+        stream.truncate(cut % (stream.len() + 1));
+        let mut d = Decoder::new(config(endian));
+        let mut rest = &stream[..];
+        while let Some((header, len)) = d.peek_frame(rest) {
+            let before = rest.len();
+            let mut body = 0;
+            match d.decode(&mut rest) {
+                Ok(Some(Event::Head(h))) => prop_assert_eq!(h.file_size, header.file_size),
+                other => prop_assert!(false, "peeked a frame, decoded {:?}", other),
+            }
+            loop {
+                match d.decode(&mut rest) {
+                    Ok(Some(Event::Body(b))) => body += b.len() as u64,
+                    Ok(Some(Event::End)) => break,
+                    other => prop_assert!(false, "inside a peeked frame: {:?}", other),
+                }
+            }
+            prop_assert_eq!(body, header.file_size);
+            prop_assert_eq!(before - rest.len(), len);
+        }
+        // Where it says nothing, decoding needs more bytes or fails.
+        let mut probe = rest;
+        let decoded_whole = loop {
+            match d.decode(&mut probe) {
+                Ok(Some(Event::End)) => break true,
+                Ok(Some(_)) => {}
+                Ok(None) | Err(_) => break false,
+            }
+        };
+        prop_assert!(!decoded_whole, "a whole frame was not peeked");
+    }
+}

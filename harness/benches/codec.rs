@@ -23,13 +23,22 @@ fn codec(c: &mut Criterion) {
     }
 }
 
+/// MD5 three ways: the upload's other cost, and the choice of
+/// `sockbench_core::digest` (OpenSSL's, the fastest here).
 fn md5(c: &mut Criterion) {
     let mut g = c.benchmark_group("md5");
     for size in [64 * 1024usize, 1 << 20] {
         let data = vec![0x5au8; size];
+        let kib = size / 1024;
         g.throughput(Throughput::Bytes(size as u64));
-        g.bench_function(format!("{} KiB", size / 1024), |b| {
+        g.bench_function(format!("md-5 0.11/{kib} KiB"), |b| {
             b.iter(|| Md5::digest(black_box(&data)))
+        });
+        g.bench_function(format!("md-5 0.10 asm/{kib} KiB"), |b| {
+            b.iter(|| <md5_asm::Md5 as md5_asm::Digest>::digest(black_box(&data)))
+        });
+        g.bench_function(format!("openssl (servers)/{kib} KiB"), |b| {
+            b.iter(|| sockbench_core::digest::Md5::of(black_box(&data)))
         });
     }
     g.finish();

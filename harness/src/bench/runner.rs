@@ -167,7 +167,7 @@ fn estimate_steps(opts: &BenchOptions, targets: usize) -> usize {
         n += 2 * p.echo_bodies.len() * p.echo_connections.len() * (targets + 1);
     }
     if opts.wants("upload") {
-        n += 2 + 2 * targets;
+        n += 2 + 2 * (targets + 1);
     }
     if opts.wants("udp") {
         n += p.udp_sizes.len() * (targets + 1);

@@ -1,5 +1,7 @@
 //! The upload scenario: a large body with its MD5 in the header, with and
-//! without fsync, beside the MD5-on-one-core and raw TCP stream ceilings.
+//! without fsync, beside its ceilings: the store loop (receive, digest,
+//! write, commit: the upload's unavoidable work, unframed), to which each
+//! ratio is taken, and MD5 on one core and the raw TCP stream, its parts.
 
 use std::time::{Duration, Instant};
 
@@ -12,7 +14,7 @@ use super::context::{Run, Server, server_use, size_label};
 use crate::client::Client;
 use crate::error::Error;
 use crate::frames::payload;
-use crate::schema::bench::{Measurement, Scenario};
+use crate::schema::bench::{Measurement, Scenario, Status};
 
 /// Runs the upload scenario on every target.
 pub fn run(run: &mut Run<'_>) -> Result<()> {
@@ -53,12 +55,28 @@ pub fn run(run: &mut Run<'_>) -> Result<()> {
         .failed(e.to_string()),
     };
     run.ceiling(tcp);
+    let raw_digest = digest;
     let digest = sockbench_wire::md5_hex(&digest);
     for fsync in [true, false] {
         let key = format!("{size}/{}", if fsync { "fsync" } else { "no-fsync" });
         if !opts.wants_config("upload", &key) {
             continue;
         }
+        run.step(&format!("upload {key}: store ceiling"));
+        let store = Measurement::new(
+            Scenario::Ceiling,
+            &format!("store/{key}"),
+            "receive, MD5, write, commit",
+            "MB/s",
+            "one upload at a time, unframed",
+        );
+        let cpu = opts.pin.map(|p| p.server);
+        let store = run.ceiling(
+            match ceilings::store(&block, total, raw_digest, p.repetitions, fsync, cpu) {
+                Ok(reps) => store.with_reps(reps),
+                Err(e) => store.failed(e.to_string()),
+            },
+        );
         for (spec, info) in run.targets.clone() {
             run.step(&format!("upload {key} on {}", info.name));
             let flags: &[&str] = if fsync { &[] } else { &["--no-fsync"] };
@@ -104,7 +122,14 @@ pub fn run(run: &mut Run<'_>) -> Result<()> {
                 )
                 .failed(format!("{e:#}")),
             };
-            m.relate(&md5);
+            m.relate(&store);
+            if let (Some(ours), true) = (m.mb_per_s, md5.status == Status::Ok) {
+                m.notes.push(format!(
+                    "{:.2}x of MD5 on one core ({:.0} MB/s)",
+                    ours.median / md5.value.max,
+                    md5.value.max
+                ));
+            }
             run.record(m);
         }
     }

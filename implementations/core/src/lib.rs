@@ -18,6 +18,7 @@
 mod admission;
 mod config;
 mod counters;
+pub mod digest;
 mod driver;
 pub mod server;
 mod session;

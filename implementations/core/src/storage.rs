@@ -12,7 +12,7 @@ use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 
-use md5::{Digest, Md5};
+use crate::digest::Md5;
 
 /// Prefix of temporary upload files; a leading dot keeps them out of plain listings.
 pub const TEMP_PREFIX: &str = ".sockbench-";
@@ -175,7 +175,7 @@ impl Upload {
 
     /// Ends the body: checks the digest, flushes, renames over the target.
     pub fn commit(mut self, expected: Option<[u8; 16]>) -> Result<Stored, CommitError> {
-        let md5: [u8; 16] = std::mem::take(&mut self.hasher).finalize().into();
+        let md5 = std::mem::take(&mut self.hasher).finish()?;
         if expected.is_some_and(|e| e != md5) {
             return Err(CommitError::Mismatch { computed: md5 });
         }

@@ -5,12 +5,12 @@
 
 use std::time::Instant;
 
-use md5::{Digest, Md5};
-
+mod store;
 mod stream;
 mod tcp_echo;
 mod udp_echo;
 
+pub use store::store;
 pub use stream::{BLOCK as STREAM_BLOCK, tcp_stream};
 pub use tcp_echo::{EchoCeiling, Strategy};
 pub use udp_echo::{UdpCeiling, UdpSink};
@@ -74,16 +74,16 @@ pub fn stream_of(block: &[u8], total: u64) -> impl Iterator<Item = &[u8]> {
         .chain(std::iter::once(&block[..rest]).filter(|b| !b.is_empty()))
 }
 
-/// MD5 of the upload's bytes on one core: MB/s per repetition (one warm-up
-/// pass first), and the digest.
+/// MD5 of the upload's bytes on one core, by the implementation the
+/// servers use (the fastest here, see `sockbench_core::digest`): MB/s per
+/// repetition (one warm-up pass first), and the digest.
 pub fn md5(block: &[u8], total: u64, reps: usize) -> (Vec<f64>, [u8; 16]) {
     let digest = |_: ()| {
-        let mut h = Md5::new();
+        let mut h = sockbench_core::digest::Md5::new();
         for piece in stream_of(block, total) {
             h.update(piece);
         }
-        let d: [u8; 16] = h.finalize().into();
-        d
+        h.finish().unwrap_or_default()
     };
     let d = digest(());
     let out = (0..reps)
@@ -117,7 +117,7 @@ mod tests {
         let (reps, d) = md5(&block, 2500, 2);
         assert_eq!(reps.len(), 2);
         let all: Vec<u8> = block.iter().cycle().take(2500).copied().collect();
-        let want: [u8; 16] = Md5::digest(&all).into();
+        let want: [u8; 16] = <md5::Md5 as md5::Digest>::digest(&all).into();
         assert_eq!(d, want);
     }
 }

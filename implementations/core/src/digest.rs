@@ -90,7 +90,10 @@ mod tests {
             ),
         ] {
             let mut ours = Md5::new();
-            assert!(matches!(ours.0, Inner::OpenSsl(_)), "OpenSSL's MD5 is in use");
+            assert!(
+                matches!(ours.0, Inner::OpenSsl(_)),
+                "OpenSSL's MD5 is in use"
+            );
             // In two pieces: the state carries over.
             let (a, b) = input.split_at(input.len() / 2);
             ours.update(a);

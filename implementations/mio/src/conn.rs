@@ -1,11 +1,11 @@
-//! One connection of the event loop: a non-blocking socket, what its last
-//! edges said about it, and the core [`Driver`] whose actions it carries
-//! out until the socket would block.
+//! One connection of the event loop: a non-blocking socket, what its edges
+//! said, and the core [`Driver`] whose actions it carries out until it would block.
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::Shutdown;
 use std::time::Instant;
 
+use mio::event::Event;
 use mio::net::TcpStream;
 use sockbench_core::{Action, Admitted, Driver};
 
@@ -15,9 +15,10 @@ pub struct Conn {
     pub stream: TcpStream,
     /// The connection's rules.
     pub driver: Driver,
-    /// Edge readiness: set by an edge, cleared by `WouldBlock` or a short read.
+    /// Edges: cleared by `WouldBlock`, or a short read unless `hup` (no edge follows a FIN).
     readable: bool,
     writable: bool,
+    hup: bool,
     admitted: Admitted,
 }
 
@@ -29,14 +30,17 @@ impl Conn {
             driver,
             readable: false,
             writable: false,
+            hup: false,
             admitted,
         }
     }
 
     /// Records an edge and acts on it; true when the connection is over.
-    pub fn on_event(&mut self, readable: bool, writable: bool, buf: &mut [u8]) -> bool {
-        self.readable |= readable;
-        self.writable |= writable;
+    pub fn on_event(&mut self, e: &Event, buf: &mut [u8]) -> bool {
+        let hup = e.is_read_closed() || e.is_error();
+        self.readable |= e.is_readable() || hup;
+        self.writable |= e.is_writable();
+        self.hup |= hup;
         self.pump(buf)
     }
 
@@ -75,7 +79,7 @@ impl Conn {
                 Ok(0) => self.driver.on_eof(),
                 // A short read emptied the socket; later bytes raise an edge.
                 Ok(n) => {
-                    self.readable = n == buf.len();
+                    self.readable = self.hup || n == buf.len();
                     self.driver.on_read(&buf[..n], now)
                 }
                 Err(e) if e.kind() == ErrorKind::WouldBlock => self.readable = false,

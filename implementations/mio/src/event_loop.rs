@@ -91,9 +91,8 @@ impl EventLoop {
                     UDP => self.udp_echo(),
                     WAKER => self.begin_stop(),
                     Token(key) => {
-                        let readable = e.is_readable() || e.is_read_closed() || e.is_error();
                         if let Some(conn) = self.conns.get_mut(key)
-                            && conn.on_event(readable, e.is_writable(), &mut self.buf)
+                            && conn.on_event(e, &mut self.buf)
                         {
                             self.conns.remove(key);
                         }
@@ -117,9 +116,7 @@ impl EventLoop {
                     let Ok(admitted) = admit(&self.ctx) else {
                         continue;
                     };
-                    if let Err(e) = stream.set_nodelay(true) {
-                        log::debug!("TCP_NODELAY: {e}");
-                    }
+                    let _ = stream.set_nodelay(true); // cannot fail on a new socket
                     let entry = self.conns.vacant_entry();
                     let driver = Driver::new(&self.ctx, Instant::now());
                     let mut conn = Conn::new(stream, driver, admitted);
@@ -164,8 +161,7 @@ impl EventLoop {
     /// Timers and shutdown progress; true when the loop should end.
     fn housekeeping(&mut self) -> bool {
         let now = Instant::now();
-        // Once stopping, every pass: idle connections close at once, and
-        // the rest when their grace period ends.
+        // Once stopping, every pass: idle connections close now, the rest at their grace's end.
         if now >= self.next_tick || self.stopping {
             self.next_tick = now + if self.stopping { STOP_TICK } else { TICK };
             let buf = &mut self.buf;

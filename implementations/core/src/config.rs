@@ -27,9 +27,13 @@ pub struct ServerConfig {
     pub max_connections: usize,
     /// Worker threads for back-ends with a pool (tokio); `None`: one per core.
     pub workers: Option<usize>,
-    /// Bytes read from a socket at a time, and the most reply bytes buffered
-    /// per connection before reading stops.
+    /// The most reply bytes buffered per connection before reading stops
+    /// (and the size of uring's and tokio's per-connection read buffers).
     pub io_buffer: usize,
+    /// Bytes asked for per read where the buffer is one per loop (mio,
+    /// percore) or per connection thread (blocking, threaded): large, so an
+    /// upload's body comes in few calls. Untouched pages cost no memory.
+    pub read_size: usize,
     /// Test only: the most bytes written per system call (a deliberately
     /// slow path the CI gate must catch). `None` in real use.
     pub max_write: Option<usize>,
@@ -56,6 +60,7 @@ impl Default for ServerConfig {
             max_connections: 16_384,
             workers: None,
             io_buffer: 64 * 1024,
+            read_size: 256 * 1024,
             max_write: None,
             process: None,
         }

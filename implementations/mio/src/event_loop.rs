@@ -62,7 +62,7 @@ impl EventLoop {
             udp,
             udp_more: false,
             conns: Slab::new(),
-            buf: vec![0; ctx.config.io_buffer.max(256 * 1024)],
+            buf: vec![0; ctx.config.read_size],
             udp_buf: vec![0; UDP_BUFFER],
             ctx,
             stopping: false,

@@ -51,7 +51,7 @@ pub fn serve_connection(
     }
     let mut timeout = ctx.config.idle_timeout;
     let mut driver = Driver::new(ctx, Instant::now());
-    let mut buf = vec![0u8; ctx.config.io_buffer];
+    let mut buf = vec![0u8; ctx.config.read_size];
     loop {
         // Published before the driver looks at the stop flag: the shutdown
         // hook either sees idle and closes the socket, or the driver sees

@@ -95,7 +95,7 @@ pub struct UdpProbeArgs {
 /// Flags of `sockbench serve`.
 #[derive(Debug, Args)]
 pub struct ServeArgs {
-    /// The back-end: blocking, threaded, mio or tokio.
+    /// The back-end: blocking, threaded, mio, tokio, uring or percore.
     #[arg(long, short)]
     pub backend: String,
     /// TCP address to listen on.

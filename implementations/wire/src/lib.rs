@@ -12,8 +12,10 @@
 //! ```
 //!
 //! [`Decoder`] accepts the stream in any chunking (one byte at a time, or
-//! many frames glued together) and yields [`Event`]s: a frame's [`Head`],
-//! then its body as slices of the input, then `End`. It enforces
+//! many frames glued together) and yields [`Event`]s: a frame's parsed
+//! [`Header`] (its raw bytes stay in the decoder, [`Decoder::raw_header`]),
+//! then its body as slices of the input, then `End`; or, for glued small
+//! frames, [`Decoder::peek_frame`] takes a whole one at a time. It enforces
 //! [`WireConfig`]'s limits and reports the protocol's fatal errors as a
 //! [`DecodeError`] carrying an [`ErrorCode`]. [`Encoder`] writes frames.
 

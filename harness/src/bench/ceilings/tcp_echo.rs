@@ -241,6 +241,8 @@ struct Echoing {
     pending: Vec<u8>,
     sent: usize,
     held: Vec<u8>,
+    /// A FIN or error was signalled: read on to the end, short reads or not.
+    hup: bool,
 }
 
 fn event_loop(
@@ -284,6 +286,7 @@ fn event_loop(
                                 pending: Vec::new(),
                                 sent: 0,
                                 held: Vec::new(),
+                                hup: false,
                             });
                         }
                     }
@@ -293,7 +296,8 @@ fn event_loop(
                     let Some(c) = conns.get_mut(k) else { continue };
                     // A writable edge with nothing owed (an ACK freed
                     // space) needs no system call at all.
-                    let readable = ev.is_readable() || ev.is_read_closed() || ev.is_error();
+                    c.hup |= ev.is_read_closed() || ev.is_error();
+                    let readable = ev.is_readable() || c.hup;
                     if !readable && c.sent >= c.pending.len() {
                         continue;
                     }
@@ -311,7 +315,10 @@ fn event_loop(
 /// `align` bytes in one write. Gathering first matters: a 16 KiB request
 /// that arrives in two pieces goes back as one, and whole frames only, as a
 /// framed server sends them, so the client is woken once per batch and
-/// never for half a frame. False when the connection is finished.
+/// never for half a frame. A short read ends the reading until the next
+/// edge, as in the mio back-end (which otherwise beat this ceiling by up to
+/// 1.2x at 1 KiB pipelined, saving the reads that would block), unless a
+/// FIN was signalled. False when the connection is finished.
 fn serve(c: &mut Echoing, buf: &mut [u8], align: usize) -> bool {
     use std::io::ErrorKind::{Interrupted, WouldBlock};
     loop {
@@ -328,14 +335,20 @@ fn serve(c: &mut Echoing, buf: &mut [u8], align: usize) -> bool {
         let start = c.held.len();
         buf[..start].copy_from_slice(&c.held);
         c.held.clear();
-        let (mut got, mut eof) = (start, false);
+        let (mut got, mut eof, mut drained) = (start, false, false);
         while got < buf.len() {
             match c.s.read(&mut buf[got..]) {
                 Ok(0) => {
                     eof = true;
                     break;
                 }
-                Ok(n) => got += n,
+                Ok(n) => {
+                    drained = !c.hup && got + n < buf.len();
+                    got += n;
+                    if drained {
+                        break;
+                    }
+                }
                 Err(e) if e.kind() == WouldBlock => break,
                 Err(e) if e.kind() == Interrupted => {}
                 Err(_) => return false,
@@ -355,6 +368,9 @@ fn serve(c: &mut Echoing, buf: &mut [u8], align: usize) -> bool {
         }
         if eof {
             return false;
+        }
+        if drained && c.pending.is_empty() {
+            return true;
         }
     }
 }

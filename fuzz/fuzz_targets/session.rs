@@ -11,7 +11,7 @@ use libfuzzer_sys::fuzz_target;
 use sockbench_core::{
     CommitError, ServerConfig, ServerContext, Session, Step, Storage, StorageOp, Stored,
 };
-use sockbench_wire::{Decoder, Event, Position, WireConfig};
+use sockbench_wire::{Decoder, Position, WireConfig};
 
 fn context() -> Arc<ServerContext> {
     static CTX: OnceLock<Arc<ServerContext>> = OnceLock::new();

@@ -166,34 +166,31 @@ impl Session {
         step
     }
 
-    /// Decodes and answers frames; whole echoes within this input only
-    /// extend `run`, and whatever else writes to `out` flushes it first.
+    /// Decodes and answers frames. A whole small echo only extends `run`;
+    /// any other frame flushes it first, so replies keep their order.
     fn frames<'a>(
         &mut self,
         input: &mut &'a [u8],
         out: &mut Vec<u8>,
         run: &mut Run<'a>,
     ) -> Step<'a> {
-        // Where the current frame began in this input, if it did.
-        let mut begun = None;
         loop {
-            let at = run.offset(input);
             if let Some((header, len)) = self.decoder.peek_frame(input)
                 && header.resolved_op() == Ok(Op::Echo)
                 && len as u64 <= ECHO_HOLD
             {
-                // A whole small echo: its reply is its bytes.
+                // Its reply is its bytes.
                 self.counters().frame();
+                let at = run.offset(input);
                 *input = &input[len..];
                 run.add(at, at + len, out);
                 continue;
             }
-            let boundary = self.decoder.position() == Position::Boundary;
+            run.flush(out);
             let event = match self.decoder.decode(input) {
                 Ok(Some(event)) => event,
                 Ok(None) => return Step::NeedInput,
                 Err(e) => {
-                    run.flush(out);
                     self.error_reply(e.code, &e.message, e.id.as_deref(), None, out);
                     self.closed = true;
                     *input = &[];
@@ -203,57 +200,31 @@ impl Session {
             match event {
                 Event::Head(header) => {
                     self.counters().frame();
-                    begun = boundary.then_some(at);
-                    if let Some(step) = self.start(header, out, run) {
+                    if let Some(step) = self.start(header, out) {
                         return step;
                     }
                 }
                 Event::Body(chunk) => match &mut self.frame {
                     Some((Frame::Echo { held }, _)) => {
                         if !*held {
-                            run.flush(out);
                             out.extend_from_slice(chunk);
                         } else if self.hold.is_empty()
                             && self.decoder.position() == Position::Body(0)
                         {
                             // The whole body came in one piece: no need to hold it.
-                            match begun {
-                                Some(start) => run.add(start, run.offset(input), out),
-                                None => {
-                                    run.flush(out);
-                                    let _ = self.encoder.head(self.decoder.raw_header(), out);
-                                    out.extend_from_slice(chunk);
-                                }
-                            }
+                            let _ = self.encoder.head(self.decoder.raw_header(), out);
+                            out.extend_from_slice(chunk);
                             *held = false;
                         } else {
                             self.hold.extend_from_slice(chunk);
                         }
                     }
                     Some((Frame::Upload { failure: None, .. }, _)) => {
-                        run.flush(out);
                         return Step::Storage(StorageOp::Write(chunk));
                     }
                     _ => {} // drained
                 },
                 Event::End => {
-                    match (&self.frame, begun) {
-                        // Streamed, or already in the run: nothing is due.
-                        (Some((Frame::Echo { held: false }, _)), _) => {
-                            self.frame = None;
-                            continue;
-                        }
-                        // An empty echo, whole in this input.
-                        (Some((Frame::Echo { held: true }, _)), Some(start))
-                            if self.hold.is_empty() =>
-                        {
-                            run.add(start, run.offset(input), out);
-                            self.frame = None;
-                            continue;
-                        }
-                        _ => {}
-                    }
-                    run.flush(out);
                     if let Some(step) = self.finish(input.len(), out) {
                         return step;
                     }
@@ -262,12 +233,7 @@ impl Session {
         }
     }
 
-    fn start<'a>(
-        &mut self,
-        header: Header,
-        out: &mut Vec<u8>,
-        run: &mut Run<'_>,
-    ) -> Option<Step<'a>> {
+    fn start<'a>(&mut self, header: Header, out: &mut Vec<u8>) -> Option<Step<'a>> {
         let raw = self.decoder.raw_header();
         let frame = match header.resolved_op() {
             Err(name) => Frame::Discard(Reply::Error(
@@ -281,7 +247,6 @@ impl Session {
                 Frame::Echo { held: true }
             }
             Ok(Op::Echo) => {
-                run.flush(out);
                 // `raw` came through the decoder, so it fits a u32 prefix.
                 let _ = self.encoder.head(raw, out);
                 Frame::Echo { held: false }
@@ -495,7 +460,7 @@ struct Run<'a> {
 }
 
 impl<'a> Run<'a> {
-    fn new(input: &&'a [u8]) -> Self {
+    fn new(input: &'a [u8]) -> Self {
         Run {
             input,
             start: 0,

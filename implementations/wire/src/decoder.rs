@@ -127,7 +127,7 @@ impl Decoder {
                         return Ok(None);
                     };
                     let header = parsed.map_err(|e| self.fail(e))?;
-                    if header.file_size > self.config.max_body {
+                    if !self.body_ok(&header) {
                         let e = DecodeError::new(
                             ErrorCode::TooLarge,
                             format!(
@@ -173,14 +173,13 @@ impl Decoder {
         }
         let (prefix, rest) = input.split_first_chunk::<4>()?;
         let len = self.config.endian.read_u32(*prefix);
-        if len == 0 || len > self.config.max_header {
+        if !self.header_len_ok(len) {
             return None;
         }
         let raw = rest.get(..len as usize)?;
         let header = Header::parse(raw).ok()?;
         let total = (4 + raw.len() as u64).checked_add(header.file_size)?;
-        (header.file_size <= self.config.max_body && total <= input.len() as u64)
-            .then_some((header, total as usize))
+        (self.body_ok(&header) && total <= input.len() as u64).then_some((header, total as usize))
     }
 
     /// The raw bytes of the current frame's header, from its `Head` event
@@ -217,8 +216,17 @@ impl Decoder {
         Some(self.config.endian.read_u32(self.prefix))
     }
 
+    /// The limits, one place for `decode` and `peek_frame`.
+    fn header_len_ok(&self, len: u32) -> bool {
+        len != 0 && len <= self.config.max_header
+    }
+
+    fn body_ok(&self, header: &Header) -> bool {
+        header.file_size <= self.config.max_body
+    }
+
     fn check_header_len(&mut self, len: u32) -> Result<usize, DecodeError> {
-        if len == 0 || len > self.config.max_header {
+        if !self.header_len_ok(len) {
             let e = DecodeError::new(
                 ErrorCode::BadLength,
                 format!(

@@ -41,49 +41,52 @@ fn python(path: &str, label: &str) -> String {
     )
 }
 
+/// The cases a broken fixture runs in CI: every case its manifest lists,
+/// and a third of the others, chosen per fixture by a hash of its name and
+/// the case id. Every unlisted case is still run on about a third of the
+/// fixtures, and the correct peer runs them all (the next test). The whole
+/// catalogue on every fixture took 150-230 s of CI's 20 minutes;
+/// `SOCKBENCH_FIXTURES_FULL=1` runs it.
+fn sample(file: &str, id: &str, listed: &BTreeSet<&str>) -> bool {
+    let full = std::env::var_os("SOCKBENCH_FIXTURES_FULL").is_some_and(|v| v == "1");
+    let h = file
+        .bytes()
+        .chain([b'/'])
+        .chain(id.bytes())
+        .fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+            (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+        });
+    full || listed.contains(id) || h % 3 == 0
+}
+
+fn ours_only() -> BTreeSet<&'static str> {
+    // Cases that set timeouts with flags only our own `serve` takes cannot
+    // be asked of an outside program: exactly those are UNSUPPORTED.
+    catalogue()
+        .iter()
+        .filter(|c| c.setup.ours_only())
+        .map(|c| c.id)
+        .collect()
+}
+
 #[test]
-fn broken_servers_fail_exactly_their_listed_cases_and_the_peer_passes() {
-    let manifest: Value = serde_json::from_str(
-        &std::fs::read_to_string(root().join("fixtures/broken/manifest.json")).unwrap(),
-    )
-    .unwrap();
-    let servers = manifest["servers"].as_array().unwrap();
-    assert!(servers.len() >= 7);
+fn the_correct_peer_passes_every_case() {
     let out = tempfile::tempdir().unwrap();
-    let junit = out.path().join("junit.xml");
-    let mut args: Vec<String> = vec!["--spawn".into(), python("fixtures/peers/server.py", "peer")];
-    for s in servers {
-        let file = s["file"].as_str().unwrap();
-        args.push("--spawn".into());
-        args.push(python(&format!("fixtures/broken/{file}"), file));
-    }
-    args.extend(["--jobs", "16", "--seed", "11", "--junit"].map(String::from));
-    args.push(junit.display().to_string());
-    let argv: Vec<&str> = args.iter().map(String::as_str).collect();
-    let o = conform(&argv, out.path());
-    let stdout = String::from_utf8_lossy(&o.stdout);
-    assert_eq!(
-        o.status.code(),
-        Some(1),
-        "broken servers must fail the run:\n{stdout}\n{}",
-        String::from_utf8_lossy(&o.stderr)
+    let peer = python("fixtures/peers/server.py", "peer");
+    let o = conform(
+        &["--spawn", &peer, "--jobs", "8", "--seed", "11"],
+        out.path(),
     );
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(o.status.code(), Some(0), "{stdout}");
     assert!(stdout.contains("seed 11"), "the seed is printed: {stdout}");
     let run = results(out.path());
     assert_eq!(run.seed, 11);
     assert!(run.cases.len() > 60);
-
-    // Cases that set timeouts with flags only our own `serve` takes cannot
-    // be asked of an outside program: exactly those are UNSUPPORTED.
-    let ours_only: BTreeSet<&str> = catalogue()
-        .iter()
-        .filter(|c| c.setup.ours_only())
-        .map(|c| c.id)
-        .collect();
+    let ours_only = ours_only();
     assert!(!ours_only.is_empty());
-    let peer: Vec<_> = run.results.iter().filter(|r| r.target == "peer").collect();
-    assert_eq!(peer.len(), run.cases.len());
-    for r in &peer {
+    assert_eq!(run.results.len(), run.cases.len());
+    for r in &run.results {
         if ours_only.contains(r.case.as_str()) {
             assert_eq!(r.outcome, Outcome::Unsupported, "{}", r.case);
             continue;
@@ -98,28 +101,84 @@ fn broken_servers_fail_exactly_their_listed_cases_and_the_peer_passes() {
             r.reason
         );
     }
-    for s in servers {
-        let file = s["file"].as_str().unwrap();
-        let want: BTreeSet<&str> = s["must_fail"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|v| v.as_str().unwrap())
-            .collect();
-        let got: BTreeSet<&str> = run
+}
+
+#[test]
+fn broken_servers_fail_exactly_their_listed_cases() {
+    let manifest: Value = serde_json::from_str(
+        &std::fs::read_to_string(root().join("fixtures/broken/manifest.json")).unwrap(),
+    )
+    .unwrap();
+    let servers = manifest["servers"].as_array().unwrap();
+    assert!(servers.len() >= 7);
+    let ours_only = ours_only();
+    // One conform run per fixture (each its own case list), all at once.
+    let runs: Vec<_> = servers
+        .iter()
+        .map(|s| {
+            let file = s["file"].as_str().unwrap().to_owned();
+            let want: BTreeSet<String> = s["must_fail"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|v| v.as_str().unwrap().to_owned())
+                .collect();
+            std::thread::spawn(move || {
+                let listed: BTreeSet<&str> = want.iter().map(String::as_str).collect();
+                let ids: Vec<&str> = catalogue()
+                    .iter()
+                    .map(|c| c.id)
+                    .filter(|id| sample(&file, id, &listed))
+                    .collect();
+                let out = tempfile::tempdir().unwrap();
+                let junit = out.path().join("junit.xml");
+                let spawn = python(&format!("fixtures/broken/{file}"), &file);
+                let cases = ids.join(",");
+                let o = conform(
+                    &[
+                        "--spawn",
+                        &spawn,
+                        "--cases",
+                        &cases,
+                        "--jobs",
+                        "3",
+                        "--seed",
+                        "11",
+                        "--junit",
+                        junit.to_str().unwrap(),
+                    ],
+                    out.path(),
+                );
+                (file, want, ids.len(), o, out)
+            })
+        })
+        .collect();
+    for handle in runs {
+        let (file, want, asked, o, out) = handle.join().unwrap();
+        let stdout = String::from_utf8_lossy(&o.stdout);
+        let run = results(out.path());
+        assert_eq!(run.results.len(), asked, "{file}: every asked case ran");
+        let got: BTreeSet<String> = run
             .results
             .iter()
-            .filter(|r| r.target == file && r.outcome != Outcome::Pass)
+            .filter(|r| r.outcome != Outcome::Pass)
             .filter(|r| !ours_only.contains(r.case.as_str()))
-            .map(|r| r.case.as_str())
+            .map(|r| r.case.clone())
             .collect();
         assert_eq!(
             got, want,
             "{file}: failed (left) vs listed in manifest.json (right)"
         );
-        for r in run.results.iter().filter(|r| {
-            r.target == file && r.outcome != Outcome::Pass && !ours_only.contains(r.case.as_str())
-        }) {
+        assert_eq!(
+            o.status.code(),
+            Some(if want.is_empty() { 0 } else { 1 }),
+            "{file}: {stdout}"
+        );
+        for r in run
+            .results
+            .iter()
+            .filter(|r| r.outcome != Outcome::Pass && !ours_only.contains(r.case.as_str()))
+        {
             assert_eq!(
                 r.outcome,
                 Outcome::Fail,
@@ -140,26 +199,25 @@ fn broken_servers_fail_exactly_their_listed_cases_and_the_peer_passes() {
             );
             assert!(!r.wire_log.is_empty(), "{file} {}: no wire log", r.case);
         }
+        if file != "sticky.py" {
+            continue;
+        }
+        // The reports show it.
+        let html = std::fs::read_to_string(out.path().join("index.html")).unwrap();
+        assert!(
+            html.contains("id=\"sticky_py-2_6\""),
+            "the HTML links the sticky bug's evidence"
+        );
+        assert!(html.contains("expected") && html.contains("Wire log"));
+        let md = std::fs::read_to_string(out.path().join("report.md")).unwrap();
+        assert!(md.contains("| 2.6 coalesced-10 |") && md.contains("## Evidence"));
+        let xml = std::fs::read_to_string(out.path().join("junit.xml")).unwrap();
+        assert!(xml.contains("<testsuite name=\"sticky.py\"") && xml.contains("<failure message="));
+        assert!(
+            xml.contains(&format!("failures=\"{}\"", want.len())),
+            "junit failure total"
+        );
     }
-    // The reports show it.
-    let html = std::fs::read_to_string(out.path().join("index.html")).unwrap();
-    assert!(
-        html.contains("id=\"sticky_py-2_6\""),
-        "the HTML links the sticky bug's evidence"
-    );
-    assert!(html.contains("expected") && html.contains("Wire log"));
-    let md = std::fs::read_to_string(out.path().join("report.md")).unwrap();
-    assert!(md.contains("| 2.6 coalesced-10 |") && md.contains("## Evidence"));
-    let xml = std::fs::read_to_string(&junit).unwrap();
-    assert!(xml.contains("<testsuite name=\"sticky.py\"") && xml.contains("<failure message="));
-    let expected_failures: usize = servers
-        .iter()
-        .map(|s| s["must_fail"].as_array().unwrap().len())
-        .sum();
-    assert!(
-        xml.contains(&format!("failures=\"{expected_failures}\"")),
-        "junit failure total"
-    );
 }
 
 #[test]

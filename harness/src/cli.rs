@@ -44,6 +44,10 @@ pub enum Command {
     /// Open-loop load against any address: a schedule of intended send
     /// times, latency measured from them (like wrk2 or `iperf3 -c`).
     Load(crate::load::command::LoadArgs),
+    /// A mixed workload for a long time, the server's memory, file
+    /// descriptors and threads sampled every second: exit 1 on a leak or a
+    /// wrong reply.
+    Soak(crate::soak::command::SoakArgs),
     /// Merge `load --json` results from several hosts into one.
     Merge(crate::load::command::MergeArgs),
     /// Regenerate report.md and index.html from a results.json.

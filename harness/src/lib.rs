@@ -21,6 +21,7 @@ pub mod ready;
 pub mod report;
 pub mod schema;
 pub mod serve;
+pub mod soak;
 pub mod sys;
 pub mod target;
 pub mod udp;

@@ -97,6 +97,13 @@ fn main() -> ExitCode {
                 })
         }
         Command::Ceiling { strategy, align } => sockbench::bench::ceilings::serve(&strategy, align),
+        Command::Soak(args) => match sockbench::soak::command::main(args) {
+            Ok(code) => return code,
+            Err(e) => {
+                eprintln!("sockbench soak: {e:#}");
+                return ExitCode::from(2);
+            }
+        },
         Command::Conform(args) => match sockbench::conform::command::main(args) {
             Ok(code) => return code,
             Err(e) => {

@@ -74,8 +74,8 @@ pub enum TargetSpec {
         label: String,
         /// Its TCP address.
         tcp: SocketAddr,
-        /// Its UDP address.
-        udp: SocketAddr,
+        /// Its UDP address, when it has one.
+        udp: Option<SocketAddr>,
         /// Its storage directory, if the harness may read it.
         storage: Option<PathBuf>,
         /// Its process id, for memory measurements.
@@ -118,9 +118,27 @@ impl TargetSpec {
                     .collect::<Vec<_>>()
                     .join(" "),
             ),
-            TargetSpec::Address { tcp, udp, .. } => ("address", format!("tcp {tcp}, udp {udp}")),
+            TargetSpec::Address { tcp, udp, .. } => (
+                "address",
+                match udp {
+                    Some(udp) => format!("tcp {tcp}, udp {udp}"),
+                    None => format!("tcp {tcp}, no udp"),
+                },
+            ),
         }
     }
+}
+
+/// How long a preflight or a liveness probe waits for a TCP connection.
+pub const REACH_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// Whether a TCP connection to `addr` opens within [`REACH_TIMEOUT`]: the
+/// preflight of commands given an address, and the probe that tells a target
+/// that stopped answering from one that answered wrongly.
+pub fn reach(addr: SocketAddr) -> Result<(), crate::error::Error> {
+    std::net::TcpStream::connect_timeout(&addr, REACH_TIMEOUT)
+        .map(drop)
+        .map_err(|e| crate::error::Error::Target(format!("{addr} cannot be reached: {e}")))
 }
 
 /// `arg` relative to the working directory when it is an absolute path

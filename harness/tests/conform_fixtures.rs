@@ -380,3 +380,161 @@ fn an_address_target_runs_serially_with_lifecycle_cases_unsupported() {
     }
     assert_eq!(run.targets[0].kind, "address");
 }
+
+/// A port nobody listens on.
+fn closed_port() -> String {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap().to_string()
+}
+
+/// Every command given an address it cannot reach says so in one line and
+/// exits 2, before it runs anything.
+#[test]
+fn every_command_refuses_an_unreachable_target_in_one_line() {
+    let closed = closed_port();
+    let out = tempfile::tempdir().unwrap();
+    let dir = out.path().to_str().unwrap();
+    for args in [
+        vec!["conform", "--tcp", &closed, "--out", dir, "--no-progress"],
+        vec!["bench", "--tcp", &closed, "--quick", "--no-progress"],
+        vec!["explore", "--tcp", &closed],
+        vec!["load", "--tcp", &closed, "--rate", "10"],
+        vec!["soak", "--tcp", &closed, "--pid", "1", "--out", dir],
+    ] {
+        let t = Instant::now();
+        let o = Command::new(env!("CARGO_BIN_EXE_sockbench"))
+            .args(&args)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {err}");
+        assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
+        assert!(
+            err.contains(&closed) && err.contains("refused"),
+            "{args:?}: {err}"
+        );
+        assert!(o.stdout.is_empty(), "{args:?}: ran something");
+        assert!(t.elapsed() < Duration::from_secs(8), "{args:?}");
+    }
+    assert!(
+        !out.path().join("results.json").exists(),
+        "conform wrote no report"
+    );
+}
+
+/// The lesson's own server speaks TCP only: it is checked without `--udp`,
+/// its UDP cases UNSUPPORTED with the reason, and a closed UDP port is the
+/// target's failure (ICMP is evidence), never a HARNESS-ERROR.
+#[test]
+fn a_tcp_only_target_needs_no_udp_address_and_a_closed_udp_port_is_its_fault() {
+    let storage = tempfile::tempdir().unwrap();
+    let server = sockbench::target::Spawned::backend(
+        Path::new(env!("CARGO_BIN_EXE_sockbench")),
+        "mio",
+        &["--storage", storage.path().to_str().unwrap(), "--no-fsync"],
+        Duration::from_secs(10),
+    )
+    .unwrap();
+    let tcp = server.ready.tcp.to_string();
+    let out = tempfile::tempdir().unwrap();
+    let o = conform(&["--tcp", &tcp, "--cases", "1.1,1.2,7.*"], out.path());
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stdout)
+    );
+    for r in results(out.path()).results {
+        if r.case.starts_with("7.") {
+            assert_eq!(r.outcome, Outcome::Unsupported, "{}", r.case);
+            assert!(
+                r.reason
+                    .as_deref()
+                    .is_some_and(|w| w.contains("--udp") || w.contains("IPv6")),
+                "{}: {:?}",
+                r.case,
+                r.reason
+            );
+        } else {
+            assert_eq!(r.outcome, Outcome::Pass, "{}: {:?}", r.case, r.actual);
+        }
+    }
+    let closed_udp = {
+        let s = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        s.local_addr().unwrap().to_string()
+    };
+    let o = conform(
+        &["--tcp", &tcp, "--udp", &closed_udp, "--cases", "7.*"],
+        out.path(),
+    );
+    assert_eq!(o.status.code(), Some(1));
+    let run = results(out.path());
+    for r in &run.results {
+        assert!(
+            matches!(r.outcome, Outcome::Fail | Outcome::Unsupported),
+            "{}: {:?} {:?}",
+            r.case,
+            r.outcome,
+            r.reason
+        );
+    }
+    assert!(run.results.iter().any(|r| {
+        r.actual
+            .as_deref()
+            .is_some_and(|a| a.contains("ICMP port unreachable"))
+    }));
+}
+
+/// A TCP-only server in the seed's style that exits on its first frame.
+const DIES_ON_FIRST_FRAME: &str = "import socket,sys\ns=socket.socket()\ns.bind(('127.0.0.1',0))\ns.listen()\nprint(s.getsockname()[1],flush=True)\nwhile True:\n    c,_=s.accept()\n    if len(c.recv(4))==4: sys.exit(1)\n";
+
+/// An address target that dies mid-run is reported once, with the case it
+/// died after; the cases after it are NOT-RUN, not a FAIL each.
+#[test]
+fn a_target_that_stops_answering_is_reported_once_and_later_cases_are_not_run() {
+    let out = tempfile::tempdir().unwrap();
+    let script = out.path().join("dies.py");
+    std::fs::write(&script, DIES_ON_FIRST_FRAME).unwrap();
+    let mut child = Command::new("python3")
+        .arg(&script)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(child.stdout.take().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    let tcp = format!("127.0.0.1:{}", line.trim());
+    let o = conform(&["--tcp", &tcp, "--cases", "1.*,2.*"], out.path());
+    let _ = child.kill();
+    let _ = child.wait();
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(o.status.code(), Some(1), "{stdout}");
+    assert_eq!(
+        stdout
+            .matches("stopped accepting connections after case 1.1")
+            .count(),
+        1,
+        "{stdout}"
+    );
+    assert_eq!(stdout.matches("FAIL 1.").count(), 1, "one FAIL: {stdout}");
+    let run = results(out.path());
+    assert!(
+        run.targets[0]
+            .stopped_after
+            .as_deref()
+            .is_some_and(|s| s.starts_with("1.1")),
+        "{:?}",
+        run.targets[0]
+    );
+    let first = &run.results[0];
+    assert_eq!((first.case.as_str(), first.outcome), ("1.1", Outcome::Fail));
+    assert!(
+        run.results[1..]
+            .iter()
+            .all(|r| r.outcome == Outcome::NotRun)
+    );
+    assert!(run.results.len() > 20);
+}

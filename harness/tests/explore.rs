@@ -213,6 +213,8 @@ fn every_other_broken_server_is_found() {
         .as_array()
         .unwrap()
         .iter()
+        // The leak fixtures answer every request right: soak's, not explore's.
+        .filter(|s| s.get("soak_leaks").is_none())
         .map(|s| s["file"].as_str().unwrap())
         .filter(|f| !covered.contains(f))
         .collect();

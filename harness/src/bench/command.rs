@@ -274,13 +274,15 @@ fn targets(args: &BenchArgs) -> Result<Vec<TargetSpec>> {
 /// `--tcp ADDR [--udp ADDR]`: a server already running, checked to answer.
 fn address_target(tcp: &str, udp: Option<&str>) -> Result<TargetSpec> {
     let tcp_addr = crate::load::command::preflight(tcp, sockbench_wire::Endian::Little)?;
+    // Without --udp the UDP scenario is n/a.
     let udp_addr = match udp {
-        Some(u) => std::net::ToSocketAddrs::to_socket_addrs(u)
-            .with_context(|| format!("--udp {u}"))?
-            .next()
-            .with_context(|| format!("--udp {u}: no address"))?,
-        // Port 0: no UDP (the UDP scenario is then n/a).
-        None => std::net::SocketAddr::new(tcp_addr.ip(), 0),
+        Some(u) => Some(
+            std::net::ToSocketAddrs::to_socket_addrs(u)
+                .with_context(|| format!("--udp {u}"))?
+                .next()
+                .with_context(|| format!("--udp {u}: no address"))?,
+        ),
+        None => None,
     };
     Ok(TargetSpec::Address {
         label: tcp.to_owned(),

@@ -99,7 +99,7 @@ impl Server {
             return Ok(Server {
                 proc: None,
                 tcp: *tcp,
-                udp: (udp.port() != 0).then_some(*udp),
+                udp: *udp,
                 _dir: None,
             });
         }

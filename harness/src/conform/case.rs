@@ -302,8 +302,8 @@ pub fn expect_ok(f: &Frame) -> CaseResult {
 pub struct Ctx<'a> {
     /// The target's TCP address.
     pub tcp: SocketAddr,
-    /// The target's UDP address.
-    pub udp: SocketAddr,
+    /// The target's UDP address, when it has one.
+    pub udp: Option<SocketAddr>,
     /// Byte order and limits the target enforces.
     pub wire: WireConfig,
     /// The storage directory, when the harness can read it.
@@ -324,7 +324,7 @@ pub struct Ctx<'a> {
 
 impl<'a> Ctx<'a> {
     /// A context; `seed` is the case's own seed.
-    pub fn new(tcp: SocketAddr, udp: SocketAddr, wire: WireConfig, seed: u64) -> Self {
+    pub fn new(tcp: SocketAddr, udp: Option<SocketAddr>, wire: WireConfig, seed: u64) -> Self {
         Ctx {
             tcp,
             udp,
@@ -395,6 +395,12 @@ impl<'a> Ctx<'a> {
         }
     }
 
+    /// The UDP address, or UNSUPPORTED for a TCP-only target.
+    pub fn udp(&self) -> Result<SocketAddr, CaseError> {
+        self.udp
+            .ok_or_else(|| CaseError::Unsupported("no UDP address was given (--udp)".into()))
+    }
+
     /// The storage directory, or UNSUPPORTED.
     pub fn storage(&self) -> Result<&Path, CaseError> {
         self.storage
@@ -431,8 +437,9 @@ impl<'a> Ctx<'a> {
 
     /// Sends a datagram and waits for its echo (logged as connection 0).
     pub fn udp_echo(&self, payload: &[u8]) -> Result<Vec<u8>, CaseError> {
+        let udp = self.udp()?;
         self.log.record(0, Dir::Sent, 0, payload, "udp datagram");
-        match crate::client::udp_echo(self.udp, payload, self.wait) {
+        match crate::client::udp_echo(udp, payload, self.wait) {
             Ok(got) => {
                 self.log.record(0, Dir::Received, 0, &got, "udp datagram");
                 Ok(got)

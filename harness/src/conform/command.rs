@@ -32,10 +32,10 @@ pub struct ConformArgs {
     /// (repeatable); `LABEL=CMD` names its column.
     #[arg(long, value_name = "CMD")]
     pub spawn: Vec<String>,
-    /// A server already listening on this TCP address (with --udp).
-    #[arg(long, requires = "udp")]
+    /// A server already listening on this TCP address.
+    #[arg(long)]
     pub tcp: Option<SocketAddr>,
-    /// Its UDP address.
+    /// Its UDP address; without it the UDP cases are UNSUPPORTED.
     #[arg(long, requires = "tcp")]
     pub udp: Option<SocketAddr>,
     /// Its storage directory, so upload cases can inspect files.
@@ -62,6 +62,10 @@ pub struct ConformArgs {
     /// Only cases whose id or name matches one of these globs (`2.*`, `udp-*`).
     #[arg(long, value_delimiter = ',')]
     pub cases: Vec<String>,
+    /// The address family spawned servers listen on, for every case
+    /// (`ipv6`: `--tcp [::1]:0 --udp [::1]:0`; the oversize limit follows).
+    #[arg(long, value_enum, default_value = "ipv4")]
+    pub family: Family,
     /// Leave out cases whose id or name matches one of these globs.
     #[arg(long, value_delimiter = ',')]
     pub exclude: Vec<String>,
@@ -99,10 +103,24 @@ pub struct ConformArgs {
     pub no_progress: bool,
 }
 
+/// An address family of `--family`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Family {
+    /// 127.0.0.1.
+    Ipv4,
+    /// ::1.
+    Ipv6,
+}
+
 /// Runs the command; the exit code is 0 only when nothing fails the run.
 pub fn main(args: ConformArgs) -> Result<ExitCode> {
     let all = super::catalogue();
-    let cases = select(&all, &args.cases, &args.exclude)?;
+    let mut cases = select(&all, &args.cases, &args.exclude)?;
+    if args.family == Family::Ipv6 {
+        for c in &mut cases {
+            c.setup.ipv6 = true;
+        }
+    }
     if args.list {
         print!("{}", list(&cases, args.format)?);
         return Ok(ExitCode::SUCCESS);
@@ -221,11 +239,11 @@ pub fn select(all: &[Case], include: &[String], exclude: &[String]) -> Result<Ve
 }
 
 fn targets(args: &ConformArgs) -> Result<Vec<TargetSpec>> {
-    let address = match (args.tcp, args.udp) {
-        (Some(tcp), Some(udp)) => Some(TargetSpec::Address {
+    let address = match args.tcp {
+        Some(tcp) => Some(TargetSpec::Address {
             label: args.name.clone(),
             tcp,
-            udp,
+            udp: args.udp,
             storage: args.storage.clone(),
             pid: args.pid,
             concurrent: !args.not_concurrent,
@@ -236,12 +254,16 @@ fn targets(args: &ConformArgs) -> Result<Vec<TargetSpec>> {
                 max_body: args.max_body,
             },
         }),
-        _ => None,
+        None => None,
     };
+    if let Some(tcp) = args.tcp {
+        // One line and exit 2, before any case: a typo in --tcp is not 97 FAILs.
+        crate::target::reach(tcp)?;
+    }
     let out = crate::target::resolve(&args.backend, &args.spawn, address)?;
     if out.is_empty() {
         bail!(
-            "nothing to test: give --backend all|NAME..., --spawn 'CMD', or --tcp ADDR --udp ADDR"
+            "nothing to test: give --backend all|NAME..., --spawn 'CMD', or --tcp ADDR [--udp ADDR]"
         );
     }
     Ok(out)

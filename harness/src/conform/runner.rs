@@ -15,7 +15,9 @@ use rustix::process::{Pid, Signal, kill_process};
 
 use super::case::{Case, CaseError, Ctx};
 use super::targets::{Instance, NotReady, TargetSpec, instantiate};
-use crate::schema::conform::{CaseInfo, CaseRun, ConformRun, KnownFailing, Outcome, SCHEMA};
+use crate::schema::conform::{
+    CaseInfo, CaseRun, ConformRun, KnownFailing, Outcome, SCHEMA, TargetInfo,
+};
 use crate::schema::machine::Machine;
 use crate::target::kill_all_children;
 use crate::wirelog::WireLog;
@@ -74,7 +76,26 @@ pub fn run(opts: &RunOptions) -> ConformRun {
         Ok(pool) => pool.install(|| parallel.par_iter().map(one).collect()),
         Err(_) => parallel.iter().map(one).collect(),
     };
-    results.extend(serial.iter().map(one));
+    // Serial jobs include every case on an address target, in catalogue
+    // order. When a case there does not pass and the address no longer
+    // accepts connections, the target has died or stopped listening: that is
+    // said once, and its later cases are NOT-RUN rather than a FAIL each.
+    let mut stopped: Vec<Option<String>> = vec![None; opts.targets.len()];
+    for job @ &(t, c) in &serial {
+        if let Some(after) = &stopped[t] {
+            results.push(not_run(&opts.targets[t], &opts.cases[c], after));
+            bar.inc(1);
+            continue;
+        }
+        let r = one(job);
+        if let TargetSpec::Address { tcp, .. } = &opts.targets[t]
+            && !matches!(r.outcome, Outcome::Pass | Outcome::Unsupported)
+            && let Err(e) = crate::target::reach(*tcp)
+        {
+            stopped[t] = Some(format!("{} ({e})", r.case));
+        }
+        results.push(r);
+    }
     bar.finish_and_clear();
     let order = |r: &CaseRun| {
         let t = opts
@@ -99,7 +120,11 @@ pub fn run(opts: &RunOptions) -> ConformRun {
         targets: opts
             .targets
             .iter()
-            .map(|t| super::targets::info(t, &opts.exe))
+            .zip(stopped)
+            .map(|(t, stopped_after)| TargetInfo {
+                stopped_after,
+                ..super::targets::info(t, &opts.exe)
+            })
             .collect(),
         cases: opts
             .cases
@@ -133,6 +158,25 @@ pub fn case_seed(seed: u64, id: &str) -> u64 {
     id.bytes().fold(seed ^ 0xcbf2_9ce4_8422_2325, |h, b| {
         (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
     })
+}
+
+/// The result of a case skipped because its target stopped answering.
+fn not_run(spec: &TargetSpec, case: &Case, after: &str) -> CaseRun {
+    CaseRun {
+        case: case.id.into(),
+        target: spec.name(),
+        outcome: Outcome::NotRun,
+        known_failing: false,
+        duration_ms: 0.0,
+        expected: None,
+        actual: None,
+        reason: Some(format!(
+            "not run: the target stopped accepting connections after case {after}"
+        )),
+        wire_log: Vec::new(),
+        wire_log_dropped: 0,
+        stderr_tail: None,
+    }
 }
 
 fn run_job(spec: &TargetSpec, case: &Case, opts: &RunOptions, stop_by: Instant) -> CaseRun {

@@ -21,6 +21,7 @@ pub fn info(spec: &TargetSpec, exe: &Path) -> TargetInfo {
         name: spec.name(),
         kind: kind.into(),
         detail,
+        stopped_after: None,
     }
 }
 
@@ -28,8 +29,8 @@ pub fn info(spec: &TargetSpec, exe: &Path) -> TargetInfo {
 pub struct Instance {
     /// TCP address.
     pub tcp: SocketAddr,
-    /// UDP address.
-    pub udp: SocketAddr,
+    /// UDP address, when the target has one.
+    pub udp: Option<SocketAddr>,
     /// Byte order and limits in force.
     pub wire: WireConfig,
     /// Readable storage directory.
@@ -98,7 +99,7 @@ pub fn instantiate(spec: &TargetSpec, case: &Case, exe: &Path) -> Result<Instanc
                     case.setup.endian
                 )));
             }
-            if case.setup.ipv6 && !(tcp.is_ipv6() && udp.is_ipv6()) {
+            if case.setup.ipv6 && !(tcp.is_ipv6() && udp.is_none_or(|u| u.is_ipv6())) {
                 return Err(NotReady::Unsupported(
                     "the case needs a server on IPv6".into(),
                 ));
@@ -156,7 +157,7 @@ pub fn instantiate(spec: &TargetSpec, case: &Case, exe: &Path) -> Result<Instanc
             };
             Ok(Instance {
                 tcp: ready.tcp,
-                udp: ready.udp,
+                udp: Some(ready.udp),
                 wire,
                 storage: Some(storage),
                 pid: Some(spawned.pid()),

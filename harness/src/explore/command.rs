@@ -112,8 +112,7 @@ fn spec(t: &TargetArgs) -> Result<(TargetSpec, WireConfig)> {
         TargetSpec::Address {
             label: "address".into(),
             tcp,
-            // Unused when no UDP address was given: the shape sends none.
-            udp: t.udp.unwrap_or(tcp),
+            udp: t.udp,
             storage: None,
             pid: None,
             concurrent: !t.not_concurrent,

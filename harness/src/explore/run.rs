@@ -47,7 +47,7 @@ pub fn start(spec: &TargetSpec, exe: &Path, udp: bool) -> anyhow::Result<Server>
             spawned: None,
             addrs: Addrs {
                 tcp: *tcp,
-                udp: udp.then_some(*u),
+                udp: u.filter(|_| udp),
             },
             storage: storage.clone(),
             concurrent: *concurrent,

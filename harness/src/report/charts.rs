@@ -213,6 +213,75 @@ pub fn lines(title: &str, series: &[Line], x_desc: &str, y_desc: &str) -> Result
     Ok(svg)
 }
 
+/// Lines over linear axes from zero (a time series): each series' points,
+/// and a dashed line per series for its fitted trend (`fits`, same order;
+/// `None`: no fit).
+pub fn series(
+    title: &str,
+    series: &[Line],
+    fits: &[Option<((f64, f64), (f64, f64))>],
+    x_desc: &str,
+    y_desc: &str,
+) -> Result<String> {
+    let pts: Vec<(f64, f64)> = series.iter().flat_map(|(_, p)| p.iter().copied()).collect();
+    if pts.is_empty() {
+        return Ok(String::new());
+    }
+    let xmax = pts.iter().map(|p| p.0).fold(1.0, f64::max);
+    let ymax = pts.iter().map(|p| p.1).fold(1.0, f64::max);
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (760, 300)).into_drawing_area();
+        root.fill(&WHITE).map_err(err)?;
+        let mut chart = ChartBuilder::on(&root)
+            .caption(title, ("sans-serif", 18))
+            .margin(12)
+            .x_label_area_size(40)
+            .y_label_area_size(70)
+            .build_cartesian_2d(0.0..xmax * 1.02, 0.0..ymax * 1.1)
+            .map_err(err)?;
+        chart
+            .configure_mesh()
+            .light_line_style(TRANSPARENT)
+            .bold_line_style(BLACK.mix(0.06))
+            .x_desc(x_desc)
+            .y_desc(y_desc)
+            .draw()
+            .map_err(err)?;
+        for (s, (name, points)) in series.iter().enumerate() {
+            let color = PALETTE[s % PALETTE.len()];
+            chart
+                .draw_series(LineSeries::new(
+                    points.iter().copied(),
+                    color.stroke_width(2),
+                ))
+                .map_err(err)?
+                .label(name.as_str())
+                .legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 14, y)], color.stroke_width(2))
+                });
+            if let Some(Some((a, b))) = fits.get(s) {
+                chart
+                    .draw_series(DashedLineSeries::new(
+                        [*a, *b],
+                        6,
+                        4,
+                        color.mix(0.8).stroke_width(1),
+                    ))
+                    .map_err(err)?;
+            }
+        }
+        chart
+            .configure_series_labels()
+            .background_style(WHITE.mix(0.85))
+            .border_style(BLACK)
+            .draw()
+            .map_err(err)?;
+        root.present().map_err(err)?;
+    }
+    Ok(svg)
+}
+
 /// Latency against offered rate, both axes logarithmic, with the target
 /// drawn across: where each line crosses it is that target's capacity.
 /// Every measured point is a dot; a rate measured twice (a confirmation)

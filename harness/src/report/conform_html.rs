@@ -128,6 +128,7 @@ impl Reporter<ConformRun> for Html {
             .results
             .iter()
             .filter(|r| r.outcome != Outcome::Pass || r.fails_run())
+            .filter(|r| r.outcome != Outcome::NotRun)
         {
             evidence(&mut s, run, r)?;
         }

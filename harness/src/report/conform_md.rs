@@ -50,6 +50,16 @@ impl Reporter<ConformRun> for Markdown {
                 t.name, c.pass, c.fail, c.unsupported, c.timeout, c.harness_error, verdict
             )?;
         }
+        for t in &run.targets {
+            if let Some(after) = &t.stopped_after {
+                writeln!(s)?;
+                writeln!(
+                    s,
+                    "**{}** stopped accepting connections after case {after}: the cases after it are NOT-RUN.",
+                    t.name
+                )?;
+            }
+        }
         writeln!(s)?;
         writeln!(s, "## Matrix")?;
         writeln!(s)?;
@@ -58,6 +68,8 @@ impl Reporter<ConformRun> for Markdown {
             .results
             .iter()
             .filter(|r| !matches!(r.outcome, Outcome::Pass | Outcome::Unsupported) || r.fails_run())
+            // Said once per target above, not as evidence per case.
+            .filter(|r| r.outcome != Outcome::NotRun)
             .collect();
         if !notable.is_empty() {
             writeln!(s)?;
@@ -228,8 +240,20 @@ pub fn summary(run: &ConformRun) -> String {
             c.harness_error,
             if c.failing == 0 { "ok" } else { "FAILS" }
         );
+        if let Some(after) = &t.stopped_after {
+            let _ = writeln!(
+                s,
+                "  {}: stopped accepting connections after case {after}; the {} case(s) after it were not run",
+                t.name, c.not_run
+            );
+        }
     }
-    for r in run.results.iter().filter(|r| r.fails_run()) {
+    // Cases not run are counted above, once per target, not listed.
+    for r in run
+        .results
+        .iter()
+        .filter(|r| r.fails_run() && r.outcome != Outcome::NotRun)
+    {
         let name = run
             .cases
             .iter()

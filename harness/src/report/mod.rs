@@ -9,6 +9,8 @@ pub mod conform_html;
 pub mod conform_md;
 pub mod junit;
 pub mod robustness_md;
+pub mod soak_html;
+pub mod soak_md;
 pub mod verdict;
 
 use std::path::{Path, PathBuf};

@@ -29,6 +29,9 @@ pub enum Outcome {
     /// The harness failed, not the target.
     #[serde(rename = "HARNESS-ERROR")]
     HarnessError,
+    /// Not run: the target had stopped accepting connections.
+    #[serde(rename = "NOT-RUN")]
+    NotRun,
 }
 
 impl Outcome {
@@ -40,6 +43,7 @@ impl Outcome {
             Outcome::Unsupported => "UNSUPPORTED",
             Outcome::Timeout => "TIMEOUT",
             Outcome::HarnessError => "HARNESS-ERROR",
+            Outcome::NotRun => "NOT-RUN",
         }
     }
 }
@@ -53,6 +57,10 @@ pub struct TargetInfo {
     pub kind: String,
     /// The command line or the addresses.
     pub detail: String,
+    /// For a target at an address: the case after which it stopped
+    /// accepting connections, and the connect error. Later cases are NOT-RUN.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stopped_after: Option<String>,
 }
 
 /// A case as the report describes it.
@@ -116,7 +124,8 @@ impl CaseRun {
         match self.outcome {
             Outcome::Pass => self.known_failing,
             Outcome::Fail | Outcome::Timeout => !self.known_failing,
-            Outcome::HarnessError => true,
+            // A case not run is not a pass.
+            Outcome::HarnessError | Outcome::NotRun => true,
             Outcome::Unsupported => false,
         }
     }
@@ -144,6 +153,9 @@ pub struct Counts {
     pub timeout: usize,
     /// HARNESS-ERROR.
     pub harness_error: usize,
+    /// NOT-RUN.
+    #[serde(default)]
+    pub not_run: usize,
     /// Results that fail the run.
     pub failing: usize,
 }
@@ -194,6 +206,7 @@ impl ConformRun {
                 Outcome::Unsupported => c.unsupported += 1,
                 Outcome::Timeout => c.timeout += 1,
                 Outcome::HarnessError => c.harness_error += 1,
+                Outcome::NotRun => c.not_run += 1,
             }
             if r.fails_run() {
                 c.failing += 1;

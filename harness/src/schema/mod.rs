@@ -8,6 +8,7 @@
 pub mod bench;
 pub mod conform;
 pub mod machine;
+pub mod soak;
 
 use std::path::{Path, PathBuf};
 

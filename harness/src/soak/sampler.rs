@@ -1,0 +1,56 @@
+//! Once a second: the server's resident memory, open file descriptors and
+//! threads from /proc, and its stats counters over a connection of their own.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use procfs::process::Process;
+use serde_json::json;
+use sockbench_wire::WireConfig;
+
+use crate::client::Client;
+use crate::schema::soak::Sample;
+
+/// Where and what to sample.
+#[derive(Debug, Clone, Copy)]
+pub struct Sampler {
+    /// The server's process.
+    pub pid: u32,
+    /// Its TCP address, for stats.
+    pub tcp: SocketAddr,
+    /// Its byte order.
+    pub wire: WireConfig,
+    /// Time zero of the samples.
+    pub start: Instant,
+}
+
+impl Sampler {
+    /// One sample; `None` once the process is gone.
+    pub fn sample(&self) -> Option<Sample> {
+        let p = Process::new(i32::try_from(self.pid).ok()?).ok()?;
+        let status = p.status().ok()?;
+        let fds = p.fd_count().ok()? as u64;
+        let t_s = self.start.elapsed().as_secs_f64();
+        let (frames, errors) = self.stats().unwrap_or((None, None));
+        Some(Sample {
+            t_s,
+            rss_kib: status.vmrss.unwrap_or(0),
+            fds,
+            threads: status.threads,
+            frames,
+            errors,
+        })
+    }
+
+    /// `tcp.frames` and `tcp.errors` from a stats request; the counters are
+    /// charted, not judged, so a slow answer only leaves a gap.
+    fn stats(&self) -> Option<(Option<u64>, Option<u64>)> {
+        let t = Duration::from_secs(2);
+        let mut c = Client::connect(self.tcp, self.wire, t).ok()?;
+        let r = c
+            .request(&json!({"op": "stats", "file_size": 0}), b"", t)
+            .ok()?;
+        let tcp = &r.header["tcp"];
+        Some((tcp["frames"].as_u64(), tcp["errors"].as_u64()))
+    }
+}

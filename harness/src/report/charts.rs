@@ -213,13 +213,16 @@ pub fn lines(title: &str, series: &[Line], x_desc: &str, y_desc: &str) -> Result
     Ok(svg)
 }
 
+/// A fitted line from one point to another.
+pub type Fit = ((f64, f64), (f64, f64));
+
 /// Lines over linear axes from zero (a time series): each series' points,
 /// and a dashed line per series for its fitted trend (`fits`, same order;
 /// `None`: no fit).
 pub fn series(
     title: &str,
     series: &[Line],
-    fits: &[Option<((f64, f64), (f64, f64))>],
+    fits: &[Option<Fit>],
     x_desc: &str,
     y_desc: &str,
 ) -> Result<String> {

@@ -7,7 +7,7 @@ use anyhow::Result;
 
 use super::charts::{Line, series};
 use super::{Reporter, SELF_CHECK, escape};
-use crate::schema::soak::{SoakRun, SoakTarget};
+use crate::schema::soak::{Sample, SoakRun, SoakTarget};
 
 /// The HTML report.
 pub struct Html;
@@ -74,7 +74,8 @@ fn target(s: &mut String, t: &SoakTarget, warmup_s: f64) -> Result<()> {
         t.pid,
         escape(&t.summary)
     )?;
-    let charts: [(&str, &str, fn(&crate::schema::soak::Sample) -> f64); 3] = [
+    type Value = fn(&Sample) -> f64;
+    let charts: [(&str, &str, Value); 3] = [
         ("rss", "RSS (MiB)", |x| x.rss_kib as f64 / 1024.0),
         ("fds", "open file descriptors", |x| x.fds as f64),
         ("threads", "threads", |x| x.threads as f64),

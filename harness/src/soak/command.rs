@@ -277,7 +277,7 @@ fn soak(r: &mut Ready, start_at: Instant, warmup: Duration) -> SoakTarget {
             samples: Vec::new(),
         };
     }
-    let tally = Tally::new();
+    let tally = Tally::default();
     let sampler = Sampler {
         pid: r.pid,
         tcp: r.plan.tcp,

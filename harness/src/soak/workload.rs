@@ -55,9 +55,9 @@ pub struct Tally {
     udp_lost: AtomicU64,
 }
 
-impl Tally {
+impl Default for Tally {
     /// An empty tally; wrong replies are timed from now.
-    pub fn new() -> Tally {
+    fn default() -> Tally {
         Tally {
             start: Instant::now(),
             ops: Mutex::default(),
@@ -66,7 +66,9 @@ impl Tally {
             udp_lost: AtomicU64::new(0),
         }
     }
+}
 
+impl Tally {
     fn op(&self, kind: &str) {
         let mut ops = self.ops.lock().unwrap_or_else(|p| p.into_inner());
         *ops.entry(kind.to_owned()).or_default() += 1;

@@ -48,6 +48,9 @@ pub enum Command {
     /// descriptors and threads sampled every second: exit 1 on a leak or a
     /// wrong reply.
     Soak(crate::soak::command::SoakArgs),
+    /// A TCP proxy that re-segments, delays, throttles or resets the
+    /// streams it carries (seeded), for anybody's client and server.
+    Proxy(crate::proxy::command::ProxyArgs),
     /// Merge `load --json` results from several hosts into one.
     Merge(crate::load::command::MergeArgs),
     /// Regenerate report.md and index.html from a results.json.

@@ -17,6 +17,7 @@ pub mod explore;
 pub mod frames;
 pub mod gate;
 pub mod load;
+pub mod proxy;
 pub mod ready;
 pub mod report;
 pub mod schema;

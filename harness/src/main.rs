@@ -97,6 +97,13 @@ fn main() -> ExitCode {
                 })
         }
         Command::Ceiling { strategy, align } => sockbench::bench::ceilings::serve(&strategy, align),
+        Command::Proxy(args) => match sockbench::proxy::command::main(args) {
+            Ok(()) => return ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("sockbench proxy: {e:#}");
+                return ExitCode::from(2);
+            }
+        },
         Command::Soak(args) => match sockbench::soak::command::main(args) {
             Ok(code) => return code,
             Err(e) => {

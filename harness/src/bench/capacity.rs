@@ -247,6 +247,7 @@ fn step(
     judged_on: Judged,
 ) -> Step {
     let load = OpenLoad {
+        stop: None,
         addr,
         frame: frame.to_vec(),
         conns,

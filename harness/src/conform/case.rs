@@ -1,6 +1,7 @@
 //! What a conformance case is, what it may ask of the target, and the
 //! context it runs with.
 
+use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -25,6 +26,31 @@ pub const CATEGORIES: [&str; 8] = [
     "UDP",
     "lifecycle",
 ];
+
+/// A condition of `--under`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, clap::ValueEnum)]
+pub enum Condition {
+    /// Nothing else: the plain catalogue.
+    Quiet,
+    /// Idle connections held open to the server during every case.
+    Idle,
+    /// A background echo load during every case.
+    Load,
+    /// Every TCP connection of the case through a proxy that re-segments
+    /// (seeded) and delays.
+    Impaired,
+}
+
+impl fmt::Display for Condition {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Condition::Quiet => "quiet",
+            Condition::Idle => "idle",
+            Condition::Load => "load",
+            Condition::Impaired => "impaired",
+        })
+    }
+}
 
 /// What a case needs from its target beyond the protocol itself; a target
 /// that cannot provide it makes the case UNSUPPORTED.
@@ -95,6 +121,10 @@ pub struct Case {
     pub serial: bool,
     /// Its deadline.
     pub timeout: Duration,
+    /// Conditions it cannot be asked under, and why (`--under` makes it
+    /// UNSUPPORTED there with the reason): what it measures is what the
+    /// condition changes.
+    pub not_under: [Option<(Condition, &'static str)>; 2],
     /// The check.
     pub run: fn(&mut Ctx<'_>) -> CaseResult,
 }
@@ -117,6 +147,7 @@ impl Case {
             setup: Setup::DEFAULT,
             serial: false,
             timeout: Duration::from_secs(30),
+            not_under: [None; 2],
             run,
         }
     }
@@ -143,6 +174,23 @@ impl Case {
     pub fn process(mut self) -> Case {
         self.needs.process = true;
         self
+    }
+
+    /// Not asked under `cond`, for `why`.
+    pub fn not_under(mut self, cond: Condition, why: &'static str) -> Case {
+        if let Some(slot) = self.not_under.iter_mut().find(|s| s.is_none()) {
+            *slot = Some((cond, why));
+        }
+        self
+    }
+
+    /// Why it is not asked under `cond`, if it is not.
+    pub fn unfit_under(&self, cond: Condition) -> Option<&'static str> {
+        self.not_under
+            .iter()
+            .flatten()
+            .find(|(c, _)| *c == cond)
+            .map(|(_, why)| *why)
     }
 
     /// Runs alone, after the parallel cases.

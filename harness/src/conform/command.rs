@@ -14,6 +14,7 @@ use super::case::Case;
 use super::list::{ListFormat, list};
 use super::runner::{RunOptions, run};
 use super::targets::TargetSpec;
+use super::under::{Condition, Under};
 use crate::report::conform_html::Html;
 use crate::report::conform_md::{Markdown, summary};
 use crate::report::junit::Junit;
@@ -66,6 +67,19 @@ pub struct ConformArgs {
     /// (`ipv6`: `--tcp [::1]:0 --udp [::1]:0`; the oversize limit follows).
     #[arg(long, value_enum, default_value = "ipv4")]
     pub family: Family,
+    /// Also run the cases under these conditions, each a column beside the
+    /// quiet one: `idle` (idle connections held open), `load` (a
+    /// background echo load), `impaired` (every TCP connection through a
+    /// re-segmenting, jittering proxy).
+    #[arg(long, value_enum, value_delimiter = ',', value_name = "COND")]
+    pub under: Vec<Condition>,
+    /// Background echoes per second for `--under load`, per case running
+    /// (default: half the target's measured capacity over --jobs).
+    #[arg(long, value_parser = crate::units::positive_rate, value_name = "R")]
+    pub under_rate: Option<f64>,
+    /// Idle connections for `--under idle`.
+    #[arg(long, default_value_t = 5000, value_name = "N")]
+    pub under_idle: usize,
     /// Leave out cases whose id or name matches one of these globs.
     #[arg(long, value_delimiter = ',')]
     pub exclude: Vec<String>,
@@ -101,6 +115,30 @@ pub struct ConformArgs {
     /// No progress bar.
     #[arg(long)]
     pub no_progress: bool,
+}
+
+/// The background rate of `--under load` on `spec`: half its capacity,
+/// measured on a server of its own, over the cases run at once.
+fn load_rate(spec: &TargetSpec, exe: &Path, jobs: usize, all: &[Case]) -> Result<f64> {
+    let Some(probe) = all
+        .iter()
+        .find(|c| c.setup == super::case::Setup::DEFAULT && !c.needs.lifecycle)
+    else {
+        bail!("no case to start a server for the capacity probe");
+    };
+    match super::targets::instantiate(spec, probe, exe) {
+        Ok(inst) => {
+            let rate = super::under::half_capacity(&inst, jobs)
+                .map_err(|e| anyhow::anyhow!("{}: {e}", spec.name()))?;
+            eprintln!(
+                "sockbench conform: --under load on {}: {rate:.0} echoes/s in the background of each case",
+                spec.name()
+            );
+            Ok(rate)
+        }
+        // The cases say why (unsupported here, or it does not start).
+        Err(_) => Ok(1.0),
+    }
 }
 
 /// An address family of `--family`.
@@ -142,19 +180,43 @@ pub fn main(args: ConformArgs) -> Result<ExitCode> {
     });
     crate::target::kill_children_on_signal()?;
     crate::sys::raise_fd_limit();
+    let jobs = args.jobs.unwrap_or_else(|| {
+        std::thread::available_parallelism()
+            .map_or(2, |n| n.get())
+            .max(2)
+    });
+    let mut conditions = vec![Condition::Quiet];
+    for c in &args.under {
+        if !conditions.contains(c) {
+            conditions.push(*c);
+        }
+    }
+    let exe = std::env::current_exe().context("cannot find the sockbench executable")?;
+    let under = targets
+        .iter()
+        .map(|t| {
+            let rate = match args.under_rate {
+                Some(r) => r,
+                None if conditions.contains(&Condition::Load) => load_rate(t, &exe, jobs, &all)?,
+                None => 1.0,
+            };
+            Ok(Under {
+                idle: args.under_idle,
+                rate,
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
     let opts = RunOptions {
         targets,
         cases,
         seed,
-        jobs: args.jobs.unwrap_or_else(|| {
-            std::thread::available_parallelism()
-                .map_or(2, |n| n.get())
-                .max(2)
-        }),
+        jobs,
         known_failing,
         watchdog: args.timeout,
-        exe: std::env::current_exe().context("cannot find the sockbench executable")?,
+        exe,
         progress: !args.no_progress,
+        conditions,
+        under,
     };
     eprintln!(
         "sockbench conform: {} case(s) on {} target(s), seed {seed}",

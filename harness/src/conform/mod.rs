@@ -12,5 +12,6 @@ pub mod command;
 pub mod list;
 pub mod runner;
 pub mod targets;
+pub mod under;
 
 pub use cases::catalogue;

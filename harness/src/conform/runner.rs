@@ -15,6 +15,7 @@ use rustix::process::{Pid, Signal, kill_process};
 
 use super::case::{Case, CaseError, Ctx};
 use super::targets::{Instance, NotReady, TargetSpec, instantiate};
+use super::under::{self, Condition, Under};
 use crate::schema::conform::{
     CaseInfo, CaseRun, ConformRun, KnownFailing, Outcome, SCHEMA, TargetInfo,
 };
@@ -41,6 +42,27 @@ pub struct RunOptions {
     pub exe: PathBuf,
     /// Show a progress bar (when stderr is a terminal).
     pub progress: bool,
+    /// The conditions, each a column per target (`quiet` alone by default).
+    pub conditions: Vec<Condition>,
+    /// How the conditions are set up, per target (the load's rate is).
+    pub under: Vec<Under>,
+}
+
+impl RunOptions {
+    /// The columns: every target under every condition.
+    fn columns(&self) -> Vec<(usize, Condition)> {
+        (0..self.targets.len())
+            .flat_map(|t| self.conditions.iter().map(move |&k| (t, k)))
+            .collect()
+    }
+}
+
+/// A column's name: the target's, with the condition unless quiet.
+pub fn column_name(spec: &TargetSpec, cond: Condition) -> String {
+    match cond {
+        Condition::Quiet => spec.name(),
+        c => format!("{}@{c}", spec.name()),
+    }
 }
 
 /// Runs every case on every target.
@@ -48,12 +70,13 @@ pub fn run(opts: &RunOptions) -> ConformRun {
     let started = Instant::now();
     let stop_by = started + opts.watchdog;
     hard_stop(opts.watchdog);
-    let jobs: Vec<(usize, usize)> = (0..opts.targets.len())
+    let columns = opts.columns();
+    let jobs: Vec<(usize, usize)> = (0..columns.len())
         .flat_map(|t| (0..opts.cases.len()).map(move |c| (t, c)))
         .collect();
     let (parallel, serial): (Vec<_>, Vec<_>) = jobs
         .into_iter()
-        .partition(|&(t, c)| opts.targets[t].spawns() && !opts.cases[c].serial);
+        .partition(|&(t, c)| opts.targets[columns[t].0].spawns() && !opts.cases[c].serial);
     let bar = if opts.progress {
         ProgressBar::new((parallel.len() + serial.len()) as u64)
     } else {
@@ -64,7 +87,15 @@ pub fn run(opts: &RunOptions) -> ConformRun {
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
     let one = |&(t, c): &(usize, usize)| {
-        let r = run_job(&opts.targets[t], &opts.cases[c], opts, stop_by);
+        let (spec, cond) = columns[t];
+        let r = run_job(
+            &opts.targets[spec],
+            cond,
+            spec,
+            &opts.cases[c],
+            opts,
+            stop_by,
+        );
         bar.set_message(format!("{} {} {}", r.target, r.case, r.outcome.as_str()));
         bar.inc(1);
         r
@@ -80,15 +111,16 @@ pub fn run(opts: &RunOptions) -> ConformRun {
     // order. When a case there does not pass and the address no longer
     // accepts connections, the target has died or stopped listening: that is
     // said once, and its later cases are NOT-RUN rather than a FAIL each.
-    let mut stopped: Vec<Option<String>> = vec![None; opts.targets.len()];
+    let mut stopped: Vec<Option<String>> = vec![None; columns.len()];
     for job @ &(t, c) in &serial {
+        let (spec, cond) = columns[t];
         if let Some(after) = &stopped[t] {
-            results.push(not_run(&opts.targets[t], &opts.cases[c], after));
+            results.push(not_run(&opts.targets[spec], cond, &opts.cases[c], after));
             bar.inc(1);
             continue;
         }
         let r = one(job);
-        if let TargetSpec::Address { tcp, .. } = &opts.targets[t]
+        if let TargetSpec::Address { tcp, .. } = &opts.targets[spec]
             && !matches!(r.outcome, Outcome::Pass | Outcome::Unsupported)
             && let Err(e) = crate::target::reach(*tcp)
         {
@@ -97,12 +129,12 @@ pub fn run(opts: &RunOptions) -> ConformRun {
         results.push(r);
     }
     bar.finish_and_clear();
+    let names: Vec<String> = columns
+        .iter()
+        .map(|&(t, k)| column_name(&opts.targets[t], k))
+        .collect();
     let order = |r: &CaseRun| {
-        let t = opts
-            .targets
-            .iter()
-            .position(|t| t.name() == r.target)
-            .unwrap_or(0);
+        let t = names.iter().position(|n| *n == r.target).unwrap_or(0);
         let c = opts.cases.iter().position(|c| c.id == r.case).unwrap_or(0);
         (t, c)
     };
@@ -117,13 +149,18 @@ pub fn run(opts: &RunOptions) -> ConformRun {
             .map_or(0, |d| d.as_secs())
             - started.elapsed().as_secs(),
         duration_s: started.elapsed().as_secs_f64(),
-        targets: opts
-            .targets
+        targets: columns
             .iter()
             .zip(stopped)
-            .map(|(t, stopped_after)| TargetInfo {
-                stopped_after,
-                ..super::targets::info(t, &opts.exe)
+            .map(|(&(t, cond), stopped_after)| {
+                let info = super::targets::info(&opts.targets[t], &opts.exe);
+                TargetInfo {
+                    name: column_name(&opts.targets[t], cond),
+                    stopped_after,
+                    condition: (cond != Condition::Quiet).then(|| cond.to_string()),
+                    base: (cond != Condition::Quiet).then(|| info.name.clone()),
+                    ..info
+                }
             })
             .collect(),
         cases: opts
@@ -161,10 +198,10 @@ pub fn case_seed(seed: u64, id: &str) -> u64 {
 }
 
 /// The result of a case skipped because its target stopped answering.
-fn not_run(spec: &TargetSpec, case: &Case, after: &str) -> CaseRun {
+fn not_run(spec: &TargetSpec, cond: Condition, case: &Case, after: &str) -> CaseRun {
     CaseRun {
         case: case.id.into(),
-        target: spec.name(),
+        target: column_name(spec, cond),
         outcome: Outcome::NotRun,
         known_failing: false,
         duration_ms: 0.0,
@@ -179,9 +216,16 @@ fn not_run(spec: &TargetSpec, case: &Case, after: &str) -> CaseRun {
     }
 }
 
-fn run_job(spec: &TargetSpec, case: &Case, opts: &RunOptions, stop_by: Instant) -> CaseRun {
+fn run_job(
+    spec: &TargetSpec,
+    cond: Condition,
+    t: usize,
+    case: &Case,
+    opts: &RunOptions,
+    stop_by: Instant,
+) -> CaseRun {
     let start = Instant::now();
-    let target = spec.name();
+    let target = column_name(spec, cond);
     let mut result = CaseRun {
         case: case.id.into(),
         target: target.clone(),
@@ -203,7 +247,13 @@ fn run_job(spec: &TargetSpec, case: &Case, opts: &RunOptions, stop_by: Instant) 
         ));
         return result;
     }
-    let instance = match instantiate(spec, case, &opts.exe) {
+    let seed = case_seed(opts.seed, case.id);
+    let condition = instantiate(spec, case, &opts.exe).and_then(|mut i| {
+        let (held, tcp) = under::apply(cond, &opts.under[t], &i, case, seed)?;
+        i.case_tcp = tcp;
+        Ok((i, held))
+    });
+    let (instance, held) = match condition {
         Ok(i) => i,
         Err(NotReady::Unsupported(why)) => {
             result.outcome = Outcome::Unsupported;
@@ -225,8 +275,16 @@ fn run_job(spec: &TargetSpec, case: &Case, opts: &RunOptions, stop_by: Instant) 
         }
     };
     let log = WireLog::default();
-    let (outcome, instance) = execute(case, instance, &log, case_seed(opts.seed, case.id));
+    let (outcome, instance) = execute(case, instance, &log, seed);
     apply(&mut result, outcome);
+    // A case that ends the server ends the background load's connections too.
+    if let Some(why) = held.finish(case.needs.lifecycle)
+        && result.outcome == Outcome::Pass
+    {
+        result.outcome = Outcome::Fail;
+        result.expected = Some(format!("the case to pass while under {cond}"));
+        result.actual = Some(why);
+    }
     if let Some(mut inst) = instance {
         if let Some(server) = inst.spawned.as_mut() {
             let died = !case.needs.lifecycle && !server.is_running();
@@ -273,7 +331,7 @@ fn execute(
         .spawn(move || {
             let mut instance = instance;
             let verdict = {
-                let mut ctx = Ctx::new(instance.tcp, instance.udp, instance.wire, seed);
+                let mut ctx = Ctx::new(instance.case_tcp, instance.udp, instance.wire, seed);
                 ctx.log = log;
                 ctx.storage = instance.storage.clone();
                 ctx.pid = instance.pid;

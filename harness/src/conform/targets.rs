@@ -22,6 +22,8 @@ pub fn info(spec: &TargetSpec, exe: &Path) -> TargetInfo {
         kind: kind.into(),
         detail,
         stopped_after: None,
+        condition: None,
+        base: None,
     }
 }
 
@@ -29,6 +31,8 @@ pub fn info(spec: &TargetSpec, exe: &Path) -> TargetInfo {
 pub struct Instance {
     /// TCP address.
     pub tcp: SocketAddr,
+    /// The TCP address the case connects to: `tcp`, or a proxy in front.
+    pub case_tcp: SocketAddr,
     /// UDP address, when the target has one.
     pub udp: Option<SocketAddr>,
     /// Byte order and limits in force.
@@ -106,6 +110,7 @@ pub fn instantiate(spec: &TargetSpec, case: &Case, exe: &Path) -> Result<Instanc
             }
             Ok(Instance {
                 tcp: *tcp,
+                case_tcp: *tcp,
                 udp: *udp,
                 wire: *wire,
                 storage: storage.clone(),
@@ -157,6 +162,7 @@ pub fn instantiate(spec: &TargetSpec, case: &Case, exe: &Path) -> Result<Instanc
             };
             Ok(Instance {
                 tcp: ready.tcp,
+                case_tcp: ready.tcp,
                 udp: Some(ready.udp),
                 wire,
                 storage: Some(storage),

@@ -115,6 +115,7 @@ pub fn load(args: LoadArgs) -> ExitCode {
     };
     crate::sys::raise_fd_limit();
     let load = OpenLoad {
+        stop: None,
         addr,
         frame: echo_frame(args.body, args.seed, args.endian),
         conns: args.connections,

@@ -81,6 +81,9 @@ pub struct OpenLoad {
     pub timeout: Duration,
     /// Busy-poll when the next send is this close (see [`SPIN`]).
     pub spin: Duration,
+    /// Ends the load early when set (a background load, stopped when the
+    /// work it accompanies ends); requests in flight then are not counted.
+    pub stop: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
 }
 
 /// How close the next send must be for the driver to busy-poll instead of
@@ -263,6 +266,13 @@ pub fn run(
     let mut cpu0 = this_thread_cpu();
     let deadline = end + timeout;
     loop {
+        if load
+            .stop
+            .as_ref()
+            .is_some_and(|s| s.load(std::sync::atomic::Ordering::Relaxed))
+        {
+            break;
+        }
         let mut now = ns(t0);
         while next_boundary < bounds.ends.len() && now >= bounds.ends[next_boundary] {
             if next_boundary == 0 {
@@ -339,14 +349,22 @@ pub fn run(
         }
     }
     let cpu_s = this_thread_cpu() - cpu0;
-    // Whatever is still owed at the deadline timed out, sent or not.
+    // Whatever is still owed at the deadline timed out, sent or not. A
+    // stopped load owes only what was already overdue: the rest was never
+    // asked for.
+    let stopped = load
+        .stop
+        .as_ref()
+        .is_some_and(|s| s.load(std::sync::atomic::Ordering::Relaxed));
+    let now = ns(t0);
+    let owed = |intended: u64| !stopped || intended + timeout <= now;
     for c in conns.iter_mut().filter(|c| !c.dead) {
         for p in c.inflight.drain(..) {
-            if let Some(k) = bounds.window(p.intended) {
+            if let Some(k) = bounds.window(p.intended).filter(|_| owed(p.intended)) {
                 windows[k].timeouts += 1;
             }
         }
-        while c.sched.peek() < end {
+        while c.sched.peek() < end && owed(c.sched.peek()) {
             if let Some(k) = bounds.window(c.sched.take()) {
                 windows[k].timeouts += 1;
             }
@@ -537,6 +555,7 @@ mod tests {
 
     fn load(addr: SocketAddr, rate: f64, conns: usize, window: usize) -> OpenLoad {
         OpenLoad {
+            stop: None,
             addr,
             frame: FRAME.to_vec(),
             conns,

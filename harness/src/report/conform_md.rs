@@ -217,6 +217,35 @@ pub fn matrix(run: &ConformRun, rows: Rows) -> String {
 }
 
 /// The terminal summary.
+/// Every case that passes on a quiet machine but not under a condition,
+/// said as exactly that.
+pub fn only_under(run: &ConformRun) -> Vec<String> {
+    let mut out = Vec::new();
+    for t in &run.targets {
+        let (Some(base), Some(cond)) = (&t.base, &t.condition) else {
+            continue;
+        };
+        for r in run.results.iter().filter(|r| &r.target == &t.name) {
+            if !matches!(r.outcome, Outcome::Fail | Outcome::Timeout) {
+                continue;
+            }
+            if run
+                .result(&r.case, base)
+                .is_some_and(|q| q.outcome == Outcome::Pass)
+            {
+                out.push(format!(
+                    "{} passes quiet but {}s under {cond} on {base}: {}",
+                    r.case,
+                    r.outcome.as_str(),
+                    r.actual.as_deref().or(r.reason.as_deref()).unwrap_or("")
+                ));
+            }
+        }
+    }
+    out
+}
+
+/// The console summary of a run.
 pub fn summary(run: &ConformRun) -> String {
     let mut s = String::new();
     let counts = run.counts();
@@ -247,6 +276,9 @@ pub fn summary(run: &ConformRun) -> String {
                 t.name, c.not_run
             );
         }
+    }
+    for line in only_under(run) {
+        let _ = writeln!(s, "  {line}");
     }
     // Cases not run are counted above, once per target, not listed.
     for r in run

@@ -61,6 +61,13 @@ pub struct TargetInfo {
     /// accepting connections, and the connect error. Later cases are NOT-RUN.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stopped_after: Option<String>,
+    /// The `--under` condition of this column (none: quiet).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub condition: Option<String>,
+    /// Under a condition: the target's own name, whose quiet column it is
+    /// compared with.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base: Option<String>,
 }
 
 /// A case as the report describes it.

@@ -225,7 +225,7 @@ pub fn only_under(run: &ConformRun) -> Vec<String> {
         let (Some(base), Some(cond)) = (&t.base, &t.condition) else {
             continue;
         };
-        for r in run.results.iter().filter(|r| &r.target == &t.name) {
+        for r in run.results.iter().filter(|r| r.target == t.name) {
             if !matches!(r.outcome, Outcome::Fail | Outcome::Timeout) {
                 continue;
             }

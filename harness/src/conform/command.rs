@@ -257,6 +257,8 @@ pub fn main(args: ConformArgs) -> Result<ExitCode> {
                 .filter(|c| c.needs.storage)
                 .map(|c| c.id.to_owned())
                 .collect(),
+            existing: std::fs::read_to_string(path).unwrap_or_default(),
+            idle: args.under_idle,
         };
         written.extend(write_all(&result, &dir, &[&doc])?);
     }

@@ -82,3 +82,54 @@ pub fn escape(s: &str) -> String {
     }
     out
 }
+
+/// The title of docs/robustness.md, written when a block starts the file.
+pub const ROBUSTNESS_TITLE: &str =
+    "# Robustness: malformed input, faults, conditions and time, on every back-end\n";
+
+/// `existing` (a document of generated blocks) with the block `name`
+/// replaced by `body`, or added at the end. Blocks are marked
+/// `<!-- begin NAME -->` ... `<!-- end NAME -->`, so two commands can keep
+/// one document (conform's matrix and soak's table in docs/robustness.md);
+/// a file with no marked block at all is replaced, under `title`.
+pub fn splice(existing: &str, title: &str, name: &str, body: &str) -> String {
+    let (begin, end) = (
+        format!("<!-- begin {name} -->"),
+        format!("<!-- end {name} -->"),
+    );
+    let block = format!("{begin}\n{}\n{end}\n", body.trim_end());
+    if !existing.contains("<!-- begin ") {
+        return format!("{title}\n{block}");
+    }
+    match (existing.find(&begin), existing.find(&end)) {
+        (Some(a), Some(b)) if a < b => {
+            let after = &existing[b + end.len()..];
+            format!(
+                "{}{block}{}",
+                &existing[..a],
+                after.strip_prefix('\n').unwrap_or(after)
+            )
+        }
+        _ => format!("{}\n\n{block}", existing.trim_end()),
+    }
+}
+
+#[cfg(test)]
+mod splice_tests {
+    use super::splice;
+
+    #[test]
+    fn blocks_are_replaced_in_place_or_added_and_others_kept() {
+        let one = splice("old hand-written text", "# T\n", "a", "A1");
+        assert_eq!(one, "# T\n\n<!-- begin a -->\nA1\n<!-- end a -->\n");
+        let two = splice(&one, "# T\n", "b", "B1\n");
+        assert!(
+            two.ends_with("<!-- begin b -->\nB1\n<!-- end b -->\n"),
+            "{two}"
+        );
+        let three = splice(&two, "# T\n", "a", "A2");
+        assert!(three.contains("A2") && !three.contains("A1") && three.contains("B1"));
+        assert!(three.find("A2") < three.find("B1"), "a stays first");
+        assert_eq!(splice(&three, "# T\n", "a", "A2"), three, "idempotent");
+    }
+}

@@ -126,4 +126,17 @@ pub struct Trend {
     pub limit_growth: f64,
     /// The judgement.
     pub leak: bool,
+    /// For a leak: the soak time (seconds since its start) at which the
+    /// judged samples so far first showed it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detected_s: Option<f64>,
+}
+
+/// A rate per hour in its unit, KiB shown as MiB.
+pub fn rate(per_hour: f64, unit: &str) -> String {
+    if unit == "KiB" {
+        format!("{:+.1} MiB", per_hour / 1024.0)
+    } else {
+        format!("{per_hour:+.0}")
+    }
 }

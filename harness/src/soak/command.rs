@@ -17,7 +17,7 @@ use crate::report::soak_html::Html;
 use crate::report::soak_md::Markdown;
 use crate::report::{Json, write_all};
 use crate::schema::machine::Machine;
-use crate::schema::soak::{SCHEMA, Sample, SoakRun, SoakTarget, Verdict};
+use crate::schema::soak::{SCHEMA, Sample, SoakRun, SoakTarget, Verdict, rate};
 use crate::target::{Spawned, TargetSpec, command_for};
 use crate::units::positive_duration;
 
@@ -58,6 +58,10 @@ pub struct SoakArgs {
     /// Directory for results.json, report.md and index.html.
     #[arg(long, default_value = "reports/latest/soak")]
     pub out: PathBuf,
+    /// Also put the slope table into this Markdown file, as its `soak`
+    /// block (docs/robustness.md; other blocks are kept).
+    #[arg(long, value_name = "FILE")]
+    pub table: Option<PathBuf>,
     /// No progress bar.
     #[arg(long)]
     pub no_progress: bool,
@@ -152,7 +156,18 @@ pub fn main(args: SoakArgs) -> Result<ExitCode> {
         seed: args.seed,
         targets,
     };
-    let written = write_all(&result, &args.out, &[&Json, &Markdown, &Html])?;
+    let mut written = write_all(&result, &args.out, &[&Json, &Markdown, &Html])?;
+    if let Some(path) = &args.table {
+        let old = std::fs::read_to_string(path).unwrap_or_default();
+        let doc = crate::report::splice(
+            &old,
+            crate::report::ROBUSTNESS_TITLE,
+            "soak",
+            &crate::report::soak_md::section(&result),
+        );
+        std::fs::write(path, doc).with_context(|| format!("cannot write {}", path.display()))?;
+        written.push(path.clone());
+    }
     for t in &result.targets {
         println!("  {:<14} {:<5} {}", t.name, verdict(t.verdict), t.summary);
     }
@@ -326,7 +341,18 @@ fn soak(r: &mut Ready, start_at: Instant, warmup: Duration) -> SoakTarget {
     let trends: Vec<_> = LIMITS
         .iter()
         .enumerate()
-        .filter_map(|(i, l)| judge(l, &series(i)))
+        .filter_map(|(i, l)| {
+            let points = series(i);
+            let mut t = judge(l, &points)?;
+            // How soon this soak could have said so: the first prefix of the
+            // judged window that already passes both limits.
+            if t.leak {
+                t.detected_s = (3..=points.len())
+                    .find(|&k| judge(l, &points[..k]).is_some_and(|x| x.leak))
+                    .map(|k| points[k - 1].0);
+            }
+            Some(t)
+        })
         .collect();
     let (mut wrong, mut wrong_total) = tally.wrong_replies();
     if let Some(t) = died_at {
@@ -379,14 +405,5 @@ fn soak(r: &mut Ready, start_at: Instant, warmup: Duration) -> SoakTarget {
         wrong_total,
         udp_lost: tally.udp_lost(),
         samples,
-    }
-}
-
-/// A rate per hour in its unit, KiB shown as MiB.
-pub fn rate(per_hour: f64, unit: &str) -> String {
-    if unit == "KiB" {
-        format!("{:+.1} MiB", per_hour / 1024.0)
-    } else {
-        format!("{per_hour:+.0}")
     }
 }

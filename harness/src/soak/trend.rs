@@ -98,6 +98,7 @@ pub fn judge(limit: &Limit, points: &[(f64, f64)]) -> Option<Trend> {
         limit_per_hour: limit.per_hour,
         limit_growth: limit.growth,
         leak: per_hour > limit.per_hour && growth >= limit.growth,
+        detected_s: None,
     })
 }
 

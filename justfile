@@ -56,9 +56,21 @@ fuzz seconds="60":
         RUSTC_BOOTSTRAP=1 cargo fuzz run --fuzz-dir fuzz "$target" "fuzz/corpus/$target" -- -max_total_time={{seconds}}
     done
 
-# The robustness table: malformed input and fault cases on every back-end.
+# The robustness table: malformed input and fault cases on every back-end,
+# quiet and under each condition (idle connections, load, an impairing
+# proxy), into docs/robustness.md's conform block (about 8 minutes).
 robustness:
-    cargo run --release -- conform --backend all --cases '3.10,3.11,3.12,3.20,3.28,4.*,5.*,6.*,8.*' --matrix docs/robustness.md
+    cargo run --release -- conform --backend all --cases '3.10,3.11,3.12,3.20,3.28,4.*,5.*,6.*,8.*' --under idle,load,impaired --matrix docs/robustness.md
+
+# Soak every back-end and the Python peer at once for DURATION: resources
+# sampled each second, a leak or a wrong reply fails; the slope table goes
+# into docs/robustness.md's soak block.
+soak duration="10m" *args:
+    cargo run --release -- soak --backend all --spawn 'peer=python3 fixtures/peers/server.py' --duration {{duration}} --table docs/robustness.md {{args}}
+
+# A fault proxy in front of a server: `just proxy 127.0.0.1:4000 --slice 1-64`.
+proxy to *args:
+    cargo run --release -- proxy --listen 127.0.0.1:0 --to {{to}} {{args}}
 
 # The whole test suite (the README's test command).
 test:

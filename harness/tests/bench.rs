@@ -121,10 +121,24 @@ fn every_scenario_fills_every_cell_and_the_report_regenerates() {
         if m.scenario == Scenario::Udp {
             assert!(m.curve.len() >= 2, "a loss curve");
         }
+        if m.scenario == Scenario::Upload {
+            // The server's work per GB beside the store loop's.
+            assert!(
+                m.notes
+                    .iter()
+                    .any(|n| n.contains("against the store loop's") && n.contains("efficiency")),
+                "{}: {:?}",
+                m.key,
+                m.notes
+            );
+        }
     }
     for c in &run.ceilings {
         assert_eq!(c.status, Status::Ok, "ceiling {}: {:?}", c.key, c.reason);
         assert!(c.value.median > 0.0);
+        if c.key.starts_with("store/") {
+            assert!(c.cpu_s_per_gb.is_some_and(|x| x > 0.0), "{}", c.key);
+        }
     }
     assert_eq!(run.codec.len(), 6);
     assert!(
@@ -143,6 +157,10 @@ fn every_scenario_fills_every_cell_and_the_report_regenerates() {
     ] {
         assert!(md.contains(section), "report.md lacks {section}");
     }
+    assert!(
+        md.contains("The store loop's own thread: 4MiB/fsync"),
+        "{md}"
+    );
     let html = std::fs::read_to_string(out.path().join("index.html")).unwrap();
     assert!(html.matches("<svg").count() >= 8, "charts in index.html");
     // `sockbench report` regenerates the same Markdown from the JSON.

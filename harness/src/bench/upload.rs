@@ -73,7 +73,11 @@ pub fn run(run: &mut Run<'_>) -> Result<()> {
         let cpu = opts.pin.map(|p| p.server);
         let store = run.ceiling(
             match ceilings::store(&block, total, raw_digest, p.repetitions, fsync, cpu) {
-                Ok(reps) => store.with_reps(reps),
+                Ok(stored) => {
+                    let mut m = store.with_reps(stored.rates);
+                    m.cpu_s_per_gb = Some(stored.cpu_s_per_gb);
+                    m
+                }
                 Err(e) => store.failed(e.to_string()),
             },
         );
@@ -123,6 +127,17 @@ pub fn run(run: &mut Run<'_>) -> Result<()> {
                 .failed(format!("{e:#}")),
             };
             m.relate(&store);
+            if let (Some(ours), Some(floor)) = (m.server, store.cpu_s_per_gb)
+                && ours.cpu_s_per_gb > 0.0
+            {
+                // The rate's ratio moves with the machine; the work per GB
+                // is what the server itself adds.
+                m.notes.push(format!(
+                    "CPU {:.2} s/GB against the store loop's {floor:.2}: {:.2}x its efficiency",
+                    ours.cpu_s_per_gb,
+                    floor / ours.cpu_s_per_gb
+                ));
+            }
             if let (Some(ours), true) = (m.mb_per_s, md5.status == Status::Ok) {
                 m.notes.push(format!(
                     "{:.2}x of MD5 on one core ({:.0} MB/s)",

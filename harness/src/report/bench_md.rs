@@ -262,6 +262,24 @@ impl Reporter<BenchRun> for BenchMarkdown {
                 }
                 writeln!(s)?;
             }
+            if family == Scenario::Upload {
+                let floors: Vec<String> = run
+                    .ceilings
+                    .iter()
+                    .filter_map(|c| {
+                        let key = c.key.strip_prefix("store/")?;
+                        Some(format!("{key} {:.2} s/GB", c.cpu_s_per_gb?))
+                    })
+                    .collect();
+                if !floors.is_empty() {
+                    writeln!(s)?;
+                    writeln!(
+                        s,
+                        "The store loop's own thread: {} (each server's ratio to it is in the notes).",
+                        floors.join(", ")
+                    )?;
+                }
+            }
             if family == Scenario::Echo {
                 writeln!(s)?;
                 writeln!(

@@ -327,6 +327,10 @@ pub struct Measurement {
     /// The load driver's CPU microseconds per frame, beside the server's.
     #[serde(default)]
     pub driver_cpu_us_per_frame: f64,
+    /// A ceiling's own CPU seconds per GB (the store loop's thread, MD5):
+    /// the work's cost, which a noisy machine moves less than its rate.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu_s_per_gb: Option<f64>,
     /// System call counts per frame.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub syscalls: Option<Syscalls>,
@@ -430,6 +434,7 @@ impl Measurement {
             load: load.into(),
             server: None,
             driver_cpu_us_per_frame: 0.0,
+            cpu_s_per_gb: None,
             syscalls: None,
             ceiling: None,
             ratio: None,

@@ -31,8 +31,9 @@ pub struct ServerConfig {
     /// (and the size of uring's and tokio's per-connection read buffers).
     pub io_buffer: usize,
     /// Bytes asked for per read where the buffer is one per loop (mio,
-    /// percore) or per connection thread (blocking, threaded): large, so an
-    /// upload's body comes in few calls. Untouched pages cost no memory.
+    /// percore) or per connection thread (blocking, threaded), and by tokio
+    /// while an upload's body streams: large, so a body comes in few calls.
+    /// Untouched pages cost no memory.
     pub read_size: usize,
     /// Test only: the most bytes written per system call (a deliberately
     /// slow path the CI gate must catch). `None` in real use.

@@ -48,7 +48,14 @@ pub async fn connection(
                 // Taken after `next`, which may have started the grace period.
                 let deadline = driver.poll_timeout().unwrap_or_else(Instant::now);
                 let stopping = driver.is_stopping();
-                buf.reserve(ctx.config.io_buffer);
+                // An upload's body streams: large reads mean fewer calls and
+                // fewer chunks for its worker. Other reads stay small, so an
+                // idle connection holds little.
+                buf.reserve(if upload.is_some() {
+                    ctx.config.read_size
+                } else {
+                    ctx.config.io_buffer
+                });
                 let read = tokio::select! {
                     biased;
                     // The driver reads the stop flag itself on the next turn.
@@ -103,6 +110,10 @@ async fn feed(
             }
             Some(StorageOp::Commit { expected }) => {
                 buf.advance(used);
+                if buf.capacity() > ctx.config.io_buffer {
+                    // The body's large read buffer is not kept while idle.
+                    *buf = BytesMut::from(&buf[..]);
+                }
                 let result = match upload.take() {
                     Some(worker) => worker.commit(expected).await,
                     None => Err(CommitError::not_open()),

@@ -10,7 +10,7 @@ mod stream;
 mod tcp_echo;
 mod udp_echo;
 
-pub use store::store;
+pub use store::{Stored, store};
 pub use stream::{BLOCK as STREAM_BLOCK, tcp_stream};
 pub use tcp_echo::{EchoCeiling, Strategy};
 pub use udp_echo::{UdpCeiling, UdpSink};

@@ -180,6 +180,31 @@ fn end_of_stream_is_not_a_read(backend: &str) {
     );
 }
 
+/// An upload's body is read in `read_size` pieces (256 KiB) by every
+/// back-end, tokio and uring included, whose other reads are `io_buffer`
+/// (64 KiB): 16 MiB in 64 KiB reads would be at least 256 of them. The
+/// server digests slower than loopback delivers, so its socket holds more
+/// than a read by the time it reads.
+fn an_upload_body_comes_in_large_reads(backend: &str) {
+    const BODY: usize = 16 << 20;
+    let s = Server::start(backend, &[]);
+    let before = s.stats();
+    let mut c = s.client();
+    let body: Vec<u8> = (0..BODY).map(|i| (i % 251) as u8).collect();
+    let r = c
+        .request(&json!({"file_name": "big", "file_size": BODY}), &body, T)
+        .unwrap();
+    assert!(r.is_ok(), "{}", r.header);
+    drop(c); // blocking serves the stats connection after this one
+    let after = s.stats();
+    let reads = after["tcp"]["reads"].as_u64().unwrap() - before["tcp"]["reads"].as_u64().unwrap();
+    assert!(reads > 0, "{after}");
+    assert!(
+        reads < 192,
+        "{reads} reads for a 16 MiB upload: the body is read in pieces of 64 KiB or less"
+    );
+}
+
 /// The suite, once per back-end.
 macro_rules! suite {
     ($($backend:ident),* $(,)?) => {
@@ -192,7 +217,7 @@ macro_rules! suite {
             suite!(@tests $backend:
                 stats_counts_exactly, sigterm_when_idle_removes_default_storage,
                 python_client, each_reply_is_one_write, end_of_stream_is_not_a_read,
-                idle_timeout_holds_mid_frame);
+                idle_timeout_holds_mid_frame, an_upload_body_comes_in_large_reads);
         }
         )*
     };

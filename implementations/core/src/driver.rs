@@ -374,6 +374,15 @@ impl Driver {
         self.state == State::Open && self.sent == self.out.len() && self.session.at_boundary()
     }
 
+    /// True while an upload is open: what comes next is file data, which
+    /// back-ends read in `read_size` pieces where they otherwise read less.
+    pub fn is_storing(&self) -> bool {
+        matches!(
+            self.storage,
+            Storage::Inline(Some(_)) | Storage::Delegated { open: true }
+        )
+    }
+
     /// True once the server is stopping and this connection knows it.
     pub fn is_stopping(&self) -> bool {
         self.stop_by.is_some()

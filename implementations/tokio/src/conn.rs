@@ -51,7 +51,7 @@ pub async fn connection(
                 // An upload's body streams: large reads mean fewer calls and
                 // fewer chunks for its worker. Other reads stay small, so an
                 // idle connection holds little.
-                buf.reserve(if upload.is_some() {
+                buf.reserve(if driver.is_storing() {
                     ctx.config.read_size
                 } else {
                     ctx.config.io_buffer

@@ -42,6 +42,13 @@ struct Conn {
     /// The bytes of the send in flight (a copy: the driver's buffer may
     /// grow, and move, while the kernel reads this one).
     out: Vec<u8>,
+    /// An upload's receive buffer (`read_size` bytes, empty otherwise):
+    /// its body comes in large reads into one buffer, which stays in the
+    /// cache between reads, where the ring's buffers rotate through
+    /// `BUFFERS * io_buffer` bytes and are cold when the kernel fills them.
+    body: Vec<u8>,
+    /// The receive in flight reads into `body`, not a ring buffer.
+    into_body: bool,
     receiving: bool,
     sending: bool,
     /// The driver said close: waiting for the operations in flight.
@@ -225,6 +232,9 @@ impl<'c> Worker<'c> {
                         conn.driver.on_read(self.bufs.get(bid, n as usize), now);
                         self.bufs.recycle(bid);
                     }
+                    (n, None) if n > 0 && conn.into_body => {
+                        conn.driver.on_read(&conn.body[..n as usize], now);
+                    }
                     (0, _) => conn.driver.on_eof(),
                     // Every buffer was taken in this turn: they are back by the next.
                     (r, _) if r == -libc::ENOBUFS || r == -libc::ECANCELED => {}
@@ -309,6 +319,8 @@ impl<'c> Worker<'c> {
             stream,
             driver: Driver::new(self.ctx, now),
             out: Vec::new(),
+            body: Vec::new(),
+            into_body: false,
             receiving: false,
             sending: false,
             closing: false,
@@ -363,14 +375,23 @@ impl<'c> Worker<'c> {
                 Action::Read => true,
             };
             if recv && !conn.receiving {
-                let size = self.bufs.size() as u32;
-                let entry = opcode::Recv::new(fd, std::ptr::null_mut(), size)
-                    .buf_group(GROUP)
-                    .build();
-                let entry = entry
-                    .flags(squeue::Flags::BUFFER_SELECT)
-                    .user_data(Op::Recv(key).encode());
-                queue[1] = Some(entry);
+                // No receive is in flight: `body` may be resized or freed.
+                conn.into_body = conn.driver.is_storing();
+                let entry = if conn.into_body {
+                    if conn.body.is_empty() {
+                        conn.body = vec![0; self.ctx.config.read_size];
+                    }
+                    let len = conn.body.len() as u32;
+                    opcode::Recv::new(fd, conn.body.as_mut_ptr(), len).build()
+                } else {
+                    conn.body = Vec::new();
+                    let size = self.bufs.size() as u32;
+                    opcode::Recv::new(fd, std::ptr::null_mut(), size)
+                        .buf_group(GROUP)
+                        .build()
+                        .flags(squeue::Flags::BUFFER_SELECT)
+                };
+                queue[1] = Some(entry.user_data(Op::Recv(key).encode()));
                 conn.receiving = true;
             }
             break;

@@ -3,7 +3,7 @@
 //! peer passes everything, and broken or dead servers never hang the run.
 
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
@@ -13,19 +13,10 @@ use sockbench::schema::conform::{ConformRun, Outcome};
 
 mod common;
 
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
+use common::root;
 
 fn conform(args: &[&str], out: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_sockbench"))
-        .arg("conform")
-        .args(args)
-        .args(["--no-progress", "--out"])
-        .arg(out)
-        .current_dir(root())
-        .output()
-        .expect("sockbench runs")
+    common::run_out("conform", args, out)
 }
 
 fn results(out: &Path) -> ConformRun {

@@ -5,7 +5,7 @@
 //! both `replay` and the standalone repro.py; the other broken servers are
 //! found too; bad input is one line and exit 2.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
 
 use serde_json::Value;
@@ -13,9 +13,7 @@ use sockbench::target::Spawned;
 
 mod common;
 
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
+use common::root;
 
 fn sockbench(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_sockbench"))

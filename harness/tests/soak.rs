@@ -3,7 +3,7 @@
 //! exactly the resource it leaks; a server that answers wrongly is caught
 //! too; and every back-end and the correct peer soak flat, no false alarm.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
 
 use serde_json::Value;
@@ -11,27 +11,12 @@ use sockbench::schema::soak::{SoakRun, Verdict};
 
 mod common;
 
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
+use common::root;
 
 fn soak(args: &[&str], out: &Path) -> (Output, SoakRun) {
-    let o = Command::new(env!("CARGO_BIN_EXE_sockbench"))
-        .arg("soak")
-        .args(args)
-        .args(["--no-progress", "--out"])
-        .arg(out)
-        .current_dir(root())
-        .output()
-        .expect("sockbench runs");
-    let text = std::fs::read_to_string(out.join("results.json")).unwrap_or_else(|e| {
-        panic!(
-            "no results.json ({e}):\n{}\n{}",
-            String::from_utf8_lossy(&o.stdout),
-            String::from_utf8_lossy(&o.stderr)
-        )
-    });
-    (o, serde_json::from_str(&text).expect("results.json parses"))
+    let o = common::run_out("soak", args, out);
+    let run = common::results_of(out, &o);
+    (o, run)
 }
 
 fn spawn(path: &str, label: &str) -> String {

@@ -6,7 +6,7 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
@@ -14,26 +14,12 @@ use sockbench::schema::conform::{ConformRun, Outcome};
 
 mod common;
 
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
+use common::root;
 
 fn conform(args: &[&str], out: &Path) -> (Output, ConformRun) {
-    let o = Command::new(env!("CARGO_BIN_EXE_sockbench"))
-        .arg("conform")
-        .args(args)
-        .args(["--no-progress", "--out"])
-        .arg(out)
-        .current_dir(root())
-        .output()
-        .expect("sockbench runs");
-    let text = std::fs::read_to_string(out.join("results.json")).unwrap_or_else(|e| {
-        panic!(
-            "no results.json ({e}): {}",
-            String::from_utf8_lossy(&o.stderr)
-        )
-    });
-    (o, serde_json::from_str(&text).unwrap())
+    let o = common::run_out("conform", args, out);
+    let run = common::results_of(out, &o);
+    (o, run)
 }
 
 #[test]

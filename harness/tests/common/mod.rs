@@ -3,7 +3,10 @@
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
 use std::time::{Duration, Instant};
+
+use serde::de::DeserializeOwned;
 
 use serde_json::{Value, json};
 use sockbench::client::{Client, Frame};
@@ -15,6 +18,36 @@ pub const T: Duration = Duration::from_secs(10);
 
 pub fn exe() -> &'static Path {
     Path::new(env!("CARGO_BIN_EXE_sockbench"))
+}
+
+/// The workspace root, where fixtures/ and docs/ are.
+pub fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// Runs `sockbench COMMAND ARGS --no-progress --out OUT` from the root.
+pub fn run_out(command: &str, args: &[&str], out: &Path) -> Output {
+    Command::new(exe())
+        .arg(command)
+        .args(args)
+        .args(["--no-progress", "--out"])
+        .arg(out)
+        .current_dir(root())
+        .output()
+        .expect("sockbench runs")
+}
+
+/// The results.json a run `o` wrote into `out`; a missing one fails with
+/// what the run printed.
+pub fn results_of<R: DeserializeOwned>(out: &Path, o: &Output) -> R {
+    let text = std::fs::read_to_string(out.join("results.json")).unwrap_or_else(|e| {
+        panic!(
+            "no results.json ({e}):\n{}\n{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        )
+    });
+    serde_json::from_str(&text).expect("results.json parses")
 }
 
 /// A server of `backend` with its own storage directory.

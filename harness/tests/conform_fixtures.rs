@@ -325,19 +325,13 @@ fn child_servers_are_reaped() {
 
 #[test]
 fn an_address_target_runs_serially_with_lifecycle_cases_unsupported() {
-    let storage = tempfile::tempdir().unwrap();
-    let server = sockbench::target::Spawned::backend(
-        Path::new(env!("CARGO_BIN_EXE_sockbench")),
-        "mio",
-        &["--storage", storage.path().to_str().unwrap(), "--no-fsync"],
-        Duration::from_secs(10),
-    )
-    .unwrap();
+    // Kept whole: its storage directory lives as long as it does.
+    let server = common::Server::start("mio", &[]);
     let out = tempfile::tempdir().unwrap();
     let (tcp, udp, pid) = (
-        server.ready.tcp.to_string(),
-        server.ready.udp.to_string(),
-        server.pid().to_string(),
+        server.proc.ready.tcp.to_string(),
+        server.proc.ready.udp.to_string(),
+        server.proc.pid().to_string(),
     );
     let args = [
         "--tcp",
@@ -345,7 +339,7 @@ fn an_address_target_runs_serially_with_lifecycle_cases_unsupported() {
         "--udp",
         &udp,
         "--storage",
-        storage.path().to_str().unwrap(),
+        server.storage.path().to_str().unwrap(),
         "--pid",
         &pid,
         "--name",
@@ -418,15 +412,8 @@ fn every_command_refuses_an_unreachable_target_in_one_line() {
 /// target's failure (ICMP is evidence), never a HARNESS-ERROR.
 #[test]
 fn a_tcp_only_target_needs_no_udp_address_and_a_closed_udp_port_is_its_fault() {
-    let storage = tempfile::tempdir().unwrap();
-    let server = sockbench::target::Spawned::backend(
-        Path::new(env!("CARGO_BIN_EXE_sockbench")),
-        "mio",
-        &["--storage", storage.path().to_str().unwrap(), "--no-fsync"],
-        Duration::from_secs(10),
-    )
-    .unwrap();
-    let tcp = server.ready.tcp.to_string();
+    let server = common::Server::start("mio", &[]);
+    let tcp = server.proc.ready.tcp.to_string();
     let out = tempfile::tempdir().unwrap();
     let o = conform(&["--tcp", &tcp, "--cases", "1.1,1.2,7.*"], out.path());
     assert_eq!(

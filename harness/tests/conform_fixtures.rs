@@ -108,12 +108,26 @@ fn broken_servers_fail_exactly_their_listed_cases() {
         .iter()
         .map(|s| {
             let file = s["file"].as_str().unwrap().to_owned();
-            let want: BTreeSet<String> = s["must_fail"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|v| v.as_str().unwrap().to_owned())
-                .collect();
+            let list = |key: &str| -> BTreeSet<String> {
+                s.get(key)
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                    .map(|v| v.as_str().unwrap().to_owned())
+                    .collect()
+            };
+            let want = list("must_fail");
+            // Timing decides these on this server: either outcome is fine,
+            // and the manifest says why.
+            let may = list("may_fail");
+            assert!(
+                may.is_empty() || s["may_fail_why"].as_str().is_some_and(|w| !w.is_empty()),
+                "{file}: may_fail without may_fail_why"
+            );
+            assert!(
+                want.is_disjoint(&may),
+                "{file}: a case both must and may fail"
+            );
             std::thread::spawn(move || {
                 let listed: BTreeSet<&str> = want.iter().map(String::as_str).collect();
                 let ids: Vec<&str> = catalogue()
@@ -140,12 +154,12 @@ fn broken_servers_fail_exactly_their_listed_cases() {
                     ],
                     out.path(),
                 );
-                (file, want, ids.len(), o, out)
+                (file, want, may, ids.len(), o, out)
             })
         })
         .collect();
     for handle in runs {
-        let (file, want, asked, o, out) = handle.join().unwrap();
+        let (file, want, may, asked, o, out) = handle.join().unwrap();
         let stdout = String::from_utf8_lossy(&o.stdout);
         let run = results(out.path());
         assert_eq!(run.results.len(), asked, "{file}: every asked case ran");
@@ -153,16 +167,20 @@ fn broken_servers_fail_exactly_their_listed_cases() {
             .results
             .iter()
             .filter(|r| r.outcome != Outcome::Pass)
-            .filter(|r| !ours_only.contains(r.case.as_str()))
+            .filter(|r| !ours_only.contains(r.case.as_str()) && !may.contains(&r.case))
             .map(|r| r.case.clone())
             .collect();
         assert_eq!(
             got, want,
             "{file}: failed (left) vs listed in manifest.json (right)"
         );
+        let may_failed = run
+            .results
+            .iter()
+            .any(|r| may.contains(&r.case) && r.outcome != Outcome::Pass);
         assert_eq!(
             o.status.code(),
-            Some(if want.is_empty() { 0 } else { 1 }),
+            Some(if want.is_empty() && !may_failed { 0 } else { 1 }),
             "{file}: {stdout}"
         );
         for r in run

@@ -183,8 +183,9 @@ fn end_of_stream_is_not_a_read(backend: &str) {
 /// An upload's body is read in `read_size` pieces (256 KiB) by every
 /// back-end, tokio and uring included, whose other reads are `io_buffer`
 /// (64 KiB): 16 MiB in 64 KiB reads would be at least 256 of them. The
-/// server digests slower than loopback delivers, so its socket holds more
-/// than a read by the time it reads.
+/// server digests slower than loopback delivers, so its socket usually
+/// holds a whole read by the time it reads (67 reads here); the bound
+/// leaves room for a client that is descheduled now and then.
 fn an_upload_body_comes_in_large_reads(backend: &str) {
     const BODY: usize = 16 << 20;
     let s = Server::start(backend, &[]);
@@ -200,7 +201,7 @@ fn an_upload_body_comes_in_large_reads(backend: &str) {
     let reads = after["tcp"]["reads"].as_u64().unwrap() - before["tcp"]["reads"].as_u64().unwrap();
     assert!(reads > 0, "{after}");
     assert!(
-        reads < 192,
+        reads < 240,
         "{reads} reads for a 16 MiB upload: the body is read in pieces of 64 KiB or less"
     );
 }

@@ -327,8 +327,8 @@ pub struct Measurement {
     /// The load driver's CPU microseconds per frame, beside the server's.
     #[serde(default)]
     pub driver_cpu_us_per_frame: f64,
-    /// A ceiling's own CPU seconds per GB (the store loop's thread, MD5):
-    /// the work's cost, which a noisy machine moves less than its rate.
+    /// A ceiling's own CPU seconds per GB (the store loop's thread): the
+    /// work's cost, which a noisy machine moves less than its rate.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cpu_s_per_gb: Option<f64>,
     /// System call counts per frame.

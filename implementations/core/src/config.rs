@@ -32,8 +32,10 @@ pub struct ServerConfig {
     pub io_buffer: usize,
     /// Bytes asked for per read where the buffer is one per loop (mio,
     /// percore) or per connection thread (blocking, threaded), and by tokio
-    /// while an upload's body streams: large, so a body comes in few calls.
-    /// Untouched pages cost no memory.
+    /// and uring while an upload's body streams ([`Driver::is_storing`]):
+    /// large, so a body comes in few calls. Untouched pages cost no memory.
+    ///
+    /// [`Driver::is_storing`]: crate::Driver::is_storing
     pub read_size: usize,
     /// Test only: the most bytes written per system call (a deliberately
     /// slow path the CI gate must catch). `None` in real use.

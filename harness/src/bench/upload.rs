@@ -76,6 +76,10 @@ pub fn run(run: &mut Run<'_>) -> Result<()> {
                 Ok(stored) => {
                     let mut m = store.with_reps(stored.rates);
                     m.cpu_s_per_gb = Some(stored.cpu_s_per_gb);
+                    m.notes.push(format!(
+                        "the faster of 256 KiB and 1 MiB reads: {} KiB",
+                        stored.read / 1024
+                    ));
                     m
                 }
                 Err(e) => store.failed(e.to_string()),

@@ -20,25 +20,58 @@ use crate::bench::procstat::this_thread_cpu;
 
 use super::stream_of;
 
-/// Bytes per read: the servers' `read_size`. 1 MiB reads cost 5-15 % more
-/// CPU per GB here (2.13-2.48 s/GB against 1.95-2.08 in quick runs): a
-/// read that outgrows the core's L2 cache is fetched again from farther
-/// for MD5 and again for the write's copy.
-const READ: usize = 256 * 1024;
+/// Bytes per read, each tried in turn; a ceiling is the best of them.
+/// 256 KiB, the servers' `read_size`, costs the least CPU per GB (1 MiB
+/// reads 5-15 % more in quick runs: a read that outgrows the core's L2 is
+/// fetched again from farther for MD5 and for the write's copy); 1 MiB
+/// reads were the faster with fsync in CI's runs (445 against 394-396
+/// MB/s at best), where 256 KiB alone left servers above their ceiling.
+const READS: [usize; 2] = [256 * 1024, 1 << 20];
 
-/// What the store loop measured.
+/// What the store loop measured: the rates of the read size whose best
+/// repetition was fastest, and the least CPU per GB of any.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Stored {
     /// MB/s per repetition.
     pub rates: Vec<f64>,
+    /// The read size those rates were measured with.
+    pub read: usize,
     /// The loop's CPU seconds per GB over the measured repetitions.
     pub cpu_s_per_gb: f64,
 }
 
-/// Uploads `total` bytes (`block` repeated) to the store loop `reps` times,
-/// after one warm-up upload; its thread on `cpu` when given. `digest` is
-/// checked against every answer.
+/// Uploads `total` bytes (`block` repeated) to the store loop `reps` times
+/// with each of [`READS`], after one warm-up upload each; its thread on
+/// `cpu` when given. `digest` is checked against every answer.
 pub fn store(
+    block: &[u8],
+    total: u64,
+    digest: [u8; 16],
+    reps: usize,
+    fsync: bool,
+    cpu: Option<usize>,
+) -> io::Result<Stored> {
+    let mut best: Option<Stored> = None;
+    for read in READS {
+        let s = store_with(read, block, total, digest, reps, fsync, cpu)?;
+        best = Some(match best {
+            None => s,
+            Some(b) => {
+                let cpu_s_per_gb = b.cpu_s_per_gb.min(s.cpu_s_per_gb);
+                let top = |x: &Stored| x.rates.iter().copied().fold(0.0, f64::max);
+                let faster = if top(&s) > top(&b) { s } else { b };
+                Stored {
+                    cpu_s_per_gb,
+                    ..faster
+                }
+            }
+        });
+    }
+    best.ok_or_else(|| io::Error::other("no read size to try"))
+}
+
+fn store_with(
+    read: usize,
     block: &[u8],
     total: u64,
     digest: [u8; 16],
@@ -56,7 +89,7 @@ pub fn store(
         if let Some(cpu) = cpu {
             crate::bench::pin::pin_current_thread(cpu);
         }
-        let mut buf = vec![0u8; READ];
+        let mut buf = vec![0u8; read];
         let mut cpu_s = 0.0;
         for rep in 0..=reps {
             let (s, _) = l.accept()?;
@@ -106,6 +139,7 @@ pub fn store(
         .map_err(|_| io::Error::other("the store loop panicked"))??;
     Ok(Stored {
         rates,
+        read,
         cpu_s_per_gb: cpu_s / (total as f64 * reps as f64 / 1e9),
     })
 }
@@ -150,6 +184,7 @@ mod tests {
         let digest: [u8; 16] = h.finalize().into();
         let stored = store(&block, total, digest, 2, false, None).unwrap();
         assert_eq!(stored.rates.len(), 2);
+        assert!(READS.contains(&stored.read), "{stored:?}");
         assert!(stored.rates.iter().all(|r| *r > 0.0));
         // MD5 alone is about 1.3 s/GB here: digesting 5 MB cannot be free,
         // nor take seconds.

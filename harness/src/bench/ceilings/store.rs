@@ -51,23 +51,23 @@ pub fn store(
     fsync: bool,
     cpu: Option<usize>,
 ) -> io::Result<Stored> {
-    let mut best: Option<Stored> = None;
-    for read in READS {
-        let s = store_with(read, block, total, digest, reps, fsync, cpu)?;
-        best = Some(match best {
-            None => s,
-            Some(b) => {
-                let cpu_s_per_gb = b.cpu_s_per_gb.min(s.cpu_s_per_gb);
-                let top = |x: &Stored| x.rates.iter().copied().fold(0.0, f64::max);
-                let faster = if top(&s) > top(&b) { s } else { b };
-                Stored {
-                    cpu_s_per_gb,
-                    ..faster
-                }
-            }
-        });
-    }
-    best.ok_or_else(|| io::Error::other("no read size to try"))
+    let runs: Vec<Stored> = READS
+        .map(|read| store_with(read, block, total, digest, reps, fsync, cpu))
+        .into_iter()
+        .collect::<io::Result<_>>()?;
+    let cpu_s_per_gb = runs
+        .iter()
+        .map(|r| r.cpu_s_per_gb)
+        .fold(f64::INFINITY, f64::min);
+    let top = |r: &Stored| r.rates.iter().copied().fold(0.0, f64::max);
+    let fastest = runs
+        .into_iter()
+        .max_by(|a, b| top(a).total_cmp(&top(b)))
+        .expect("READS is not empty");
+    Ok(Stored {
+        cpu_s_per_gb,
+        ..fastest
+    })
 }
 
 fn store_with(

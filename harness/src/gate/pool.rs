@@ -3,76 +3,186 @@
 //! run-to-run noise a single run cannot show.
 
 use crate::bench::stats::Summary;
-use crate::schema::bench::{BenchRun, CodecResult, Measurement, Status};
+use crate::schema::bench::{BenchRun, CodecResult, Measurement, Status, Syscalls};
 
 /// Pools `runs` (of the same parameters) into one.
 pub fn pool(mut runs: Vec<BenchRun>) -> Option<BenchRun> {
     let mut out = runs.first()?.clone();
     let rest: Vec<BenchRun> = runs.drain(1..).collect();
-    for other in &rest {
-        for m in out.results.iter_mut() {
-            if let Some(o) = other.find(m.scenario, &m.key, &m.target) {
-                merge(m, o);
-            }
-        }
-        for c in out.ceilings.iter_mut() {
-            if let Some(o) = other
-                .ceilings
-                .iter()
-                .find(|x| x.scenario == c.scenario && x.key == c.key)
-            {
-                merge(c, o);
-            }
-        }
-        for c in out.codec.iter_mut() {
-            if let Some(o) = other.codec.iter().find(|x| x.operation == c.operation) {
-                merge_codec(c, o);
-            }
-        }
-        out.duration_s += other.duration_s;
+    for m in out.results.iter_mut() {
+        let others: Vec<&Measurement> = rest
+            .iter()
+            .filter_map(|r| r.find(m.scenario, &m.key, &m.target))
+            .collect();
+        merge(m, &others);
     }
+    for c in out.ceilings.iter_mut() {
+        let others: Vec<&Measurement> = rest
+            .iter()
+            .filter_map(|r| {
+                r.ceilings
+                    .iter()
+                    .find(|x| x.scenario == c.scenario && x.key == c.key)
+            })
+            .collect();
+        merge(c, &others);
+    }
+    for c in out.codec.iter_mut() {
+        let others: Vec<&CodecResult> = rest
+            .iter()
+            .filter_map(|r| r.codec.iter().find(|x| x.operation == c.operation))
+            .collect();
+        merge_codec(c, &others);
+    }
+    out.duration_s += rest.iter().map(|r| r.duration_s).sum::<f64>();
     out.runs = 1 + rest.len();
     Some(out)
 }
 
-fn merge(m: &mut Measurement, o: &Measurement) {
-    if m.status != Status::Ok || o.status != Status::Ok {
+/// Adds the repetitions of every run that measured this configuration too.
+fn merge(m: &mut Measurement, others: &[&Measurement]) {
+    if m.status != Status::Ok {
         return;
     }
-    m.reps.extend_from_slice(&o.reps);
-    m.value = Summary::of(&m.reps);
-    if let (Some(a), Some(b)) = (m.ratio, o.ratio) {
-        m.ratio = Some(widen(&a, &b));
+    let ok: Vec<&Measurement> = others
+        .iter()
+        .copied()
+        .filter(|o| o.status == Status::Ok)
+        .collect();
+    if ok.is_empty() {
+        return;
     }
-    if let (Some(a), Some(b)) = (m.syscalls.as_mut(), o.syscalls) {
-        // Counters agree within about 1 %; keep their mean.
-        a.server_reads_per_frame = (a.server_reads_per_frame + b.server_reads_per_frame) / 2.0;
-        a.server_writes_per_frame = (a.server_writes_per_frame + b.server_writes_per_frame) / 2.0;
-        a.server_frames_per_read = (a.server_frames_per_read + b.server_frames_per_read) / 2.0;
-        a.driver_reads_per_frame = (a.driver_reads_per_frame + b.driver_reads_per_frame) / 2.0;
-        a.driver_writes_per_frame = (a.driver_writes_per_frame + b.driver_writes_per_frame) / 2.0;
-        a.server_syscalls_per_frame =
-            (a.server_syscalls_per_frame + b.server_syscalls_per_frame) / 2.0;
+    for o in &ok {
+        m.reps.extend_from_slice(&o.reps);
+    }
+    m.value = Summary::of(&m.reps);
+    if let Some(first) = m.ratio {
+        let all: Vec<Summary> = std::iter::once(first)
+            .chain(ok.iter().filter_map(|o| o.ratio))
+            .collect();
+        m.ratio = Some(widen(&all));
+    }
+    if let Some(first) = m.syscalls {
+        let all: Vec<Syscalls> = std::iter::once(first)
+            .chain(ok.iter().filter_map(|o| o.syscalls))
+            .collect();
+        // Counters agree within about 1 % from run to run; keep their mean.
+        let mean = |f: fn(&Syscalls) -> f64| all.iter().map(f).sum::<f64>() / all.len() as f64;
+        m.syscalls = Some(Syscalls {
+            server_reads_per_frame: mean(|s| s.server_reads_per_frame),
+            server_writes_per_frame: mean(|s| s.server_writes_per_frame),
+            server_frames_per_read: mean(|s| s.server_frames_per_read),
+            driver_reads_per_frame: mean(|s| s.driver_reads_per_frame),
+            driver_writes_per_frame: mean(|s| s.driver_writes_per_frame),
+            server_syscalls_per_frame: mean(|s| s.server_syscalls_per_frame),
+        });
     }
 }
 
-/// The median of medians, and the range of both.
-fn widen(a: &Summary, b: &Summary) -> Summary {
-    let n = a.n + b.n;
-    let median = (a.median * a.n as f64 + b.median * b.n as f64) / n as f64;
+/// Per-run summaries pooled: the median of their medians (one run that
+/// went wrong moves it by one place, not by its size), the range of them
+/// all, the mean weighted by repetitions, the largest CV.
+fn widen(all: &[Summary]) -> Summary {
+    let n: usize = all.iter().map(|s| s.n).sum();
+    let mut medians: Vec<f64> = all.iter().map(|s| s.median).collect();
+    medians.sort_by(f64::total_cmp);
+    let mid = medians.len() / 2;
+    let median = match medians.len() % 2 {
+        0 if mid > 0 => (medians[mid - 1] + medians[mid]) / 2.0,
+        _ => medians.get(mid).copied().unwrap_or(0.0),
+    };
+    let weight = n.max(1) as f64;
     Summary {
         n,
         median,
-        min: a.min.min(b.min),
-        max: a.max.max(b.max),
-        mean: (a.mean * a.n as f64 + b.mean * b.n as f64) / n as f64,
-        cv: a.cv.max(b.cv),
+        min: all.iter().map(|s| s.min).fold(f64::INFINITY, f64::min),
+        max: all.iter().map(|s| s.max).fold(f64::NEG_INFINITY, f64::max),
+        mean: all.iter().map(|s| s.mean * s.n as f64).sum::<f64>() / weight,
+        cv: all.iter().map(|s| s.cv).fold(0.0, f64::max),
     }
 }
 
-fn merge_codec(c: &mut CodecResult, o: &CodecResult) {
-    c.ours_ns = widen(&c.ours_ns, &o.ours_ns);
-    c.alternative_ns = widen(&c.alternative_ns, &o.alternative_ns);
-    c.ours_allocs = c.ours_allocs.max(o.ours_allocs);
-    c.alternative_allocs = c.alternative_allocs.max(o.alternative_allocs);
+fn merge_codec(c: &mut CodecResult, others: &[&CodecResult]) {
+    if others.is_empty() {
+        return;
+    }
+    let all = |f: fn(&CodecResult) -> Summary| -> Vec<Summary> {
+        std::iter::once(f(c))
+            .chain(others.iter().map(|o| f(o)))
+            .collect()
+    };
+    let (ours, alternative) = (all(|x| x.ours_ns), all(|x| x.alternative_ns));
+    c.ours_ns = widen(&ours);
+    c.alternative_ns = widen(&alternative);
+    for o in others {
+        c.ours_allocs = c.ours_allocs.max(o.ours_allocs);
+        c.alternative_allocs = c.alternative_allocs.max(o.alternative_allocs);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn summary(median: f64, n: usize) -> Summary {
+        Summary {
+            n,
+            median,
+            min: median * 0.9,
+            max: median * 1.1,
+            mean: median,
+            cv: 0.05,
+        }
+    }
+
+    #[test]
+    fn one_wild_run_moves_the_pooled_median_by_a_place_not_by_its_size() {
+        // Five runs' ratios, one of them a run whose ceiling fell short.
+        let runs: Vec<Summary> = [1.0, 1.0, 0.98, 1.0, 4.0]
+            .iter()
+            .map(|&m| summary(m, 3))
+            .collect();
+        let p = widen(&runs);
+        assert_eq!(p.n, 15);
+        assert_eq!(p.median, 1.0, "{p:?}");
+        assert!((p.max - 4.4).abs() < 1e-9 && (p.min - 0.882).abs() < 1e-9);
+        assert!((p.mean - 1.596).abs() < 1e-9, "{p:?}");
+        // An even count takes the middle two.
+        let even = widen(&[summary(1.0, 5), summary(2.0, 5)]);
+        assert_eq!(even.median, 1.5);
+    }
+
+    #[test]
+    fn pooled_counters_are_the_mean_of_every_run() {
+        let run = |calls: f64| {
+            let mut r: BenchRun = serde_json::from_str(
+                r#"{"schema":"sockbench-bench/1","tool_version":"0","machine":{"hostname":"","kernel":"","cpu":"","cpus":2,"memory_bytes":0,"rustc":"","git_revision":""},
+                "seed":1,"started_unix":0,"duration_s":1,"mode":"quick","parameters":{"warmup_ms":50,"rep_ms":50,"repetitions":5,"echo_bodies":[64],"echo_connections":[1],
+                "pipeline_window_bytes":65536,"pipeline_max_depth":32,"upload_bytes":1,"udp_sizes":[64],"udp_start_rate":20000,"udp_loss_onset":0.001,"many_idle":1,"many_active":1},
+                "targets":[],"ceilings":[],"results":[],"codec":[]}"#,
+            )
+            .unwrap();
+            let mut m = Measurement::new(
+                crate::schema::bench::Scenario::Echo,
+                "rr/64B/1c",
+                "mio",
+                "frames/s",
+                "closed-loop",
+            )
+            .with_reps(vec![calls * 100.0; 5]);
+            m.syscalls = Some(Syscalls {
+                server_syscalls_per_frame: calls,
+                ..Syscalls::default()
+            });
+            r.results.push(m);
+            r
+        };
+        let p = pool([1.0, 2.0, 3.0, 4.0, 5.0].map(run).to_vec()).unwrap();
+        let m = &p.results[0];
+        assert_eq!(p.runs, 5);
+        assert_eq!(m.reps.len(), 25);
+        assert_eq!(m.value.median, 300.0);
+        // Halving at each run weighted the last run by 1/2, the first by 1/16.
+        assert_eq!(m.syscalls.unwrap().server_syscalls_per_frame, 3.0);
+    }
 }

@@ -3,7 +3,7 @@
 //! run-to-run noise a single run cannot show.
 
 use crate::bench::stats::Summary;
-use crate::schema::bench::{BenchRun, CodecResult, Measurement, Status, Syscalls};
+use crate::schema::bench::{BenchRun, CodecResult, Measurement, ServerUse, Status, Syscalls};
 
 /// Pools `runs` (of the same parameters) into one.
 pub fn pool(mut runs: Vec<BenchRun>) -> Option<BenchRun> {
@@ -39,7 +39,8 @@ pub fn pool(mut runs: Vec<BenchRun>) -> Option<BenchRun> {
     Some(out)
 }
 
-/// Adds the repetitions of every run that measured this configuration too.
+/// Adds the repetitions of every run that measured this configuration
+/// too; the CPU and counters become their mean over those runs.
 fn merge(m: &mut Measurement, others: &[&Measurement]) {
     if m.status != Status::Ok {
         return;
@@ -62,6 +63,33 @@ fn merge(m: &mut Measurement, others: &[&Measurement]) {
             .collect();
         m.ratio = Some(widen(&all));
     }
+    if let Some(first) = m.server {
+        let all: Vec<ServerUse> = std::iter::once(first)
+            .chain(ok.iter().filter_map(|o| o.server))
+            .collect();
+        let mean = |f: fn(&ServerUse) -> f64| all.iter().map(f).sum::<f64>() / all.len() as f64;
+        m.server = Some(ServerUse {
+            cpu_s: mean(|u| u.cpu_s),
+            user_s: mean(|u| u.user_s),
+            sys_s: mean(|u| u.sys_s),
+            peak_rss_bytes: all.iter().map(|u| u.peak_rss_bytes).max().unwrap_or(0),
+            cpu_us_per_frame: mean(|u| u.cpu_us_per_frame),
+            cpu_s_per_mframe: mean(|u| u.cpu_s_per_mframe),
+            cpu_s_per_gb: mean(|u| u.cpu_s_per_gb),
+        });
+    }
+    // The store loop's own CPU, and the load driver's.
+    let cpu_gb: Vec<f64> = std::iter::once(m.cpu_s_per_gb)
+        .chain(ok.iter().map(|o| o.cpu_s_per_gb))
+        .flatten()
+        .collect();
+    if m.cpu_s_per_gb.is_some() {
+        m.cpu_s_per_gb = Some(cpu_gb.iter().sum::<f64>() / cpu_gb.len() as f64);
+    }
+    let runs = 1 + ok.len();
+    m.driver_cpu_us_per_frame = (m.driver_cpu_us_per_frame
+        + ok.iter().map(|o| o.driver_cpu_us_per_frame).sum::<f64>())
+        / runs as f64;
     if let Some(first) = m.syscalls {
         let all: Vec<Syscalls> = std::iter::once(first)
             .chain(ok.iter().filter_map(|o| o.syscalls))
@@ -174,6 +202,11 @@ mod tests {
                 server_syscalls_per_frame: calls,
                 ..Syscalls::default()
             });
+            m.server = Some(ServerUse {
+                cpu_us_per_frame: calls * 2.0,
+                peak_rss_bytes: calls as u64,
+                ..ServerUse::default()
+            });
             r.results.push(m);
             r
         };
@@ -184,5 +217,8 @@ mod tests {
         assert_eq!(m.value.median, 300.0);
         // Halving at each run weighted the last run by 1/2, the first by 1/16.
         assert_eq!(m.syscalls.unwrap().server_syscalls_per_frame, 3.0);
+        // The server's CPU was the first run's alone.
+        let u = m.server.unwrap();
+        assert_eq!((u.cpu_us_per_frame, u.peak_rss_bytes), (6.0, 5));
     }
 }

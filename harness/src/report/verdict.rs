@@ -379,13 +379,7 @@ mod tests {
     use crate::schema::bench::BenchTarget;
 
     fn run_with(reps: &[(&str, &str, [f64; 5])]) -> BenchRun {
-        let mut run: BenchRun = serde_json::from_str(
-            r#"{"schema":"sockbench-bench/1","tool_version":"0","machine":{"hostname":"","kernel":"","cpu":"","cpus":2,"memory_bytes":0,"rustc":"","git_revision":""},
-            "seed":1,"started_unix":0,"duration_s":1,"mode":"quick","parameters":{"warmup_ms":50,"rep_ms":50,"repetitions":5,"echo_bodies":[64],"echo_connections":[1],
-            "pipeline_window_bytes":65536,"pipeline_max_depth":32,"upload_bytes":1,"udp_sizes":[64],"udp_start_rate":20000,"udp_loss_onset":0.001,"many_idle":1,"many_active":1},
-            "targets":[],"ceilings":[],"results":[],"codec":[]}"#,
-        )
-        .unwrap();
+        let mut run = BenchRun::empty();
         for name in ["a", "b"] {
             run.targets.push(BenchTarget {
                 name: name.into(),

@@ -138,6 +138,15 @@ fn every_scenario_fills_every_cell_and_the_report_regenerates() {
         assert!(c.value.median > 0.0);
         if c.key.starts_with("store/") {
             assert!(c.cpu_s_per_gb.is_some_and(|x| x > 0.0), "{}", c.key);
+            // Measured before and after the targets, both kept.
+            assert_eq!(c.reps.len(), 10, "{}: {:?}", c.key, c.reps);
+            assert!(
+                c.notes
+                    .iter()
+                    .any(|n| n.contains("before and after the targets")),
+                "{:?}",
+                c.notes
+            );
         }
     }
     assert_eq!(run.codec.len(), 6);

@@ -61,29 +61,31 @@ pub fn run(run: &mut Run<'_>) -> Result<()> {
         if !opts.wants_config("upload", &key) {
             continue;
         }
-        run.step(&format!("upload {key}: store ceiling"));
-        let store = Measurement::new(
-            Scenario::Ceiling,
-            &format!("store/{key}"),
-            "receive, MD5, write, commit",
-            "MB/s",
-            "one upload at a time, unframed",
-        );
         let cpu = opts.pin.map(|p| p.server);
-        let store = run.ceiling(
+        let store_loop = |run: &mut Run<'_>, when: &str| {
+            run.step(&format!("upload {key}: store ceiling {when}"));
+            let m = Measurement::new(
+                Scenario::Ceiling,
+                &format!("store/{key}"),
+                "receive, MD5, write, commit",
+                "MB/s",
+                "one upload at a time, unframed",
+            );
             match ceilings::store(&block, total, raw_digest, p.repetitions, fsync, cpu) {
                 Ok(stored) => {
-                    let mut m = store.with_reps(stored.rates);
+                    let mut m = m.with_reps(stored.rates);
                     m.cpu_s_per_gb = Some(stored.cpu_s_per_gb);
                     m.notes.push(format!(
-                        "the faster of 256 KiB and 1 MiB reads: {} KiB",
+                        "{when}: the faster of 256 KiB and 1 MiB reads was {} KiB",
                         stored.read / 1024
                     ));
                     m
                 }
-                Err(e) => store.failed(e.to_string()),
-            },
-        );
+                Err(e) => m.failed(e.to_string()),
+            }
+        };
+        let mut store = store_loop(run, "before the targets");
+        let mut measured = Vec::new();
         for (spec, info) in run.targets.clone() {
             run.step(&format!("upload {key} on {}", info.name));
             let flags: &[&str] = if fsync { &[] } else { &["--no-fsync"] };
@@ -100,7 +102,7 @@ pub fn run(run: &mut Run<'_>) -> Result<()> {
                 );
                 continue;
             }
-            let mut m = match Server::start(&spec, &opts.exe, flags, opts.pin) {
+            measured.push(match Server::start(&spec, &opts.exe, flags, opts.pin) {
                 Ok(server) => measure(
                     &server,
                     &block,
@@ -128,7 +130,30 @@ pub fn run(run: &mut Run<'_>) -> Result<()> {
                     "one upload at a time",
                 )
                 .failed(format!("{e:#}")),
-            };
+            });
+        }
+        // Again after the targets, as the echo ceiling is: the first uploads
+        // of a run write into memory the VM has handed back to its host,
+        // which costs up to ten times more per page (docs/performance.md),
+        // and the loop measured only first came out below three servers
+        // ("suspect ceiling") in CI. Its best repetition and least CPU count.
+        let again = store_loop(run, "after the targets");
+        let least_cpu = [store.cpu_s_per_gb, again.cpu_s_per_gb]
+            .into_iter()
+            .flatten()
+            .reduce(f64::min);
+        if again.status == Status::Ok && store.status == Status::Ok {
+            store.notes.extend(again.notes.iter().cloned());
+        }
+        store.pool(&again);
+        store.cpu_s_per_gb = least_cpu;
+        if store.status == Status::Ok {
+            store.notes.push(
+                "measured before and after the targets: the best repetition and the least CPU per GB of both".into(),
+            );
+        }
+        let store = run.ceiling(store);
+        for mut m in measured {
             m.relate(&store);
             if let (Some(ours), Some(floor)) = (m.server, store.cpu_s_per_gb)
                 && ours.cpu_s_per_gb > 0.0

@@ -94,8 +94,18 @@ fn merge(m: &mut Measurement, others: &[&Measurement]) {
         let all: Vec<Syscalls> = std::iter::once(first)
             .chain(ok.iter().filter_map(|o| o.syscalls))
             .collect();
-        // Counters agree within about 1 % from run to run; keep their mean.
-        let mean = |f: fn(&Syscalls) -> f64| all.iter().map(f).sum::<f64>() / all.len() as f64;
+        // Counters agree within about 1 % from run to run; keep their mean
+        // over the runs that counted. A 0 is a run that could not (its
+        // connections starved: see bench/echo.rs), not a count: averaged
+        // in, one counted 1.0 and four such runs made 0.2, which the gate
+        // then held a counting run to.
+        let mean = |f: fn(&Syscalls) -> f64| {
+            let counted: Vec<f64> = all.iter().map(f).filter(|v| *v > 0.0).collect();
+            match counted.len() {
+                0 => 0.0,
+                n => counted.iter().sum::<f64>() / n as f64,
+            }
+        };
         m.syscalls = Some(Syscalls {
             server_reads_per_frame: mean(|s| s.server_reads_per_frame),
             server_writes_per_frame: mean(|s| s.server_writes_per_frame),
@@ -211,6 +221,12 @@ mod tests {
         assert_eq!(m.value.median, 300.0);
         // Halving at each run weighted the last run by 1/2, the first by 1/16.
         assert_eq!(m.syscalls.unwrap().server_syscalls_per_frame, 3.0);
+        // Runs that could not count (0) are left out, not averaged in.
+        let p = pool([0.0, 1.0, 0.0, 0.0, 0.0].map(run).to_vec()).unwrap();
+        assert_eq!(
+            p.results[0].syscalls.unwrap().server_syscalls_per_frame,
+            1.0
+        );
         // The server's CPU was the first run's alone.
         let u = m.server.unwrap();
         assert_eq!((u.cpu_us_per_frame, u.peak_rss_bytes), (6.0, 5));

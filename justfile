@@ -85,6 +85,25 @@ lint:
     cargo fmt --all -- --check
     cargo clippy --workspace --all-targets -- -D warnings
 
+# Build the Python wheel with maturin and test it as a user would: a fresh
+# venv, `pip install --no-index`, no Rust on PATH (target/wheels/). maturin
+# leaves its md-5 build in target/release/; `cargo run` rebuilds OpenSSL's.
+wheel:
+    bash .ci/wheel
+
+# Regenerate the man pages and shell completions the wheel installs
+# (python/wheel-data; tests/cli.rs fails when they are stale).
+wheel-data:
+    #!/usr/bin/env bash
+    set -euo pipefail
+    cargo build --release -q -p sockbench
+    share=python/wheel-data/data/share
+    rm -rf "$share" && mkdir -p "$share"/{bash-completion/completions,zsh/site-functions,fish/vendor_completions.d}
+    target/release/sockbench man --dir "$share/man/man1"
+    target/release/sockbench completions bash > "$share/bash-completion/completions/sockbench"
+    target/release/sockbench completions zsh > "$share/zsh/site-functions/_sockbench"
+    target/release/sockbench completions fish > "$share/fish/vendor_completions.d/sockbench.fish"
+
 # What CI runs.
 ci:
     bash .ci/run

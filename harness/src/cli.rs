@@ -59,6 +59,19 @@ pub enum Command {
     Gate(crate::gate::command::GateArgs),
     /// Refresh reports/baseline/: pooled quick bench runs and a conformance run.
     Baseline(crate::gate::command::BaselineArgs),
+    /// Print a shell completion script: `sockbench completions bash >
+    /// ~/.local/share/bash-completion/completions/sockbench`.
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (`sockbench man | man -l -`), or write one page
+    /// per subcommand into a directory.
+    Man {
+        /// Write sockbench.1 and sockbench-SUBCOMMAND.1 here instead.
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
     /// Write the golden vectors' input streams as a fuzzing seed corpus.
     #[command(hide = true)]
     FuzzCorpus {
@@ -80,6 +93,25 @@ pub enum Command {
         #[arg(long, default_value_t = 0)]
         align: usize,
     },
+}
+
+/// Writes the completion script for `shell` to `out`.
+pub fn completions(shell: clap_complete::Shell, out: &mut dyn std::io::Write) {
+    let mut cmd = <Cli as clap::CommandFactory>::command();
+    clap_complete::generate(shell, &mut cmd, "sockbench", out);
+}
+
+/// Writes the top-level man page to `out`, or, with `dir`, every visible
+/// command's page into it (the wheel ships those, see pyproject.toml).
+pub fn man(dir: Option<&std::path::Path>, out: &mut dyn std::io::Write) -> std::io::Result<()> {
+    let cmd = <Cli as clap::CommandFactory>::command();
+    match dir {
+        None => clap_mangen::Man::new(cmd).render(out),
+        Some(dir) => {
+            std::fs::create_dir_all(dir)?;
+            clap_mangen::generate_to(cmd, dir)
+        }
+    }
 }
 
 /// Flags of `sockbench udp-probe`.

@@ -24,6 +24,15 @@ fn write_corpus(dir: &std::path::Path) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Writes `text` to stdout; a reader that went away (`| head`) is not an error.
+fn print_all(text: &[u8]) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    match std::io::stdout().lock().write_all(text) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
+        _ => Ok(()),
+    }
+}
+
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
@@ -78,6 +87,17 @@ fn main() -> ExitCode {
         Command::Report(args) => sockbench::report::command::main(args),
         Command::Gate(args) => return sockbench::gate::command::main(args),
         Command::FuzzCorpus { dir } => write_corpus(&dir),
+        Command::Completions { shell } => {
+            let mut text = Vec::new();
+            sockbench::cli::completions(shell, &mut text);
+            print_all(&text)
+        }
+        Command::Man { dir } => {
+            let mut text = Vec::new();
+            sockbench::cli::man(dir.as_deref(), &mut text)
+                .map_err(anyhow::Error::from)
+                .and_then(|()| print_all(&text))
+        }
         Command::Baseline(args) => sockbench::gate::command::baseline(args),
         Command::UdpProbe(args) => {
             let probe = sockbench::udp::seq::Probe {

@@ -30,7 +30,11 @@ pub fn run(run: &mut Run<'_>) -> Result<()> {
             &format!("md5/{size}"),
             "MD5, one core",
             "MB/s",
-            "single thread",
+            // Which MD5 this build digests with: the wheel's md-5 or OpenSSL.
+            &format!(
+                "single thread, {}",
+                sockbench_core::digest::Md5::new().implementation()
+            ),
         )
         .with_reps(md5_reps),
     );

@@ -1,28 +1,28 @@
-//! MD5, the upload's digest, from the fastest implementation at hand:
-//! OpenSSL's (745 MB/s on one core here, against 630 for md-5 0.11 and 607
-//! for md-5 0.10 with its assembly; `cargo bench --bench codec -- md5`), or
-//! md-5 where OpenSSL refuses MD5 (a FIPS-only build).
+//! MD5, the upload's digest. With the `openssl` feature (the default), from
+//! OpenSSL, the fastest implementation here (docs/performance.md gives the
+//! rates; `cargo bench --bench codec -- md5`), or md-5 where OpenSSL refuses
+//! MD5 (a FIPS-only build). Without the feature, md-5 alone: pure Rust, no C
+//! library at build or run time, which is what the Python wheel ships.
 
 use md5::Digest as _;
+#[cfg(feature = "openssl")]
 use openssl::hash::{Hasher, MessageDigest};
 
 /// An MD5 computation in progress.
 pub struct Md5(Inner);
 
 enum Inner {
+    #[cfg(feature = "openssl")]
     OpenSsl(Hasher),
     Rust(md5::Md5),
     /// OpenSSL failed mid-stream: the digest is lost, and `finish` says so.
+    #[cfg(feature = "openssl")]
     Failed,
 }
 
 impl std::fmt::Debug for Md5 {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self.0 {
-            Inner::OpenSsl(_) => "Md5(openssl)",
-            Inner::Rust(_) => "Md5(md-5)",
-            Inner::Failed => "Md5(failed)",
-        })
+        f.write_str(self.implementation())
     }
 }
 
@@ -35,35 +35,52 @@ impl Default for Md5 {
 impl Md5 {
     /// A fresh digest.
     pub fn new() -> Md5 {
-        Md5(match Hasher::new(MessageDigest::md5()) {
-            Ok(h) => Inner::OpenSsl(h),
-            Err(_) => Inner::Rust(md5::Md5::new()),
-        })
+        #[cfg(feature = "openssl")]
+        if let Ok(h) = Hasher::new(MessageDigest::md5()) {
+            return Md5(Inner::OpenSsl(h));
+        }
+        Md5(Inner::Rust(md5::Md5::new()))
+    }
+
+    /// Which implementation computes this digest: `Md5(openssl)` or
+    /// `Md5(md-5)`, for logs and the bench's notes.
+    pub fn implementation(&self) -> &'static str {
+        match self.0 {
+            #[cfg(feature = "openssl")]
+            Inner::OpenSsl(_) => "Md5(openssl)",
+            Inner::Rust(_) => "Md5(md-5)",
+            #[cfg(feature = "openssl")]
+            Inner::Failed => "Md5(failed)",
+        }
     }
 
     /// Digests `data` next.
     pub fn update(&mut self, data: &[u8]) {
         match &mut self.0 {
+            #[cfg(feature = "openssl")]
             Inner::OpenSsl(h) => {
                 if h.update(data).is_err() {
                     self.0 = Inner::Failed;
                 }
             }
             Inner::Rust(h) => h.update(data),
+            #[cfg(feature = "openssl")]
             Inner::Failed => {}
         }
     }
 
     /// The digest of everything given; an error if OpenSSL failed on the way.
     pub fn finish(self) -> std::io::Result<[u8; 16]> {
-        let failed = || std::io::Error::other("OpenSSL's MD5 failed");
         match self.0 {
+            #[cfg(feature = "openssl")]
             Inner::OpenSsl(mut h) => {
+                let failed = || std::io::Error::other("OpenSSL's MD5 failed");
                 let d = h.finish().map_err(|_| failed())?;
                 <[u8; 16]>::try_from(&d[..]).map_err(|_| failed())
             }
             Inner::Rust(h) => Ok(h.finalize().into()),
-            Inner::Failed => Err(failed()),
+            #[cfg(feature = "openssl")]
+            Inner::Failed => Err(std::io::Error::other("OpenSSL's MD5 failed")),
         }
     }
 
@@ -90,10 +107,14 @@ mod tests {
             ),
         ] {
             let mut ours = Md5::new();
-            assert!(
-                matches!(ours.0, Inner::OpenSsl(_)),
-                "OpenSSL's MD5 is in use"
-            );
+            // The feature decides the implementation: a build that asked for
+            // OpenSSL and silently got md-5 would be slower than it says.
+            let want = if cfg!(feature = "openssl") {
+                "Md5(openssl)"
+            } else {
+                "Md5(md-5)"
+            };
+            assert_eq!(ours.implementation(), want);
             // In two pieces: the state carries over.
             let (a, b) = input.split_at(input.len() / 2);
             ours.update(a);

@@ -9,8 +9,8 @@ use sockbench_core::ServerConfig;
 use sockbench_wire::{DEFAULT_MAX_BODY, DEFAULT_MAX_HEADER, Endian, WireConfig};
 
 use crate::error::Error;
+use crate::measure::units::{parse_seconds, parse_size};
 use crate::serve::ServeOptions;
-use crate::units::{parse_seconds, parse_size};
 
 /// Conformance and benchmark harness for length-prefixed socket servers.
 #[derive(Debug, Parser)]
@@ -218,7 +218,7 @@ impl ServeArgs {
                 max_connections: self.max_connections,
                 workers: self.workers,
                 max_write: self.test_max_write.filter(|&n| n > 0),
-                process: Some(crate::bench::procstat::own_use),
+                process: Some(crate::measure::proc::own_use),
                 ..ServerConfig::default()
             },
         })

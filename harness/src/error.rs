@@ -44,7 +44,7 @@ pub enum Error {
     Invalid(String),
     /// The framed client's own error.
     #[error(transparent)]
-    Client(#[from] crate::client::ClientError),
+    Client(#[from] crate::peer::client::ClientError),
 }
 
 impl Error {

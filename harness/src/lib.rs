@@ -1,30 +1,32 @@
 //! sockbench: a conformance and benchmark harness for servers that speak the
 //! length-prefixed, JSON-headed framing protocol of docs/protocol.md, and the
-//! `serve` front end of its four back-ends.
+//! `serve` front end of its six back-ends.
 //!
-//! - [`serve`]: `sockbench serve`, the process contract.
-//! - [`target`]: a server under test, spawned and always reaped.
-//! - [`client`]: a framed TCP client and a UDP echo helper, every wait bounded.
+//! The modules stand on floors; imports only go down (tests/layers.rs,
+//! docs/architecture.md):
+//!
+//! 0. [`measure`]: statistics, /proc, pinning, the scheduling floor, units.
+//! 1. [`schema`]: results.json of every command, and nothing above it.
+//! 2. [`target`] (a server or client under test), [`peer`] (our side of the
+//!    wire), [`serve`] (the serve contract), [`error`].
+//! 3. Engines: [`load`] (open loop), [`udp`] (sequenced probe), [`proxy`].
+//! 4. Scenarios: [`bench`], [`conform`], [`explore`], [`soak`].
+//! 5. [`report`]: renderers, reading the schema only.
+//! 6. Commands (`*::command`, [`gate`]), then [`cli`], which only main names.
 
-pub mod alloc_count;
-pub mod backends;
 pub mod bench;
 pub mod cli;
-pub mod client;
 pub mod conform;
 pub mod error;
 pub mod explore;
-pub mod frames;
 pub mod gate;
 pub mod load;
+pub mod measure;
+pub mod peer;
 pub mod proxy;
-pub mod ready;
 pub mod report;
 pub mod schema;
 pub mod serve;
 pub mod soak;
-pub mod sys;
 pub mod target;
 pub mod udp;
-pub mod units;
-pub mod wirelog;

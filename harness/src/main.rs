@@ -71,7 +71,7 @@ fn main() -> ExitCode {
     env_logger::Builder::from_env(env_logger::Env::new().filter_or("SOCKBENCH_LOG", level))
         .format_target(false)
         .init();
-    sockbench::sys::raise_fd_limit();
+    sockbench::measure::proc::raise_fd_limit();
     let result = match cli.command {
         Command::Bench(args) => match sockbench::bench::command::main(args) {
             Ok(code) => return code,
@@ -111,7 +111,7 @@ fn main() -> ExitCode {
                 .and_then(|r| {
                     println!(
                         "{}",
-                        serde_json::to_string(&sockbench::udp::netem::ProbeSummary::from(&r))?
+                        serde_json::to_string(&sockbench::schema::udp::ProbeSummary::from(&r))?
                     );
                     Ok(())
                 })

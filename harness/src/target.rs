@@ -16,7 +16,7 @@ use anyhow::{Context, Result, anyhow, bail};
 use rustix::process::{Pid, Signal, kill_process};
 use sockbench_wire::WireConfig;
 
-use crate::ready::Ready;
+use crate::serve::ready::Ready;
 
 /// How much of a child's stderr is kept for error messages and evidence.
 const STDERR_TAIL: usize = 16 * 1024;
@@ -164,7 +164,7 @@ pub fn resolve(
     spawns: &[String],
     address: Option<TargetSpec>,
 ) -> Result<Vec<TargetSpec>> {
-    let known = crate::backends::names();
+    let known = crate::serve::backends::names();
     let mut out = Vec::new();
     for name in backends {
         if name == "all" {

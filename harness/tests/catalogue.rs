@@ -31,7 +31,7 @@ fn run_catalogue_on(backend: &str, family: &str) {
         .iter()
         .map(|r| format!("{:<6} {}", r.case, r.outcome.as_str()))
         .collect();
-    let b = sockbench::backends::find(backend).expect("a back-end of the harness");
+    let b = sockbench::serve::backends::find(backend).expect("a back-end of the harness");
     if let Err(why) = b.probe() {
         // Unavailable here: every case says so, none passes or fails.
         for r in &run.results {
@@ -77,7 +77,7 @@ macro_rules! every_backend {
 
         #[test]
         fn the_list_here_is_the_harness_list_of_back_ends() {
-            assert_eq!([$(stringify!($backend)),*].as_slice(), sockbench::backends::names());
+            assert_eq!([$(stringify!($backend)),*].as_slice(), sockbench::serve::backends::names());
         }
     };
 }

@@ -14,8 +14,8 @@ use std::time::{Duration, Instant};
 
 use common::{Server, T, md5_hex, names_in};
 use serde_json::json;
-use sockbench::client::{Client, ClientError};
-use sockbench::sys::{raise_fd_limit, rss_bytes};
+use sockbench::measure::proc::{raise_fd_limit, rss_bytes};
+use sockbench::peer::client::{Client, ClientError};
 
 fn start(backend: &str, extra: &[&str]) -> Server {
     raise_fd_limit();

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use common::{Server, T};
 use serde_json::json;
-use sockbench::client::udp_echo;
+use sockbench::peer::client::udp_echo;
 
 /// "stats: reply header carries the server's counters."
 fn stats_counts_exactly(backend: &str) {
@@ -55,7 +55,8 @@ fn stats_counts_exactly(backend: &str) {
 /// "--storage defaults to a fresh temporary directory removed at exit."
 fn sigterm_when_idle_removes_default_storage(backend: &str) {
     let mut proc = sockbench::target::Spawned::backend(common::exe(), backend, &[], T).unwrap();
-    let mut c = sockbench::client::Client::connect(proc.ready.tcp, Default::default(), T).unwrap();
+    let mut c =
+        sockbench::peer::client::Client::connect(proc.ready.tcp, Default::default(), T).unwrap();
     let r = c
         .request(&json!({"file_name": "k", "file_size": 1}), b"k", T)
         .unwrap();

@@ -48,7 +48,7 @@ fn correct_servers_show_no_divergence() {
         root().join("fixtures/peers/server.py").display()
     );
     // A back-end this machine cannot run has its refusal checked instead.
-    let mut runs: Vec<Vec<String>> = sockbench::backends::names()
+    let mut runs: Vec<Vec<String>> = sockbench::serve::backends::names()
         .into_iter()
         .filter(|b| common::available(b))
         .map(|b| vec!["--backend".to_owned(), b.to_owned()])

@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use sockbench::bench::stats::Summary;
+use sockbench::measure::stats::Summary;
 use sockbench::schema::bench::{BenchRun, Measurement, Mode, Scenario, Status, Syscalls};
 use sockbench::schema::conform::{ConformRun, Outcome};
 

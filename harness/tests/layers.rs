@@ -1,13 +1,22 @@
-//! The harness's modules form layers: no module reaches, through its `use`
-//! and `crate::`/`super::` paths, a module that reaches it back. Read from
-//! the source, so an import circle fails here before anyone has to untangle it.
+//! The harness's modules form floors, and imports only go down: each module
+//! names, through its `use` and `crate::`/`super::` paths, only modules on
+//! its own floor or below, and no module reaches one that reaches it back.
+//! Read from the source, so an upward import or a circle fails here, with
+//! the file and the name, before anyone has to untangle it.
+//! docs/architecture.md draws the same floors.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
-/// Every module of `src`, by path (`bench::context`), with its source
-/// minus comments and unit tests.
-fn modules(src: &Path) -> BTreeMap<String, String> {
+/// A module's file and its source minus comments and unit tests.
+#[derive(Debug, Clone)]
+struct Module {
+    file: String,
+    code: String,
+}
+
+/// Every module of `src`, by path (`bench::context`).
+fn modules(src: &Path) -> BTreeMap<String, Module> {
     let mut out = BTreeMap::new();
     let mut stack = vec![src.to_path_buf()];
     while let Some(dir) = stack.pop() {
@@ -28,7 +37,8 @@ fn modules(src: &Path) -> BTreeMap<String, String> {
             if parts.last().is_some_and(|p| p == "mod") {
                 parts.pop();
             }
-            if parts == ["lib"] || parts == ["main"] {
+            // The crate root and the binaries stand above every floor.
+            if parts == ["lib"] || parts == ["main"] || parts.first().is_some_and(|p| p == "bin") {
                 continue;
             }
             let text = std::fs::read_to_string(&path).unwrap();
@@ -38,7 +48,14 @@ fn modules(src: &Path) -> BTreeMap<String, String> {
                 .filter(|l| !l.trim_start().starts_with("//"))
                 .collect::<Vec<_>>()
                 .join("\n");
-            out.insert(parts.join("::"), code);
+            let file = Path::new("harness/src").join(path.strip_prefix(src).unwrap());
+            out.insert(
+                parts.join("::"),
+                Module {
+                    file: file.display().to_string(),
+                    code,
+                },
+            );
         }
     }
     out
@@ -111,25 +128,200 @@ fn resolve(path: &[String], from: &str, known: &BTreeSet<String>) -> Option<Stri
         .find(|m| known.contains(m))
 }
 
-#[test]
-fn the_harness_has_no_import_circle() {
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
-    let mods = modules(&src);
+/// The floors, bottom up. A module stands on the floor of the longest
+/// prefix listed for it; every module must have one.
+const FLOORS: &[(&str, u8)] = &[
+    // Statistics, /proc, pinning, the scheduling floor, units.
+    ("measure", 0),
+    // results.json of every command.
+    ("schema", 1),
+    // A server or client under test, and our side of the wire.
+    ("error", 2),
+    ("target", 2),
+    ("serve", 2),
+    ("peer", 2),
+    // Engines: open loop, sequenced UDP, the fault proxy.
+    ("load", 3),
+    ("udp", 3),
+    ("proxy", 3),
+    // Scenarios.
+    ("bench", 4),
+    ("conform", 4),
+    ("explore", 4),
+    ("soak", 4),
+    // Renderers.
+    ("report", 5),
+    // Commands: each `run(Args)`, writing reports.
+    ("bench::command", 6),
+    ("conform::command", 6),
+    ("explore::command", 6),
+    ("soak::command", 6),
+    ("load::command", 6),
+    ("proxy::command", 6),
+    ("report::command", 6),
+    ("gate", 6),
+    // Only main names the CLI.
+    ("cli", 7),
+];
+
+/// Rooms that may name nothing but these (and themselves), whatever their
+/// floor: measurement stands alone, the schema is data, renderers draw
+/// results and reach no scenario, engine, target or gate.
+const ONLY: &[(&str, &[&str])] = &[
+    ("measure", &[]),
+    ("schema", &["measure"]),
+    ("report", &["measure", "schema"]),
+];
+
+/// The longest listed prefix of `module` in `table`.
+fn room<'a, T>(module: &str, table: &'a [(&'a str, T)]) -> Option<&'a (&'a str, T)> {
+    table
+        .iter()
+        .filter(|(p, _)| module == *p || module.starts_with(&format!("{p}::")))
+        .max_by_key(|(p, _)| p.len())
+}
+
+/// Every module's imports of other modules: target -> the first path
+/// written for it.
+fn edges(mods: &BTreeMap<String, Module>) -> BTreeMap<String, BTreeMap<String, String>> {
     let known: BTreeSet<String> = mods.keys().cloned().collect();
-    assert!(known.len() > 50, "the walk found the modules: {known:?}");
-    let mut edges: BTreeMap<&str, BTreeSet<String>> = BTreeMap::new();
-    for (m, code) in &mods {
-        let to = edges.entry(m).or_default();
-        for p in paths(code) {
+    let mut out: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
+    for (m, module) in mods {
+        let to = out.entry(m.clone()).or_default();
+        for p in paths(&module.code) {
             if let Some(t) = resolve(&p, m, &known) {
                 // A module may use its own children; that is not a layer.
                 if t != *m && !t.starts_with(&format!("{m}::")) && !m.starts_with(&format!("{t}::"))
                 {
-                    to.insert(t);
+                    to.entry(t).or_insert_with(|| p.join("::"));
                 }
             }
         }
     }
+    out
+}
+
+/// Every import that goes up a floor or out of an `ONLY` room, and every
+/// module without a floor, one line each: file, name, floors.
+fn violations(mods: &BTreeMap<String, Module>) -> Vec<String> {
+    let mut out = Vec::new();
+    for (m, to) in edges(mods) {
+        let file = &mods[&m].file;
+        let Some(&(_, floor)) = room(&m, FLOORS) else {
+            out.push(format!(
+                "{file}: module {m} has no floor in tests/layers.rs FLOORS"
+            ));
+            continue;
+        };
+        for (t, written) in to {
+            let Some(&(_, up)) = room(&t, FLOORS) else {
+                continue;
+            };
+            if up > floor {
+                out.push(format!(
+                    "{file}: {m} (floor {floor}) names {written}, on floor {up} above it"
+                ));
+            }
+            if let Some((own, allowed)) = room(&m, ONLY) {
+                let own_room = t == *own || t.starts_with(&format!("{own}::"));
+                let ok = allowed
+                    .iter()
+                    .any(|a| t == *a || t.starts_with(&format!("{a}::")));
+                if !own_room && !ok {
+                    out.push(format!(
+                        "{file}: {m} names {written}; {own} may name only {allowed:?}"
+                    ));
+                }
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn imports_only_go_down_the_floors() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mods = modules(&src);
+    assert!(
+        mods.len() > 50,
+        "the walk found the modules: {:?}",
+        mods.keys()
+    );
+    let v = violations(&mods);
+    assert!(v.is_empty(), "imports that go up:\n{}", v.join("\n"));
+}
+
+#[test]
+fn an_upward_import_fails_with_its_file_and_name() {
+    let module = |file: &str, code: &str| Module {
+        file: file.to_owned(),
+        code: code.to_owned(),
+    };
+    let mut mods = BTreeMap::new();
+    mods.insert(
+        "measure::stats".to_owned(),
+        module("harness/src/measure/stats.rs", ""),
+    );
+    mods.insert(
+        "bench::echo".to_owned(),
+        module("harness/src/bench/echo.rs", ""),
+    );
+    mods.insert(
+        "report::md".to_owned(),
+        module("harness/src/report/md.rs", ""),
+    );
+    mods.insert(
+        "schema::bench".to_owned(),
+        module(
+            "harness/src/schema/bench.rs",
+            "use crate::measure::stats::Summary;\nuse crate::bench::echo::Row;",
+        ),
+    );
+    let v = violations(&mods);
+    assert_eq!(v.len(), 2, "{v:?}");
+    assert!(
+        v[0].contains("harness/src/schema/bench.rs") && v[0].contains("crate::bench::echo::Row"),
+        "{v:?}"
+    );
+    assert!(v[0].contains("floor 4 above"), "{v:?}");
+    // The ONLY rule: schema names nothing but measure.
+    assert!(v[1].contains("schema may name only"), "{v:?}");
+    // A renderer reaching down to a scenario is caught by ONLY, though
+    // the floors alone would let it.
+    mods.insert(
+        "schema::bench".to_owned(),
+        module(
+            "harness/src/schema/bench.rs",
+            "use crate::measure::stats::Summary;",
+        ),
+    );
+    mods.insert(
+        "report::md".to_owned(),
+        module(
+            "harness/src/report/md.rs",
+            "let r = crate::bench::echo::run();",
+        ),
+    );
+    let v = violations(&mods);
+    assert_eq!(v.len(), 1, "{v:?}");
+    assert!(v[0].contains("harness/src/report/md.rs") && v[0].contains("report may name only"));
+    // A new module without a floor is named too.
+    mods.insert("newroom".to_owned(), module("harness/src/newroom.rs", ""));
+    assert!(
+        violations(&mods)
+            .iter()
+            .any(|l| l.contains("newroom has no floor"))
+    );
+}
+
+#[test]
+fn the_harness_has_no_import_circle() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let all = edges(&modules(&src));
+    let edges: BTreeMap<&str, BTreeSet<String>> = all
+        .iter()
+        .map(|(m, to)| (m.as_str(), to.keys().cloned().collect()))
+        .collect();
     assert!(
         edges["bench::runner"].contains("bench::context"),
         "the parser sees imports"

@@ -90,7 +90,10 @@ fn every_back_end_and_the_peer_soak_flat() {
     );
     let stdout = String::from_utf8_lossy(&o.stdout);
     assert_eq!(o.status.code(), Some(0), "{stdout}");
-    assert_eq!(run.targets.len(), sockbench::backends::names().len() + 1);
+    assert_eq!(
+        run.targets.len(),
+        sockbench::serve::backends::names().len() + 1
+    );
     for t in &run.targets {
         if t.verdict == Verdict::Unavailable {
             // Said with its reason, never judged flat.

@@ -194,7 +194,7 @@ fn empty_and_maximum_datagrams_on_both_families() {
         let max = seq::max_payload(s.proc.ready.udp);
         for size in [0, 1, 1472, max] {
             let p: Vec<u8> = (0..size).map(|i| (i % 199) as u8).collect();
-            let got = sockbench::client::udp_echo(s.proc.ready.udp, &p, common::T).unwrap();
+            let got = sockbench::peer::client::udp_echo(s.proc.ready.udp, &p, common::T).unwrap();
             assert!(got == p, "{backend} {size}");
         }
         assert!(check_size(s.proc.ready.udp, max + 1).is_err());

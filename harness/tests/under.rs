@@ -40,7 +40,7 @@ fn every_back_end_passes_under_every_condition() {
     );
     let stdout = String::from_utf8_lossy(&o.stdout);
     assert_eq!(o.status.code(), Some(0), "{stdout}");
-    let names = sockbench::backends::names();
+    let names = sockbench::serve::backends::names();
     assert_eq!(run.targets.len(), names.len() * 4);
     for r in &run.results {
         let cond = r.target.split_once('@').map(|(_, c)| c);
@@ -190,7 +190,7 @@ fn the_proxy_keeps_every_byte_and_resets_after_n() {
     let p = ProxyProc::start(&tcp, &["--reset-after", "1000"]);
     let mut c = TcpStream::connect(&p.1).unwrap();
     c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-    let frame = sockbench::frames::echo_frame(5000, 1, Default::default());
+    let frame = sockbench::peer::frames::echo_frame(5000, 1, Default::default());
     let _ = c.write_all(&frame);
     let mut got = Vec::new();
     let r = c.read_to_end(&mut got);

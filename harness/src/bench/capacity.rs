@@ -11,13 +11,15 @@ use anyhow::Result;
 
 use super::ceilings::Strategy;
 use super::context::{Run, Server, size_label};
-use super::procstat::ProcSample;
-use super::stats::Latency;
 use crate::load::engine::{self, OpenLoad, Phases};
 use crate::load::schedule::Arrival;
-use crate::load::search::{self, Capacity, Step};
-use crate::load::summary::{DRIVER_LAG_LIMIT_US, Percentiles};
+use crate::load::search;
+use crate::load::summary::DRIVER_LAG_LIMIT_US;
+use crate::measure::proc::ProcSample;
+use crate::measure::stats::Latency;
+use crate::measure::stats::Percentiles;
 use crate::schema::bench::{CapacityParams, Measurement, Scenario, ServerUse, Status};
+use crate::schema::load::{Capacity, Step};
 
 /// Bytes in flight per connection at most, as in the pipelined echo.
 const WINDOW_BYTES: usize = 64 * 1024;
@@ -41,7 +43,7 @@ pub fn run(run: &mut Run<'_>) -> Result<()> {
             // below mio at 16 KiB and 16 connections in 3 of 5 runs, a
             // ratio of 1.41 that says the search, not the ceiling, is coarse.
             let fine = CapacityParams {
-                plan: search::Plan {
+                plan: crate::schema::load::Plan {
                     bisect: c.plan.bisect + CEILING_EXTRA_BISECT,
                     ..c.plan
                 },
@@ -333,5 +335,5 @@ fn step(
 }
 
 fn median(v: &[f64]) -> f64 {
-    super::stats::Summary::of(v).median
+    crate::measure::stats::Summary::of(v).median
 }

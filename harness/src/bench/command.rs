@@ -8,11 +8,11 @@ use clap::Args;
 
 use super::context::BenchOptions;
 use super::runner::{SCENARIOS, run};
-use crate::load::search::{Plan, Slo};
 use crate::report::bench_html::BenchHtml;
 use crate::report::bench_md::BenchMarkdown;
 use crate::report::{Json, write_all};
 use crate::schema::bench::{BenchRun, CapacityParams, Mode, Parameters, Status};
+use crate::schema::load::{Plan, Slo};
 use crate::target::TargetSpec;
 
 /// The classic-style peer measured in the full run.
@@ -70,7 +70,7 @@ pub struct BenchArgs {
     #[arg(long)]
     pub warmup_ms: Option<u64>,
     /// Upload size (suffixes K, M, G allowed).
-    #[arg(long, value_parser = crate::units::parse_size)]
+    #[arg(long, value_parser = crate::measure::units::parse_size)]
     pub upload: Option<u64>,
     /// Idle connections of the many-connections scenario.
     #[arg(long)]
@@ -92,7 +92,7 @@ pub struct BenchArgs {
     /// (`loss=1%,delay=5ms,jitter=1ms,reorder=2%`, or `none`) beside the
     /// relay, instead of the scenarios. Needs root, iproute2 and the netem qdisc.
     #[arg(long, value_name = "SPEC")]
-    pub netem: Option<crate::udp::netem::NetemSpec>,
+    pub netem: Option<crate::schema::udp::NetemSpec>,
 }
 
 /// The parameters of a quick or full run.
@@ -151,7 +151,7 @@ pub fn main(args: BenchArgs) -> Result<ExitCode> {
     let pin = if args.no_pin {
         None
     } else {
-        super::pin::Pinning::detect()
+        crate::measure::pin::Pinning::detect()
     };
     params.pinning = pin.map_or_else(|| "none".into(), |p| p.describe());
     let scenarios = if args.netem.is_some() {
@@ -181,7 +181,7 @@ pub fn main(args: BenchArgs) -> Result<ExitCode> {
     }
     let targets = targets(&args)?;
     crate::target::kill_children_on_signal()?;
-    crate::sys::raise_fd_limit();
+    crate::measure::proc::raise_fd_limit();
     let opts = BenchOptions {
         mode: if args.quick { Mode::Quick } else { Mode::Full },
         targets,

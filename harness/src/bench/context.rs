@@ -12,8 +12,8 @@ use serde_json::json;
 use sockbench_core::{TcpStats, UdpStats};
 
 use super::driver::Schedule;
-use super::procstat::{self, ProcSample};
-use crate::client::Client;
+use crate::measure::proc::{self, ProcSample};
+use crate::peer::client::Client;
 use crate::schema::bench::{BenchTarget, Measurement, Mode, Parameters, ServerUse, Status};
 use crate::target::{Spawned, TargetSpec, command_for};
 
@@ -35,9 +35,9 @@ pub struct BenchOptions {
     /// Draw progress bars.
     pub progress: bool,
     /// Run the netem comparison instead of the scenarios.
-    pub netem: Option<crate::udp::netem::NetemSpec>,
+    pub netem: Option<crate::schema::udp::NetemSpec>,
     /// Where the driver and the servers run, when pinned.
-    pub pin: Option<super::pin::Pinning>,
+    pub pin: Option<crate::measure::pin::Pinning>,
     /// Run iperf3 and sockperf beside the ceilings.
     pub anchors: bool,
     /// Only these configurations (`SCENARIO KEY`, or a whole `SCENARIO`);
@@ -87,7 +87,7 @@ impl Server {
         spec: &TargetSpec,
         exe: &std::path::Path,
         extra: &[&str],
-        pin: Option<super::pin::Pinning>,
+        pin: Option<crate::measure::pin::Pinning>,
     ) -> Result<Server> {
         if let TargetSpec::Address { tcp, udp, .. } = spec {
             if !extra.is_empty() {
@@ -140,7 +140,7 @@ impl Server {
     /// `process` object of its `stats` reply otherwise; `None` without either.
     pub fn sample(&self) -> Option<ProcSample> {
         match &self.proc {
-            Some(p) => procstat::sample(p.pid()),
+            Some(p) => proc::sample(p.pid()),
             None => remote_use(self.tcp()).map(|u| ProcSample {
                 user_s: u.cpu_user_s,
                 sys_s: u.cpu_sys_s,

@@ -20,9 +20,9 @@ use hdrhistogram::Histogram;
 use mio::net::TcpStream;
 use mio::{Events, Interest, Poll, Token};
 
-use super::procstat::this_thread_cpu;
-use super::stats::histogram;
 use crate::error::Error;
+use crate::measure::proc::this_thread_cpu;
+use crate::measure::stats::histogram;
 
 /// How long a repetition that has completed nothing may run over.
 pub const STALL_LIMIT: Duration = Duration::from_secs(10);
@@ -271,7 +271,7 @@ fn drain(
             Err(e) => return Err(Error::io("reading")(e)),
         };
         *reads += 1;
-        crate::frames::match_echo(&buf[..n], frame, &mut c.rpos, || {
+        crate::peer::frames::match_echo(&buf[..n], frame, &mut c.rpos, || {
             let t0 = c
                 .inflight
                 .pop_front()

@@ -7,8 +7,8 @@ use anyhow::Result;
 use super::ceilings::Strategy;
 use super::context::{Run, Server, server_use, size_label};
 use super::driver::{self, EchoLoad, Schedule};
-use super::procstat::ProcSample;
-use super::stats::Latency;
+use crate::measure::proc::ProcSample;
+use crate::measure::stats::Latency;
 use crate::schema::bench::{Measurement, Scenario, Status, Syscalls};
 
 /// Runs the echo matrix.
@@ -157,7 +157,7 @@ fn best_ceiling(
 
 /// An echo request of `body` bytes.
 pub fn frame(body: usize, seed: u64) -> Vec<u8> {
-    crate::frames::echo_frame(body, seed, sockbench_wire::Endian::Little)
+    crate::peer::frames::echo_frame(body, seed, sockbench_wire::Endian::Little)
 }
 
 /// Runs one closed-loop load and turns it into a measurement; with a
@@ -205,7 +205,7 @@ pub fn measure(
     if frames == 0 {
         return m.failed("no reply completed in the measured repetitions");
     }
-    m.mb_per_s = Some(super::stats::Summary::of(
+    m.mb_per_s = Some(crate::measure::stats::Summary::of(
         &rates.iter().map(|r| r * flen / 1e6).collect::<Vec<_>>(),
     ));
     m.latency = Some(Latency::of(&r.latency));

@@ -25,7 +25,7 @@ pub fn run(run: &mut Run<'_>) -> Result<()> {
     }
     let schedule = opts.schedule();
     let frame = frame(64, opts.seed);
-    crate::sys::raise_fd_limit();
+    crate::measure::proc::raise_fd_limit();
     run.step(&format!("many {key}: unframed ceiling (active only)"));
     let mut ceiling = ceiling_of(run, Strategy::EventLoop, &frame, active, 1, &key)?;
     ceiling.key = format!("many/{key}");

@@ -12,8 +12,8 @@ use anyhow::Context as _;
 
 use super::codec::{Codec, ops};
 use super::driver::Schedule;
-use super::stats::Summary;
-use crate::alloc_count;
+use crate::measure::alloc_count;
+use crate::measure::stats::Summary;
 use crate::schema::bench::CodecResult;
 
 /// Runs [`run`] in `sockbench-codec`, found beside `exe`.

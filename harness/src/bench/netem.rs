@@ -8,10 +8,11 @@ use std::time::Duration;
 use anyhow::{Result, anyhow};
 
 use super::context::BenchOptions;
-use super::stats::Summary;
+use crate::measure::stats::Summary;
 use crate::schema::bench::NetemResult;
+use crate::schema::udp::{NetemSpec, ProbeSummary};
 use crate::target::{Spawned, TargetSpec};
-use crate::udp::netem::{Namespaces, NetemSpec, ProbeSummary};
+use crate::udp::netem::Namespaces;
 use crate::udp::relay::{Impairment, Relay, RelayConfig};
 use crate::udp::seq::{self, Probe};
 

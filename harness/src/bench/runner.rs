@@ -30,7 +30,7 @@ pub fn run(opts: &BenchOptions) -> Result<BenchRun> {
     let mut unavailable = Vec::new();
     for spec in &opts.targets {
         if let TargetSpec::Backend(name) = spec
-            && let Some(Err(why)) = crate::backends::find(name).map(|b| b.probe())
+            && let Some(Err(why)) = crate::serve::backends::find(name).map(|b| b.probe())
         {
             eprintln!("sockbench bench: {name} is not measured: unavailable here: {why}");
             unavailable.push(UnavailableTarget {
@@ -127,12 +127,12 @@ pub fn run(opts: &BenchOptions) -> Result<BenchRun> {
     // them must not change what the scenarios see.
     run.step("scheduling floor");
     let floor_d = Duration::from_millis(if opts.mode == Mode::Quick { 300 } else { 1000 });
-    let floor: Vec<super::floor::CpuFloor> = match opts.pin {
+    let floor: Vec<crate::measure::floor::CpuFloor> = match opts.pin {
         Some(p) => vec![
-            super::floor::probe(Some(p.driver), floor_d),
-            super::floor::probe(Some(p.server), floor_d),
+            crate::measure::floor::probe(Some(p.driver), floor_d),
+            crate::measure::floor::probe(Some(p.server), floor_d),
         ],
-        None => vec![super::floor::probe(None, floor_d)],
+        None => vec![crate::measure::floor::probe(None, floor_d)],
     };
     run.bar.finish_and_clear();
     Ok(BenchRun {

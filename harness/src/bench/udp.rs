@@ -10,8 +10,8 @@ use anyhow::Result;
 
 use super::ceilings::{Strategy, UdpSink};
 use super::context::{Run, Server, server_use};
-use super::stats::{Latency, Summary, histogram};
 use crate::error::Error;
+use crate::measure::stats::{Latency, Summary, histogram};
 use crate::schema::bench::{Accuracy, CurvePoint, Measurement, Scenario, Status, UdpCounts};
 use crate::udp::relay::{Impairment, Relay, RelayConfig};
 use crate::udp::seq::{self, Probe};

@@ -10,9 +10,9 @@ use serde_json::json;
 
 use super::ceilings::{self, stream_of};
 use super::context::{Run, Server, server_use, size_label};
-use crate::client::Client;
 use crate::error::Error;
-use crate::frames::payload;
+use crate::peer::client::Client;
+use crate::peer::frames::payload;
 use crate::schema::bench::{Measurement, Scenario, Status};
 
 /// Runs the upload scenario on every target.

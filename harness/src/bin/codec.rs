@@ -8,7 +8,7 @@ use std::time::Duration;
 use sockbench::bench::driver::Schedule;
 
 #[global_allocator]
-static ALLOC: sockbench::alloc_count::Counting = sockbench::alloc_count::Counting;
+static ALLOC: sockbench::measure::alloc_count::Counting = sockbench::measure::alloc_count::Counting;
 
 fn main() -> ExitCode {
     let args: Vec<u64> = std::env::args()

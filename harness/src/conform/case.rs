@@ -11,9 +11,9 @@ use rand::rngs::StdRng;
 use serde_json::{Value, json};
 use sockbench_wire::{Endian, WireConfig};
 
-use crate::client::{Client, ClientError, Frame};
+use crate::peer::client::{Client, ClientError, Frame};
+use crate::peer::wirelog::{Dir, WireLog, hex};
 use crate::target::Spawned;
-use crate::wirelog::{Dir, WireLog, hex};
 
 /// The categories, in catalogue order.
 pub const CATEGORIES: [&str; 8] = [
@@ -487,7 +487,7 @@ impl<'a> Ctx<'a> {
     pub fn udp_echo(&self, payload: &[u8]) -> Result<Vec<u8>, CaseError> {
         let udp = self.udp()?;
         self.log.record(0, Dir::Sent, 0, payload, "udp datagram");
-        match crate::client::udp_echo(udp, payload, self.wait) {
+        match crate::peer::client::udp_echo(udp, payload, self.wait) {
             Ok(got) => {
                 self.log.record(0, Dir::Received, 0, &got, "udp datagram");
                 Ok(got)

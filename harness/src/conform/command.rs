@@ -15,13 +15,13 @@ use super::list::{ListFormat, list};
 use super::runner::{RunOptions, run};
 use super::targets::TargetSpec;
 use super::under::{Condition, Under};
+use crate::measure::units::{parse_seconds, parse_size};
 use crate::report::conform_html::Html;
 use crate::report::conform_md::{Markdown, summary};
 use crate::report::junit::Junit;
 use crate::report::robustness_md::Robustness;
 use crate::report::{Json, write_all};
 use crate::schema::conform::KnownFailing;
-use crate::units::{parse_seconds, parse_size};
 
 /// Flags of `sockbench conform`.
 #[derive(Debug, Args)]
@@ -75,7 +75,7 @@ pub struct ConformArgs {
     pub under: Vec<Condition>,
     /// Background echoes per second for `--under load`, per case running
     /// (default: half the target's measured capacity over --jobs).
-    #[arg(long, value_parser = crate::units::positive_rate, value_name = "R")]
+    #[arg(long, value_parser = crate::measure::units::positive_rate, value_name = "R")]
     pub under_rate: Option<f64>,
     /// Idle connections for `--under idle`.
     #[arg(long, default_value_t = 5000, value_name = "N")]
@@ -179,7 +179,7 @@ pub fn main(args: ConformArgs) -> Result<ExitCode> {
             .map_or(1, |d| d.as_nanos() as u64)
     });
     crate::target::kill_children_on_signal()?;
-    crate::sys::raise_fd_limit();
+    crate::measure::proc::raise_fd_limit();
     let jobs = args.jobs.unwrap_or_else(|| {
         std::thread::available_parallelism()
             .map_or(2, |n| n.get())

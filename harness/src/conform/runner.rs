@@ -16,12 +16,12 @@ use rustix::process::{Pid, Signal, kill_process};
 use super::case::{Case, CaseError, Ctx};
 use super::targets::{Instance, NotReady, TargetSpec, instantiate};
 use super::under::{self, Condition, Under};
+use crate::peer::wirelog::WireLog;
 use crate::schema::conform::{
     CaseInfo, CaseRun, ConformRun, KnownFailing, Outcome, SCHEMA, TargetInfo,
 };
 use crate::schema::machine::Machine;
 use crate::target::kill_all_children;
-use crate::wirelog::WireLog;
 
 /// What to run.
 #[derive(Debug, Clone)]

@@ -124,7 +124,7 @@ pub fn instantiate(spec: &TargetSpec, case: &Case, exe: &Path) -> Result<Instanc
             "the case sets timeouts with flags only sockbench's own serve takes".into(),
         )),
         TargetSpec::Backend(name)
-            if let Some(Err(why)) = crate::backends::find(name).map(|b| b.probe()) =>
+            if let Some(Err(why)) = crate::serve::backends::find(name).map(|b| b.probe()) =>
         {
             Err(NotReady::Unsupported(format!(
                 "the {name} back-end is unavailable here: {why}"

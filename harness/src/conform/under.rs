@@ -12,9 +12,9 @@ use std::time::Duration;
 use super::case::Case;
 pub use super::case::Condition;
 use super::targets::{Instance, NotReady};
-use crate::frames::echo_frame;
 use crate::load::engine::{self, OpenLoad, OpenResult, Phases};
 use crate::load::schedule::Arrival;
+use crate::peer::frames::echo_frame;
 use crate::proxy::faults::Span;
 use crate::proxy::{Faults, Proxy};
 

@@ -15,8 +15,8 @@ use super::program::Program;
 use super::repro::{self, FORMAT, Repro};
 use super::run::{self, Plan, Server};
 use super::shrink;
+use crate::measure::units::{parse_seconds, parse_size};
 use crate::target::TargetSpec;
-use crate::units::{parse_seconds, parse_size};
 
 /// The server to explore or replay against: exactly one.
 #[derive(Debug, Args)]

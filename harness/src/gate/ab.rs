@@ -10,7 +10,7 @@ use std::process::Command;
 use anyhow::{Context, Result, bail};
 
 use super::{Row, Tolerances, Verdict, batched, counter_row, exact_counts, not_the_server};
-use crate::bench::stats::Summary;
+use crate::measure::stats::Summary;
 use crate::schema::bench::{BenchRun, Status};
 
 fn git(args: &[&str], dir: &Path) -> Result<String> {

@@ -36,7 +36,7 @@ use std::path::{Path, PathBuf};
 use crate::schema::Results;
 use crate::schema::conform::KnownFailing;
 
-use crate::bench::stats::Summary;
+use crate::measure::stats::Summary;
 use crate::schema::bench::{BenchRun, Measurement, Scenario, Status};
 use crate::schema::conform::{ConformRun, Outcome};
 
@@ -539,7 +539,7 @@ pub(crate) fn batched(mut row: Row) -> Row {
 /// A capacity moves in steps of the search (one bisected step of the
 /// ramp), so noise can cost it a step or two: a regression must be a larger
 /// drop than two steps, and at least the timing tolerance.
-pub fn capacity_tolerance(plan: &crate::load::search::Plan, timing: f64) -> f64 {
+pub fn capacity_tolerance(plan: &crate::schema::load::Plan, timing: f64) -> f64 {
     let step = plan
         .factor
         .max(1.0)
@@ -815,7 +815,7 @@ mod tests {
 
     #[test]
     fn capacity_tolerates_two_search_steps() {
-        let plan = |factor, bisect| crate::load::search::Plan {
+        let plan = |factor, bisect| crate::schema::load::Plan {
             start_rate: 1000.0,
             factor,
             max_rate: 1e6,

@@ -2,7 +2,7 @@
 //! repetitions from every run together, so the baseline's range spans the
 //! run-to-run noise a single run cannot show.
 
-use crate::bench::stats::Summary;
+use crate::measure::stats::Summary;
 use crate::schema::bench::{BenchRun, CodecResult, Measurement, ServerUse, Status, Syscalls};
 
 /// Pools `runs` (of the same parameters) into one.

@@ -14,10 +14,12 @@ use sockbench_wire::{Endian, WireConfig};
 use super::engine::{self, OpenLoad, Phases};
 use super::schedule::Arrival;
 use super::summary::{Asked, LoadSummary};
-use crate::client::Client;
 use crate::error::Error;
-use crate::frames::echo_frame;
-use crate::units::{at_least_one, duration, positive_duration, positive_rate, positive_size};
+use crate::measure::units::{
+    at_least_one, duration, positive_duration, positive_rate, positive_size,
+};
+use crate::peer::client::Client;
+use crate::peer::frames::echo_frame;
 
 /// Flags of `sockbench load`.
 #[derive(Debug, Args)]
@@ -113,7 +115,7 @@ pub fn load(args: LoadArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    crate::sys::raise_fd_limit();
+    crate::measure::proc::raise_fd_limit();
     let load = OpenLoad {
         stop: None,
         addr,

@@ -40,8 +40,8 @@ use rustix::time::{
 };
 
 use super::schedule::{Arrival, ConnSchedule};
-use crate::bench::procstat::this_thread_cpu;
 use crate::error::Error;
+use crate::measure::proc::this_thread_cpu;
 
 /// Why a load could not run at all (a failure during the run is counted
 /// as errors instead).
@@ -466,7 +466,7 @@ fn receive(
         };
         let now = t0.elapsed().as_nanos() as u64;
         let (inflight, opened_at) = (&mut c.inflight, &mut c.opened_at);
-        crate::frames::match_echo(&buf[..n], frame, &mut c.rpos, || {
+        crate::peer::frames::match_echo(&buf[..n], frame, &mut c.rpos, || {
             let was_full = inflight.len() >= window;
             let p = inflight
                 .pop_front()

@@ -9,6 +9,7 @@ use hdrhistogram::serialization::{Deserializer, Serializer, V2Serializer};
 use serde::{Deserialize, Serialize};
 
 use super::engine::{OpenResult, us_histogram};
+use crate::measure::stats::Percentiles;
 
 /// The schema tag of a load summary.
 pub const SCHEMA: &str = "sockbench-load/1";
@@ -16,41 +17,6 @@ pub const SCHEMA: &str = "sockbench-load/1";
 /// The driver is the bottleneck when the 99th percentile of its own send
 /// lag passes this (µs): the latencies then include that much of its delay.
 pub const DRIVER_LAG_LIMIT_US: u64 = 1000;
-
-/// Latency percentiles in µs.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
-pub struct Percentiles {
-    /// Median.
-    pub p50: f64,
-    /// 90th percentile.
-    pub p90: f64,
-    /// 99th percentile.
-    pub p99: f64,
-    /// 99.9th percentile.
-    pub p999: f64,
-    /// Largest.
-    pub max: f64,
-    /// Mean.
-    pub mean: f64,
-}
-
-impl Percentiles {
-    /// Of a histogram of µs.
-    pub fn of(h: &Histogram<u64>) -> Percentiles {
-        if h.is_empty() {
-            return Percentiles::default();
-        }
-        let q = |x: f64| h.value_at_quantile(x) as f64;
-        Percentiles {
-            p50: q(0.50),
-            p90: q(0.90),
-            p99: q(0.99),
-            p999: q(0.999),
-            max: h.max() as f64,
-            mean: h.mean(),
-        }
-    }
-}
 
 /// One load run (or several merged).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

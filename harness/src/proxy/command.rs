@@ -9,7 +9,7 @@ use clap::Args;
 
 use super::faults::{Span, parse_delay, parse_slice};
 use super::{Faults, Proxy};
-use crate::units::{parse_size, positive_duration};
+use crate::measure::units::{parse_size, positive_duration};
 
 /// Flags of `sockbench proxy`.
 #[derive(Debug, Args)]
@@ -25,7 +25,7 @@ pub struct ProxyArgs {
     #[arg(long, value_parser = parse_slice, value_name = "SPEC")]
     pub slice: Option<Span<usize>>,
     /// How long a short tail waits to be glued to the next read.
-    #[arg(long, default_value = "2ms", value_parser = crate::units::duration)]
+    #[arg(long, default_value = "2ms", value_parser = crate::measure::units::duration)]
     pub glue: Duration,
     /// Wait before forwarding each burst (what one read brought): `5ms`,
     /// or jitter `0-5ms`.

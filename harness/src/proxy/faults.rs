@@ -6,7 +6,7 @@ use std::time::Duration;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
-use crate::units::{BadValue, duration, parse_size};
+use crate::measure::units::{BadValue, duration, parse_size};
 
 /// A range of values `lo..=hi`, typed `N` or `LO-HI`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

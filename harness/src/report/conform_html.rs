@@ -8,8 +8,8 @@ use std::fmt::Write;
 use anyhow::Result;
 
 use super::{Reporter, escape};
+use crate::schema::conform::Dir;
 use crate::schema::conform::{CaseRun, ConformRun, Outcome};
-use crate::wirelog::Dir;
 
 /// index.html.
 pub struct Html;

@@ -109,8 +109,8 @@ impl Reporter<ConformRun> for Markdown {
                     )?;
                     for e in r.wire_log.iter().take(60) {
                         let dir = match e.dir {
-                            crate::wirelog::Dir::Sent => "sent",
-                            crate::wirelog::Dir::Received => "received",
+                            crate::schema::conform::Dir::Sent => "sent",
+                            crate::schema::conform::Dir::Received => "received",
                         };
                         let text = if e.note.is_empty() {
                             e.head.clone()

@@ -3,10 +3,10 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::bench::stats::{Latency, Summary};
-use crate::load::search::{Plan, Slo, Step};
+use crate::measure::stats::{Latency, Summary};
+use crate::schema::load::{Plan, Slo, Step};
 use crate::schema::machine::Machine;
-use crate::udp::netem::{NetemSpec, ProbeSummary};
+use crate::schema::udp::{NetemSpec, ProbeSummary};
 
 /// The schema tag of results.json.
 pub const SCHEMA: &str = "sockbench-bench/1";
@@ -46,7 +46,7 @@ pub struct BenchRun {
     pub runs: usize,
     /// The scheduling floor of the CPUs used (stolen time), measured first.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub floor: Vec<crate::bench::floor::CpuFloor>,
+    pub floor: Vec<crate::measure::floor::CpuFloor>,
     /// The netem mode's results (`--netem`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub netem: Vec<NetemResult>,

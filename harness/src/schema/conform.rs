@@ -6,7 +6,6 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::schema::machine::Machine;
-use crate::wirelog::WireEvent;
 
 /// The schema tag of results.json.
 pub const SCHEMA: &str = "sockbench-conform/1";
@@ -273,6 +272,36 @@ impl KnownFailing {
         self.0.contains(&(None, case.to_owned()))
             || self.0.contains(&(Some(target.to_owned()), case.to_owned()))
     }
+}
+
+/// Direction of a transfer, seen from the harness.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Dir {
+    /// Harness to server.
+    Sent,
+    /// Server to harness.
+    Received,
+}
+
+/// One write or read.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WireEvent {
+    /// Milliseconds since the log began.
+    pub t_ms: f64,
+    /// Which connection (1, 2, ...; 0 for UDP).
+    pub conn: u32,
+    /// Direction.
+    pub dir: Dir,
+    /// Stream offset of the first byte, in this direction.
+    pub offset: u64,
+    /// Bytes moved (0 for end of stream, reset or timeout).
+    pub len: usize,
+    /// The first bytes, in hex.
+    pub head: String,
+    /// What else happened ("end of stream", "nothing within 5s", ...).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub note: String,
 }
 
 #[cfg(test)]

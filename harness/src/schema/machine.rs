@@ -126,7 +126,7 @@ mod tests {
     fn a_pinned_process_still_reports_the_machines_cpus() {
         let usable = std::thread::available_parallelism().map_or(1, |n| n.get());
         // Pinned as the bench pins itself (this test's own thread only).
-        crate::bench::pin::pin_current_thread(0);
+        crate::measure::pin::pin_current_thread(0);
         let m = Machine::probe();
         assert!(
             m.cpus >= usable,

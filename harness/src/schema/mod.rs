@@ -7,8 +7,10 @@
 
 pub mod bench;
 pub mod conform;
+pub mod load;
 pub mod machine;
 pub mod soak;
+pub mod udp;
 
 use std::path::{Path, PathBuf};
 

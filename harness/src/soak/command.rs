@@ -13,13 +13,13 @@ use sockbench_wire::WireConfig;
 use super::sampler::Sampler;
 use super::trend::{LIMITS, judge};
 use super::workload::{Plan, Tally, run};
+use crate::measure::units::positive_duration;
 use crate::report::soak_html::Html;
 use crate::report::soak_md::Markdown;
 use crate::report::{Json, write_all};
 use crate::schema::machine::Machine;
 use crate::schema::soak::{SCHEMA, Sample, SoakRun, SoakTarget, Verdict, rate};
 use crate::target::{Spawned, TargetSpec, command_for};
-use crate::units::positive_duration;
 
 /// Flags of `sockbench soak`.
 #[derive(Debug, Args)]
@@ -105,7 +105,7 @@ pub fn main(args: SoakArgs) -> Result<ExitCode> {
         );
     }
     crate::target::kill_children_on_signal()?;
-    crate::sys::raise_fd_limit();
+    crate::measure::proc::raise_fd_limit();
     let exe = std::env::current_exe().context("cannot find the sockbench executable")?;
     let mut ready = Vec::new();
     for spec in specs {
@@ -238,7 +238,7 @@ fn start(spec: TargetSpec, exe: &std::path::Path, args: &SoakArgs) -> Result<Rea
         });
     }
     if let TargetSpec::Backend(name) = &spec
-        && let Some(Err(why)) = crate::backends::find(name).map(|b| b.probe())
+        && let Some(Err(why)) = crate::serve::backends::find(name).map(|b| b.probe())
     {
         return Ok(Ready {
             unavailable: Some(format!(

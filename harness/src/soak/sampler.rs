@@ -1,14 +1,14 @@
 //! Once a second: the server's resident memory, open file descriptors and
-//! threads from /proc, and its stats counters over a connection of their own.
+//! threads from /proc ([`crate::measure::proc::resources`]), and its stats
+//! counters over a connection of their own.
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use procfs::process::Process;
 use serde_json::json;
 use sockbench_wire::WireConfig;
 
-use crate::client::Client;
+use crate::peer::client::Client;
 use crate::schema::soak::Sample;
 
 /// Where and what to sample.
@@ -27,16 +27,14 @@ pub struct Sampler {
 impl Sampler {
     /// One sample; `None` once the process is gone.
     pub fn sample(&self) -> Option<Sample> {
-        let p = Process::new(i32::try_from(self.pid).ok()?).ok()?;
-        let status = p.status().ok()?;
-        let fds = p.fd_count().ok()? as u64;
+        let held = crate::measure::proc::resources(self.pid)?;
         let t_s = self.start.elapsed().as_secs_f64();
         let (frames, errors) = self.stats().unwrap_or((None, None));
         Some(Sample {
             t_s,
-            rss_kib: status.vmrss.unwrap_or(0),
-            fds,
-            threads: status.threads,
+            rss_kib: held.rss / 1024,
+            fds: held.fds,
+            threads: held.threads,
             frames,
             errors,
         })

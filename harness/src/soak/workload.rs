@@ -17,8 +17,8 @@ use rand::{Rng, SeedableRng};
 use serde_json::{Value, json};
 use sockbench_wire::WireConfig;
 
-use crate::client::{Client, ClientError, Frame};
-use crate::frames::payload;
+use crate::peer::client::{Client, ClientError, Frame};
+use crate::peer::frames::payload;
 
 /// What to run against, and until when.
 #[derive(Debug, Clone)]
@@ -397,7 +397,7 @@ fn udp(plan: &Plan, tally: &Tally, rng: &mut StdRng) -> Result<(), String> {
     };
     let size = rng.random_range(0..=8192);
     let p = payload(size, rng.random());
-    match crate::client::udp_echo(addr, &p, Duration::from_secs(1)) {
+    match crate::peer::client::udp_echo(addr, &p, Duration::from_secs(1)) {
         Ok(got) if got == p => {
             tally.op("udp");
             Ok(())

@@ -8,95 +8,31 @@
 use std::net::SocketAddr;
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::str::FromStr;
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
-
 use crate::error::Error;
+use crate::schema::udp::{NetemSpec, ProbeSummary};
 
 /// The server's and the client's addresses on the veth pair.
 pub const SERVER_IP: &str = "10.77.0.1";
 const CLIENT_IP: &str = "10.77.0.2";
 
-/// What netem applies on each end (so each direction): `none`, or
-/// `loss=1%,delay=5ms,jitter=1ms,reorder=2%` in any combination.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
-pub struct NetemSpec {
-    /// Loss per direction, percent.
-    pub loss_pct: f64,
-    /// Delay per direction, ms.
-    pub delay_ms: f64,
-    /// Jitter on the delay, ms.
-    pub jitter_ms: f64,
-    /// Reordering, percent (needs a delay).
-    pub reorder_pct: f64,
-}
-
-impl FromStr for NetemSpec {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let mut spec = NetemSpec::default();
-        if s == "none" {
-            return Ok(spec);
+/// The `tc qdisc ... netem` arguments of a spec.
+fn tc_args(spec: &NetemSpec) -> Vec<String> {
+    let mut a = vec!["netem".to_owned()];
+    if spec.delay_ms > 0.0 {
+        a.extend(["delay".into(), format!("{}ms", spec.delay_ms)]);
+        if spec.jitter_ms > 0.0 {
+            a.push(format!("{}ms", spec.jitter_ms));
         }
-        for part in s.split(',') {
-            let (k, v) = part.split_once('=').ok_or_else(|| {
-                format!("{part:?}: expected key=value (loss, delay, jitter, reorder)")
-            })?;
-            let num = |unit: &str| {
-                v.trim_end_matches(unit)
-                    .parse::<f64>()
-                    .map_err(|e| format!("{part:?}: {e}"))
-            };
-            match k {
-                "loss" => spec.loss_pct = num("%")?,
-                "delay" => spec.delay_ms = num("ms")?,
-                "jitter" => spec.jitter_ms = num("ms")?,
-                "reorder" => spec.reorder_pct = num("%")?,
-                other => {
-                    return Err(format!(
-                        "unknown netem key {other:?} (loss, delay, jitter, reorder)"
-                    ));
-                }
-            }
-        }
-        if spec.reorder_pct > 0.0 && spec.delay_ms <= 0.0 {
-            return Err("netem reorders only delayed packets: give a delay with reorder".into());
-        }
-        Ok(spec)
     }
-}
-
-impl NetemSpec {
-    /// True when nothing is applied.
-    pub fn is_none(&self) -> bool {
-        *self == NetemSpec::default()
+    if spec.loss_pct > 0.0 {
+        a.extend(["loss".into(), format!("{}%", spec.loss_pct)]);
     }
-
-    /// Expected round-trip loss: a datagram and its echo each cross one netem.
-    pub fn round_trip_loss(&self) -> f64 {
-        let p = self.loss_pct / 100.0;
-        1.0 - (1.0 - p) * (1.0 - p)
+    if spec.reorder_pct > 0.0 {
+        a.extend(["reorder".into(), format!("{}%", spec.reorder_pct)]);
     }
-
-    fn tc_args(&self) -> Vec<String> {
-        let mut a = vec!["netem".to_owned()];
-        if self.delay_ms > 0.0 {
-            a.extend(["delay".into(), format!("{}ms", self.delay_ms)]);
-            if self.jitter_ms > 0.0 {
-                a.push(format!("{}ms", self.jitter_ms));
-            }
-        }
-        if self.loss_pct > 0.0 {
-            a.extend(["loss".into(), format!("{}%", self.loss_pct)]);
-        }
-        if self.reorder_pct > 0.0 {
-            a.extend(["reorder".into(), format!("{}%", self.reorder_pct)]);
-        }
-        a
-    }
+    a
 }
 
 /// Two namespaces joined by veth, deleted on drop.
@@ -189,7 +125,7 @@ impl Namespaces {
                 ]
                 .map(String::from)
                 .to_vec();
-                args.extend(spec.tc_args());
+                args.extend(tc_args(spec));
                 let argv: Vec<&str> = args.iter().map(String::as_str).collect();
                 run(&argv).map_err(|e| match e {
                     Error::Tool { detail, .. } if detail.contains("unknown") => {
@@ -261,29 +197,6 @@ impl Drop for Namespaces {
     }
 }
 
-/// What one probe measured, as `udp-probe` prints it.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
-pub struct ProbeSummary {
-    /// Sent.
-    pub sent: u64,
-    /// Distinct echoes.
-    pub received: u64,
-    /// Duplicates.
-    pub duplicates: u64,
-    /// Out of order.
-    pub out_of_order: u64,
-    /// Corrupted.
-    pub corrupted: u64,
-    /// Lost.
-    pub lost: u64,
-    /// RFC 3550 jitter, µs.
-    pub jitter_us: f64,
-    /// Median round trip, µs.
-    pub p50_us: f64,
-    /// 99th percentile round trip, µs.
-    pub p99_us: f64,
-}
-
 impl From<&super::seq::ProbeResult> for ProbeSummary {
     fn from(r: &super::seq::ProbeResult) -> Self {
         ProbeSummary {
@@ -308,7 +221,7 @@ mod tests {
     fn specs_parse_and_render_for_tc() {
         let s: NetemSpec = "loss=1%,delay=5ms,jitter=1ms,reorder=2%".parse().unwrap();
         assert_eq!(
-            s.tc_args(),
+            tc_args(&s),
             [
                 "netem", "delay", "5ms", "1ms", "loss", "1%", "reorder", "2%"
             ]
@@ -319,6 +232,7 @@ mod tests {
             "reorder=2%"
                 .parse::<NetemSpec>()
                 .unwrap_err()
+                .to_string()
                 .contains("delay")
         );
         assert!("bogus=1".parse::<NetemSpec>().is_err());

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use hdrhistogram::Histogram;
 
 use super::batch;
-use crate::bench::stats::histogram;
+use crate::measure::stats::histogram;
 
 /// Bytes of header in each probe datagram: sequence number and send time.
 pub const HEADER: usize = 16;

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use serde::de::DeserializeOwned;
 
 use serde_json::{Value, json};
-use sockbench::client::{Client, Frame};
+use sockbench::peer::client::{Client, Frame};
 use sockbench::target::Spawned;
 use sockbench_wire::WireConfig;
 
@@ -93,7 +93,7 @@ impl Server {
         self.try_stats().unwrap()
     }
 
-    fn try_stats(&self) -> Result<Value, sockbench::client::ClientError> {
+    fn try_stats(&self) -> Result<Value, sockbench::peer::client::ClientError> {
         let mut c = Client::connect(self.proc.ready.tcp, self.wire, T)?;
         let r = c.request(&json!({"op": "stats", "file_size": 0}), b"", T)?;
         assert!(r.is_ok(), "{:?}", r.header);
@@ -141,7 +141,7 @@ pub fn code(f: &Frame) -> &str {
 /// (only the concurrent ones when `concurrent_only`), in its order: a
 /// suite that lists back-ends by hand cannot miss a new one.
 pub fn assert_every_backend(listed: &[&str], concurrent_only: bool) {
-    let want: Vec<&str> = sockbench::backends::all()
+    let want: Vec<&str> = sockbench::serve::backends::all()
         .iter()
         .filter(|b| !concurrent_only || b.capabilities().concurrent)
         .map(|b| b.name())
@@ -176,7 +176,7 @@ pub fn python() -> &'static str {
 /// exits 2 with one line giving the probe's reason. The caller then has
 /// nothing more to check here, and stderr says so.
 pub fn available(backend: &str) -> bool {
-    let probe = sockbench::backends::find(backend).map(|b| b.probe());
+    let probe = sockbench::serve::backends::find(backend).map(|b| b.probe());
     let Some(Err(why)) = probe else {
         return true;
     };

@@ -26,7 +26,7 @@ pub fn spawn(
     exe: &std::path::Path,
     strategy: Strategy,
     align: usize,
-    pin: Option<super::pin::Pinning>,
+    pin: Option<crate::measure::pin::Pinning>,
 ) -> anyhow::Result<crate::target::Spawned> {
     let mut cmd = std::process::Command::new(exe);
     cmd.args(["ceiling", "--strategy", strategy.flag(), "--align"])
@@ -52,7 +52,7 @@ pub fn serve(strategy: &str, align: usize) -> anyhow::Result<()> {
     } else {
         UdpCeiling::start_plain(None)?
     };
-    let ready = crate::ready::Ready {
+    let ready = crate::serve::ready::Ready {
         backend: format!("ceiling-{}", kind.flag()),
         tcp: tcp.addr,
         udp: udp.addr,

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use sockbench_core::digest::Md5;
 
-use crate::bench::procstat::this_thread_cpu;
+use crate::measure::proc::this_thread_cpu;
 
 use super::stream_of;
 
@@ -87,7 +87,7 @@ fn store_with(
     let path = dir.path().to_owned();
     let server = thread::spawn(move || -> io::Result<f64> {
         if let Some(cpu) = cpu {
-            crate::bench::pin::pin_current_thread(cpu);
+            crate::measure::pin::pin_current_thread(cpu);
         }
         let mut buf = vec![0u8; read];
         let mut cpu_s = 0.0;

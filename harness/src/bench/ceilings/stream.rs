@@ -25,7 +25,7 @@ pub fn tcp_stream(schedule: &Schedule, cpu: Option<usize>) -> std::io::Result<Ve
     let count = Arc::clone(&received);
     let sink = thread::spawn(move || -> std::io::Result<()> {
         if let Some(cpu) = cpu {
-            crate::bench::pin::pin_current_thread(cpu);
+            crate::measure::pin::pin_current_thread(cpu);
         }
         let (mut s, _) = l.accept()?;
         let mut b = vec![0u8; BLOCK];

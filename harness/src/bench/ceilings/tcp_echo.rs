@@ -132,7 +132,7 @@ impl EchoCeiling {
                     .name("ceiling-echo".into())
                     .spawn(move || {
                         if let Some(cpu) = cpu {
-                            crate::bench::pin::pin_current_thread(cpu);
+                            crate::measure::pin::pin_current_thread(cpu);
                         }
                         event_loop(poll, listener, &flag, align, read)
                     })?;
@@ -151,7 +151,7 @@ impl EchoCeiling {
                     .name("ceiling-accept".into())
                     .spawn(move || {
                         if let Some(cpu) = cpu {
-                            crate::bench::pin::pin_current_thread(cpu);
+                            crate::measure::pin::pin_current_thread(cpu);
                         }
                         accept_threads(&listener, &flag, spawn, align)
                     })?;

@@ -73,7 +73,7 @@ impl UdpLoop {
         let flag = Arc::clone(&stop);
         thread::Builder::new().name(name.into()).spawn(move || {
             if let Some(cpu) = cpu {
-                crate::bench::pin::pin_current_thread(cpu);
+                crate::measure::pin::pin_current_thread(cpu);
             }
             serve(&s, &flag)
         })?;

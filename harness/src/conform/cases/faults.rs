@@ -7,10 +7,10 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use crate::client::Client;
 use crate::conform::case::{
     Case, CaseError, CaseResult, Condition, Ctx, describe, ensure, expect_echo, expect_ok, fail,
 };
+use crate::peer::client::Client;
 
 /// How long 6.18 waits for the new client's reply (the case's own deadline is 120 s).
 const PATIENT: Duration = Duration::from_secs(30);
@@ -91,7 +91,7 @@ fn stall_body(ctx: &mut Ctx<'_>) -> CaseResult {
 }
 
 fn many_connections(ctx: &mut Ctx<'_>) -> CaseResult {
-    crate::sys::raise_fd_limit();
+    crate::measure::proc::raise_fd_limit();
     let mut conns: Vec<Client> = Vec::with_capacity(1000);
     for i in 0..1000 {
         conns.push(
@@ -400,8 +400,8 @@ fn slow_declarations(ctx: &mut Ctx<'_>) -> CaseResult {
     let pid = ctx
         .pid
         .ok_or_else(|| CaseError::Unsupported("the server's pid is not known".into()))?;
-    let base = crate::sys::rss_bytes(pid).unwrap_or(0);
-    crate::sys::raise_fd_limit();
+    let base = crate::measure::proc::rss_bytes(pid).unwrap_or(0);
+    crate::measure::proc::raise_fd_limit();
     let head = ctx.frame_bytes(&ctx.header(&json!({"file_size": 1u64 << 30})), b"");
     let mut conns = Vec::with_capacity(1000);
     for i in 0..1000 {
@@ -418,7 +418,11 @@ fn slow_declarations(ctx: &mut Ctx<'_>) -> CaseResult {
             ctx.send(c, &[7u8; 1024])?;
         }
         thread::sleep(Duration::from_millis(200));
-        peak = peak.max(crate::sys::rss_bytes(pid).unwrap_or(0).saturating_sub(base));
+        peak = peak.max(
+            crate::measure::proc::rss_bytes(pid)
+                .unwrap_or(0)
+                .saturating_sub(base),
+        );
     }
     ensure(
         peak < 64 << 20,
@@ -434,7 +438,7 @@ fn slow_declarations(ctx: &mut Ctx<'_>) -> CaseResult {
 }
 
 fn ten_thousand_idle(ctx: &mut Ctx<'_>) -> CaseResult {
-    crate::sys::raise_fd_limit();
+    crate::measure::proc::raise_fd_limit();
     let mut idle = Vec::with_capacity(10_000);
     for i in 0..10_000 {
         match std::net::TcpStream::connect_timeout(&ctx.tcp, ctx.wait) {

@@ -10,7 +10,7 @@ use serde_json::json;
 use crate::conform::case::{
     Case, CaseError, CaseResult, Ctx, describe, ensure, expect_code, expect_echo, fail,
 };
-use crate::sys::rss_bytes;
+use crate::measure::proc::rss_bytes;
 
 /// The category's cases.
 pub fn cases() -> Vec<Case> {

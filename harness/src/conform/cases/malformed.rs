@@ -307,7 +307,7 @@ fn md5_wrong_length(ctx: &mut Ctx<'_>) -> CaseResult {
 }
 
 fn error_shape(ctx: &mut Ctx<'_>) -> CaseResult {
-    let check = |r: &crate::client::Frame| -> CaseResult {
+    let check = |r: &crate::peer::client::Frame| -> CaseResult {
         ensure(
             r.header["status"] == "error"
                 && r.header["error"].is_string()

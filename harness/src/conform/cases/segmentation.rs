@@ -10,8 +10,8 @@ use rand::seq::SliceRandom;
 use serde_json::json;
 use sockbench_wire::Endian;
 
-use crate::client::Client;
 use crate::conform::case::{Case, CaseResult, Ctx, describe, ensure, expect_echo, expect_ok, fail};
+use crate::peer::client::Client;
 
 /// The category's cases.
 pub fn cases() -> Vec<Case> {

@@ -6,7 +6,7 @@ use std::net::{SocketAddr, UdpSocket};
 use std::time::{Duration, Instant};
 
 use crate::conform::case::{Case, CaseError, CaseResult, Ctx, ensure, fail};
-use crate::wirelog::Dir;
+use crate::peer::wirelog::Dir;
 
 /// The category's cases.
 pub fn cases() -> Vec<Case> {

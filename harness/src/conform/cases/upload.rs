@@ -8,10 +8,10 @@ use std::time::{Duration, Instant};
 use md5::{Digest, Md5};
 use serde_json::json;
 
-use crate::client::Client;
 use crate::conform::case::{
     Case, CaseError, CaseResult, Ctx, describe, ensure, expect_code, expect_ok, fail,
 };
+use crate::peer::client::Client;
 
 /// The category's cases.
 pub fn cases() -> Vec<Case> {
@@ -63,7 +63,7 @@ fn upload(
     name: &str,
     body: &[u8],
     md5: Option<&str>,
-) -> Result<crate::client::Frame, CaseError> {
+) -> Result<crate::peer::client::Frame, CaseError> {
     let mut h = json!({"op": "upload", "file_name": name, "file_size": body.len()});
     if let Some(m) = md5 {
         h["md5"] = json!(m);

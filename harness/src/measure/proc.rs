@@ -1,7 +1,8 @@
 //! CPU time and memory of processes and threads, from /proc (Linux),
-//! read through procfs.
+//! read through procfs; the process's own open-file limit.
 
 use procfs::process::Process;
+use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
 
 /// CPU and memory of a server process at one instant.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
@@ -62,6 +63,50 @@ pub fn this_thread_cpu() -> f64 {
     t.tv_sec as f64 + t.tv_nsec as f64 / 1e9
 }
 
+/// Raises the soft open-file limit to the hard limit, as servers and load
+/// generators with thousands of sockets need; returns the new soft limit.
+pub fn raise_fd_limit() -> Option<u64> {
+    let Rlimit { current, maximum } = getrlimit(Resource::Nofile);
+    if current < maximum {
+        let _ = setrlimit(
+            Resource::Nofile,
+            Rlimit {
+                current: maximum,
+                maximum,
+            },
+        );
+    }
+    getrlimit(Resource::Nofile).current
+}
+
+/// Resident set size of a process in bytes, from /proc (Linux).
+pub fn rss_bytes(pid: u32) -> Option<u64> {
+    resources(pid).map(|r| r.rss)
+}
+
+/// What a long-running process holds at one instant: the soak's leak
+/// signals.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Resources {
+    /// Resident set size in bytes.
+    pub rss: u64,
+    /// Open file descriptors.
+    pub fds: u64,
+    /// Threads.
+    pub threads: u64,
+}
+
+/// Samples what process `pid` holds; `None` when it is gone.
+pub fn resources(pid: u32) -> Option<Resources> {
+    let process = Process::new(i32::try_from(pid).ok()?).ok()?;
+    let status = process.status().ok()?;
+    Some(Resources {
+        rss: status.vmrss.unwrap_or(0) * 1024,
+        fds: process.fd_count().ok()? as u64,
+        threads: status.threads,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -80,5 +125,8 @@ mod tests {
             "20 ms of spinning shows as CPU"
         );
         assert!(sample(u32::MAX).is_none());
+        let r = resources(std::process::id()).unwrap();
+        assert!(r.rss > 0 && r.fds >= 3 && r.threads >= 1, "{r:?}");
+        assert!(resources(u32::MAX).is_none());
     }
 }

@@ -7,42 +7,12 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Instant;
 
-use serde::{Deserialize, Serialize};
+pub use crate::schema::conform::{Dir, WireEvent};
 
 /// How many leading bytes of each transfer are kept.
 pub const HEAD_BYTES: usize = 48;
 /// How many events a log keeps; later ones are counted, not stored.
 pub const MAX_EVENTS: usize = 400;
-
-/// Direction of a transfer, seen from the harness.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Dir {
-    /// Harness to server.
-    Sent,
-    /// Server to harness.
-    Received,
-}
-
-/// One write or read.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct WireEvent {
-    /// Milliseconds since the log began.
-    pub t_ms: f64,
-    /// Which connection (1, 2, ...; 0 for UDP).
-    pub conn: u32,
-    /// Direction.
-    pub dir: Dir,
-    /// Stream offset of the first byte, in this direction.
-    pub offset: u64,
-    /// Bytes moved (0 for end of stream, reset or timeout).
-    pub len: usize,
-    /// The first bytes, in hex.
-    pub head: String,
-    /// What else happened ("end of stream", "nothing within 5s", ...).
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub note: String,
-}
 
 #[derive(Debug)]
 struct Inner {

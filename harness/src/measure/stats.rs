@@ -96,6 +96,42 @@ pub fn histogram() -> hdrhistogram::Histogram<u64> {
         .expect("valid histogram bounds")
 }
 
+/// Latency percentiles in µs, from a histogram of µs (the open-loop
+/// load's; [`Latency`] is the closed loop's, from nanoseconds).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct Percentiles {
+    /// Median.
+    pub p50: f64,
+    /// 90th percentile.
+    pub p90: f64,
+    /// 99th percentile.
+    pub p99: f64,
+    /// 99.9th percentile.
+    pub p999: f64,
+    /// Largest.
+    pub max: f64,
+    /// Mean.
+    pub mean: f64,
+}
+
+impl Percentiles {
+    /// Of a histogram of µs.
+    pub fn of(h: &hdrhistogram::Histogram<u64>) -> Percentiles {
+        if h.is_empty() {
+            return Percentiles::default();
+        }
+        let q = |x: f64| h.value_at_quantile(x) as f64;
+        Percentiles {
+            p50: q(0.50),
+            p90: q(0.90),
+            p99: q(0.99),
+            p999: q(0.999),
+            max: h.max() as f64,
+            mean: h.mean(),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,5 +1,8 @@
 //! `sockbench serve`: bind, announce, serve until SIGINT/SIGTERM, clean up.
 
+pub mod backends;
+pub mod ready;
+
 use std::io::{self, Write};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -11,8 +14,7 @@ use signal_hook::consts::{SIGINT, SIGTERM, SIGXFSZ};
 use sockbench_core::sockets::{Sharing, bind_tcp, bind_udp};
 use sockbench_core::{Server, ServerConfig, ServerContext, Storage};
 
-use crate::backends;
-use crate::ready::Ready;
+use crate::serve::ready::Ready;
 
 /// Everything `serve` needs, as parsed from its flags.
 #[derive(Debug, Clone)]

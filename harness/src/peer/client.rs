@@ -5,7 +5,7 @@ use std::io::{self, ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream, UdpSocket};
 use std::time::{Duration, Instant};
 
-use crate::wirelog::{Dir, WireLog};
+use crate::peer::wirelog::{Dir, WireLog};
 
 use serde_json::Value;
 use sockbench_wire::{DecodeError, Decoder, Encoder, Event, Position, WireConfig};

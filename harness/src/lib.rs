@@ -14,6 +14,7 @@
 //! 5. [`report`]: renderers, reading the schema only.
 //! 6. Commands (`*::command`, [`gate`]), then [`cli`], which only main names.
 
+pub mod analysis;
 pub mod bench;
 pub mod cli;
 pub mod conform;

@@ -16,7 +16,7 @@ use anyhow::{Context, Result, anyhow, bail};
 use rustix::process::{Pid, Signal, kill_process};
 use sockbench_wire::WireConfig;
 
-use crate::serve::ready::Ready;
+use crate::serve::ready::ReadyLine;
 
 /// How much of a child's stderr is kept for error messages and evidence.
 const STDERR_TAIL: usize = 16 * 1024;
@@ -234,7 +234,7 @@ pub fn command_for(spec: &TargetSpec, exe: &Path) -> Option<Command> {
 pub struct Spawned {
     child: Child,
     /// Its ready line.
-    pub ready: Ready,
+    pub ready: ReadyLine,
     stderr: Arc<Mutex<VecDeque<u8>>>,
     extra_stdout: Arc<Mutex<Vec<String>>>,
     command: String,
@@ -289,7 +289,7 @@ impl Spawned {
         }
         let mut spawned = Spawned {
             child,
-            ready: Ready {
+            ready: ReadyLine {
                 backend: String::new(),
                 tcp: ([0, 0, 0, 0], 0).into(),
                 udp: ([0, 0, 0, 0], 0).into(),

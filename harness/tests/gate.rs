@@ -342,8 +342,8 @@ fn failures(out: &Path) -> String {
 /// fails; a drift that moves both builds of a round together passes.
 #[test]
 fn ab_pairs_fail_a_consistent_drop_and_pass_a_shared_drift() {
+    use sockbench::analysis::gate::{GateVerdict as Verdict, Tolerances};
     use sockbench::gate::ab::paired;
-    use sockbench::gate::{Tolerances, Verdict};
     let tol = Tolerances::default();
     // The machine drifts by up to 40 % from round to round; head is 40 %
     // slower than base in the second configuration in every round.

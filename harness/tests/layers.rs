@@ -149,28 +149,36 @@ const FLOORS: &[(&str, u8)] = &[
     ("conform", 4),
     ("explore", 4),
     ("soak", 4),
-    // Renderers.
-    ("report", 5),
+    // Judging: verdicts, the gate's comparisons, pooling.
+    ("analysis", 5),
+    // Renderers: they draw what analysis judged.
+    ("report", 6),
     // Commands: each `run(Args)`, writing reports.
-    ("bench::command", 6),
-    ("conform::command", 6),
-    ("explore::command", 6),
-    ("soak::command", 6),
-    ("load::command", 6),
-    ("proxy::command", 6),
-    ("report::command", 6),
-    ("gate", 6),
+    ("bench::command", 7),
+    ("conform::command", 7),
+    ("explore::command", 7),
+    ("soak::command", 7),
+    ("load::command", 7),
+    ("proxy::command", 7),
+    ("report::command", 7),
+    ("gate", 7),
     // Only main names the CLI.
-    ("cli", 7),
+    ("cli", 8),
 ];
 
 /// Rooms that may name nothing but these (and themselves), whatever their
-/// floor: measurement stands alone, the schema is data, renderers draw
-/// results and reach no scenario, engine, target or gate.
+/// floor: measurement stands alone, the schema is data, analysis judges
+/// results, renderers draw them and reach no scenario, engine, target or
+/// gate.
 const ONLY: &[(&str, &[&str])] = &[
     ("measure", &[]),
     ("schema", &["measure"]),
-    ("report", &["measure", "schema"]),
+    ("analysis", &["measure", "schema"]),
+    ("report", &["measure", "schema", "analysis"]),
+    (
+        "report::command",
+        &["measure", "schema", "analysis", "report"],
+    ),
 ];
 
 /// The longest listed prefix of `module` in `table`.

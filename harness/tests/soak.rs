@@ -7,7 +7,7 @@ use std::path::Path;
 use std::process::{Command, Output};
 
 use serde_json::Value;
-use sockbench::schema::soak::{SoakRun, Verdict};
+use sockbench::schema::soak::{SoakRun, SoakVerdict};
 
 mod common;
 
@@ -59,7 +59,7 @@ fn each_leak_fixture_is_caught_as_the_resource_it_leaks() {
     assert_eq!(o.status.code(), Some(1), "{stdout}");
     for (file, resource) in &leaks {
         let t = run.targets.iter().find(|t| &t.name == file).unwrap();
-        assert_eq!(t.verdict, Verdict::Leak, "{file}: {}", t.summary);
+        assert_eq!(t.verdict, SoakVerdict::Leak, "{file}: {}", t.summary);
         assert_eq!(t.wrong_total, 0, "{file}: {:?}", t.wrong);
         let flagged: Vec<&str> = t
             .trends
@@ -95,13 +95,13 @@ fn every_back_end_and_the_peer_soak_flat() {
         sockbench::serve::backends::names().len() + 1
     );
     for t in &run.targets {
-        if t.verdict == Verdict::Unavailable {
+        if t.verdict == SoakVerdict::Unavailable {
             // Said with its reason, never judged flat.
             assert!(t.summary.contains("unavailable"), "{}", t.summary);
             assert!(t.trends.is_empty());
             continue;
         }
-        assert_eq!(t.verdict, Verdict::Flat, "{}: {}", t.name, t.summary);
+        assert_eq!(t.verdict, SoakVerdict::Flat, "{}: {}", t.name, t.summary);
         assert_eq!(t.trends.len(), 3, "{}", t.name);
         assert!(t.samples.len() >= 15, "{}: {}", t.name, t.samples.len());
         // The whole mix ran, not just echoes.
@@ -127,7 +127,7 @@ fn a_wrong_reply_fails_the_soak_and_so_does_bad_input() {
     );
     assert_eq!(o.status.code(), Some(1));
     let t = &run.targets[0];
-    assert_eq!(t.verdict, Verdict::Wrong, "{}", t.summary);
+    assert_eq!(t.verdict, SoakVerdict::Wrong, "{}", t.summary);
     assert!(
         t.wrong.iter().any(|w| w.contains("md5_mismatch")),
         "{:?}",

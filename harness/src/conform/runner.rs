@@ -307,7 +307,7 @@ fn run_job(
     result
 }
 
-enum Verdict {
+enum Finish {
     Done(Result<(), CaseError>),
     Panicked(String),
     TimedOut(Duration),
@@ -321,7 +321,7 @@ fn execute(
     instance: Instance,
     log: &WireLog,
     seed: u64,
-) -> (Verdict, Option<Instance>) {
+) -> (Finish, Option<Instance>) {
     let (tx, rx) = mpsc::channel();
     let pid = instance.pid.filter(|_| instance.spawned.is_some());
     let run = case.run;
@@ -338,8 +338,8 @@ fn execute(
                 ctx.concurrent = instance.concurrent;
                 ctx.server = instance.spawned.as_mut();
                 match catch_unwind(AssertUnwindSafe(|| run(&mut ctx))) {
-                    Ok(r) => Verdict::Done(r),
-                    Err(p) => Verdict::Panicked(
+                    Ok(r) => Finish::Done(r),
+                    Err(p) => Finish::Panicked(
                         p.downcast_ref::<String>()
                             .cloned()
                             .or_else(|| p.downcast_ref::<&str>().map(|s| (*s).to_owned()))
@@ -351,7 +351,7 @@ fn execute(
         });
     if let Err(e) = spawned {
         return (
-            Verdict::Done(Err(CaseError::Harness(format!(
+            Finish::Done(Err(CaseError::Harness(format!(
                 "cannot start a case thread: {e}"
             )))),
             None,
@@ -365,32 +365,32 @@ fn execute(
             }
             // The case's waits end once the server is gone; give it a moment.
             let instance = rx.recv_timeout(Duration::from_secs(5)).ok().map(|(_, i)| i);
-            (Verdict::TimedOut(case.timeout), instance)
+            (Finish::TimedOut(case.timeout), instance)
         }
     }
 }
 
-fn apply(result: &mut CaseRun, verdict: Verdict) {
+fn apply(result: &mut CaseRun, verdict: Finish) {
     match verdict {
-        Verdict::Done(Ok(())) => result.outcome = Outcome::Pass,
-        Verdict::Done(Err(CaseError::Fail(f))) => {
+        Finish::Done(Ok(())) => result.outcome = Outcome::Pass,
+        Finish::Done(Err(CaseError::Fail(f))) => {
             result.outcome = Outcome::Fail;
             result.expected = Some(f.expected);
             result.actual = Some(f.actual);
         }
-        Verdict::Done(Err(CaseError::Unsupported(why))) => {
+        Finish::Done(Err(CaseError::Unsupported(why))) => {
             result.outcome = Outcome::Unsupported;
             result.reason = Some(why);
         }
-        Verdict::Done(Err(CaseError::Harness(why))) => {
+        Finish::Done(Err(CaseError::Harness(why))) => {
             result.outcome = Outcome::HarnessError;
             result.reason = Some(why);
         }
-        Verdict::Panicked(msg) => {
+        Finish::Panicked(msg) => {
             result.outcome = Outcome::HarnessError;
             result.reason = Some(format!("the case panicked: {msg}"));
         }
-        Verdict::TimedOut(limit) => {
+        Finish::TimedOut(limit) => {
             result.outcome = Outcome::Timeout;
             result.reason = Some(format!(
                 "no verdict within the case's deadline of {limit:?}; the server was killed"

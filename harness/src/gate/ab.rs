@@ -9,7 +9,9 @@ use std::process::Command;
 
 use anyhow::{Context, Result, bail};
 
-use super::{Row, Tolerances, Verdict, batched, counter_row, exact_counts, not_the_server};
+use crate::analysis::gate::{
+    GateVerdict, Row, Tolerances, batched, counter_row, exact_counts, not_the_server,
+};
 use crate::measure::stats::Summary;
 use crate::schema::bench::{BenchRun, Status};
 
@@ -200,7 +202,7 @@ pub fn paired(pairs: &[(BenchRun, BenchRun)], tol: Tolerances) -> Vec<Row> {
                 baseline: "-".into(),
                 current: "-".into(),
                 change: None,
-                verdict: Verdict::Ungated,
+                verdict: GateVerdict::Ungated,
                 note: why.into(),
             });
             continue;
@@ -228,13 +230,13 @@ pub fn paired(pairs: &[(BenchRun, BenchRun)], tol: Tolerances) -> Vec<Row> {
             ratios.len()
         );
         let verdict = if s.median < 1.0 - tol.timing && s.max < 1.0 {
-            Verdict::Regression
+            GateVerdict::Regression
         } else if s.median < 1.0 - tol.timing / 2.0 {
-            Verdict::Warning
+            GateVerdict::Warning
         } else if s.median > 1.0 + tol.timing && s.min > 1.0 {
-            Verdict::Improved
+            GateVerdict::Improved
         } else {
-            Verdict::Pass
+            GateVerdict::Pass
         };
         rows.push(Row {
             metric,

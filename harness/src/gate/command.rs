@@ -6,7 +6,8 @@ use std::process::{Command, ExitCode};
 use anyhow::{Context, Result, bail};
 use clap::Args;
 
-use super::{Inputs, Tolerances, Verdict, compare, markdown};
+use crate::analysis::gate::{GateVerdict, Inputs, Tolerances, compare};
+use crate::report::gate_md::markdown;
 use crate::schema::bench::BenchRun;
 use crate::schema::conform::KnownFailing;
 
@@ -136,7 +137,7 @@ fn run(args: &GateArgs) -> Result<ExitCode> {
                 }
             }
         }
-        super::confirm(runs)
+        crate::analysis::gate::confirm(runs)
     };
     let md = markdown(&rows);
     if let Some(p) = &args.summary {
@@ -144,7 +145,7 @@ fn run(args: &GateArgs) -> Result<ExitCode> {
     }
     for r in rows
         .iter()
-        .filter(|r| matches!(r.verdict, Verdict::Regression | Verdict::Warning))
+        .filter(|r| matches!(r.verdict, GateVerdict::Regression | GateVerdict::Warning))
     {
         let change = r
             .change
@@ -158,16 +159,16 @@ fn run(args: &GateArgs) -> Result<ExitCode> {
             r.note
         );
     }
-    for (why, n) in super::ungated_reasons(&rows) {
+    for (why, n) in crate::analysis::gate::ungated_reasons(&rows) {
         println!("not gated  {n} metric(s): {why}");
     }
-    let count = |v: Verdict| rows.iter().filter(|r| r.verdict == v).count();
-    let regressions = count(Verdict::Regression);
+    let count = |v: GateVerdict| rows.iter().filter(|r| r.verdict == v).count();
+    let regressions = count(GateVerdict::Regression);
     println!(
         "gate: {} metrics, {regressions} regression(s), {} warning(s), {} not gated: {}",
         rows.len(),
-        count(Verdict::Warning),
-        count(Verdict::Ungated),
+        count(GateVerdict::Warning),
+        count(GateVerdict::Ungated),
         if regressions == 0 { "pass" } else { "FAIL" }
     );
     Ok(if regressions == 0 {
@@ -226,7 +227,7 @@ pub fn baseline(args: BaselineArgs) -> Result<()> {
             out.join("results.json"),
         )?)?);
     }
-    let pooled = super::pool::pool(runs).context("no runs")?;
+    let pooled = crate::analysis::pool::pool(runs).context("no runs")?;
     crate::bench::command::write_reports(&pooled, &args.out)?;
     eprintln!("baseline: conform --backend all");
     let status = Command::new(&exe)

@@ -8,7 +8,7 @@ use std::process::Command;
 
 use anyhow::{Context, Result, bail};
 
-use super::{Row, Verdict, is_timing};
+use crate::analysis::gate::{GateVerdict, Row, is_timing};
 use crate::schema::bench::{BenchRun, Mode};
 
 /// What a confirming run re-measures: `--only` entries and the back-ends.
@@ -30,7 +30,7 @@ pub fn plan(rows: &[Row], backend: impl Fn(&str) -> bool) -> Plan {
     let mut p = Plan::default();
     for r in rows
         .iter()
-        .filter(|r| r.verdict == Verdict::Regression && is_timing(&r.metric))
+        .filter(|r| r.verdict == GateVerdict::Regression && is_timing(&r.metric))
     {
         let head = r.metric.split(": ").next().unwrap_or("");
         let words: Vec<&str> = head.split(' ').collect();
@@ -120,7 +120,7 @@ pub fn run(plan: &Plan, current: &BenchRun, out: &Path) -> Result<PathBuf> {
 mod tests {
     use super::*;
 
-    fn row(metric: &str, verdict: Verdict) -> Row {
+    fn row(metric: &str, verdict: GateVerdict) -> Row {
         Row {
             metric: metric.into(),
             baseline: String::new(),
@@ -134,20 +134,23 @@ mod tests {
     #[test]
     fn plans_only_the_timing_regressions_of_back_ends() {
         let rows = [
-            row("echo rr/64B/16c mio: ratio to ceiling", Verdict::Regression),
+            row(
+                "echo rr/64B/16c mio: ratio to ceiling",
+                GateVerdict::Regression,
+            ),
             row(
                 "echo rr/64B/16c tokio: ratio to ceiling",
-                Verdict::Regression,
+                GateVerdict::Regression,
             ),
-            row("udp 64B peer: ratio to ceiling", Verdict::Regression),
-            row("echo rr/64B/1c mio: ratio to ceiling", Verdict::Warning),
+            row("udp 64B peer: ratio to ceiling", GateVerdict::Regression),
+            row("echo rr/64B/1c mio: ratio to ceiling", GateVerdict::Warning),
             row(
                 "echo rr/64B/1c mio: server writes/frame",
-                Verdict::Regression,
+                GateVerdict::Regression,
             ),
             row(
                 "codec decode one 64 B frame: speed-up over the alternative",
-                Verdict::Regression,
+                GateVerdict::Regression,
             ),
         ];
         let p = plan(&rows, |t| t != "peer");

@@ -76,7 +76,7 @@ impl Reporter<BenchRun> for BenchHtml {
             escape(run.mode.as_str())
         )?;
         // The verdict first, as in report.md.
-        let verdict = super::verdict::markdown(run);
+        let verdict = super::verdict_md::markdown(run);
         if !verdict.is_empty() {
             writeln!(s, "<h2>Verdict</h2>")?;
             let body = verdict.trim_start_matches("## Verdict\n");

@@ -5,6 +5,7 @@ use std::fmt::Write;
 use anyhow::Result;
 
 use super::Reporter;
+use crate::analysis::{SUSPECT, suspect};
 use crate::schema::bench::{BenchRun, Measurement, Scenario, Status};
 
 /// report.md.
@@ -21,10 +22,6 @@ pub fn si(v: f64) -> String {
     }
 }
 
-/// A ratio above this says the ceiling is not one: the target beat the
-/// bare path it was measured against.
-pub const SUSPECT: f64 = 1.05;
-
 /// One result cell: median, spread as CV, ratio to its ceiling.
 pub fn cell(m: Option<&Measurement>) -> String {
     match m {
@@ -37,7 +34,7 @@ pub fn cell(m: Option<&Measurement>) -> String {
                 format!(
                     " · {:.2}×{}",
                     r.median,
-                    if r.median > SUSPECT {
+                    if suspect(r.median) {
                         " (suspect ceiling)"
                     } else {
                         ""
@@ -111,7 +108,7 @@ impl Reporter<BenchRun> for BenchMarkdown {
                 u.name, u.reason
             )?;
         }
-        let verdict = super::verdict::markdown(run);
+        let verdict = super::verdict_md::markdown(run);
         if !verdict.is_empty() {
             writeln!(s)?;
             write!(s, "{verdict}")?;
@@ -119,7 +116,7 @@ impl Reporter<BenchRun> for BenchMarkdown {
         let suspects: Vec<String> = run
             .results
             .iter()
-            .filter(|m| m.ratio.is_some_and(|r| r.median > SUSPECT))
+            .filter(|m| m.ratio.is_some_and(|r| suspect(r.median)))
             .map(|m| format!("{} {} on {}", m.scenario, m.key, m.target))
             .collect();
         if !suspects.is_empty() {
@@ -550,7 +547,7 @@ fn capacity_cell(m: Option<&Measurement>) -> String {
             let mut out = si(m.value.median);
             if let Some(r) = m.ratio {
                 out.push_str(&format!(" · {:.2}×", r.median));
-                if r.median > SUSPECT {
+                if suspect(r.median) {
                     out.push_str(" (suspect ceiling)");
                 }
             }

@@ -7,11 +7,12 @@ pub mod charts;
 pub mod command;
 pub mod conform_html;
 pub mod conform_md;
+pub mod gate_md;
 pub mod junit;
 pub mod robustness_md;
 pub mod soak_html;
 pub mod soak_md;
-pub mod verdict;
+pub mod verdict_md;
 
 use std::path::{Path, PathBuf};
 

@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 use anyhow::Result;
 
 use super::Reporter;
-use crate::schema::soak::{SoakRun, SoakTarget, Verdict, rate};
+use crate::schema::soak::{SoakRun, SoakTarget, SoakVerdict, rate};
 
 /// The Markdown report.
 pub struct Markdown;
@@ -90,10 +90,10 @@ pub fn table(run: &SoakRun) -> String {
             t.ops.values().sum::<u64>(),
             t.wrong_total,
             match t.verdict {
-                Verdict::Flat => "flat",
-                Verdict::Leak => "LEAK",
-                Verdict::Wrong => "WRONG",
-                Verdict::Unavailable => "not run",
+                SoakVerdict::Flat => "flat",
+                SoakVerdict::Leak => "LEAK",
+                SoakVerdict::Wrong => "WRONG",
+                SoakVerdict::Unavailable => "not run",
             }
         );
     }

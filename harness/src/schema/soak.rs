@@ -38,14 +38,14 @@ impl SoakRun {
     pub fn passed(&self) -> bool {
         self.targets
             .iter()
-            .all(|t| matches!(t.verdict, Verdict::Flat | Verdict::Unavailable))
+            .all(|t| matches!(t.verdict, SoakVerdict::Flat | SoakVerdict::Unavailable))
     }
 }
 
 /// What a soak concluded about one target.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
-pub enum Verdict {
+pub enum SoakVerdict {
     /// Every resource flat, every reply right.
     Flat,
     /// A resource grew past its threshold.
@@ -68,7 +68,7 @@ pub struct SoakTarget {
     /// The process sampled.
     pub pid: u32,
     /// The verdict.
-    pub verdict: Verdict,
+    pub verdict: SoakVerdict,
     /// One line: what leaked and how fast, or what was wrong, or "flat".
     pub summary: String,
     /// One fitted trend per resource.

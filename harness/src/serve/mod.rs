@@ -14,7 +14,7 @@ use signal_hook::consts::{SIGINT, SIGTERM, SIGXFSZ};
 use sockbench_core::sockets::{Sharing, bind_tcp, bind_udp};
 use sockbench_core::{Server, ServerConfig, ServerContext, Storage};
 
-use crate::serve::ready::Ready;
+use crate::serve::ready::ReadyLine;
 
 /// Everything `serve` needs, as parsed from its flags.
 #[derive(Debug, Clone)]
@@ -77,7 +77,7 @@ pub fn serve(opts: ServeOptions) -> Result<()> {
     );
     install_signals(&ctx)?;
 
-    let ready = Ready {
+    let ready = ReadyLine {
         backend: backend.name().to_owned(),
         tcp: tcp.local_addr()?,
         udp: udp.local_addr()?,

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 /// `{"backend":"mio","tcp":"127.0.0.1:40123","udp":"127.0.0.1:40124","pid":4242,...}`
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Ready {
+pub struct ReadyLine {
     /// The back-end's name (any string for outside servers).
     pub backend: String,
     /// Where TCP listens.

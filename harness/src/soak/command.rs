@@ -18,7 +18,7 @@ use crate::report::soak_html::Html;
 use crate::report::soak_md::Markdown;
 use crate::report::{Json, write_all};
 use crate::schema::machine::Machine;
-use crate::schema::soak::{SCHEMA, Sample, SoakRun, SoakTarget, Verdict, rate};
+use crate::schema::soak::{SCHEMA, Sample, SoakRun, SoakTarget, SoakVerdict, rate};
 use crate::target::{Spawned, TargetSpec, command_for};
 
 /// Flags of `sockbench soak`.
@@ -181,12 +181,12 @@ pub fn main(args: SoakArgs) -> Result<ExitCode> {
     })
 }
 
-fn verdict(v: Verdict) -> &'static str {
+fn verdict(v: SoakVerdict) -> &'static str {
     match v {
-        Verdict::Flat => "FLAT",
-        Verdict::Leak => "LEAK",
-        Verdict::Wrong => "WRONG",
-        Verdict::Unavailable => "N/A",
+        SoakVerdict::Flat => "FLAT",
+        SoakVerdict::Leak => "LEAK",
+        SoakVerdict::Wrong => "WRONG",
+        SoakVerdict::Unavailable => "N/A",
     }
 }
 
@@ -282,7 +282,7 @@ fn soak(r: &mut Ready, start_at: Instant, warmup: Duration) -> SoakTarget {
             kind: kind.into(),
             detail,
             pid: 0,
-            verdict: Verdict::Unavailable,
+            verdict: SoakVerdict::Unavailable,
             summary: why.clone(),
             trends: Vec::new(),
             ops: Default::default(),
@@ -375,7 +375,7 @@ fn soak(r: &mut Ready, start_at: Instant, warmup: Duration) -> SoakTarget {
         .collect();
     let (verdict, summary) = if wrong_total > 0 {
         (
-            Verdict::Wrong,
+            SoakVerdict::Wrong,
             format!(
                 "{wrong_total} wrong or missing repl{}; first: {}",
                 if wrong_total == 1 { "y" } else { "ies" },
@@ -383,14 +383,14 @@ fn soak(r: &mut Ready, start_at: Instant, warmup: Duration) -> SoakTarget {
             ),
         )
     } else if !leaks.is_empty() {
-        (Verdict::Leak, format!("leak: {}", leaks.join("; ")))
+        (SoakVerdict::Leak, format!("leak: {}", leaks.join("; ")))
     } else if trends.len() < LIMITS.len() {
         (
-            Verdict::Wrong,
+            SoakVerdict::Wrong,
             "too few samples after the warm-up to judge".into(),
         )
     } else {
-        (Verdict::Flat, "flat, every reply correct".into())
+        (SoakVerdict::Flat, "flat, every reply correct".into())
     };
     SoakTarget {
         name: r.spec.name(),

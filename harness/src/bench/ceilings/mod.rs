@@ -52,7 +52,7 @@ pub fn serve(strategy: &str, align: usize) -> anyhow::Result<()> {
     } else {
         UdpCeiling::start_plain(None)?
     };
-    let ready = crate::serve::ready::Ready {
+    let ready = crate::serve::ready::ReadyLine {
         backend: format!("ceiling-{}", kind.flag()),
         tcp: tcp.addr,
         udp: udp.addr,

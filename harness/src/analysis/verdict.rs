@@ -21,7 +21,7 @@ pub const CONFIDENCE: f64 = 0.95;
 
 /// One workload's verdict.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Verdict {
+pub struct WorkloadVerdict {
     /// What is measured, e.g. `request-response, small bodies`.
     pub workload: &'static str,
     /// Configurations pooled (those every ranked target completed).
@@ -42,7 +42,7 @@ pub struct Verdict {
     pub none_met: Option<usize>,
 }
 
-impl Verdict {
+impl WorkloadVerdict {
     /// True when the repetitions do not separate best from runner-up.
     pub fn tie(&self) -> bool {
         self.runner_up.is_some() && self.confidence < CONFIDENCE
@@ -81,7 +81,7 @@ const WORKLOADS: [Workload; 7] = [
 const UDP: (&str, Scenario) = ("UDP echo, loss-free rate", Scenario::Udp);
 
 /// Every workload the run measured.
-pub fn verdicts(run: &BenchRun) -> Vec<Verdict> {
+pub fn verdicts(run: &BenchRun) -> Vec<WorkloadVerdict> {
     let mut rng = rand::rngs::StdRng::seed_from_u64(run.seed);
     let mut out = Vec::new();
     let all = WORKLOADS
@@ -114,7 +114,7 @@ fn judge(
     results: &[&Measurement],
     run: &BenchRun,
     rng: &mut impl Rng,
-) -> Option<Verdict> {
+) -> Option<WorkloadVerdict> {
     let mut keys: Vec<&str> = results.iter().map(|m| m.key.as_str()).collect();
     keys.sort_unstable();
     keys.dedup();
@@ -166,7 +166,7 @@ fn judge(
                 .count()
         };
         let most = targets.iter().copied().max_by_key(|t| met(t))?;
-        return Some(Verdict {
+        return Some(WorkloadVerdict {
             workload,
             configs: common.len(),
             best: most.into(),
@@ -178,7 +178,7 @@ fn judge(
         });
     }
     let Some(&(second, second_score)) = scored.get(1) else {
-        return Some(Verdict {
+        return Some(WorkloadVerdict {
             workload,
             configs: common.len(),
             best: best.into(),
@@ -240,7 +240,7 @@ fn judge(
         ),
         None => why,
     };
-    Some(Verdict {
+    Some(WorkloadVerdict {
         workload,
         configs: common.len(),
         best: best.into(),
@@ -316,66 +316,11 @@ fn explain(ms: &[&Measurement]) -> (Option<f64>, Option<f64>) {
     (g(&cpu), g(&calls))
 }
 
-/// The verdict table in Markdown, for the top of report.md (and, through
-/// it, index.html).
-pub fn markdown(run: &BenchRun) -> String {
-    let vs = verdicts(run);
-    if vs.is_empty() {
-        return String::new();
-    }
-    let mut s = String::from(
-        "## Verdict\n\n| workload | best | margin over the runner-up | what explains it |\n|---|---|---|---|\n",
-    );
-    for v in &vs {
-        if let Some(met) = v.none_met {
-            s.push_str(&format!(
-                "| {} ({} configurations) | none | no target met it in every configuration: not ranked (most: {}, {met} of {}) | - |\n",
-                v.workload, v.configs, v.best, v.configs
-            ));
-            continue;
-        }
-        let pct = |m: f64| {
-            if m.is_finite() {
-                format!("{:+.0}%", m * 100.0)
-            } else {
-                "the runner-up has none in some configuration".to_owned()
-            }
-        };
-        let margin = match &v.runner_up {
-            None => "the only target".to_owned(),
-            // Shares shown rounded down, so a tie never reads "95%".
-            Some(r) if v.tie() => format!(
-                "**tie** with {r} ({}, ahead in {:.0}% of resamples)",
-                pct(v.margin),
-                (v.confidence * 100.0).floor()
-            ),
-            Some(r) => format!(
-                "{} over {r} (ahead in {:.0}% of resamples)",
-                pct(v.margin),
-                (v.confidence * 100.0).floor()
-            ),
-        };
-        s.push_str(&format!(
-            "| {} ({} configuration{}) | {} | {} | {} |\n",
-            v.workload,
-            v.configs,
-            if v.configs == 1 { "" } else { "s" },
-            v.best,
-            margin,
-            if v.why.is_empty() { "-" } else { &v.why }
-        ));
-    }
-    s.push_str(&format!(
-        "\nScore: the geometric mean over the workload's configurations of each target's median. A tie: the best led the runner-up in fewer than {:.0}% of {} bootstrap resamples of the repetitions.\n",
-        CONFIDENCE * 100.0,
-        RESAMPLES
-    ));
-    s
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    // The table is drawn by the report; these tests read the judgement through it.
+    use crate::report::verdict_md::markdown;
     use crate::schema::bench::BenchTarget;
 
     fn run_with(reps: &[(&str, &str, [f64; 5])]) -> BenchRun {

@@ -2,6 +2,7 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
@@ -95,6 +96,159 @@ pub enum Command {
     },
 }
 
+impl Command {
+    /// The subcommand's name, as typed.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Command::Serve(_) => "serve",
+            Command::Conform(_) => "conform",
+            Command::Bench(_) => "bench",
+            Command::Explore(_) => "explore",
+            Command::Replay(_) => "replay",
+            Command::Load(_) => "load",
+            Command::Soak(_) => "soak",
+            Command::Proxy(_) => "proxy",
+            Command::Merge(_) => "merge",
+            Command::Report(_) => "report",
+            Command::Gate(_) => "gate",
+            Command::Baseline(_) => "baseline",
+            Command::Completions { .. } => "completions",
+            Command::Man { .. } => "man",
+            Command::FuzzCorpus { .. } => "fuzz-corpus",
+            Command::UdpProbe(_) => "udp-probe",
+            Command::Ceiling { .. } => "ceiling",
+        }
+    }
+}
+
+/// Parses the command line. Help and version print and exit 0; a bad flag
+/// is one line naming it, for a person at the terminal, and exit 2.
+pub fn parse() -> Result<Cli, ExitCode> {
+    use clap::Parser as _;
+    use clap::error::ErrorKind;
+    let e = match Cli::try_parse() {
+        Ok(cli) => return Ok(cli),
+        Err(e) => e,
+    };
+    if matches!(
+        e.kind(),
+        ErrorKind::DisplayHelp
+            | ErrorKind::DisplayVersion
+            | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+    ) {
+        e.exit();
+    }
+    // clap lists what is missing on the lines after "...:"; they join the
+    // first one, up to the blank line before the usage.
+    let text = e.render().to_string();
+    let line: Vec<&str> = text
+        .lines()
+        .take_while(|l| !l.trim().is_empty())
+        .map(str::trim)
+        .collect();
+    eprintln!(
+        "sockbench: {}",
+        line.join(" ").trim_start_matches("error: ")
+    );
+    Err(ExitCode::from(2))
+}
+
+/// Logs on stderr at the level `-q`/`-v` ask for (`SOCKBENCH_LOG` overrides).
+pub fn init_logging(cli: &Cli) {
+    let level = match (cli.quiet, cli.verbose) {
+        (true, _) => "warn",
+        (false, 0) => "info",
+        (false, 1) => "debug",
+        (false, _) => "trace",
+    };
+    env_logger::Builder::from_env(env_logger::Env::new().filter_or("SOCKBENCH_LOG", level))
+        .format_target(false)
+        .init();
+}
+
+/// The exit code of a command that failed: 2 for unusable input or a
+/// target that cannot be used (most commands, and a back-end this machine
+/// cannot serve); 1 where the failure is the run's own (writing reports,
+/// serving).
+pub fn error_code(command: &str, e: &anyhow::Error) -> u8 {
+    match command {
+        "serve"
+            if matches!(
+                e.downcast_ref(),
+                Some(Error::Unavailable { .. } | Error::Invalid { .. })
+            ) =>
+        {
+            2
+        }
+        "serve" | "report" | "baseline" | "completions" | "man" | "fuzz-corpus" | "udp-probe"
+        | "ceiling" => 1,
+        _ => 2,
+    }
+}
+
+/// `sockbench serve`: checks the flags (exit 2 on a bad one), then serves.
+pub fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
+    crate::serve::serve(args.options()?)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `sockbench completions SHELL`.
+pub fn completions_command(shell: clap_complete::Shell) -> anyhow::Result<ExitCode> {
+    let mut text = Vec::new();
+    completions(shell, &mut text);
+    print_all(&text)
+}
+
+/// `sockbench man [--dir DIR]`.
+pub fn man_command(dir: Option<&std::path::Path>) -> anyhow::Result<ExitCode> {
+    let mut text = Vec::new();
+    man(dir, &mut text)?;
+    print_all(&text)
+}
+
+/// Writes `text` to stdout; a reader that went away (`| head`) is not an error.
+fn print_all(text: &[u8]) -> anyhow::Result<ExitCode> {
+    use std::io::Write as _;
+    match std::io::stdout().lock().write_all(text) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
+        _ => Ok(ExitCode::SUCCESS),
+    }
+}
+
+/// `sockbench fuzz-corpus DIR`: the golden vectors' streams, one file
+/// each, for `just fuzz`.
+pub fn fuzz_corpus(dir: &std::path::Path) -> anyhow::Result<ExitCode> {
+    let text = std::fs::read_to_string("fixtures/wire/vectors.json")?;
+    let vectors = sockbench_wire::vectors::parse(&text)?;
+    std::fs::create_dir_all(dir)?;
+    for (i, v) in vectors.iter().enumerate() {
+        let bytes = sockbench_wire::vectors::assemble(&v.input)?;
+        // The fuzz targets read their first byte as settings: 0 is the protocol's defaults.
+        std::fs::write(
+            dir.join(format!("vector-{i:02}")),
+            [&[0u8][..], &bytes].concat(),
+        )?;
+    }
+    println!("{} seeds in {}", vectors.len(), dir.display());
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `sockbench udp-probe`: one sequenced probe, its summary as one JSON line.
+pub fn udp_probe(args: &UdpProbeArgs) -> anyhow::Result<ExitCode> {
+    let probe = crate::udp::seq::Probe {
+        size: args.size,
+        rate: args.rate,
+        duration: Duration::from_millis(args.ms),
+        drain: Duration::from_millis(200),
+    };
+    let r = crate::udp::seq::run(args.to, &probe)?;
+    println!(
+        "{}",
+        serde_json::to_string(&crate::schema::udp::ProbeSummary::from(&r))?
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
 /// Writes the completion script for `shell` to `out`.
 pub fn completions(shell: clap_complete::Shell, out: &mut dyn std::io::Write) {
     let mut cmd = <Cli as clap::CommandFactory>::command();
@@ -186,19 +340,21 @@ impl ServeArgs {
         let max_header = u32::try_from(self.max_header)
             .ok()
             .filter(|&n| n > 0)
-            .ok_or_else(|| {
-                Error::Invalid(format!(
-                    "--max-header {} is outside 1..=4294967295",
-                    self.max_header
-                ))
+            .ok_or_else(|| Error::Invalid {
+                input: format!("--max-header {}", self.max_header),
+                why: "outside 1..=4294967295".into(),
             })?;
         if self.max_connections == 0 {
-            return Err(Error::Invalid(
-                "--max-connections must be at least 1".into(),
-            ));
+            return Err(Error::Invalid {
+                input: "--max-connections".into(),
+                why: "must be at least 1".into(),
+            });
         }
         if self.workers == Some(0) {
-            return Err(Error::Invalid("--workers must be at least 1".into()));
+            return Err(Error::Invalid {
+                input: "--workers".into(),
+                why: "must be at least 1".into(),
+            });
         }
         Ok(ServeOptions {
             backend: self.backend,

@@ -16,9 +16,20 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// A server could not be reached at all.
+    #[error("{addr} cannot be reached: {reason}")]
+    Unreachable {
+        /// Where it was looked for.
+        addr: std::net::SocketAddr,
+        /// Why not (the connect error, or what the preflight got).
+        reason: String,
+    },
     /// The server under test closed, answered wrongly or broke the protocol.
-    #[error("{0}")]
-    Target(String),
+    #[error("{what}")]
+    Misbehaved {
+        /// What it did, in the user's terms.
+        what: String,
+    },
     /// Nothing came within the deadline.
     #[error("{what}: nothing within {after:?}")]
     Timeout {
@@ -37,11 +48,21 @@ pub enum Error {
     },
     /// Something this machine lacks (root, a tool, a kernel feature): the
     /// check that needs it is reported as not run, with this reason.
-    #[error("{0}")]
-    Unavailable(String),
+    #[error("{what} is unavailable here: {why}")]
+    Unavailable {
+        /// What cannot run ("back-end uring", "netem mode").
+        what: String,
+        /// Why, and what would fix it.
+        why: String,
+    },
     /// An input the harness cannot use (a malformed value or file).
-    #[error("{0}")]
-    Invalid(String),
+    #[error("{input}: {why}")]
+    Invalid {
+        /// The flag or file.
+        input: String,
+        /// What is wrong with it.
+        why: String,
+    },
     /// The framed client's own error.
     #[error(transparent)]
     Client(#[from] crate::peer::client::ClientError),

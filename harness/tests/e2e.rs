@@ -54,7 +54,8 @@ fn stats_counts_exactly(backend: &str) {
 
 /// "--storage defaults to a fresh temporary directory removed at exit."
 fn sigterm_when_idle_removes_default_storage(backend: &str) {
-    let mut proc = sockbench::target::Spawned::backend(common::exe(), backend, &[], T).unwrap();
+    let mut proc =
+        sockbench::target::process::Spawned::backend(common::exe(), backend, &[], T).unwrap();
     let mut c =
         sockbench::peer::client::Client::connect(proc.ready.tcp, Default::default(), T).unwrap();
     let r = c
@@ -338,3 +339,4 @@ fn uring_counts_its_enters_and_submissions() {
         d("syscalls")
     );
 }
+

@@ -9,7 +9,7 @@ use std::path::Path;
 use std::process::{Command, Output};
 
 use serde_json::Value;
-use sockbench::target::Spawned;
+use sockbench::target::process::Spawned;
 
 mod common;
 
@@ -261,7 +261,7 @@ fn bad_input_is_one_line_and_exit_2() {
     for (args, says) in [
         (
             vec!["explore", "--tcp", "127.0.0.1:1"],
-            "cannot reach 127.0.0.1:1",
+            "127.0.0.1:1 cannot be reached",
         ),
         (vec!["explore", "--backend", "nosuch"], "unknown back-end"),
         (vec!["explore"], "required"),

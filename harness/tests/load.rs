@@ -338,7 +338,7 @@ fn load_and_bench_reach_a_server_in_another_network_namespace() {
         "--udp",
         &bind,
     ]);
-    let server = sockbench::target::Spawned::start(cmd, common::T).unwrap();
+    let server = sockbench::target::process::Spawned::start(cmd, common::T).unwrap();
     let (tcp, udp) = (server.ready.tcp.to_string(), server.ready.udp.to_string());
     assert!(tcp.starts_with("10.250."), "{tcp}");
     let r = load_json(

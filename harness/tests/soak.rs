@@ -114,6 +114,23 @@ fn every_back_end_and_the_peer_soak_flat() {
             );
         }
     }
+    // `sockbench report` draws a soak's results.json as the soak did.
+    let again = tempfile::tempdir().unwrap();
+    let r = std::process::Command::new(common::exe())
+        .args(["report", "--in"])
+        .arg(out.path().join("results.json"))
+        .arg("--out")
+        .arg(again.path())
+        .output()
+        .unwrap();
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    for doc in ["report.md", "index.html"] {
+        assert_eq!(
+            std::fs::read_to_string(again.path().join(doc)).unwrap(),
+            std::fs::read_to_string(out.path().join(doc)).unwrap(),
+            "{doc} regenerated from the soak's results.json"
+        );
+    }
 }
 
 #[test]

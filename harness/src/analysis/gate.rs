@@ -139,6 +139,12 @@ impl Inputs {
             match Results::read(&f).map_err(|e| Unusable(e.to_string()))? {
                 Results::Bench(run) => inputs.bench = Some(*run),
                 Results::Conform(run) => inputs.conform = Some(*run),
+                Results::Soak(_) => {
+                    return Err(Unusable(format!(
+                        "{}: a soak's results are judged by the soak itself, not gated",
+                        f.display()
+                    )));
+                }
             }
         }
         Ok(inputs)
@@ -272,8 +278,8 @@ fn timing(m: &Measurement) -> (Summary, &'static str) {
 
 /// Why this comparison's timings are not gated, if they are not: turned
 /// off, or measured on two machines. Ratios to ceilings cancel much of a
-/// machine, not its wake-up latency: the same build's request-response
-/// ratios fell by half between the baseline's machine and a CI run.
+/// machine, not its wake-up latency, which moves request-response ratios
+/// from one machine to another.
 pub fn timing_off(base: &BenchRun, cur: &BenchRun, tol: Tolerances) -> Option<String> {
     let (b, c) = (&base.machine, &cur.machine);
     if !tol.gate_timing {
@@ -353,8 +359,8 @@ fn bench(base: &BenchRun, cur: &BenchRun, tol: Tolerances) -> Result<Vec<Row>, U
         }
         // A target that served the connections one at a time is measured
         // on one connection's round trip; its ratio to a ceiling serving
-        // them all swings with the machine's wake-up latency (0.27 to 0.009
-        // for the same build). Its one-connection results are gated.
+        // them all swings with the machine's wake-up latency. Its
+        // one-connection results are gated.
         if b.starved > 0 || c.starved > 0 || starved_note(b) {
             rows.push(ungated(
                 "ratio to ceiling",
@@ -382,57 +388,73 @@ fn bench(base: &BenchRun, cur: &BenchRun, tol: Tolerances) -> Result<Vec<Row>, U
             };
             rows.push(timing_row(format!("{name}: {what}"), &bs, &cs, t));
         }
-        if let (Some(bc), Some(cc)) = (b.syscalls, c.syscalls) {
-            for (label, x, y) in [
-                (
-                    "server reads/frame",
-                    bc.server_reads_per_frame,
-                    cc.server_reads_per_frame,
-                ),
-                (
-                    "server writes/frame",
-                    bc.server_writes_per_frame,
-                    cc.server_writes_per_frame,
-                ),
-                (
-                    "driver reads/frame",
-                    bc.driver_reads_per_frame,
-                    cc.driver_reads_per_frame,
-                ),
-                (
-                    "driver writes/frame",
-                    bc.driver_writes_per_frame,
-                    cc.driver_writes_per_frame,
-                ),
-                (
-                    "server syscalls/frame",
-                    bc.server_syscalls_per_frame,
-                    cc.server_syscalls_per_frame,
-                ),
-            ] {
-                if x <= 0.0 {
-                    continue;
-                }
-                let row = counter_row(format!("{name}: {label}"), x, y, tol.counter);
-                // System calls include waits and calls that would block,
-                // whose number timing sets even in request-response.
-                let syscalls = label.starts_with("server syscalls");
-                rows.push(match (exact_counts(b) && !syscalls, syscalls) {
-                    (true, _) => row,
-                    (false, false) => batched(row),
-                    (false, true) => {
-                        let mut row = batched(row);
-                        if row.verdict == GateVerdict::Warning {
-                            row.note = "waits and calls that would block are counted, and \
-                                        timing sets how many: not gated"
-                                .into();
-                        }
-                        row
-                    }
-                });
+        rows.extend(call_rows(&name, b, c, tol));
+    }
+    rows.extend(suspect_rows(cur));
+    rows.extend(codec_rows(base, cur, tol, timing_off.as_deref())?);
+    Ok(rows)
+}
+
+/// The calls-per-frame rows of one measurement: gated where the counts are
+/// exact (request-response), warnings where batching makes them timing's.
+fn call_rows(name: &str, b: &Measurement, c: &Measurement, tol: Tolerances) -> Vec<Row> {
+    let mut rows = Vec::new();
+    if let (Some(bc), Some(cc)) = (b.syscalls, c.syscalls) {
+        for (label, x, y) in [
+            (
+                "server reads/frame",
+                bc.server_reads_per_frame,
+                cc.server_reads_per_frame,
+            ),
+            (
+                "server writes/frame",
+                bc.server_writes_per_frame,
+                cc.server_writes_per_frame,
+            ),
+            (
+                "driver reads/frame",
+                bc.driver_reads_per_frame,
+                cc.driver_reads_per_frame,
+            ),
+            (
+                "driver writes/frame",
+                bc.driver_writes_per_frame,
+                cc.driver_writes_per_frame,
+            ),
+            (
+                "server syscalls/frame",
+                bc.server_syscalls_per_frame,
+                cc.server_syscalls_per_frame,
+            ),
+        ] {
+            if x <= 0.0 {
+                continue;
             }
+            let row = counter_row(format!("{name}: {label}"), x, y, tol.counter);
+            // System calls include waits and calls that would block,
+            // whose number timing sets even in request-response.
+            let syscalls = label.starts_with("server syscalls");
+            rows.push(match (exact_counts(b) && !syscalls, syscalls) {
+                (true, _) => row,
+                (false, false) => batched(row),
+                (false, true) => {
+                    let mut row = batched(row);
+                    if row.verdict == GateVerdict::Warning {
+                        row.note = "waits and calls that would block are counted, and \
+                                    timing sets how many: not gated"
+                            .into();
+                    }
+                    row
+                }
+            });
         }
     }
+    rows
+}
+
+/// A warning row for every result above its ceiling.
+fn suspect_rows(cur: &BenchRun) -> Vec<Row> {
+    let mut rows = Vec::new();
     // A target above its ceiling means the ceiling bounds nothing: every
     // ratio to it is suspect, whichever way it moved.
     for c in &cur.results {
@@ -450,6 +472,18 @@ fn bench(base: &BenchRun, cur: &BenchRun, tol: Tolerances) -> Result<Vec<Row>, U
             });
         }
     }
+    rows
+}
+
+/// The codec's rows: allocations gated, its speed-up over the alternative
+/// timed like any ratio.
+fn codec_rows(
+    base: &BenchRun,
+    cur: &BenchRun,
+    tol: Tolerances,
+    timing_off: Option<&str>,
+) -> Result<Vec<Row>, Unusable> {
+    let mut rows = Vec::new();
     for b in &base.codec {
         let Some(c) = cur.codec.iter().find(|c| c.operation == b.operation) else {
             return Err(Unusable(format!(
@@ -474,14 +508,14 @@ fn bench(base: &BenchRun, cur: &BenchRun, tol: Tolerances) -> Result<Vec<Row>, U
         };
         let metric = format!("codec {}: speed-up over the alternative", b.operation);
         let (rb, rc) = (ratio(b), ratio(c));
-        rows.push(match &timing_off {
+        rows.push(match timing_off {
             Some(why) => Row {
                 metric,
                 baseline: format!("{:.3}", rb.median),
                 current: format!("{:.3}", rc.median),
                 change: None,
                 verdict: GateVerdict::Ungated,
-                note: why.clone(),
+                note: why.to_owned(),
             },
             None => timing_row(metric, &rb, &rc, tol.timing),
         });

@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use super::context::Run;
 use crate::error::Error;
 use crate::schema::bench::{Anchor, Measurement, Mode, Status};
+use crate::target::process::ToolServer;
 
 impl Anchor {
     /// True when our figure falls short of what the anchor says it should reach.
@@ -168,26 +169,13 @@ fn free_port(udp: bool) -> std::io::Result<u16> {
     }
 }
 
-/// A tool's server on the server's CPU, killed when dropped.
-struct ToolServer(std::process::Child);
-
-impl Drop for ToolServer {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 fn start_server(run: &Run<'_>, tool: &str, args: &[String]) -> std::io::Result<ToolServer> {
     let mut cmd = Command::new(tool);
-    cmd.args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
+    cmd.args(args);
     if let Some(p) = run.opts.pin {
         p.pin_server(&mut cmd);
     }
-    Ok(ToolServer(cmd.spawn()?))
+    ToolServer::start(cmd)
 }
 
 /// An outside tool's failure.
@@ -444,7 +432,7 @@ fn udp_ping_pong(run: &Run<'_>) -> anyhow::Result<f64> {
         0,
         run.opts.pin,
     )?;
-    let s = crate::udp::seq::socket_for(c.ready.udp)?;
+    let s = crate::udp::seq::socket_for(c.udp)?;
     s.set_read_timeout(Some(Duration::from_millis(200)))?;
     let msg = [0x5au8; 64];
     let mut buf = [0u8; 128];

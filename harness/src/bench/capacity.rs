@@ -10,7 +10,7 @@ use std::time::Duration;
 use anyhow::Result;
 
 use super::ceilings::Strategy;
-use super::context::{Run, Server, size_label};
+use super::context::{Run, Server, size_label, start};
 use crate::load::engine::{self, OpenLoad, Phases};
 use crate::load::schedule::Arrival;
 use crate::load::search;
@@ -57,7 +57,7 @@ pub fn run(run: &mut Run<'_>) -> Result<()> {
             ) {
                 Ok(e) => measure(
                     &fine,
-                    e.ready.tcp,
+                    e.tcp,
                     &frame,
                     conns,
                     None,
@@ -79,7 +79,7 @@ pub fn run(run: &mut Run<'_>) -> Result<()> {
             let mut measured = Vec::new();
             for (spec, info) in run.targets.clone() {
                 run.step(&format!("capacity {key} on {}", info.name));
-                let m = match Server::start(&spec, &opts.exe, &[], opts.pin) {
+                let m = match start(&spec, opts, &[]) {
                     Ok(server) => measure(
                         &c,
                         server.tcp(),
@@ -144,7 +144,7 @@ enum Judged {
     /// The best window: the ceiling, an upper bound, is measured
     /// optimistically. Judged on the median it lost a step to a
     /// millisecond of hypervisor steal often enough that lucky targets
-    /// beat it (mio 1.68x at 64B/256c in one of five quick runs).
+    /// beat it.
     BestWindow,
 }
 

@@ -7,13 +7,12 @@ use anyhow::{Context, Result, bail};
 use clap::Args;
 
 use super::context::BenchOptions;
-use super::runner::{SCENARIOS, run};
-use crate::report::bench_html::BenchHtml;
-use crate::report::bench_md::BenchMarkdown;
-use crate::report::{Json, write_all};
-use crate::schema::bench::{BenchRun, CapacityParams, Mode, Parameters, Status};
+use super::context::Family;
+use super::runner::run;
+use crate::schema::bench::{CapacityParams, Mode, Parameters, Placement, Status};
 use crate::schema::load::{Plan, Slo};
 use crate::target::TargetSpec;
+use crate::target::args::{Preflight, TargetArgs};
 
 /// The classic-style peer measured in the full run.
 const PEER: &str = "fixtures/peers/server.py";
@@ -25,20 +24,11 @@ pub struct BenchArgs {
     /// 64 MiB upload instead of 1 GiB, no Python peer.
     #[arg(long)]
     pub quick: bool,
-    /// Back-ends to measure: `all` or names (default: all).
-    #[arg(long, num_args = 1.., value_delimiter = ',', value_name = "NAME")]
-    pub backend: Vec<String>,
-    /// Also measure a command obeying the serve contract (`LABEL=CMD` names it).
-    #[arg(long, value_name = "CMD")]
-    pub spawn: Vec<String>,
-    /// Also measure a server already running at this TCP address (perhaps
-    /// on another host): CPU figures come from its `stats` reply's optional
-    /// `process` object, `-` without one.
-    #[arg(long, value_name = "ADDR")]
-    pub tcp: Option<String>,
-    /// The UDP address of the `--tcp` server (without it, UDP is n/a).
-    #[arg(long, value_name = "ADDR", requires = "tcp")]
-    pub udp: Option<String>,
+    /// What to measure (default: every back-end). A `--tcp` server may run
+    /// on another host: CPU figures then come from its `stats` reply's
+    /// optional `process` object, `-` without one.
+    #[command(flatten)]
+    pub target: TargetArgs,
     /// The latency target of the capacity search: p50, p90, p99 or p999 and
     /// a bound in us or ms.
     #[arg(long, default_value = "p99=1ms")]
@@ -47,8 +37,8 @@ pub struct BenchArgs {
     #[arg(long)]
     pub no_peer: bool,
     /// Scenario families to run (default: all): capacity, echo, upload, udp, many, codec.
-    #[arg(long, value_delimiter = ',')]
-    pub scenario: Vec<String>,
+    #[arg(long, value_delimiter = ',', value_parser = |s: &str| s.parse::<Family>())]
+    pub scenario: Vec<Family>,
     /// Only this configuration, as the report names it: `SCENARIO KEY`
     /// (`echo rr/64B/16c`), or a whole `SCENARIO`; repeatable. What the
     /// gate's confirming run uses to re-measure only what regressed.
@@ -114,7 +104,7 @@ pub fn parameters(quick: bool) -> Parameters {
         udp_loss_onset: 0.001,
         many_idle: 10_000,
         many_active: 64,
-        pinning: "none".into(),
+        pinning: Placement::Unpinned,
         capacity: CapacityParams {
             bodies: vec![64, 16 * 1024],
             connections: vec![16, 256],
@@ -153,31 +143,25 @@ pub fn main(args: BenchArgs) -> Result<ExitCode> {
     } else {
         crate::measure::pin::Pinning::detect()
     };
-    params.pinning = pin.map_or_else(|| "none".into(), |p| p.describe());
+    params.pinning = pin.map_or(Placement::Unpinned, |p| Placement::Pinned(p.describe()));
     let scenarios = if args.netem.is_some() {
         args.scenario.clone()
     } else if args.scenario.is_empty() && !args.only.is_empty() {
-        let mut named: Vec<String> = args
+        let mut named = args
             .only
             .iter()
-            .map(|o| o.split(' ').next().unwrap_or("").to_owned())
-            .collect();
+            .map(|o| o.split(' ').next().unwrap_or("").parse::<Family>())
+            .collect::<Result<Vec<_>, _>>()?;
         named.sort();
         named.dedup();
         named
     } else if args.scenario.is_empty() {
-        SCENARIOS.map(String::from).to_vec()
+        Family::ALL.to_vec()
     } else {
         args.scenario.clone()
     };
     if args.netem.is_some() {
         crate::udp::netem::preflight().map_err(|e| anyhow::anyhow!(e))?;
-    }
-    if let Some(bad) = scenarios.iter().find(|s| !SCENARIOS.contains(&s.as_str())) {
-        bail!(
-            "unknown scenario {bad:?} (expected some of: {})",
-            SCENARIOS.join(", ")
-        );
     }
     let targets = targets(&args)?;
     crate::target::kill_children_on_signal()?;
@@ -199,7 +183,11 @@ pub fn main(args: BenchArgs) -> Result<ExitCode> {
     eprintln!(
         "sockbench bench ({}): {} on {}",
         opts.mode,
-        opts.scenarios.join(", "),
+        opts.scenarios
+            .iter()
+            .map(|f| f.name())
+            .collect::<Vec<_>>()
+            .join(", "),
         names.join(", ")
     );
     let result = run(&opts)?;
@@ -216,7 +204,7 @@ pub fn main(args: BenchArgs) -> Result<ExitCode> {
             );
         }
     }
-    let written = write_reports(&result, &args.out)?;
+    let written = crate::report::write_bench(&result, &args.out, true)?;
     print!("{}", crate::report::bench_md::summary(&result));
     for p in written {
         println!("wrote {}", p.display());
@@ -233,28 +221,13 @@ pub fn main(args: BenchArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Writes results.json, report.md and index.html into `dir`.
-pub fn write_reports(run: &BenchRun, dir: &Path) -> Result<Vec<PathBuf>> {
-    write_all(run, dir, &[&Json, &BenchMarkdown, &BenchHtml])
-}
-
 fn targets(args: &BenchArgs) -> Result<Vec<TargetSpec>> {
     // All back-ends unless the run names its targets otherwise.
-    let names: Vec<String> =
-        if args.backend.is_empty() && args.spawn.is_empty() && args.tcp.is_none() {
-            vec!["all".into()]
-        } else {
-            args.backend.clone()
-        };
-    let address = match &args.tcp {
-        Some(tcp) => Some(address_target(tcp, args.udp.as_deref())?),
-        None => None,
-    };
-    let mut out = crate::target::resolve(&names, &args.spawn, address)?;
+    let mut out = args.target.resolve(Preflight::Echo, &["all"])?;
     if !args.quick
         && !args.no_peer
-        && args.spawn.is_empty()
-        && args.tcp.is_none()
+        && args.target.spawn.is_empty()
+        && args.target.tcp.is_none()
         && args.netem.is_none()
     {
         if Path::new(PEER).exists() {
@@ -269,28 +242,4 @@ fn targets(args: &BenchArgs) -> Result<Vec<TargetSpec>> {
         }
     }
     Ok(out)
-}
-
-/// `--tcp ADDR [--udp ADDR]`: a server already running, checked to answer.
-fn address_target(tcp: &str, udp: Option<&str>) -> Result<TargetSpec> {
-    let tcp_addr = crate::load::command::preflight(tcp, sockbench_wire::Endian::Little)?;
-    // Without --udp the UDP scenario is n/a.
-    let udp_addr = match udp {
-        Some(u) => Some(
-            std::net::ToSocketAddrs::to_socket_addrs(u)
-                .with_context(|| format!("--udp {u}"))?
-                .next()
-                .with_context(|| format!("--udp {u}: no address"))?,
-        ),
-        None => None,
-    };
-    Ok(TargetSpec::Address {
-        label: tcp.to_owned(),
-        tcp: tcp_addr,
-        udp: udp_addr,
-        storage: None,
-        pid: None,
-        concurrent: true,
-        wire: sockbench_wire::WireConfig::default(),
-    })
 }

@@ -2,20 +2,83 @@
 //! test with its /proc and `stats` probes, and the run in progress a
 //! scenario records into. Below the scenarios, which the runner calls.
 
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use indicatif::ProgressBar;
-use serde_json::json;
-use sockbench_core::{TcpStats, UdpStats};
 
 use super::driver::Schedule;
-use crate::measure::proc::{self, ProcSample};
-use crate::peer::client::Client;
-use crate::schema::bench::{BenchTarget, Measurement, Mode, Parameters, ServerUse, Status};
-use crate::target::{Spawned, TargetSpec, command_for};
+use crate::measure::proc::ProcSample;
+use crate::schema::bench::{
+    BenchRun, BenchTarget, Measurement, Mode, Parameters, Placement, ServerUse, Status,
+};
+use crate::target::TargetSpec;
+use crate::target::server::Launch;
+pub use crate::target::server::Server;
+
+/// A scenario family, as `--scenario` and `--only` name it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, clap::ValueEnum)]
+pub enum Family {
+    /// Open-loop capacity at a latency target.
+    Capacity,
+    /// Closed-loop echo: request-response and pipelined.
+    Echo,
+    /// Uploads with MD5.
+    Upload,
+    /// UDP echo: the loss-free rate.
+    Udp,
+    /// Many idle connections beside active ones.
+    Many,
+    /// The codec against tokio-util's, in a process of its own.
+    Codec,
+}
+
+impl Family {
+    /// Every family, in run order.
+    pub const ALL: [Family; 6] = [
+        Family::Capacity,
+        Family::Echo,
+        Family::Upload,
+        Family::Udp,
+        Family::Many,
+        Family::Codec,
+    ];
+
+    /// The name reports and `--only` use.
+    pub fn name(self) -> &'static str {
+        match self {
+            Family::Capacity => "capacity",
+            Family::Echo => "echo",
+            Family::Upload => "upload",
+            Family::Udp => "udp",
+            Family::Many => "many",
+            Family::Codec => "codec",
+        }
+    }
+}
+
+impl std::fmt::Display for Family {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for Family {
+    type Err = UnknownFamily;
+
+    fn from_str(s: &str) -> Result<Family, UnknownFamily> {
+        Family::ALL
+            .into_iter()
+            .find(|f| f.name() == s)
+            .ok_or_else(|| UnknownFamily(s.to_owned()))
+    }
+}
+
+/// A scenario name that is not a family.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown scenario {0:?} (expected some of: capacity, echo, upload, udp, many, codec)")]
+pub struct UnknownFamily(pub String);
 
 /// What to run.
 #[derive(Debug, Clone)]
@@ -25,7 +88,7 @@ pub struct BenchOptions {
     /// Servers to measure.
     pub targets: Vec<TargetSpec>,
     /// Scenario families to run.
-    pub scenarios: Vec<String>,
+    pub scenarios: Vec<Family>,
     /// Parameters.
     pub params: Parameters,
     /// Payload seed.
@@ -55,9 +118,47 @@ impl BenchOptions {
         }
     }
 
+    /// Options that repeat `previous` (its mode, parameters, seed and
+    /// placement) on our back-ends `backends`, for the `only`
+    /// configurations: the gate's confirming run. No peer, no anchors, no
+    /// progress bars.
+    pub fn repeating(
+        previous: &BenchRun,
+        backends: &[String],
+        only: &[String],
+        exe: PathBuf,
+    ) -> Result<BenchOptions, UnknownFamily> {
+        let mut scenarios = only
+            .iter()
+            .map(|o| o.split(' ').next().unwrap_or("").parse::<Family>())
+            .collect::<Result<Vec<_>, _>>()?;
+        scenarios.sort();
+        scenarios.dedup();
+        let pin = match previous.parameters.pinning {
+            Placement::Unpinned => None,
+            Placement::Pinned(_) => crate::measure::pin::Pinning::detect(),
+        };
+        Ok(BenchOptions {
+            mode: previous.mode,
+            targets: backends
+                .iter()
+                .map(|b| TargetSpec::Backend(b.clone()))
+                .collect(),
+            scenarios,
+            params: previous.parameters.clone(),
+            seed: previous.seed,
+            exe,
+            progress: false,
+            netem: None,
+            pin,
+            anchors: false,
+            only: only.to_vec(),
+        })
+    }
+
     /// Whether the run includes this scenario family.
-    pub fn wants(&self, scenario: &str) -> bool {
-        self.scenarios.iter().any(|s| s == scenario)
+    pub fn wants(&self, family: Family) -> bool {
+        self.scenarios.contains(&family)
     }
 
     /// Whether `--only` leaves this configuration in.
@@ -70,109 +171,14 @@ impl BenchOptions {
     }
 }
 
-/// A server for a measurement: started for it, with its own storage
-/// directory, or one already running at an address (`bench --tcp`).
-pub struct Server {
-    /// The child, when we started it.
-    pub proc: Option<Spawned>,
-    tcp: SocketAddr,
-    udp: Option<SocketAddr>,
-    _dir: Option<tempfile::TempDir>,
-}
-
-impl Server {
-    /// Starts `spec` with extra serve flags, on the server's CPU when pinned;
-    /// an address target is only connected to (and `extra` must be empty).
-    pub fn start(
-        spec: &TargetSpec,
-        exe: &std::path::Path,
-        extra: &[&str],
-        pin: Option<crate::measure::pin::Pinning>,
-    ) -> Result<Server> {
-        if let TargetSpec::Address { tcp, udp, .. } = spec {
-            if !extra.is_empty() {
-                anyhow::bail!(
-                    "a server already running cannot be restarted with {}",
-                    extra.join(" ")
-                );
-            }
-            return Ok(Server {
-                proc: None,
-                tcp: *tcp,
-                udp: *udp,
-                _dir: None,
-            });
-        }
-        let dir = tempfile::Builder::new()
-            .prefix("sockbench-bench-")
-            .tempdir()?;
-        let mut cmd = command_for(spec, exe).context("bench targets must be spawnable")?;
-        cmd.arg("--storage").arg(dir.path()).args(extra);
-        if let Some(p) = pin {
-            p.pin_server(&mut cmd);
-        }
-        let proc = Spawned::start(cmd, Duration::from_secs(15))?;
-        let (tcp, udp) = (proc.ready.tcp, Some(proc.ready.udp));
-        Ok(Server {
-            proc: Some(proc),
-            tcp,
-            udp,
-            _dir: Some(dir),
-        })
-    }
-
-    /// The TCP address.
-    pub fn tcp(&self) -> SocketAddr {
-        self.tcp
-    }
-
-    /// The UDP address, if the target has one.
-    pub fn udp(&self) -> Option<SocketAddr> {
-        self.udp
-    }
-
-    /// Its counters, by a stats request on a new connection.
-    pub fn stats(&self) -> Option<(TcpStats, UdpStats)> {
-        stats(self.tcp())
-    }
-
-    /// Its CPU and memory now: from /proc for a child, from the optional
-    /// `process` object of its `stats` reply otherwise; `None` without either.
-    pub fn sample(&self) -> Option<ProcSample> {
-        match &self.proc {
-            Some(p) => proc::sample(p.pid()),
-            None => remote_use(self.tcp()).map(|u| ProcSample {
-                user_s: u.cpu_user_s,
-                sys_s: u.cpu_sys_s,
-                cpu_precise_s: u.cpu_user_s + u.cpu_sys_s,
-                peak_rss: u.rss_peak_kib * 1024,
-                rss: u.rss_peak_kib * 1024,
-            }),
-        }
-    }
-}
-
-/// The `process` object of a server's `stats` reply, if it has one.
-pub fn remote_use(addr: SocketAddr) -> Option<sockbench_core::ProcessUse> {
-    let t = Duration::from_secs(10);
-    let mut c = Client::connect(addr, Default::default(), t).ok()?;
-    let r = c
-        .request(&json!({"op": "stats", "file_size": 0}), b"", t)
-        .ok()?;
-    serde_json::from_value(r.header.get("process")?.clone()).ok()
-}
-
-/// A server's counters; `None` when it does not answer within 10 s.
-pub fn stats(addr: SocketAddr) -> Option<(TcpStats, UdpStats)> {
-    let t = Duration::from_secs(10);
-    let mut c = Client::connect(addr, Default::default(), t).ok()?;
-    let r = c
-        .request(&json!({"op": "stats", "file_size": 0}), b"", t)
-        .ok()?;
-    Some((
-        serde_json::from_value(r.header["tcp"].clone()).ok()?,
-        serde_json::from_value(r.header["udp"].clone()).ok()?,
-    ))
+/// Starts `spec` for a measurement with extra serve flags, on the
+/// server's CPU when pinned; an address target is only connected to (and
+/// `extra` must be empty).
+pub fn start(spec: &TargetSpec, opts: &BenchOptions, extra: &[&str]) -> Result<Server> {
+    let launch = Launch::new("bench")
+        .flags(extra.iter().copied())
+        .pinned(opts.pin);
+    Ok(Server::start(spec, &opts.exe, &launch)?)
 }
 
 /// Server resources between two samples, for `frames` frames and `bytes` bytes.
@@ -252,5 +258,31 @@ pub fn size_label(n: u64) -> String {
         n if n >= 1 << 20 && n % (1 << 20) == 0 => format!("{}MiB", n >> 20),
         n if n >= 1 << 10 && n % (1 << 10) == 0 => format!("{}KiB", n >> 10),
         n => format!("{n}B"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The gate's confirming run repeats the current run through its
+    /// parameters, not through a command line: what goes in comes out.
+    #[test]
+    fn a_repeating_run_keeps_the_previous_parameters() {
+        let mut previous = BenchRun::empty();
+        previous.parameters.rep_ms = 123;
+        previous.parameters.repetitions = 7;
+        previous.parameters.capacity.slo = "p90=2ms".parse().unwrap();
+        previous.seed = 42;
+        let only = ["echo rr/64B/16c".to_owned(), "codec".to_owned()];
+        let o = BenchOptions::repeating(&previous, &["mio".into()], &only, "x".into()).unwrap();
+        assert_eq!(o.params, previous.parameters);
+        assert_eq!((o.mode, o.seed), (previous.mode, 42));
+        assert_eq!(o.scenarios, [Family::Echo, Family::Codec]);
+        assert!(o.wants_config("echo", "rr/64B/16c") && !o.wants_config("echo", "rr/64B/1c"));
+        assert_eq!(o.pin, None, "the previous run was not pinned");
+        assert!(matches!(&o.targets[..], [TargetSpec::Backend(b)] if b == "mio"));
+        let bad = ["nope key".to_owned()];
+        assert!(BenchOptions::repeating(&previous, &[], &bad, "x".into()).is_err());
     }
 }

@@ -264,7 +264,11 @@ fn drain(
     let mut done = 0;
     loop {
         let n = match c.s.read(buf) {
-            Ok(0) => return Err(Error::Target("the server closed a connection".into())),
+            Ok(0) => {
+                return Err(Error::Misbehaved {
+                    what: "the server closed a connection".into(),
+                });
+            }
             Ok(n) => n,
             Err(e) if e.kind() == ErrorKind::WouldBlock => return Ok(done),
             Err(e) if e.kind() == ErrorKind::Interrupted => continue,
@@ -272,10 +276,9 @@ fn drain(
         };
         *reads += 1;
         crate::peer::frames::match_echo(&buf[..n], frame, &mut c.rpos, || {
-            let t0 = c
-                .inflight
-                .pop_front()
-                .ok_or_else(|| Error::Target("a reply arrived for no request".into()))?;
+            let t0 = c.inflight.pop_front().ok_or_else(|| Error::Misbehaved {
+                what: "a reply arrived for no request".into(),
+            })?;
             done += 1;
             if let Some(h) = hist.as_deref_mut() {
                 let _ = h.record((now - t0).as_nanos() as u64);
@@ -399,7 +402,7 @@ mod tests {
         };
         let e = run(&load, &schedule, &mut |_| {}).unwrap_err();
         assert!(
-            matches!(&e, crate::error::Error::Target(m) if m.contains("differs")),
+            matches!(&e, crate::error::Error::Misbehaved { what } if what.contains("differs")),
             "{e}"
         );
     }

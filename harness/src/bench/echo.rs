@@ -5,7 +5,7 @@
 use anyhow::Result;
 
 use super::ceilings::Strategy;
-use super::context::{Run, Server, server_use, size_label};
+use super::context::{Run, Server, server_use, size_label, start};
 use super::driver::{self, EchoLoad, Schedule};
 use crate::measure::proc::ProcSample;
 use crate::measure::stats::Latency;
@@ -33,7 +33,7 @@ pub fn run(run: &mut Run<'_>) -> Result<()> {
                 let mut measured = Vec::new();
                 for (spec, info) in run.targets.clone() {
                     run.step(&format!("echo {key} on {}", info.name));
-                    let m = match Server::start(&spec, &opts.exe, &[], opts.pin) {
+                    let m = match start(&spec, opts, &[]) {
                         Ok(server) => {
                             let load = EchoLoad {
                                 addr: server.tcp(),
@@ -92,7 +92,7 @@ pub fn ceiling_of(
     let opts = run.opts;
     let c = super::ceilings::spawn(&opts.exe, strategy, frame.len(), opts.pin)?;
     let load = EchoLoad {
-        addr: c.ready.tcp,
+        addr: c.tcp,
         frame: frame.to_vec(),
         conns,
         depth,

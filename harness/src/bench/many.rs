@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use anyhow::Result;
 
 use super::ceilings::Strategy;
-use super::context::{Run, Server};
+use super::context::{Run, Server, start};
 use super::driver::EchoLoad;
 use super::echo::{ceiling_of, frame, measure};
 use crate::error::Error;
@@ -48,7 +48,7 @@ pub fn run(run: &mut Run<'_>) -> Result<()> {
             conns: active,
             depth: 1,
         };
-        let m = match Server::start(&spec, &opts.exe, &[], opts.pin) {
+        let m = match start(&spec, opts, &[]) {
             Ok(server) => match hold_idle(&server, idle) {
                 Ok((held, note)) => {
                     let mut m = measure(

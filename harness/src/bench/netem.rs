@@ -11,7 +11,8 @@ use super::context::BenchOptions;
 use crate::measure::stats::Summary;
 use crate::schema::bench::NetemResult;
 use crate::schema::udp::{NetemSpec, ProbeSummary};
-use crate::target::{Spawned, TargetSpec};
+use crate::target::TargetSpec;
+use crate::target::server::{Launch, Server};
 use crate::udp::netem::Namespaces;
 use crate::udp::relay::{Impairment, Relay, RelayConfig};
 use crate::udp::seq::{self, Probe};
@@ -30,14 +31,21 @@ pub fn run(opts: &BenchOptions, spec: &NetemSpec) -> Result<Vec<NetemResult>> {
             );
             continue;
         };
-        let server = Spawned::start(ns.server_command(&opts.exe, name), Duration::from_secs(15))?;
-        let loopback = Spawned::backend(&opts.exe, name, &["--no-fsync"], Duration::from_secs(15))?;
+        let server = Server::start_command(name, ns.server_command(&opts.exe, name), None)?;
+        let loopback = Server::start(
+            spec_target,
+            &opts.exe,
+            &Launch::new("netem").flags(["--no-fsync"]),
+        )?;
+        let (Some(server_udp), Some(loopback_udp)) = (server.udp(), loopback.udp()) else {
+            anyhow::bail!("{name} announced no UDP address");
+        };
         for &size in &opts.params.udp_sizes {
             let mut netem = Vec::new();
             let mut relay = Vec::new();
             for rep in 0..opts.params.repetitions {
                 netem.push(
-                    ns.probe(&opts.exe, server.ready.udp, size, rate, duration)
+                    ns.probe(&opts.exe, server_udp, size, rate, duration)
                         .map_err(|e| anyhow!(e))?,
                 );
                 let p = spec.loss_pct / 100.0;
@@ -54,7 +62,7 @@ pub fn run(opts: &BenchOptions, spec: &NetemSpec) -> Result<Vec<NetemResult>> {
                         ..Impairment::default()
                     },
                 };
-                let r = Relay::start(loopback.ready.udp, &config)?;
+                let r = Relay::start(loopback_udp, &config)?;
                 let got = seq::run(
                     r.addr,
                     &Probe {

@@ -5,16 +5,13 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use anyhow::{Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
 
-use super::context::{BenchOptions, Run, Server};
+use super::context::{BenchOptions, Family, Run, start};
 use crate::schema::bench::{BenchRun, BenchTarget, Mode, SCHEMA, UnavailableTarget};
 use crate::schema::machine::Machine;
 use crate::target::TargetSpec;
 
-/// The scenario families, in run order.
-pub const SCENARIOS: [&str; 6] = ["capacity", "echo", "upload", "udp", "many", "codec"];
-
 /// A scenario family's entry point.
-type Family = fn(&mut Run<'_>) -> Result<()>;
+type Entry = fn(&mut Run<'_>) -> Result<()>;
 
 /// Runs every wanted scenario on every target.
 pub fn run(opts: &BenchOptions) -> Result<BenchRun> {
@@ -30,22 +27,18 @@ pub fn run(opts: &BenchOptions) -> Result<BenchRun> {
     let mut unavailable = Vec::new();
     for spec in &opts.targets {
         if let TargetSpec::Backend(name) = spec
-            && let Some(Err(why)) = crate::serve::backends::find(name).map(|b| b.probe())
+            && let Some(why) = crate::serve::backends::unavailable(name)
         {
             eprintln!("sockbench bench: {name} is not measured: unavailable here: {why}");
             unavailable.push(UnavailableTarget {
                 name: name.clone(),
-                reason: why.to_string(),
+                reason: why,
             });
             continue;
         }
         // Start each once to learn what it declares.
-        let s = Server::start(spec, &opts.exe, &[], opts.pin)
-            .with_context(|| format!("cannot start {}", spec.name()))?;
-        let concurrent = match spec {
-            TargetSpec::Address { concurrent, .. } => *concurrent,
-            _ => s.proc.as_ref().is_none_or(|p| p.ready.concurrent),
-        };
+        let s = start(spec, opts, &[]).with_context(|| format!("cannot start {}", spec.name()))?;
+        let concurrent = s.concurrent();
         let (kind, detail) = spec.describe(&opts.exe);
         targets.push((
             spec.clone(),
@@ -75,17 +68,17 @@ pub fn run(opts: &BenchOptions) -> Result<BenchRun> {
         bar,
     };
     let mut family_seconds = std::collections::BTreeMap::new();
-    let families: [(&str, Family); 4] = [
-        ("echo", super::echo::run),
-        ("upload", super::upload::run),
-        ("udp", super::udp::run),
-        ("many", super::many::run),
+    let families: [(Family, Entry); 4] = [
+        (Family::Echo, super::echo::run),
+        (Family::Upload, super::upload::run),
+        (Family::Udp, super::udp::run),
+        (Family::Many, super::many::run),
     ];
-    for (name, family) in families {
-        if opts.wants(name) {
+    for (family, entry) in families {
+        if opts.wants(family) {
             let t = Instant::now();
-            family(&mut run)?;
-            family_seconds.insert(name.to_owned(), t.elapsed().as_secs_f64());
+            entry(&mut run)?;
+            family_seconds.insert(family.name().to_owned(), t.elapsed().as_secs_f64());
         }
     }
     // After the families whose ceilings they check (the TCP stream, the
@@ -105,7 +98,7 @@ pub fn run(opts: &BenchOptions) -> Result<BenchRun> {
         }
         None => Vec::new(),
     };
-    let codec = if opts.wants("codec") {
+    let codec = if opts.wants(Family::Codec) {
         run.step("codec micro-measurements");
         let t = Instant::now();
         let c = super::micro::in_child(&opts.exe, &opts.schedule())?;
@@ -116,9 +109,9 @@ pub fn run(opts: &BenchOptions) -> Result<BenchRun> {
     };
     // Capacity runs after everything else though the report shows it first:
     // its searches open and close tens of thousands of connections and keep
-    // the driver spinning, and measured first they cut blocking's rr/0B/16c
-    // ratio from 0.09 to 0.02 (two CI runs).
-    if opts.wants("capacity") {
+    // the driver spinning, and measured first they cut the ratios of the
+    // scenarios after them (docs/performance.md gives the runs).
+    if opts.wants(Family::Capacity) {
         let t = Instant::now();
         super::capacity::run(&mut run)?;
         family_seconds.insert("capacity".to_owned(), t.elapsed().as_secs_f64());
@@ -160,19 +153,19 @@ pub fn run(opts: &BenchOptions) -> Result<BenchRun> {
 fn estimate_steps(opts: &BenchOptions, targets: usize) -> usize {
     let p = &opts.params;
     let mut n = 0;
-    if opts.wants("capacity") {
+    if opts.wants(Family::Capacity) {
         n += p.capacity.bodies.len() * p.capacity.connections.len() * (targets + 1);
     }
-    if opts.wants("echo") {
+    if opts.wants(Family::Echo) {
         n += 2 * p.echo_bodies.len() * p.echo_connections.len() * (targets + 1);
     }
-    if opts.wants("upload") {
+    if opts.wants(Family::Upload) {
         n += 2 + 2 * (targets + 1);
     }
-    if opts.wants("udp") {
+    if opts.wants(Family::Udp) {
         n += p.udp_sizes.len() * (targets + 1);
     }
-    if opts.wants("many") {
+    if opts.wants(Family::Many) {
         n += targets + 1;
     }
     n

@@ -9,7 +9,7 @@ use std::time::Duration;
 use anyhow::Result;
 
 use super::ceilings::{Strategy, UdpSink};
-use super::context::{Run, Server, server_use};
+use super::context::{Run, Server, server_use, start};
 use crate::error::Error;
 use crate::measure::stats::{Latency, Summary, histogram};
 use crate::schema::bench::{Accuracy, CurvePoint, Measurement, Scenario, Status, UdpCounts};
@@ -33,7 +33,7 @@ pub fn run(run: &mut Run<'_>) -> Result<()> {
             let c = super::ceilings::spawn(&opts.exe, strategy, 0, opts.pin)?;
             Ok(sweep(
                 run,
-                c.ready.udp,
+                c.udp,
                 size,
                 None,
                 Scenario::Ceiling,
@@ -69,7 +69,7 @@ pub fn run(run: &mut Run<'_>) -> Result<()> {
         let mut measured = Vec::new();
         for (spec, info) in run.targets.clone() {
             run.step(&format!("udp {key} on {}", info.name));
-            let m = match Server::start(&spec, &opts.exe, &[], opts.pin) {
+            let m = match start(&spec, opts, &[]) {
                 Ok(server) => match server.udp() {
                     Some(udp) => sweep(
                         run,
@@ -96,7 +96,7 @@ pub fn run(run: &mut Run<'_>) -> Result<()> {
             };
             measured.push(m);
             // Again after each target, as for the echo ceilings: the
-            // machine's speed drifts by 2-4x within seconds here.
+            // machine's speed can drift within seconds on a shared host.
             run.step(&format!("udp {key}: raw echo ceiling again"));
             ceiling.pool(&raw_echo(run, strategy, how)?);
         }
@@ -251,7 +251,28 @@ fn sweep(
         "highest loss-free rate: {best:.0} datagrams/s sent (loss at most {:.1}%)",
         p.udp_loss_onset * 100.0
     ));
-    // Repetitions at that rate: the measurement proper.
+    let mut m = repeat_at(run, addr, size, server, m, best);
+    match accuracy(addr, size, run.opts.seed) {
+        Ok(a) => m.accuracy = Some(a),
+        Err(e) => m
+            .notes
+            .push(format!("the accuracy probe through the relay failed: {e}")),
+    }
+    m
+}
+
+/// The measurement proper: repetitions at the highest loss-free rate
+/// `best`, with the server's CPU over them.
+fn repeat_at(
+    run: &Run<'_>,
+    addr: SocketAddr,
+    size: usize,
+    server: Option<&Server>,
+    m: Measurement,
+    best: f64,
+) -> Measurement {
+    let p = &run.opts.params;
+    let drain = Duration::from_millis(50);
     let before = server.and_then(Server::sample);
     let mut rates = Vec::new();
     let mut losses = Vec::new();
@@ -293,12 +314,6 @@ fn sweep(
     if let (Some(a), Some(b)) = (before, after) {
         let frames = m.reps.iter().sum::<f64>() * rep.as_secs_f64();
         m.server = Some(server_use(&a, &b, frames, frames * size as f64 * 2.0));
-    }
-    match accuracy(addr, size, run.opts.seed) {
-        Ok(a) => m.accuracy = Some(a),
-        Err(e) => m
-            .notes
-            .push(format!("the accuracy probe through the relay failed: {e}")),
     }
     m
 }

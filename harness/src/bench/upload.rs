@@ -9,7 +9,7 @@ use anyhow::Result;
 use serde_json::json;
 
 use super::ceilings::{self, stream_of};
-use super::context::{Run, Server, server_use, size_label};
+use super::context::{Run, Server, server_use, size_label, start};
 use crate::error::Error;
 use crate::peer::client::Client;
 use crate::peer::frames::payload;
@@ -89,73 +89,14 @@ pub fn run(run: &mut Run<'_>) -> Result<()> {
             }
         };
         let mut store = store_loop(run, "before the targets");
-        let mut measured = Vec::new();
-        for (spec, info) in run.targets.clone() {
-            run.step(&format!("upload {key} on {}", info.name));
-            let flags: &[&str] = if fsync { &[] } else { &["--no-fsync"] };
-            if !spec.spawns() && !flags.is_empty() {
-                run.record(
-                    Measurement::new(
-                        Scenario::Upload,
-                        &key,
-                        &info.name,
-                        "MB/s",
-                        "one upload at a time",
-                    )
-                    .not_applicable("a server already running cannot be restarted with --no-fsync"),
-                );
-                continue;
-            }
-            measured.push(match Server::start(&spec, &opts.exe, flags, opts.pin) {
-                Ok(server) => measure(
-                    &server,
-                    &block,
-                    total,
-                    &digest,
-                    p.repetitions,
-                    &key,
-                    &info.name,
-                )
-                .unwrap_or_else(|e| {
-                    Measurement::new(
-                        Scenario::Upload,
-                        &key,
-                        &info.name,
-                        "MB/s",
-                        "one upload at a time",
-                    )
-                    .failed(e)
-                }),
-                Err(e) => Measurement::new(
-                    Scenario::Upload,
-                    &key,
-                    &info.name,
-                    "MB/s",
-                    "one upload at a time",
-                )
-                .failed(format!("{e:#}")),
-            });
-        }
+        let measured = on_each_target(run, fsync, &key, &block, &digest);
         // Again after the targets, as the echo ceiling is: the first uploads
         // of a run write into memory the VM has handed back to its host,
         // which costs up to ten times more per page (docs/performance.md),
         // and the loop measured only first came out below three servers
         // ("suspect ceiling") in CI. Its best repetition and least CPU count.
         let again = store_loop(run, "after the targets");
-        let least_cpu = [store.cpu_s_per_gb, again.cpu_s_per_gb]
-            .into_iter()
-            .flatten()
-            .reduce(f64::min);
-        if again.status == Status::Ok && store.status == Status::Ok {
-            store.notes.extend(again.notes.iter().cloned());
-        }
-        store.pool(&again);
-        store.cpu_s_per_gb = least_cpu;
-        if store.status == Status::Ok {
-            store.notes.push(
-                "measured before and after the targets: the best repetition and the least CPU per GB of both".into(),
-            );
-        }
+        pool_store(&mut store, &again);
         let store = run.ceiling(store);
         for mut m in measured {
             m.relate(&store);
@@ -183,6 +124,86 @@ pub fn run(run: &mut Run<'_>) -> Result<()> {
     Ok(())
 }
 
+/// One configuration's upload on every target, each server started for it
+/// (without fsync when `fsync` is false).
+fn on_each_target(
+    run: &mut Run<'_>,
+    fsync: bool,
+    key: &str,
+    block: &[u8],
+    digest: &str,
+) -> Vec<Measurement> {
+    let (opts, p) = (run.opts, run.opts.params.clone());
+    let total = p.upload_bytes;
+    let mut measured = Vec::new();
+    for (spec, info) in run.targets.clone() {
+        run.step(&format!("upload {key} on {}", info.name));
+        let flags: &[&str] = if fsync { &[] } else { &["--no-fsync"] };
+        if !spec.spawns() && !flags.is_empty() {
+            run.record(
+                Measurement::new(
+                    Scenario::Upload,
+                    key,
+                    &info.name,
+                    "MB/s",
+                    "one upload at a time",
+                )
+                .not_applicable("a server already running cannot be restarted with --no-fsync"),
+            );
+            continue;
+        }
+        measured.push(match start(&spec, opts, flags) {
+            Ok(server) => measure(
+                &server,
+                block,
+                total,
+                digest,
+                p.repetitions,
+                key,
+                &info.name,
+            )
+            .unwrap_or_else(|e| {
+                Measurement::new(
+                    Scenario::Upload,
+                    key,
+                    &info.name,
+                    "MB/s",
+                    "one upload at a time",
+                )
+                .failed(e)
+            }),
+            Err(e) => Measurement::new(
+                Scenario::Upload,
+                key,
+                &info.name,
+                "MB/s",
+                "one upload at a time",
+            )
+            .failed(format!("{e:#}")),
+        });
+    }
+    measured
+}
+
+/// Pools the store loop's second run into the first: its best repetition
+/// and its least CPU per GB count.
+fn pool_store(store: &mut Measurement, again: &Measurement) {
+    let least_cpu = [store.cpu_s_per_gb, again.cpu_s_per_gb]
+        .into_iter()
+        .flatten()
+        .reduce(f64::min);
+    if again.status == Status::Ok && store.status == Status::Ok {
+        store.notes.extend(again.notes.iter().cloned());
+    }
+    store.pool(again);
+    store.cpu_s_per_gb = least_cpu;
+    if store.status == Status::Ok {
+        store.notes.push(
+            "measured before and after the targets: the best repetition and the least CPU per GB of both".into(),
+        );
+    }
+}
+
 fn upload(c: &mut Client, block: &[u8], total: u64, digest: &str) -> Result<Duration, Error> {
     let t = Instant::now();
     let header = serde_json::to_vec(
@@ -197,10 +218,9 @@ fn upload(c: &mut Client, block: &[u8], total: u64, digest: &str) -> Result<Dura
     }
     let r = c.recv(Duration::from_secs(600))?;
     if !r.is_ok() || r.header["md5"] != digest {
-        return Err(Error::Target(format!(
-            "the upload was not stored: {}",
-            r.header
-        )));
+        return Err(Error::Misbehaved {
+            what: format!("the upload was not stored: {}", r.header),
+        });
     }
     Ok(t.elapsed())
 }
@@ -218,9 +238,8 @@ fn measure(
     // Warm-up, not measured: one upload of the full size, as the store loop
     // does, so that every measured upload replaces a file as large as
     // itself. Dropping the replaced file's page cache is part of the
-    // server's time (about 0.5 s per GB here); after a smaller warm-up the
-    // first repetition skipped most of it and ran 20-25 % faster than the
-    // rest in every CI run.
+    // server's time; after a smaller warm-up the first repetition skipped
+    // most of it and ran faster than the rest (docs/performance.md).
     upload(&mut c, block, total, digest)?;
     let before = server.sample();
     let mut rates = Vec::with_capacity(reps);

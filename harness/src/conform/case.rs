@@ -13,7 +13,7 @@ use sockbench_wire::{Endian, WireConfig};
 
 use crate::peer::client::{Client, ClientError, Frame};
 use crate::peer::wirelog::{Dir, WireLog, hex};
-use crate::target::Spawned;
+use crate::target::process::Spawned;
 
 /// The categories, in catalogue order.
 pub const CATEGORIES: [&str; 8] = [

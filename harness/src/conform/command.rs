@@ -1,6 +1,5 @@
 //! The `sockbench conform` command: choose targets and cases, run, report.
 
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
@@ -8,58 +7,26 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use globset::{Glob, GlobMatcher};
-use sockbench_wire::{DEFAULT_MAX_BODY, DEFAULT_MAX_HEADER, Endian, WireConfig};
 
 use super::case::Case;
 use super::list::{ListFormat, list};
 use super::runner::{RunOptions, run};
 use super::targets::TargetSpec;
 use super::under::{Condition, Under};
-use crate::measure::units::{parse_seconds, parse_size};
-use crate::report::conform_html::Html;
-use crate::report::conform_md::{Markdown, summary};
+use crate::measure::units::parse_seconds;
+use crate::report::conform_md::summary;
 use crate::report::junit::Junit;
 use crate::report::robustness_md::Robustness;
-use crate::report::{Json, write_all};
+use crate::report::{write_all, write_conform};
 use crate::schema::conform::KnownFailing;
+use crate::target::args::{Preflight, TargetArgs};
 
 /// Flags of `sockbench conform`.
 #[derive(Debug, Args)]
 pub struct ConformArgs {
-    /// Our back-ends to test, each started as `sockbench serve`: `all` or names.
-    #[arg(long, num_args = 1.., value_delimiter = ',', value_name = "NAME")]
-    pub backend: Vec<String>,
-    /// A command that obeys the serve contract, e.g. 'python3 server.py'
-    /// (repeatable); `LABEL=CMD` names its column.
-    #[arg(long, value_name = "CMD")]
-    pub spawn: Vec<String>,
-    /// A server already listening on this TCP address.
-    #[arg(long)]
-    pub tcp: Option<SocketAddr>,
-    /// Its UDP address; without it the UDP cases are UNSUPPORTED.
-    #[arg(long, requires = "tcp")]
-    pub udp: Option<SocketAddr>,
-    /// Its storage directory, so upload cases can inspect files.
-    #[arg(long, requires = "tcp")]
-    pub storage: Option<PathBuf>,
-    /// Its process id, for memory cases.
-    #[arg(long, requires = "tcp")]
-    pub pid: Option<u32>,
-    /// It serves one connection at a time.
-    #[arg(long, requires = "tcp")]
-    pub not_concurrent: bool,
-    /// Its column name.
-    #[arg(long, requires = "tcp", default_value = "address")]
-    pub name: String,
-    /// Its byte order.
-    #[arg(long, requires = "tcp", default_value = "little")]
-    pub endian: Endian,
-    /// Its --max-header.
-    #[arg(long, requires = "tcp", default_value_t = u64::from(DEFAULT_MAX_HEADER), value_parser = parse_size)]
-    pub max_header: u64,
-    /// Its --max-body.
-    #[arg(long, requires = "tcp", default_value_t = DEFAULT_MAX_BODY, value_parser = parse_size)]
-    pub max_body: u64,
+    /// What to test: our back-ends, serve-contract commands, or an address.
+    #[command(flatten)]
+    pub target: TargetArgs,
     /// Only cases whose id or name matches one of these globs (`2.*`, `udp-*`).
     #[arg(long, value_delimiter = ',')]
     pub cases: Vec<String>,
@@ -224,7 +191,7 @@ pub fn main(args: ConformArgs) -> Result<ExitCode> {
         opts.targets.len()
     );
     let result = run(&opts);
-    let mut written = write_all(&result, &args.out, &[&Json, &Markdown, &Html])?;
+    let mut written = write_conform(&result, &args.out, true)?;
     if let Some(path) = &args.junit {
         let (dir, name) = split(path, "--junit")?;
         written.extend(write_all(&result, &dir, &[&Junit(name)])?);
@@ -303,28 +270,8 @@ pub fn select(all: &[Case], include: &[String], exclude: &[String]) -> Result<Ve
 }
 
 fn targets(args: &ConformArgs) -> Result<Vec<TargetSpec>> {
-    let address = match args.tcp {
-        Some(tcp) => Some(TargetSpec::Address {
-            label: args.name.clone(),
-            tcp,
-            udp: args.udp,
-            storage: args.storage.clone(),
-            pid: args.pid,
-            concurrent: !args.not_concurrent,
-            wire: WireConfig {
-                endian: args.endian,
-                max_header: u32::try_from(args.max_header)
-                    .context("--max-header must fit 32 bits")?,
-                max_body: args.max_body,
-            },
-        }),
-        None => None,
-    };
-    if let Some(tcp) = args.tcp {
-        // One line and exit 2, before any case: a typo in --tcp is not 97 FAILs.
-        crate::target::reach(tcp)?;
-    }
-    let out = crate::target::resolve(&args.backend, &args.spawn, address)?;
+    // One line and exit 2, before any case: a typo in --tcp is not 97 FAILs.
+    let out = args.target.resolve(Preflight::Reach, &[])?;
     if out.is_empty() {
         bail!(
             "nothing to test: give --backend all|NAME..., --spawn 'CMD', or --tcp ADDR [--udp ADDR]"

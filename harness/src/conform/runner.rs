@@ -286,7 +286,7 @@ fn run_job(
         result.actual = Some(why);
     }
     if let Some(mut inst) = instance {
-        if let Some(server) = inst.spawned.as_mut() {
+        if let Some(server) = inst.server.child() {
             let died = !case.needs.lifecycle && !server.is_running();
             if died && result.outcome == Outcome::Pass {
                 result.outcome = Outcome::Fail;
@@ -323,7 +323,10 @@ fn execute(
     seed: u64,
 ) -> (Finish, Option<Instance>) {
     let (tx, rx) = mpsc::channel();
-    let pid = instance.pid.filter(|_| instance.spawned.is_some());
+    let pid = instance
+        .server
+        .pid()
+        .filter(|_| instance.server.is_started());
     let run = case.run;
     let log = log.clone();
     let spawned = thread::Builder::new()
@@ -331,12 +334,13 @@ fn execute(
         .spawn(move || {
             let mut instance = instance;
             let verdict = {
-                let mut ctx = Ctx::new(instance.case_tcp, instance.udp, instance.wire, seed);
+                let server = &mut instance.server;
+                let mut ctx = Ctx::new(instance.case_tcp, server.udp(), instance.wire, seed);
                 ctx.log = log;
-                ctx.storage = instance.storage.clone();
-                ctx.pid = instance.pid;
-                ctx.concurrent = instance.concurrent;
-                ctx.server = instance.spawned.as_mut();
+                ctx.storage = server.storage().map(std::path::Path::to_path_buf);
+                ctx.pid = server.pid();
+                ctx.concurrent = server.concurrent();
+                ctx.server = server.child();
                 match catch_unwind(AssertUnwindSafe(|| run(&mut ctx))) {
                     Ok(r) => Finish::Done(r),
                     Err(p) => Finish::Panicked(

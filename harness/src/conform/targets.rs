@@ -4,15 +4,14 @@
 //! own storage directory: cases never share state and run in parallel.
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::path::Path;
 
 use sockbench_wire::{Endian, WireConfig};
 
 use super::case::{Case, Setup};
 use crate::schema::conform::TargetInfo;
 pub use crate::target::TargetSpec;
-use crate::target::{Spawned, command_for};
+use crate::target::server::{Launch, Server, StartError};
 
 /// How a conform report describes a target.
 pub fn info(spec: &TargetSpec, exe: &Path) -> TargetInfo {
@@ -27,26 +26,16 @@ pub fn info(spec: &TargetSpec, exe: &Path) -> TargetInfo {
     }
 }
 
-/// A target ready for one case.
+/// A target ready for one case: the started (or given) server, the
+/// address the case connects to, and the byte order and limits in force.
+#[derive(Debug)]
 pub struct Instance {
-    /// TCP address.
-    pub tcp: SocketAddr,
-    /// The TCP address the case connects to: `tcp`, or a proxy in front.
+    /// The server.
+    pub server: Server,
+    /// The TCP address the case connects to: the server's, or a proxy in front.
     pub case_tcp: SocketAddr,
-    /// UDP address, when the target has one.
-    pub udp: Option<SocketAddr>,
     /// Byte order and limits in force.
     pub wire: WireConfig,
-    /// Readable storage directory.
-    pub storage: Option<PathBuf>,
-    /// Server pid.
-    pub pid: Option<u32>,
-    /// Concurrent, as declared.
-    pub concurrent: bool,
-    /// The child, when spawned.
-    pub spawned: Option<Spawned>,
-    /// Holds the case's directory until the case ends.
-    pub dir: Option<tempfile::TempDir>,
 }
 
 /// Why a target could not be readied for a case.
@@ -60,119 +49,84 @@ pub enum NotReady {
     Harness(String),
 }
 
-/// How long a spawned server may take to print its ready line.
-const READY_TIMEOUT: Duration = Duration::from_secs(15);
-
 /// Readies `spec` for `case`: checks what the case needs, and for spawned
 /// targets starts a server configured by the case's setup.
 pub fn instantiate(spec: &TargetSpec, case: &Case, exe: &Path) -> Result<Instance, NotReady> {
-    let needs = case.needs;
-    match spec {
-        TargetSpec::Address {
-            tcp,
-            udp,
-            storage,
-            pid,
-            concurrent,
-            wire,
-            ..
-        } => {
-            if needs.lifecycle || case.setup.ours_only() {
-                return Err(NotReady::Unsupported(
-                    "the server was not started by the harness".into(),
-                ));
-            }
-            if needs.storage && storage.is_none() {
-                return Err(NotReady::Unsupported(
-                    "the storage directory is not known (give --storage)".into(),
-                ));
-            }
-            if needs.process && pid.is_none() {
-                return Err(NotReady::Unsupported(
-                    "the server's pid is not known (give --pid)".into(),
-                ));
-            }
-            if needs.concurrency && !concurrent {
-                return Err(NotReady::Unsupported(
-                    "the target is declared not concurrent".into(),
-                ));
-            }
-            if case.setup.endian != wire.endian {
-                return Err(NotReady::Unsupported(format!(
-                    "the case needs a {}-endian server",
-                    case.setup.endian
-                )));
-            }
-            if case.setup.ipv6 && !(tcp.is_ipv6() && udp.is_none_or(|u| u.is_ipv6())) {
-                return Err(NotReady::Unsupported(
-                    "the case needs a server on IPv6".into(),
-                ));
-            }
-            Ok(Instance {
-                tcp: *tcp,
-                case_tcp: *tcp,
-                udp: *udp,
-                wire: *wire,
-                storage: storage.clone(),
-                pid: *pid,
-                concurrent: *concurrent,
-                spawned: None,
-                dir: None,
-            })
-        }
-        TargetSpec::Spawn { .. } if case.setup.ours_only() => Err(NotReady::Unsupported(
-            "the case sets timeouts with flags only sockbench's own serve takes".into(),
-        )),
-        TargetSpec::Backend(name)
-            if let Some(Err(why)) = crate::serve::backends::find(name).map(|b| b.probe()) =>
-        {
-            Err(NotReady::Unsupported(format!(
-                "the {name} back-end is unavailable here: {why}"
-            )))
-        }
-        TargetSpec::Backend(_) | TargetSpec::Spawn { .. } => {
-            let dir = tempfile::Builder::new()
-                .prefix("sockbench-conform-")
-                .tempdir()
-                .map_err(|e| NotReady::Harness(format!("cannot create a case directory: {e}")))?;
-            let storage = dir.path().join("storage");
-            std::fs::create_dir(&storage).map_err(|e| NotReady::Harness(e.to_string()))?;
-            let mut cmd = command_for(spec, exe)
-                .ok_or_else(|| NotReady::Harness("not a spawnable target".into()))?;
-            cmd.arg("--storage").arg(&storage);
-            cmd.args(setup_flags(&case.setup));
-            let spawned = Spawned::start(cmd, READY_TIMEOUT)
-                .map_err(|e| NotReady::Failed(format!("{e:#}")))?;
-            let ready = spawned.ready.clone();
-            if needs.concurrency && !ready.concurrent {
-                return Err(NotReady::Unsupported(
-                    "the target declares \"concurrent\":false".into(),
-                ));
-            }
-            let wire = WireConfig {
-                endian: case.setup.endian,
-                max_header: case
-                    .setup
-                    .max_header
-                    .unwrap_or(sockbench_wire::DEFAULT_MAX_HEADER),
-                max_body: case
-                    .setup
-                    .max_body
-                    .unwrap_or(sockbench_wire::DEFAULT_MAX_BODY),
-            };
-            Ok(Instance {
-                tcp: ready.tcp,
-                case_tcp: ready.tcp,
-                udp: Some(ready.udp),
-                wire,
-                storage: Some(storage),
-                pid: Some(spawned.pid()),
-                concurrent: ready.concurrent,
-                spawned: Some(spawned),
-                dir: Some(dir),
-            })
+    if let TargetSpec::Address {
+        tcp,
+        udp,
+        storage,
+        pid,
+        concurrent,
+        wire,
+        ..
+    } = spec
+    {
+        let needs = case.needs;
+        let why = if needs.lifecycle || case.setup.ours_only() {
+            Some("the server was not started by the harness".to_owned())
+        } else if needs.storage && storage.is_none() {
+            Some("the storage directory is not known (give --storage)".to_owned())
+        } else if needs.process && pid.is_none() {
+            Some("the server's pid is not known (give --pid)".to_owned())
+        } else if needs.concurrency && !concurrent {
+            Some("the target is declared not concurrent".to_owned())
+        } else if case.setup.endian != wire.endian {
+            Some(format!(
+                "the case needs a {}-endian server",
+                case.setup.endian
+            ))
+        } else if case.setup.ipv6 && !(tcp.is_ipv6() && udp.is_none_or(|u| u.is_ipv6())) {
+            Some("the case needs a server on IPv6".to_owned())
+        } else {
+            None
+        };
+        if let Some(why) = why {
+            return Err(NotReady::Unsupported(why));
         }
     }
+    if matches!(spec, TargetSpec::Spawn { .. }) && case.setup.ours_only() {
+        return Err(NotReady::Unsupported(
+            "the case sets timeouts with flags only sockbench's own serve takes".into(),
+        ));
+    }
+    let mut launch = Launch::new("conform");
+    if spec.spawns() {
+        launch = launch.flags(setup_flags(&case.setup));
+    }
+    let server = Server::start(spec, exe, &launch).map_err(|e| match e {
+        StartError::Unavailable { .. } => NotReady::Unsupported(e.to_string()),
+        StartError::Sandbox { .. } => NotReady::Harness(e.to_string()),
+        e => NotReady::Failed(e.to_string()),
+    })?;
+    if !spec.spawns() {
+        return Ok(Instance {
+            case_tcp: server.tcp(),
+            wire: server.wire(),
+            server,
+        });
+    }
+    if case.needs.concurrency && !server.concurrent() {
+        return Err(NotReady::Unsupported(
+            "the target declares \"concurrent\":false".into(),
+        ));
+    }
+    let wire = WireConfig {
+        endian: case.setup.endian,
+        max_header: case
+            .setup
+            .max_header
+            .unwrap_or(sockbench_wire::DEFAULT_MAX_HEADER),
+        max_body: case
+            .setup
+            .max_body
+            .unwrap_or(sockbench_wire::DEFAULT_MAX_BODY),
+    };
+    Ok(Instance {
+        case_tcp: server.tcp(),
+        wire,
+        server,
+    })
 }
 
 /// The contract's flags that configure a server as `setup` asks.

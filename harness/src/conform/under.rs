@@ -12,6 +12,7 @@ use std::time::Duration;
 use super::case::Case;
 pub use super::case::Condition;
 use super::targets::{Instance, NotReady};
+use crate::error::Error;
 use crate::load::engine::{self, OpenLoad, OpenResult, Phases};
 use crate::load::schedule::Arrival;
 use crate::peer::frames::echo_frame;
@@ -61,7 +62,7 @@ pub fn apply(
     seed: u64,
 ) -> Result<(Held, SocketAddr), NotReady> {
     let mut held = Held::default();
-    if matches!(cond, Condition::Idle | Condition::Load) && !inst.concurrent {
+    if matches!(cond, Condition::Idle | Condition::Load) && !inst.server.concurrent() {
         return Err(NotReady::Unsupported(format!(
             "--under {cond} needs a target that serves connections concurrently"
         )));
@@ -79,7 +80,7 @@ pub fn apply(
         Condition::Load => {
             let stop = Arc::new(AtomicBool::new(false));
             let load = OpenLoad {
-                addr: inst.tcp,
+                addr: inst.server.tcp(),
                 frame: echo_frame(64, seed, inst.wire.endian),
                 conns: 4,
                 rate: under.rate,
@@ -103,19 +104,19 @@ pub fn apply(
         }
         Condition::Impaired => {
             // The proxy listens on the target's family.
-            let listen: SocketAddr = if inst.tcp.is_ipv6() {
+            let listen: SocketAddr = if inst.server.tcp().is_ipv6() {
                 (std::net::Ipv6Addr::LOCALHOST, 0).into()
             } else {
                 ([127, 0, 0, 1], 0).into()
             };
-            let proxy = Proxy::start(listen, inst.tcp, impairment(seed))
+            let proxy = Proxy::start(listen, inst.server.tcp(), impairment(seed))
                 .map_err(|e| NotReady::Harness(format!("cannot start the impairing proxy: {e}")))?;
             let addr = proxy.addr();
             held.proxy = Some(proxy);
             return Ok((held, addr));
         }
     }
-    Ok((held, inst.tcp))
+    Ok((held, inst.server.tcp()))
 }
 
 /// Opens `n` connections and proves each served with one echo (all sent,
@@ -129,7 +130,7 @@ fn open_idle(inst: &Instance, n: usize) -> Result<Vec<TcpStream>, String> {
     };
     let mut conns = Vec::with_capacity(n);
     for i in 0..n {
-        let mut s = TcpStream::connect_timeout(&inst.tcp, Duration::from_secs(5))
+        let mut s = TcpStream::connect_timeout(&inst.server.tcp(), Duration::from_secs(5))
             .map_err(|e| what(i, e))?;
         s.write_all(&frame).map_err(|e| what(i, e))?;
         conns.push(s);
@@ -177,9 +178,9 @@ impl Held {
 /// The background rate for `load` when none is given: half of what one
 /// server of this target echoes flat out, split over the cases that run at
 /// once, so the machine as a whole carries about half the target's capacity.
-pub fn half_capacity(inst: &Instance, jobs: usize) -> Result<f64, String> {
+pub fn half_capacity(inst: &Instance, jobs: usize) -> Result<f64, Error> {
     let load = OpenLoad {
-        addr: inst.tcp,
+        addr: inst.server.tcp(),
         frame: echo_frame(64, 1, inst.wire.endian),
         conns: 4,
         // Above any server here: what comes back in the window is capacity.
@@ -195,10 +196,16 @@ pub fn half_capacity(inst: &Instance, jobs: usize) -> Result<f64, String> {
         warmup: Duration::from_millis(200),
         windows: vec![Duration::from_secs(1)],
     };
-    let r = engine::run(&load, &phases, &mut |_| {}).map_err(|e| e.to_string())?;
-    let w = r.windows.first().ok_or("no window measured")?;
+    let r = engine::run(&load, &phases, &mut |_| {}).map_err(|e| Error::Misbehaved {
+        what: format!("the capacity probe: {e}"),
+    })?;
+    let w = r.windows.first().ok_or_else(|| Error::Misbehaved {
+        what: "the capacity probe measured no window".into(),
+    })?;
     if let Some(f) = r.failures.first() {
-        return Err(format!("the capacity probe failed: {f}"));
+        return Err(Error::Misbehaved {
+            what: format!("the capacity probe failed: {f}"),
+        });
     }
     Ok((w.received as f64 / w.secs / 2.0 / jobs.max(1) as f64).max(1.0))
 }

@@ -1,13 +1,12 @@
 //! `sockbench explore` and `sockbench replay`.
 
-use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
-use clap::{ArgGroup, Args};
-use sockbench_wire::{DEFAULT_MAX_BODY, DEFAULT_MAX_HEADER, Endian, WireConfig};
+use clap::Args;
+use sockbench_wire::WireConfig;
 
 use super::generate::{Shape, default_shape};
 use super::judge::Divergence;
@@ -15,40 +14,9 @@ use super::program::Program;
 use super::repro::{self, FORMAT, Repro};
 use super::run::{self, Plan, Server};
 use super::shrink;
-use crate::measure::units::{parse_seconds, parse_size};
+use crate::measure::units::parse_seconds;
 use crate::target::TargetSpec;
-
-/// The server to explore or replay against: exactly one.
-#[derive(Debug, Args)]
-#[command(group(ArgGroup::new("target").required(true).args(["backend", "spawn", "tcp"])))]
-pub struct TargetArgs {
-    /// One of our back-ends, started by the harness.
-    #[arg(long, value_name = "NAME")]
-    pub backend: Option<String>,
-    /// A command obeying the serve contract (`LABEL=CMD` names it); a fresh
-    /// one per shrinking step.
-    #[arg(long, value_name = "CMD")]
-    pub spawn: Option<String>,
-    /// A server already running (its storage is not checked, and it is not
-    /// restarted between shrinking steps).
-    #[arg(long)]
-    pub tcp: Option<SocketAddr>,
-    /// The `--tcp` server's UDP address (without it, no UDP is sent).
-    #[arg(long, requires = "tcp")]
-    pub udp: Option<SocketAddr>,
-    /// The `--tcp` server serves one connection at a time.
-    #[arg(long, requires = "tcp")]
-    pub not_concurrent: bool,
-    /// The `--tcp` server's byte order.
-    #[arg(long, requires = "tcp", default_value = "little")]
-    pub endian: Endian,
-    /// The `--tcp` server's --max-header.
-    #[arg(long, requires = "tcp", default_value_t = u64::from(DEFAULT_MAX_HEADER), value_parser = parse_size)]
-    pub max_header: u64,
-    /// The `--tcp` server's --max-body.
-    #[arg(long, requires = "tcp", default_value_t = DEFAULT_MAX_BODY, value_parser = parse_size)]
-    pub max_body: u64,
-}
+use crate::target::args::{Preflight, TargetArgs};
 
 /// `sockbench explore`.
 #[derive(Debug, Args)]
@@ -90,36 +58,15 @@ pub struct ReplayArgs {
     pub target: TargetArgs,
 }
 
+/// The one server, and the byte order and limits it speaks (an address
+/// target's as given; the contract's defaults for one we start).
 fn spec(t: &TargetArgs) -> Result<(TargetSpec, WireConfig)> {
-    let wire = WireConfig::default();
-    let mut named = crate::target::resolve(t.backend.as_slice(), t.spawn.as_slice(), None)?;
-    match named.len() {
-        0 => {}
-        1 => return Ok((named.remove(0), wire)),
-        _ => bail!("explore runs one server at a time: name one back-end, not all"),
-    }
-    let Some(tcp) = t.tcp else {
-        bail!("give --backend NAME, --spawn 'CMD' or --tcp ADDR");
+    let spec = t.one(Preflight::Reach, "explore")?;
+    let wire = match &spec {
+        TargetSpec::Address { wire, .. } => *wire,
+        _ => WireConfig::default(),
     };
-    TcpStream::connect_timeout(&tcp, Duration::from_secs(3))
-        .with_context(|| format!("cannot reach {tcp}"))?;
-    let wire = WireConfig {
-        endian: t.endian,
-        max_header: u32::try_from(t.max_header).context("--max-header must fit 32 bits")?,
-        max_body: t.max_body,
-    };
-    Ok((
-        TargetSpec::Address {
-            label: "address".into(),
-            tcp,
-            udp: t.udp,
-            storage: None,
-            pid: None,
-            concurrent: !t.not_concurrent,
-            wire,
-        },
-        wire,
-    ))
+    Ok((spec, wire))
 }
 
 fn exe() -> Result<PathBuf> {
@@ -127,15 +74,9 @@ fn exe() -> Result<PathBuf> {
 }
 
 /// Runs `sockbench explore`: 0 nothing diverged, 1 a divergence (repro
-/// written), 2 unusable input.
-pub fn explore(args: ExploreArgs) -> ExitCode {
-    match explore_inner(&args) {
-        Ok(code) => code,
-        Err(e) => {
-            eprintln!("sockbench explore: {e:#}");
-            ExitCode::from(2)
-        }
-    }
+/// written); an error is unusable input (exit 2).
+pub fn run(args: ExploreArgs) -> Result<ExitCode> {
+    explore_inner(&args)
 }
 
 fn explore_inner(args: &ExploreArgs) -> Result<ExitCode> {
@@ -271,17 +212,14 @@ fn explore_inner(args: &ExploreArgs) -> Result<ExitCode> {
     Ok(ExitCode::from(1))
 }
 
-/// Runs `sockbench replay`: 1 when the divergence reproduces, 0 when the
-/// server behaves as the model, 2 on unusable input.
-pub fn replay(args: ReplayArgs) -> ExitCode {
-    match replay_inner(&args) {
-        Ok(true) => ExitCode::from(1),
-        Ok(false) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("sockbench replay: {e:#}");
-            ExitCode::from(2)
-        }
-    }
+/// Runs `sockbench replay`: 1 while the repro still diverges, 0 once it
+/// does not; an error is unusable input (exit 2).
+pub fn replay(args: ReplayArgs) -> Result<ExitCode> {
+    Ok(if replay_inner(&args)? {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 fn replay_inner(args: &ReplayArgs) -> Result<bool> {

@@ -1,6 +1,6 @@
 //! Servers to explore and the loop that runs programs against them.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
@@ -12,66 +12,37 @@ use super::generate::{Generator, Shape};
 use super::judge::{self, Divergence};
 use super::model;
 use super::program::Program;
-use crate::target::{Spawned, TargetSpec, command_for};
+use crate::target::TargetSpec;
+use crate::target::server::{self as target, Launch};
 
-/// How long a spawned server may take to print its ready line.
-const READY: Duration = Duration::from_secs(15);
 /// How long the storage directory may take to settle after a program (a
 /// server removes a cut upload's temporary file when it sees the end).
 const SETTLE: Duration = Duration::from_millis(1500);
 
-/// A server programs run against: spawned by us (fresh storage we can
+/// A server programs run against: started by us (fresh storage we can
 /// read) or already running at an address.
 pub struct Server {
-    spawned: Option<Spawned>,
+    server: target::Server,
     /// Its addresses (UDP left out when it is not tested).
     pub addrs: Addrs,
-    /// Its storage directory, when readable.
-    pub storage: Option<PathBuf>,
     /// Serves connections concurrently.
     pub concurrent: bool,
-    _dir: Option<tempfile::TempDir>,
 }
 
 /// Starts (or, for an address, describes) the target.
 pub fn start(spec: &TargetSpec, exe: &Path, udp: bool) -> anyhow::Result<Server> {
-    if let TargetSpec::Address {
-        tcp,
-        udp: u,
-        storage,
-        concurrent,
-        ..
-    } = spec
-    {
-        return Ok(Server {
-            spawned: None,
-            addrs: Addrs {
-                tcp: *tcp,
-                udp: u.filter(|_| udp),
-            },
-            storage: storage.clone(),
-            concurrent: *concurrent,
-            _dir: None,
-        });
+    let mut launch = Launch::new("explore");
+    if spec.spawns() {
+        launch = launch.flags(["--no-fsync"]);
     }
-    let dir = tempfile::Builder::new()
-        .prefix("sockbench-explore-")
-        .tempdir()?;
-    let storage = dir.path().join("storage");
-    std::fs::create_dir(&storage)?;
-    let mut cmd = command_for(spec, exe).ok_or_else(|| anyhow::anyhow!("not spawnable"))?;
-    cmd.arg("--storage").arg(&storage).arg("--no-fsync");
-    let spawned = Spawned::start(cmd, READY)?;
-    let r = spawned.ready.clone();
+    let server = target::Server::start(spec, exe, &launch)?;
     Ok(Server {
         addrs: Addrs {
-            tcp: r.tcp,
-            udp: udp.then_some(r.udp),
+            tcp: server.tcp(),
+            udp: server.udp().filter(|_| udp),
         },
-        storage: Some(storage),
-        concurrent: r.concurrent,
-        spawned: Some(spawned),
-        _dir: Some(dir),
+        concurrent: server.concurrent(),
+        server,
     })
 }
 
@@ -81,15 +52,15 @@ impl Server {
     /// directory we were given is read, never emptied.
     pub fn try_program(&mut self, p: &Program, wire: WireConfig) -> (Option<Divergence>, Seen) {
         let expect = model::expect(p, wire);
-        let ours = self.spawned.is_some();
-        if ours && let Some(dir) = &self.storage {
+        let ours = self.server.is_started();
+        if ours && let Some(dir) = self.server.storage() {
             clear(dir);
         }
         let seen = execute::run(p, &expect, self.addrs, wire.endian);
         let mut d = judge::judge(p, &expect, &seen, wire.endian, None);
         if d.is_none()
             && ours
-            && let Some(dir) = &self.storage
+            && let Some(dir) = self.server.storage()
         {
             let deadline = Instant::now() + SETTLE;
             loop {
@@ -102,10 +73,8 @@ impl Server {
                 std::thread::sleep(Duration::from_millis(20));
             }
         }
-        if let Some(s) = self.spawned.as_mut()
-            && !s.is_running()
-        {
-            let tail = s.stderr_tail();
+        if !self.server.is_running() {
+            let tail = self.server.stderr_tail();
             let last = tail
                 .lines()
                 .rev()
@@ -126,7 +95,7 @@ impl Server {
     /// not what explore tests, and shrinking starts dozens of them (the
     /// Python peer's two-second grace made each try cost seconds).
     pub fn stop(mut self) {
-        if let Some(s) = self.spawned.as_mut() {
+        if let Some(s) = self.server.child() {
             s.kill();
         }
     }

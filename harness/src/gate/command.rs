@@ -58,15 +58,10 @@ pub struct GateArgs {
     pub bench_args: Vec<String>,
 }
 
-/// Runs the gate; exit 0 pass, 1 regression, 2 unusable input.
-pub fn main(args: GateArgs) -> ExitCode {
-    match run(&args) {
-        Ok(code) => code,
-        Err(e) => {
-            eprintln!("sockbench gate: {e:#}");
-            ExitCode::from(2)
-        }
-    }
+/// Runs the gate: exit 0 pass, 1 regression; an error is unusable input
+/// (exit 2).
+pub fn main(args: GateArgs) -> Result<ExitCode> {
+    run(&args)
 }
 
 fn run(args: &GateArgs) -> Result<ExitCode> {
@@ -207,7 +202,7 @@ pub struct BaselineArgs {
 
 /// Refreshes the committed baseline: pooled quick bench runs and a
 /// conformance run of every back-end.
-pub fn baseline(args: BaselineArgs) -> Result<()> {
+pub fn baseline(args: BaselineArgs) -> Result<ExitCode> {
     let exe = std::env::current_exe()?;
     let work = tempfile::Builder::new()
         .prefix("sockbench-baseline-")
@@ -228,7 +223,7 @@ pub fn baseline(args: BaselineArgs) -> Result<()> {
         )?)?);
     }
     let pooled = crate::analysis::pool::pool(runs).context("no runs")?;
-    crate::bench::command::write_reports(&pooled, &args.out)?;
+    crate::report::write_bench(&pooled, &args.out, true)?;
     eprintln!("baseline: conform --backend all");
     let status = Command::new(&exe)
         .args(["conform", "--backend", "all", "--no-progress", "--out"])
@@ -242,5 +237,5 @@ pub fn baseline(args: BaselineArgs) -> Result<()> {
         args.out.display(),
         args.runs
     );
-    Ok(())
+    Ok(ExitCode::SUCCESS)
 }

@@ -4,12 +4,12 @@
 //! metric twice; a real slowdown does) without repeating the whole bench.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 
 use crate::analysis::gate::{GateVerdict, Row, is_timing};
-use crate::schema::bench::{BenchRun, Mode};
+use crate::bench::context::BenchOptions;
+use crate::schema::bench::BenchRun;
 
 /// What a confirming run re-measures: `--only` entries and the back-ends.
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -57,40 +57,6 @@ fn push(v: &mut Vec<String>, s: String) {
     }
 }
 
-/// The `sockbench bench` arguments that repeat `current`'s parameters for
-/// the planned configurations only.
-pub fn bench_args(plan: &Plan, current: &BenchRun, out: &Path) -> Vec<String> {
-    let p = &current.parameters;
-    // Only back-ends are re-run: no Python peer, no anchors, in any mode.
-    let mut a: Vec<String> = ["bench", "--no-progress", "--no-peer", "--no-anchors"]
-        .map(String::from)
-        .to_vec();
-    if current.mode == Mode::Quick {
-        a.push("--quick".into());
-    }
-    for (flag, v) in [
-        ("--reps", p.repetitions.to_string()),
-        ("--rep-ms", p.rep_ms.to_string()),
-        ("--warmup-ms", p.warmup_ms.to_string()),
-        ("--upload", p.upload_bytes.to_string()),
-        ("--idle", p.many_idle.to_string()),
-        ("--slo", p.capacity.slo.flag()),
-    ] {
-        a.extend([flag.into(), v]);
-    }
-    if p.pinning == "none" {
-        a.push("--no-pin".into());
-    }
-    if !plan.backends.is_empty() {
-        a.extend(["--backend".into(), plan.backends.join(",")]);
-    }
-    for o in &plan.only {
-        a.extend(["--only".into(), o.clone()]);
-    }
-    a.extend(["--out".into(), out.display().to_string()]);
-    a
-}
-
 /// Where a confirming run of `current` (a directory or a results.json) goes.
 pub fn out_dir(current: &Path) -> PathBuf {
     if current.is_dir() {
@@ -100,19 +66,20 @@ pub fn out_dir(current: &Path) -> PathBuf {
     }
 }
 
-/// Runs the confirming bench with this executable; its results.json path.
+/// Runs the confirming bench in this process, through the bench library
+/// with `current`'s parameters; the path of the results.json it wrote.
 pub fn run(plan: &Plan, current: &BenchRun, out: &Path) -> Result<PathBuf> {
     let exe = std::env::current_exe().context("cannot find the sockbench executable")?;
-    let args = bench_args(plan, current, out);
-    println!("gate: confirming run: sockbench {}", args.join(" "));
-    let status = Command::new(exe)
-        .args(&args)
-        .status()
-        .context("cannot start the confirming bench run")?;
-    // Exit 1 means some measurement failed; the gate judges those itself.
-    if !matches!(status.code(), Some(0 | 1)) {
-        bail!("the confirming bench run failed ({status})");
-    }
+    let opts = BenchOptions::repeating(current, &plan.backends, &plan.only, exe)?;
+    // Said as the bench flags that would ask for the same run.
+    let only: Vec<String> = plan.only.iter().map(|o| format!("--only {o}")).collect();
+    println!(
+        "gate: confirming run, in this process: bench --backend {} {}",
+        plan.backends.join(","),
+        only.join(" ")
+    );
+    let result = crate::bench::runner::run(&opts).context("the confirming bench run failed")?;
+    crate::report::write_bench(&result, out, true)?;
     Ok(out.join("results.json"))
 }
 

@@ -2,31 +2,29 @@
 //! `iperf3 -c`) and `sockbench merge` (runs from several hosts as one).
 
 use std::io::Write as _;
-use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Args;
-use serde_json::json;
-use sockbench_wire::{Endian, WireConfig};
 
 use super::engine::{self, OpenLoad, Phases};
 use super::schedule::Arrival;
 use super::summary::{Asked, LoadSummary};
-use crate::error::Error;
 use crate::measure::units::{
     at_least_one, duration, positive_duration, positive_rate, positive_size,
 };
-use crate::peer::client::Client;
 use crate::peer::frames::echo_frame;
+use crate::target::args::{Preflight, TargetArgs};
+use crate::target::server::{Launch, Server};
 
 /// Flags of `sockbench load`.
 #[derive(Debug, Args)]
 pub struct LoadArgs {
-    /// The server's TCP address (HOST:PORT).
-    #[arg(long, value_name = "ADDR")]
-    pub tcp: String,
+    /// The server: `--tcp HOST:PORT` (as wrk2 or `iperf3 -c` take it), or
+    /// one of ours or a serve-contract command, started for the run.
+    #[command(flatten)]
+    pub target: TargetArgs,
     /// Offered requests per second, over all connections.
     #[arg(long, allow_hyphen_values = true, value_parser = positive_rate)]
     pub rate: f64,
@@ -56,9 +54,6 @@ pub struct LoadArgs {
     /// driver's core; on a VM, sleeping threads wake late and the driver lags).
     #[arg(long)]
     pub no_spin: bool,
-    /// Byte order of the length prefix.
-    #[arg(long, default_value = "little")]
-    pub endian: Endian,
     /// Seed of the payload and of Poisson gaps.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
@@ -81,45 +76,29 @@ pub struct MergeArgs {
     pub histogram: Option<PathBuf>,
 }
 
-/// Resolves `HOST:PORT` and checks that it answers one echo within 5 s.
-pub fn preflight(text: &str, endian: Endian) -> Result<SocketAddr, Error> {
-    let addr = text
-        .to_socket_addrs()
-        .map_err(Error::io(format!("--tcp {text}")))?
-        .next()
-        .ok_or_else(|| Error::Invalid(format!("--tcp {text}: no address")))?;
-    let t = Duration::from_secs(5);
-    let wire = WireConfig {
-        endian,
-        ..WireConfig::default()
+/// The one server to load: an address that answers an echo, or one
+/// started for the run (without fsync; the load is echoes).
+fn start(target: &TargetArgs) -> anyhow::Result<Server> {
+    let spec = target.one(Preflight::Echo, "load")?;
+    let launch = if spec.spawns() {
+        Launch::new("load").flags(["--no-fsync"])
+    } else {
+        Launch::new("load")
     };
-    let mut c = Client::connect(addr, wire, t)
-        .map_err(|e| Error::Target(format!("{addr} cannot be reached: {e}")))?;
-    let r = c
-        .request(&json!({"op": "echo", "file_size": 1}), b"x", t)
-        .map_err(|e| Error::Target(format!("{addr} does not answer an echo: {e}")))?;
-    if r.body != b"x" {
-        return Err(Error::Target(format!(
-            "{addr} answered an echo with other bytes"
-        )));
-    }
-    Ok(addr)
+    let exe = std::env::current_exe()?;
+    Ok(Server::start(&spec, &exe, &launch)?)
 }
 
 /// Runs `sockbench load`.
-pub fn load(args: LoadArgs) -> ExitCode {
-    let addr = match preflight(&args.tcp, args.endian) {
-        Ok(a) => a,
-        Err(e) => {
-            eprintln!("sockbench load: {e}");
-            return ExitCode::from(2);
-        }
-    };
+pub fn run(args: LoadArgs) -> anyhow::Result<ExitCode> {
+    // Held until the run ends: a server we started stops with it.
+    let server = start(&args.target)?;
+    let (addr, endian) = (server.tcp(), server.wire().endian);
     crate::measure::proc::raise_fd_limit();
     let load = OpenLoad {
         stop: None,
         addr,
-        frame: echo_frame(args.body, args.seed, args.endian),
+        frame: echo_frame(args.body, args.seed, endian),
         conns: args.connections,
         rate: args.rate,
         arrival: args.arrival,
@@ -146,13 +125,7 @@ pub fn load(args: LoadArgs) -> ExitCode {
             args.warmup
         );
     }
-    let result = match engine::run(&load, &phases, &mut |_| {}) {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("sockbench load: {e}");
-            return ExitCode::from(2);
-        }
-    };
+    let result = engine::run(&load, &phases, &mut |_| {})?;
     for f in &result.failures {
         eprintln!("sockbench load: {f}");
     }
@@ -165,11 +138,11 @@ pub fn load(args: LoadArgs) -> ExitCode {
         pipeline: args.pipeline,
     };
     let summary = LoadSummary::of(&asked, &result);
-    emit(&summary, args.json, args.histogram.as_deref())
+    Ok(emit(&summary, args.json, args.histogram.as_deref()))
 }
 
 /// Runs `sockbench merge`.
-pub fn merge(args: MergeArgs) -> ExitCode {
+pub fn merge(args: MergeArgs) -> anyhow::Result<ExitCode> {
     let mut parts = Vec::new();
     for f in &args.files {
         let part = std::fs::read_to_string(f)
@@ -178,24 +151,13 @@ pub fn merge(args: MergeArgs) -> ExitCode {
         match part {
             Ok(p) => parts.push(p),
             Err(e) => {
-                eprintln!(
-                    "sockbench merge: {}: not a `sockbench load --json` output: {e}",
-                    f.display()
-                );
-                return ExitCode::from(2);
+                anyhow::bail!("{}: not a `sockbench load --json` output: {e}", f.display());
             }
         }
     }
-    match LoadSummary::merge(&parts) {
-        Ok(m) => {
-            eprintln!("{}", m.human());
-            emit(&m, true, args.histogram.as_deref())
-        }
-        Err(e) => {
-            eprintln!("sockbench merge: {e}");
-            ExitCode::from(2)
-        }
-    }
+    let m = LoadSummary::merge(&parts)?;
+    eprintln!("{}", m.human());
+    Ok(emit(&m, true, args.histogram.as_deref()))
 }
 
 fn emit(s: &LoadSummary, json: bool, histogram: Option<&std::path::Path>) -> ExitCode {

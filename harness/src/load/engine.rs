@@ -123,6 +123,22 @@ pub struct Window {
     pub lag: Histogram<u64>,
 }
 
+impl Window {
+    /// An empty window `d` long.
+    pub fn new(d: Duration) -> Window {
+        Window {
+            secs: d.as_secs_f64(),
+            sent: 0,
+            received: 0,
+            errors: 0,
+            timeouts: 0,
+            held: 0,
+            latency: us_histogram(),
+            lag: us_histogram(),
+        }
+    }
+}
+
 /// The outcome of a load.
 #[derive(Debug)]
 pub struct OpenResult {
@@ -208,55 +224,10 @@ pub fn run(
     let timeout = load.timeout.as_nanos() as u64;
     let spin = load.spin.as_nanos() as u64;
     let mut poll = Poll::new()?;
-    let mut conns = Vec::with_capacity(load.conns);
-    for i in 0..load.conns {
-        let s = std::net::TcpStream::connect_timeout(&load.addr, Duration::from_secs(5)).map_err(
-            |source| LoadError::Connect {
-                addr: load.addr,
-                source,
-            },
-        )?;
-        s.set_nodelay(true)?;
-        s.set_nonblocking(true)?;
-        let mut s = TcpStream::from_std(s);
-        poll.registry()
-            .register(&mut s, Token(i), Interest::READABLE | Interest::WRITABLE)?;
-        conns.push(Conn {
-            s,
-            sched: ConnSchedule::new(load.arrival, load.rate, load.conns, i, load.seed),
-            inflight: VecDeque::with_capacity(window),
-            unwritten: 0,
-            wpos: 0,
-            rpos: 0,
-            opened_at: 0,
-            dead: false,
-        });
-    }
-    let timer = timerfd_create(
-        TimerfdClockId::Monotonic,
-        TimerfdFlags::NONBLOCK | TimerfdFlags::CLOEXEC,
-    )
-    .map_err(std::io::Error::from)?;
+    let mut conns = connect_all(load, window, &poll)?;
     let timer_token = Token(usize::MAX);
-    poll.registry().register(
-        &mut SourceFd(&timer.as_raw_fd()),
-        timer_token,
-        Interest::READABLE,
-    )?;
-    let mut windows: Vec<Window> = phases
-        .windows
-        .iter()
-        .map(|d| Window {
-            secs: d.as_secs_f64(),
-            sent: 0,
-            received: 0,
-            errors: 0,
-            timeouts: 0,
-            held: 0,
-            latency: us_histogram(),
-            lag: us_histogram(),
-        })
-        .collect();
+    let timer = wake_timer(&poll, timer_token)?;
+    let mut windows: Vec<Window> = phases.windows.iter().map(|d| Window::new(*d)).collect();
     let mut failures = Vec::new();
     let mut events = Events::with_capacity(1024);
     let mut buf = vec![0u8; 256 * 1024];
@@ -359,16 +330,7 @@ pub fn run(
     let now = ns(t0);
     let owed = |intended: u64| !stopped || intended + timeout <= now;
     for c in conns.iter_mut().filter(|c| !c.dead) {
-        for p in c.inflight.drain(..) {
-            if let Some(k) = bounds.window(p.intended).filter(|_| owed(p.intended)) {
-                windows[k].timeouts += 1;
-            }
-        }
-        while c.sched.peek() < end && owed(c.sched.peek()) {
-            if let Some(k) = bounds.window(c.sched.take()) {
-                windows[k].timeouts += 1;
-            }
-        }
+        time_out_what_is_owed(c, end, &owed, &bounds, &mut windows);
     }
     while next_boundary < bounds.ends.len() {
         boundary(next_boundary);
@@ -379,6 +341,69 @@ pub fn run(
         cpu_s,
         failures,
     })
+}
+
+/// Opens, tunes and registers the load's connections, each with its share
+/// of the schedule.
+fn connect_all(load: &OpenLoad, window: usize, poll: &Poll) -> Result<Vec<Conn>, LoadError> {
+    let mut conns = Vec::with_capacity(load.conns);
+    for i in 0..load.conns {
+        let s = std::net::TcpStream::connect_timeout(&load.addr, Duration::from_secs(5)).map_err(
+            |source| LoadError::Connect {
+                addr: load.addr,
+                source,
+            },
+        )?;
+        s.set_nodelay(true)?;
+        s.set_nonblocking(true)?;
+        let mut s = TcpStream::from_std(s);
+        poll.registry()
+            .register(&mut s, Token(i), Interest::READABLE | Interest::WRITABLE)?;
+        conns.push(Conn {
+            s,
+            sched: ConnSchedule::new(load.arrival, load.rate, load.conns, i, load.seed),
+            inflight: VecDeque::with_capacity(window),
+            unwritten: 0,
+            wpos: 0,
+            rpos: 0,
+            opened_at: 0,
+            dead: false,
+        });
+    }
+    Ok(conns)
+}
+
+/// The timer that wakes the loop before a send is due, registered as `token`.
+fn wake_timer(poll: &Poll, token: Token) -> Result<OwnedFd, LoadError> {
+    let timer = timerfd_create(
+        TimerfdClockId::Monotonic,
+        TimerfdFlags::NONBLOCK | TimerfdFlags::CLOEXEC,
+    )
+    .map_err(std::io::Error::from)?;
+    poll.registry()
+        .register(&mut SourceFd(&timer.as_raw_fd()), token, Interest::READABLE)?;
+    Ok(timer)
+}
+
+/// At the end: whatever a connection still owes (in flight, or scheduled
+/// and not sent) counts as timed out in its window.
+fn time_out_what_is_owed(
+    c: &mut Conn,
+    end: u64,
+    owed: &dyn Fn(u64) -> bool,
+    bounds: &Bounds,
+    windows: &mut [Window],
+) {
+    for p in c.inflight.drain(..) {
+        if let Some(k) = bounds.window(p.intended).filter(|_| owed(p.intended)) {
+            windows[k].timeouts += 1;
+        }
+    }
+    while c.sched.peek() < end && owed(c.sched.peek()) {
+        if let Some(k) = bounds.window(c.sched.take()) {
+            windows[k].timeouts += 1;
+        }
+    }
 }
 
 /// Arms the timer `ns` from now (at least 1 ns: zero would disarm it).
@@ -458,7 +483,11 @@ fn receive(
 ) -> Result<(), Error> {
     loop {
         let n = match c.s.read(buf) {
-            Ok(0) => return Err(Error::Target("the server closed the connection".into())),
+            Ok(0) => {
+                return Err(Error::Misbehaved {
+                    what: "the server closed the connection".into(),
+                });
+            }
             Ok(n) => n,
             Err(e) if e.kind() == ErrorKind::WouldBlock => return Ok(()),
             Err(e) if e.kind() == ErrorKind::Interrupted => continue,
@@ -468,9 +497,9 @@ fn receive(
         let (inflight, opened_at) = (&mut c.inflight, &mut c.opened_at);
         crate::peer::frames::match_echo(&buf[..n], frame, &mut c.rpos, || {
             let was_full = inflight.len() >= window;
-            let p = inflight
-                .pop_front()
-                .ok_or_else(|| Error::Target("a reply arrived for no request".into()))?;
+            let p = inflight.pop_front().ok_or_else(|| Error::Misbehaved {
+                what: "a reply arrived for no request".into(),
+            })?;
             if was_full {
                 *opened_at = now;
             }

@@ -9,8 +9,8 @@
 //!
 //! The ramp does not stop at the first step that misses the target: on a
 //! virtual machine a lightly loaded server sleeps between requests and its
-//! CPU wakes late (measured here: p99 of 11 ms at 2k/s against 0.7 ms at
-//! 32k/s, the same server), so latency can fall before it rises. It stops
+//! CPU wakes late (docs/reports.md shows such a knee), so latency can fall
+//! before it rises. It stops
 //! where the target is overloaded: errors, timeouts, replies falling short
 //! of the offered rate, or requests held back by full windows.
 //!

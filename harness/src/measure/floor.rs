@@ -2,8 +2,8 @@
 //! turn of its loop. Every gap is time the CPU was taken from it (another
 //! task, an interrupt, or on a virtual machine the hypervisor running
 //! another guest). No open-loop percentile can be lower than what such
-//! gaps impose: with 2 % of the time lost in gaps of up to 13 ms (measured
-//! on the 2-core VM this was written on), a p99 of 1 ms cannot hold.
+//! gaps impose: where a few per cent of the time is lost in gaps of
+//! milliseconds, a p99 of 1 ms cannot hold.
 
 use std::time::{Duration, Instant};
 

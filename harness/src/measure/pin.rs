@@ -1,7 +1,7 @@
 //! CPU pinning: the load driver on one CPU, the server on another. On a
 //! 2-core machine the scheduler's choice of who shares a core with whom
-//! otherwise moves results by 10 to 25 % from run to run; pinned, most
-//! configurations repeat within 2 %, which is what makes ratios gateable.
+//! otherwise moves results from run to run far more than pinned runs
+//! move (docs/performance.md), and that is what makes ratios gateable.
 
 use std::os::unix::process::CommandExt;
 use std::process::Command;

@@ -42,10 +42,12 @@ pub fn match_echo(
     while off < got.len() {
         let take = (got.len() - off).min(flen - *rpos);
         if got[off..off + take] != frame[*rpos..*rpos + take] {
-            return Err(Error::Target(format!(
-                "a reply differs from its request at byte {} of the frame",
-                *rpos
-            )));
+            return Err(Error::Misbehaved {
+                what: format!(
+                    "a reply differs from its request at byte {} of the frame",
+                    *rpos
+                ),
+            });
         }
         *rpos += take;
         off += take;

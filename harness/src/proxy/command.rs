@@ -2,6 +2,7 @@
 //! interrupted (or for `--for`).
 
 use std::net::SocketAddr;
+use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
@@ -47,7 +48,7 @@ pub struct ProxyArgs {
 
 /// Runs the proxy. Unusable input (an unreachable `--to`, a busy
 /// `--listen`) is an error, exit 2, before anything is accepted.
-pub fn main(args: ProxyArgs) -> Result<()> {
+pub fn main(args: ProxyArgs) -> Result<ExitCode> {
     crate::target::reach(args.to)?;
     if args.throttle == Some(0) {
         anyhow::bail!("--throttle must be above 0 bytes per second");
@@ -80,5 +81,5 @@ pub fn main(args: ProxyArgs) -> Result<()> {
         c.resets.load(std::sync::atomic::Ordering::Relaxed),
         c.upstream_failed.load(std::sync::atomic::Ordering::Relaxed)
     );
-    Ok(())
+    Ok(ExitCode::SUCCESS)
 }

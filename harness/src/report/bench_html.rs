@@ -6,7 +6,8 @@ use std::fmt::Write;
 
 use anyhow::Result;
 
-use super::bench_md::{BenchMarkdown, si};
+use super::bench_md::BenchMarkdown;
+use super::cells::si;
 use super::charts::{Bars, Line, grouped_bars, lines};
 use super::{Reporter, escape};
 use crate::schema::bench::{BenchRun, Scenario, Status};
@@ -84,201 +85,11 @@ impl Reporter<BenchRun> for BenchHtml {
         }
         let names: Vec<String> = run.targets.iter().map(|t| t.name.clone()).collect();
         knees(&mut s, run, &names)?;
-        for mode in ["rr", "pipelined"] {
-            let keys: Vec<String> = run
-                .keys()
-                .into_iter()
-                .filter(|(f, k)| *f == Scenario::Echo && k.starts_with(&format!("{mode}/")))
-                .map(|(_, k)| k)
-                .collect();
-            let groups: Vec<String> = keys
-                .iter()
-                .map(|k| k.trim_start_matches(&format!("{mode}/")).to_owned())
-                .collect();
-            let series =
-                |f: &dyn Fn(&crate::schema::bench::Measurement) -> Option<f64>| -> Vec<Bars> {
-                    names
-                        .iter()
-                        .map(|t| {
-                            (
-                                t.clone(),
-                                keys.iter()
-                                    .map(|k| {
-                                        run.find(Scenario::Echo, k, t)
-                                            .filter(|m| m.status == Status::Ok)
-                                            .and_then(f)
-                                    })
-                                    .collect(),
-                            )
-                        })
-                        .collect()
-                };
-            let title = if mode == "rr" {
-                "request-response"
-            } else {
-                "pipelined"
-            };
-            chart(
-                &mut s,
-                grouped_bars(
-                    &format!("Echo throughput, {title} (body / connections)"),
-                    &groups,
-                    &series(&|m| Some(m.value.median)),
-                    "frames/s",
-                    true,
-                )?,
-            )?;
-            chart(
-                &mut s,
-                grouped_bars(
-                    &format!("Echo, {title}: ratio to the unframed echo"),
-                    &groups,
-                    &series(&|m| m.ratio.map(|r| r.median)),
-                    "× ceiling",
-                    false,
-                )?,
-            )?;
-            chart(
-                &mut s,
-                grouped_bars(
-                    &format!("Server CPU per frame, {title}"),
-                    &groups,
-                    &series(&|m| m.server.map(|u| u.cpu_us_per_frame)),
-                    "µs / frame",
-                    true,
-                )?,
-            )?;
-        }
-        // Latency percentiles of one representative configuration per family.
-        for (family, key) in [
-            (Scenario::Echo, "rr/64B/16c"),
-            (Scenario::Many, ""),
-            (Scenario::Udp, "64B"),
-        ] {
-            let key = if key.is_empty() {
-                run.keys()
-                    .into_iter()
-                    .find(|(f, _)| *f == family)
-                    .map(|(_, k)| k)
-                    .unwrap_or_default()
-            } else {
-                key.to_owned()
-            };
-            let pct = ["p50", "p90", "p99", "p99.9", "max"]
-                .map(String::from)
-                .to_vec();
-            let series: Vec<Bars> = names
-                .iter()
-                .map(|t| {
-                    let l = run.find(family, &key, t).and_then(|m| m.latency);
-                    (
-                        t.clone(),
-                        l.map_or(vec![None; 5], |l| {
-                            [l.p50_us, l.p90_us, l.p99_us, l.p999_us, l.max_us]
-                                .map(Some)
-                                .to_vec()
-                        }),
-                    )
-                })
-                .collect();
-            chart(
-                &mut s,
-                grouped_bars(
-                    &format!("Latency percentiles, {family} {key}"),
-                    &pct,
-                    &series,
-                    "µs",
-                    true,
-                )?,
-            )?;
-        }
-        let uploads: Vec<String> = run
-            .keys()
-            .into_iter()
-            .filter(|(f, _)| *f == Scenario::Upload)
-            .map(|(_, k)| k)
-            .collect();
-        let series: Vec<Bars> = names
-            .iter()
-            .map(|t| {
-                (
-                    t.clone(),
-                    uploads
-                        .iter()
-                        .map(|k| {
-                            run.find(Scenario::Upload, k, t)
-                                .filter(|m| m.status == Status::Ok)
-                                .map(|m| m.value.median)
-                        })
-                        .collect(),
-                )
-            })
-            .collect();
-        chart(
-            &mut s,
-            grouped_bars(
-                "Upload throughput with MD5",
-                &uploads,
-                &series,
-                "MB/s",
-                false,
-            )?,
-        )?;
-        for size in &run.parameters.udp_sizes {
-            let key = format!("{size}B");
-            let mut series: Vec<Line> = names
-                .iter()
-                .filter_map(|t| {
-                    run.find(Scenario::Udp, &key, t).map(|m| {
-                        (
-                            t.clone(),
-                            m.curve
-                                .iter()
-                                .map(|p| (p.offered, p.loss * 100.0))
-                                .collect(),
-                        )
-                    })
-                })
-                .collect();
-            if let Some(c) = run.ceilings.iter().find(|c| c.key == format!("udp/{key}")) {
-                series.push((
-                    "raw UDP echo".into(),
-                    c.curve
-                        .iter()
-                        .map(|p| (p.offered, p.loss * 100.0))
-                        .collect(),
-                ));
-            }
-            chart(
-                &mut s,
-                lines(
-                    &format!("UDP loss curve, {size}-byte datagrams"),
-                    &series,
-                    "offered datagrams/s",
-                    "loss %",
-                )?,
-            )?;
-        }
-        if !run.codec.is_empty() {
-            let ops: Vec<String> = run.codec.iter().map(|c| c.operation.clone()).collect();
-            let series: Vec<Bars> = vec![
-                (
-                    "ours".into(),
-                    run.codec.iter().map(|c| Some(c.ours_ns.median)).collect(),
-                ),
-                (
-                    "LengthDelimitedCodec + serde_json".into(),
-                    run.codec
-                        .iter()
-                        .map(|c| Some(c.alternative_ns.median))
-                        .collect(),
-                ),
-            ];
-            chart(
-                &mut s,
-                grouped_bars("Codec: ns per operation", &ops, &series, "ns", true)?,
-            )?;
-        }
+        echo_charts(&mut s, run, &names)?;
+        latency_charts(&mut s, run, &names)?;
+        upload_chart(&mut s, run, &names)?;
+        udp_charts(&mut s, run, &names)?;
+        codec_chart(&mut s, run)?;
         writeln!(s, "<h2>Tables</h2>")?;
         let md = BenchMarkdown.render(run)?;
         writeln!(s, "{}", markdown_tables_to_html(&md))?;
@@ -295,6 +106,225 @@ impl Reporter<BenchRun> for BenchHtml {
         writeln!(s, "{}</body></html>", super::SELF_CHECK)?;
         Ok(s)
     }
+}
+
+/// Echo throughput, its ratio to the ceiling and server CPU, per mode.
+fn echo_charts(s: &mut String, run: &BenchRun, names: &[String]) -> Result<()> {
+    for mode in ["rr", "pipelined"] {
+        let keys: Vec<String> = run
+            .keys()
+            .into_iter()
+            .filter(|(f, k)| *f == Scenario::Echo && k.starts_with(&format!("{mode}/")))
+            .map(|(_, k)| k)
+            .collect();
+        let groups: Vec<String> = keys
+            .iter()
+            .map(|k| k.trim_start_matches(&format!("{mode}/")).to_owned())
+            .collect();
+        let series = |f: &dyn Fn(&crate::schema::bench::Measurement) -> Option<f64>| -> Vec<Bars> {
+            names
+                .iter()
+                .map(|t| {
+                    (
+                        t.clone(),
+                        keys.iter()
+                            .map(|k| {
+                                run.find(Scenario::Echo, k, t)
+                                    .filter(|m| m.status == Status::Ok)
+                                    .and_then(f)
+                            })
+                            .collect(),
+                    )
+                })
+                .collect()
+        };
+        let title = if mode == "rr" {
+            "request-response"
+        } else {
+            "pipelined"
+        };
+        chart(
+            s,
+            grouped_bars(
+                &format!("Echo throughput, {title} (body / connections)"),
+                &groups,
+                &series(&|m| Some(m.value.median)),
+                "frames/s",
+                true,
+            )?,
+        )?;
+        chart(
+            s,
+            grouped_bars(
+                &format!("Echo, {title}: ratio to the unframed echo"),
+                &groups,
+                &series(&|m| m.ratio.map(|r| r.median)),
+                "× ceiling",
+                false,
+            )?,
+        )?;
+        chart(
+            s,
+            grouped_bars(
+                &format!("Server CPU per frame, {title}"),
+                &groups,
+                &series(&|m| m.server.map(|u| u.cpu_us_per_frame)),
+                "µs / frame",
+                true,
+            )?,
+        )?;
+    }
+    Ok(())
+}
+
+/// Latency percentiles of one representative configuration per family.
+fn latency_charts(s: &mut String, run: &BenchRun, names: &[String]) -> Result<()> {
+    // Latency percentiles of one representative configuration per family.
+    for (family, key) in [
+        (Scenario::Echo, "rr/64B/16c"),
+        (Scenario::Many, ""),
+        (Scenario::Udp, "64B"),
+    ] {
+        let key = if key.is_empty() {
+            run.keys()
+                .into_iter()
+                .find(|(f, _)| *f == family)
+                .map(|(_, k)| k)
+                .unwrap_or_default()
+        } else {
+            key.to_owned()
+        };
+        let pct = ["p50", "p90", "p99", "p99.9", "max"]
+            .map(String::from)
+            .to_vec();
+        let series: Vec<Bars> = names
+            .iter()
+            .map(|t| {
+                let l = run.find(family, &key, t).and_then(|m| m.latency);
+                (
+                    t.clone(),
+                    l.map_or(vec![None; 5], |l| {
+                        [l.p50_us, l.p90_us, l.p99_us, l.p999_us, l.max_us]
+                            .map(Some)
+                            .to_vec()
+                    }),
+                )
+            })
+            .collect();
+        chart(
+            s,
+            grouped_bars(
+                &format!("Latency percentiles, {family} {key}"),
+                &pct,
+                &series,
+                "µs",
+                true,
+            )?,
+        )?;
+    }
+    Ok(())
+}
+
+/// Upload throughput.
+fn upload_chart(s: &mut String, run: &BenchRun, names: &[String]) -> Result<()> {
+    let uploads: Vec<String> = run
+        .keys()
+        .into_iter()
+        .filter(|(f, _)| *f == Scenario::Upload)
+        .map(|(_, k)| k)
+        .collect();
+    let series: Vec<Bars> = names
+        .iter()
+        .map(|t| {
+            (
+                t.clone(),
+                uploads
+                    .iter()
+                    .map(|k| {
+                        run.find(Scenario::Upload, k, t)
+                            .filter(|m| m.status == Status::Ok)
+                            .map(|m| m.value.median)
+                    })
+                    .collect(),
+            )
+        })
+        .collect();
+    chart(
+        s,
+        grouped_bars(
+            "Upload throughput with MD5",
+            &uploads,
+            &series,
+            "MB/s",
+            false,
+        )?,
+    )?;
+    Ok(())
+}
+
+/// The UDP loss curves, with the raw echo's.
+fn udp_charts(s: &mut String, run: &BenchRun, names: &[String]) -> Result<()> {
+    for size in &run.parameters.udp_sizes {
+        let key = format!("{size}B");
+        let mut series: Vec<Line> = names
+            .iter()
+            .filter_map(|t| {
+                run.find(Scenario::Udp, &key, t).map(|m| {
+                    (
+                        t.clone(),
+                        m.curve
+                            .iter()
+                            .map(|p| (p.offered, p.loss * 100.0))
+                            .collect(),
+                    )
+                })
+            })
+            .collect();
+        if let Some(c) = run.ceilings.iter().find(|c| c.key == format!("udp/{key}")) {
+            series.push((
+                "raw UDP echo".into(),
+                c.curve
+                    .iter()
+                    .map(|p| (p.offered, p.loss * 100.0))
+                    .collect(),
+            ));
+        }
+        chart(
+            s,
+            lines(
+                &format!("UDP loss curve, {size}-byte datagrams"),
+                &series,
+                "offered datagrams/s",
+                "loss %",
+            )?,
+        )?;
+    }
+    Ok(())
+}
+
+/// The codec's ns per operation, when the run had it.
+fn codec_chart(s: &mut String, run: &BenchRun) -> Result<()> {
+    if !run.codec.is_empty() {
+        let ops: Vec<String> = run.codec.iter().map(|c| c.operation.clone()).collect();
+        let series: Vec<Bars> = vec![
+            (
+                "ours".into(),
+                run.codec.iter().map(|c| Some(c.ours_ns.median)).collect(),
+            ),
+            (
+                "LengthDelimitedCodec + serde_json".into(),
+                run.codec
+                    .iter()
+                    .map(|c| Some(c.alternative_ns.median))
+                    .collect(),
+            ),
+        ];
+        chart(
+            s,
+            grouped_bars("Codec: ns per operation", &ops, &series, "ns", true)?,
+        )?;
+    }
+    Ok(())
 }
 
 fn chart(s: &mut String, svg: String) -> std::fmt::Result {

@@ -5,46 +5,12 @@ use std::fmt::Write;
 use anyhow::Result;
 
 use super::Reporter;
+use super::cells::{si, table_head};
 use crate::analysis::{SUSPECT, suspect};
 use crate::schema::bench::{BenchRun, Measurement, Scenario, Status};
 
 /// report.md.
 pub struct BenchMarkdown;
-
-/// `12.3k`, `1.23M`: rates at a glance.
-pub fn si(v: f64) -> String {
-    match v.abs() {
-        x if x >= 1e9 => format!("{:.2}G", v / 1e9),
-        x if x >= 1e6 => format!("{:.2}M", v / 1e6),
-        x if x >= 1e4 => format!("{:.1}k", v / 1e3),
-        x if x >= 100.0 => format!("{v:.0}"),
-        _ => format!("{v:.2}"),
-    }
-}
-
-/// One result cell: median, spread as CV, ratio to its ceiling.
-pub fn cell(m: Option<&Measurement>) -> String {
-    match m {
-        None => "-".into(),
-        Some(m) if m.status != Status::Ok => {
-            format!("{} ({})", m.status, m.reason.as_deref().unwrap_or(""))
-        }
-        Some(m) => {
-            let ratio = m.ratio.map_or(String::new(), |r| {
-                format!(
-                    " · {:.2}×{}",
-                    r.median,
-                    if suspect(r.median) {
-                        " (suspect ceiling)"
-                    } else {
-                        ""
-                    }
-                )
-            });
-            format!("{} ±{:.0}%{ratio}", si(m.value.median), m.value.cv * 100.0)
-        }
-    }
-}
 
 impl Reporter<BenchRun> for BenchMarkdown {
     fn file_name(&self) -> &str {
@@ -53,107 +19,9 @@ impl Reporter<BenchRun> for BenchMarkdown {
 
     fn render(&self, run: &BenchRun) -> Result<String> {
         let mut s = String::new();
-        let m = &run.machine;
-        writeln!(s, "# sockbench bench ({})", run.mode)?;
-        writeln!(s)?;
-        writeln!(
-            s,
-            "{} on {} ({} CPUs, {:.0} GiB{}), kernel {}, {}, git {}, seed {}, {:.0} s.",
-            run.tool_version,
-            or(&m.cpu),
-            m.cpus,
-            m.memory_bytes as f64 / (1u64 << 30) as f64,
-            if m.virtualization.is_empty() {
-                String::new()
-            } else {
-                format!(", {}", m.virtualization)
-            },
-            or(&m.kernel),
-            or(&m.rustc),
-            or(&m.git_revision),
-            run.seed,
-            run.duration_s
-        )?;
-        let p = &run.parameters;
-        writeln!(
-            s,
-            "Each value is the median of {} repetitions of {} ms after {} ms of warm-up; `±` is the coefficient of variation; `·` the ratio to the ceiling measured in the same run.",
-            p.repetitions, p.rep_ms, p.warmup_ms
-        )?;
-        writeln!(
-            s,
-            "Placement: {} (the server gets one core; with `--no-pin` the scheduler decides).",
-            if p.pinning.is_empty() {
-                "none"
-            } else {
-                &p.pinning
-            }
-        )?;
-        for f in &run.floor {
-            writeln!(
-                s,
-                "Scheduling floor, {}{}.",
-                f.describe(),
-                if f.shapes_p99() {
-                    ": over 1 % of the time, so no open-loop p99 here can be below those gaps"
-                } else {
-                    ""
-                }
-            )?;
-        }
-        for u in &run.unavailable {
-            writeln!(
-                s,
-                "\n**{} not measured**: unavailable on this machine ({}).",
-                u.name, u.reason
-            )?;
-        }
-        let verdict = super::verdict_md::markdown(run);
-        if !verdict.is_empty() {
-            writeln!(s)?;
-            write!(s, "{verdict}")?;
-        }
-        let suspects: Vec<String> = run
-            .results
-            .iter()
-            .filter(|m| m.ratio.is_some_and(|r| suspect(r.median)))
-            .map(|m| format!("{} {} on {}", m.scenario, m.key, m.target))
-            .collect();
-        if !suspects.is_empty() {
-            writeln!(
-                s,
-                "\n**Suspect ceilings** ({}): a target above {SUSPECT}x its ceiling beat the bare path, so that ceiling bounds nothing: {}.",
-                suspects.len(),
-                suspects.join(", ")
-            )?;
-        }
+        header(&mut s, run)?;
         capacity(&mut s, run)?;
-        writeln!(s)?;
-        writeln!(s, "## Ceilings")?;
-        writeln!(s)?;
-        writeln!(s, "| ceiling | measures | median | min | max | CV |")?;
-        writeln!(s, "|---|---|---|---|---|---|")?;
-        for c in run.ceilings.iter().filter(|c| {
-            c.key == "tcp-stream" || c.key.starts_with("md5") || c.key.starts_with("store/")
-        }) {
-            writeln!(
-                s,
-                "| {} | {} | {} {} | {} | {} | {:.1}% |",
-                c.target,
-                c.key,
-                si(c.value.median),
-                c.unit,
-                si(c.value.min),
-                si(c.value.max),
-                c.value.cv * 100.0
-            )?;
-        }
-        anchors(&mut s, run)?;
-        writeln!(s)?;
-        writeln!(
-            s,
-            "Echo and UDP ceilings (an unframed echo of the same bytes, a raw UDP echo) are per configuration; each ratio below is a repetition's value over its ceiling's best repetition (measured before and after the targets)."
-        )?;
+        ceilings(&mut s, run)?;
         let names: Vec<&str> = run.targets.iter().map(|t| t.name.as_str()).collect();
         for (family, title, what) in [
             (
@@ -177,250 +45,190 @@ impl Reporter<BenchRun> for BenchMarkdown {
                 "frames/s of the active connections",
             ),
         ] {
-            let keys: Vec<String> = run
-                .keys()
-                .into_iter()
-                .filter(|(f, _)| *f == family)
-                .map(|(_, k)| k)
-                .collect();
-            if keys.is_empty() {
-                continue;
-            }
-            writeln!(s)?;
-            writeln!(s, "## {title}")?;
-            writeln!(s)?;
-            writeln!(s, "{what}.")?;
-            writeln!(s)?;
-            table_head(&mut s, "configuration", &names)?;
-            for k in &keys {
-                write!(s, "| {k} |")?;
-                for t in &names {
-                    write!(s, " {} |", cell(run.find(family, k, t)))?;
-                }
-                writeln!(s)?;
-            }
-            if family != Scenario::Upload {
-                writeln!(s)?;
-                writeln!(
-                    s,
-                    "Latency p50 / p99 / p99.9 (µs), {}:",
-                    if family == Scenario::Udp {
-                        "open loop"
-                    } else {
-                        "closed loop"
-                    }
-                )?;
-                writeln!(s)?;
-                table_head(&mut s, "configuration", &names)?;
-                for k in &keys {
-                    write!(s, "| {k} |")?;
-                    for t in &names {
-                        let v = run
-                            .find(family, k, t)
-                            .and_then(|m| m.latency)
-                            .map_or("-".into(), |l| {
-                                format!("{:.0} / {:.0} / {:.0}", l.p50_us, l.p99_us, l.p999_us)
-                            });
-                        write!(s, " {v} |")?;
-                    }
-                    writeln!(s)?;
-                }
-            }
-            writeln!(s)?;
-            if family == Scenario::Upload {
-                writeln!(s, "Server CPU seconds per GB uploaded, and peak RSS:")?;
-            } else {
-                writeln!(
-                    s,
-                    "Server CPU µs per frame (the load driver's in brackets), and peak RSS:"
-                )?;
-            }
-            writeln!(s)?;
-            table_head(&mut s, "configuration", &names)?;
-            for k in &keys {
-                write!(s, "| {k} |")?;
-                for t in &names {
-                    let v = run
-                        .find(family, k, t)
-                        .and_then(|m| m.server.map(|u| (u, m.driver_cpu_us_per_frame)))
-                        .map_or("-".into(), |(u, d)| {
-                            let rss = u.peak_rss_bytes as f64 / 1048576.0;
-                            if family == Scenario::Upload {
-                                return format!("{:.2} s/GB, {rss:.0} MiB", u.cpu_s_per_gb);
-                            }
-                            let drv = if d > 0.0 {
-                                format!(" [{d:.2}]")
-                            } else {
-                                String::new()
-                            };
-                            format!("{:.2}{drv}, {rss:.0} MiB", u.cpu_us_per_frame)
-                        });
-                    write!(s, " {v} |")?;
-                }
-                writeln!(s)?;
-            }
-            if family == Scenario::Upload {
-                let floors: Vec<String> = run
-                    .ceilings
-                    .iter()
-                    .filter_map(|c| {
-                        let key = c.key.strip_prefix("store/")?;
-                        Some(format!("{key} {:.2} s/GB", c.cpu_s_per_gb?))
-                    })
-                    .collect();
-                if !floors.is_empty() {
-                    writeln!(s)?;
-                    writeln!(
-                        s,
-                        "The store loop's own thread: {} (each server's ratio to it is in the notes).",
-                        floors.join(", ")
-                    )?;
-                }
-            }
-            if family == Scenario::Echo {
-                writeln!(s)?;
-                writeln!(
-                    s,
-                    "Server reads / writes per frame (the sticky path: fewer than one read per frame means frames arrived glued), and in brackets system calls per frame (mio and percore: waits, reads and writes, including those that would block; uring: its `io_uring_enter` calls, which carry its reads and writes; the others: reads plus writes, a lower bound):"
-                )?;
-                writeln!(s)?;
-                table_head(&mut s, "configuration", &names)?;
-                for k in &keys {
-                    write!(s, "| {k} |")?;
-                    for t in &names {
-                        let v = run
-                            .find(family, k, t)
-                            .and_then(|m| m.syscalls)
-                            .filter(|c| c.server_reads_per_frame > 0.0)
-                            .map_or("-".into(), |c| {
-                                format!(
-                                    "{:.2} / {:.2} ({:.3})",
-                                    c.server_reads_per_frame,
-                                    c.server_writes_per_frame,
-                                    c.server_syscalls_per_frame
-                                )
-                            });
-                        write!(s, " {v} |")?;
-                    }
-                    writeln!(s)?;
-                }
-            }
-            if family == Scenario::Udp {
-                writeln!(s)?;
-                writeln!(
-                    s,
-                    "Accuracy: each target probed through the seeded impairment relay (loss in bursts, duplicates, reordering, corruption, both directions); the probe's counts beside those the relay's record predicts (received / duplicates / reordered / corrupted / lost):"
-                )?;
-                writeln!(s)?;
-                writeln!(
-                    s,
-                    "| target | size | sent | dropped requests / replies | injected | measured | exact |"
-                )?;
-                writeln!(s, "|---|---|---|---|---|---|---|")?;
-                for k in &keys {
-                    for t in &names {
-                        if let Some(a) = run.find(family, k, t).and_then(|m| m.accuracy) {
-                            let c = |u: crate::schema::bench::UdpCounts| {
-                                format!(
-                                    "{} / {} / {} / {} / {}",
-                                    u.received, u.duplicates, u.out_of_order, u.corrupted, u.lost
-                                )
-                            };
-                            let exact = if a.injected == a.measured {
-                                "yes"
-                            } else {
-                                "**no**"
-                            };
-                            writeln!(
-                                s,
-                                "| {t} | {k} | {} | {} / {} | {} | {} | {exact} |",
-                                a.sent,
-                                a.dropped_requests,
-                                a.dropped_replies,
-                                c(a.injected),
-                                c(a.measured)
-                            )?;
-                        }
-                    }
-                }
-            }
-            let notes: Vec<String> = run
-                .results
-                .iter()
-                .filter(|m| m.scenario == family && !m.notes.is_empty())
-                .map(|m| format!("- {} {}: {}", m.target, m.key, m.notes.join("; ")))
-                .collect();
-            if !notes.is_empty() {
-                writeln!(s)?;
-                writeln!(s, "Notes:")?;
-                writeln!(s)?;
-                for n in notes {
-                    writeln!(s, "{n}")?;
-                }
-            }
+            super::bench_families::section(&mut s, run, &names, (family, title, what))?;
         }
-        if !run.netem.is_empty() {
-            writeln!(s)?;
-            writeln!(s, "## netem beside the relay")?;
-            writeln!(s)?;
-            writeln!(
-                s,
-                "Round-trip loss across two network namespaces with netem on both veth ends, beside the relay dropping the same fraction each way on loopback (median and range of the repetitions):"
-            )?;
-            writeln!(s)?;
-            writeln!(
-                s,
-                "| target | size | expected | netem measured | relay measured | netem p50 / p99 (µs) |"
-            )?;
-            writeln!(s, "|---|---|---|---|---|---|")?;
-            for n in &run.netem {
-                let p = n.netem.first().map_or((0.0, 0.0), |x| (x.p50_us, x.p99_us));
-                writeln!(
-                    s,
-                    "| {} | {} B | {:.2}% | {:.2}% ({:.2}–{:.2}) | {:.2}% ({:.2}–{:.2}) | {:.0} / {:.0} |",
-                    n.target,
-                    n.size,
-                    n.expected_loss * 100.0,
-                    n.netem_loss.median * 100.0,
-                    n.netem_loss.min * 100.0,
-                    n.netem_loss.max * 100.0,
-                    n.relay_loss.median * 100.0,
-                    n.relay_loss.min * 100.0,
-                    n.relay_loss.max * 100.0,
-                    p.0,
-                    p.1
-                )?;
-            }
-        }
-        if !run.codec.is_empty() {
-            writeln!(s)?;
-            writeln!(
-                s,
-                "## Codec: ours beside tokio-util LengthDelimitedCodec + serde_json"
-            )?;
-            writeln!(s)?;
-            writeln!(
-                s,
-                "| operation | ours (ns) | alternative (ns) | alternative / ours | allocations ours / alternative |"
-            )?;
-            writeln!(s, "|---|---|---|---|---|")?;
-            for c in &run.codec {
-                writeln!(
-                    s,
-                    "| {} | {:.0} ±{:.0}% | {:.0} ±{:.0}% | {:.2}× | {:.1} / {:.1} |",
-                    c.operation,
-                    c.ours_ns.median,
-                    c.ours_ns.cv * 100.0,
-                    c.alternative_ns.median,
-                    c.alternative_ns.cv * 100.0,
-                    c.alternative_ns.median / c.ours_ns.median,
-                    c.ours_allocs,
-                    c.alternative_allocs
-                )?;
-            }
-        }
+        netem(&mut s, run)?;
+        codec(&mut s, run)?;
         Ok(s)
     }
+}
+
+/// The run: machine, parameters, placement, floor, the verdict.
+fn header(s: &mut String, run: &BenchRun) -> std::fmt::Result {
+    let m = &run.machine;
+    writeln!(s, "# sockbench bench ({})", run.mode)?;
+    writeln!(s)?;
+    writeln!(
+        s,
+        "{} on {} ({} CPUs, {:.0} GiB{}), kernel {}, {}, git {}, seed {}, {:.0} s.",
+        run.tool_version,
+        or(&m.cpu),
+        m.cpus,
+        m.memory_bytes as f64 / (1u64 << 30) as f64,
+        if m.virtualization.is_empty() {
+            String::new()
+        } else {
+            format!(", {}", m.virtualization)
+        },
+        or(&m.kernel),
+        or(&m.rustc),
+        or(&m.git_revision),
+        run.seed,
+        run.duration_s
+    )?;
+    let p = &run.parameters;
+    writeln!(
+        s,
+        "Each value is the median of {} repetitions of {} ms after {} ms of warm-up; `±` is the coefficient of variation; `·` the ratio to the ceiling measured in the same run.",
+        p.repetitions, p.rep_ms, p.warmup_ms
+    )?;
+    writeln!(
+        s,
+        "Placement: {} (the server gets one core; with `--no-pin` the scheduler decides).",
+        p.pinning
+    )?;
+    for f in &run.floor {
+        writeln!(
+            s,
+            "Scheduling floor, {}{}.",
+            f.describe(),
+            if f.shapes_p99() {
+                ": over 1 % of the time, so no open-loop p99 here can be below those gaps"
+            } else {
+                ""
+            }
+        )?;
+    }
+    for u in &run.unavailable {
+        writeln!(
+            s,
+            "\n**{} not measured**: unavailable on this machine ({}).",
+            u.name, u.reason
+        )?;
+    }
+    let verdict = super::verdict_md::markdown(run);
+    if !verdict.is_empty() {
+        writeln!(s)?;
+        write!(s, "{verdict}")?;
+    }
+    let suspects: Vec<String> = run
+        .results
+        .iter()
+        .filter(|m| m.ratio.is_some_and(|r| suspect(r.median)))
+        .map(|m| format!("{} {} on {}", m.scenario, m.key, m.target))
+        .collect();
+    if !suspects.is_empty() {
+        writeln!(
+            s,
+            "\n**Suspect ceilings** ({}): a target above {SUSPECT}x its ceiling beat the bare path, so that ceiling bounds nothing: {}.",
+            suspects.len(),
+            suspects.join(", ")
+        )?;
+    }
+    Ok(())
+}
+
+/// The run-wide ceilings: the raw TCP stream, MD5, the store loop.
+fn ceilings(s: &mut String, run: &BenchRun) -> std::fmt::Result {
+    writeln!(s)?;
+    writeln!(s, "## Ceilings")?;
+    writeln!(s)?;
+    writeln!(s, "| ceiling | measures | median | min | max | CV |")?;
+    writeln!(s, "|---|---|---|---|---|---|")?;
+    for c in run.ceilings.iter().filter(|c| {
+        c.key == "tcp-stream" || c.key.starts_with("md5") || c.key.starts_with("store/")
+    }) {
+        writeln!(
+            s,
+            "| {} | {} | {} {} | {} | {} | {:.1}% |",
+            c.target,
+            c.key,
+            si(c.value.median),
+            c.unit,
+            si(c.value.min),
+            si(c.value.max),
+            c.value.cv * 100.0
+        )?;
+    }
+    anchors(s, run)?;
+    writeln!(s)?;
+    writeln!(
+        s,
+        "Echo and UDP ceilings (an unframed echo of the same bytes, a raw UDP echo) are per configuration; each ratio below is a repetition's value over its ceiling's best repetition (measured before and after the targets)."
+    )?;
+    Ok(())
+}
+
+/// netem beside the relay, when the run had it.
+fn netem(s: &mut String, run: &BenchRun) -> std::fmt::Result {
+    if run.netem.is_empty() {
+        return Ok(());
+    }
+    writeln!(s)?;
+    writeln!(s, "## netem beside the relay")?;
+    writeln!(s)?;
+    writeln!(
+        s,
+        "Round-trip loss across two network namespaces with netem on both veth ends, beside the relay dropping the same fraction each way on loopback (median and range of the repetitions):"
+    )?;
+    writeln!(s)?;
+    writeln!(
+        s,
+        "| target | size | expected | netem measured | relay measured | netem p50 / p99 (µs) |"
+    )?;
+    writeln!(s, "|---|---|---|---|---|---|")?;
+    for n in &run.netem {
+        let p = n.netem.first().map_or((0.0, 0.0), |x| (x.p50_us, x.p99_us));
+        writeln!(
+            s,
+            "| {} | {} B | {:.2}% | {:.2}% ({:.2}–{:.2}) | {:.2}% ({:.2}–{:.2}) | {:.0} / {:.0} |",
+            n.target,
+            n.size,
+            n.expected_loss * 100.0,
+            n.netem_loss.median * 100.0,
+            n.netem_loss.min * 100.0,
+            n.netem_loss.max * 100.0,
+            n.relay_loss.median * 100.0,
+            n.relay_loss.min * 100.0,
+            n.relay_loss.max * 100.0,
+            p.0,
+            p.1
+        )?;
+    }
+    Ok(())
+}
+
+/// The codec table, when the run had it.
+fn codec(s: &mut String, run: &BenchRun) -> std::fmt::Result {
+    if run.codec.is_empty() {
+        return Ok(());
+    }
+    writeln!(s)?;
+    writeln!(
+        s,
+        "## Codec: ours beside tokio-util LengthDelimitedCodec + serde_json"
+    )?;
+    writeln!(s)?;
+    writeln!(
+        s,
+        "| operation | ours (ns) | alternative (ns) | alternative / ours | allocations ours / alternative |"
+    )?;
+    writeln!(s, "|---|---|---|---|---|")?;
+    for c in &run.codec {
+        writeln!(
+            s,
+            "| {} | {:.0} ±{:.0}% | {:.0} ±{:.0}% | {:.2}× | {:.1} / {:.1} |",
+            c.operation,
+            c.ours_ns.median,
+            c.ours_ns.cv * 100.0,
+            c.alternative_ns.median,
+            c.alternative_ns.cv * 100.0,
+            c.alternative_ns.median / c.ours_ns.median,
+            c.ours_allocs,
+            c.alternative_allocs
+        )?;
+    }
+    Ok(())
 }
 
 /// The headline: capacity at the latency target, per configuration.
@@ -557,19 +365,6 @@ fn capacity_cell(m: Option<&Measurement>) -> String {
             out
         }
     }
-}
-
-fn table_head(s: &mut String, first: &str, names: &[&str]) -> std::fmt::Result {
-    write!(s, "| {first} |")?;
-    for n in names {
-        write!(s, " {n} |")?;
-    }
-    writeln!(s)?;
-    write!(s, "|---|")?;
-    for _ in names {
-        write!(s, "---|")?;
-    }
-    writeln!(s)
 }
 
 fn or(s: &str) -> &str {

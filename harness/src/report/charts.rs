@@ -76,7 +76,7 @@ pub fn grouped_bars(
                         if log {
                             log_label(v)
                         } else {
-                            crate::report::bench_md::si(*v)
+                            crate::report::cells::si(*v)
                         }
                     })
                     .draw()
@@ -142,7 +142,7 @@ fn log_label(v: &f64) -> String {
         .iter()
         .any(|m| (mantissa - m).abs() < 0.02 * m)
     {
-        crate::report::bench_md::si(*v)
+        crate::report::cells::si(*v)
     } else {
         String::new()
     }

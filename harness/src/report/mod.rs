@@ -1,8 +1,11 @@
 //! Reports: one results type, many renderings (terminal, JSON, Markdown,
-//! HTML, JUnit), each a [`Reporter`]; writing them all is one call.
+//! HTML, JUnit), each a [`Reporter`]; writing them all is one call, and
+//! [`write_results`] says once which reporters draw which kind of result.
 
+pub mod bench_families;
 pub mod bench_html;
 pub mod bench_md;
+pub mod cells;
 pub mod charts;
 pub mod command;
 pub mod conform_html;
@@ -18,6 +21,11 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use serde::Serialize;
+
+use crate::schema::Results;
+use crate::schema::bench::BenchRun;
+use crate::schema::conform::ConformRun;
+use crate::schema::soak::SoakRun;
 
 /// The HTML reports' self-check, run by the browser when the page has
 /// loaded: an SVG chart that lays out to zero size says so on the console.
@@ -61,6 +69,57 @@ pub fn write_all<T>(data: &T, dir: &Path, reporters: &[&dyn Reporter<T>]) -> Res
             Ok(path)
         })
         .collect()
+}
+
+/// `reporters` with [`Json`] in front when `json` is asked for.
+fn with_json<'a, T: Serialize>(
+    json: bool,
+    reporters: &[&'a dyn Reporter<T>],
+) -> Vec<&'a dyn Reporter<T>> {
+    let mut all: Vec<&'a dyn Reporter<T>> = Vec::new();
+    if json {
+        all.push(&Json);
+    }
+    all.extend_from_slice(reporters);
+    all
+}
+
+/// A bench run's documents (results.json too when `json`): report.md and
+/// index.html.
+pub fn write_bench(run: &BenchRun, dir: &Path, json: bool) -> Result<Vec<PathBuf>> {
+    write_all(
+        run,
+        dir,
+        &with_json(json, &[&bench_md::BenchMarkdown, &bench_html::BenchHtml]),
+    )
+}
+
+/// A conformance run's documents (results.json too when `json`).
+pub fn write_conform(run: &ConformRun, dir: &Path, json: bool) -> Result<Vec<PathBuf>> {
+    write_all(
+        run,
+        dir,
+        &with_json(json, &[&conform_md::Markdown, &conform_html::Html]),
+    )
+}
+
+/// A soak's documents (results.json too when `json`).
+pub fn write_soak(run: &SoakRun, dir: &Path, json: bool) -> Result<Vec<PathBuf>> {
+    write_all(
+        run,
+        dir,
+        &with_json(json, &[&soak_md::Markdown, &soak_html::Html]),
+    )
+}
+
+/// The documents of a result of any kind: the one place that says which
+/// reporters draw which results.
+pub fn write_results(results: &Results, dir: &Path, json: bool) -> Result<Vec<PathBuf>> {
+    match results {
+        Results::Bench(run) => write_bench(run, dir, json),
+        Results::Conform(run) => write_conform(run, dir, json),
+        Results::Soak(run) => write_soak(run, dir, json),
+    }
 }
 
 /// Escapes text for HTML; a control character shows as `\xNN` (JUnit goes

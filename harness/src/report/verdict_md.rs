@@ -11,7 +11,7 @@ pub fn markdown(run: &BenchRun) -> String {
         return String::new();
     }
     let mut s = String::from(
-        "## WorkloadVerdict\n\n| workload | best | margin over the runner-up | what explains it |\n|---|---|---|---|\n",
+        "## Verdict\n\n| workload | best | margin over the runner-up | what explains it |\n|---|---|---|---|\n",
     );
     for v in &vs {
         if let Some(met) = v.none_met {

@@ -102,7 +102,7 @@ pub struct Parameters {
     pub many_active: usize,
     /// CPU placement: `load driver on CPU 0, server on CPU 1`, or `none`.
     #[serde(default)]
-    pub pinning: String,
+    pub pinning: Placement,
     /// The capacity scenario's search (absent in runs made before it).
     #[serde(default)]
     pub capacity: CapacityParams,
@@ -231,6 +231,42 @@ pub enum Scenario {
     Many,
     /// A ceiling measured in the same run.
     Ceiling,
+}
+
+/// Where the load driver and the server ran; in results.json a string,
+/// `none` (or empty, in runs made before this type) when not pinned.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(from = "String", into = "String")]
+pub enum Placement {
+    /// The scheduler decided.
+    #[default]
+    Unpinned,
+    /// Pinned, as described (`load driver on CPU 0, server on CPU 1`).
+    Pinned(String),
+}
+
+impl From<String> for Placement {
+    fn from(s: String) -> Placement {
+        match s.as_str() {
+            "" | "none" => Placement::Unpinned,
+            _ => Placement::Pinned(s),
+        }
+    }
+}
+
+impl From<Placement> for String {
+    fn from(p: Placement) -> String {
+        p.to_string()
+    }
+}
+
+impl std::fmt::Display for Placement {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Placement::Unpinned => f.write_str("none"),
+            Placement::Pinned(how) => f.write_str(how),
+        }
+    }
 }
 
 /// Whether a measurement has a value.

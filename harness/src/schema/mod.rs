@@ -23,6 +23,8 @@ pub enum Results {
     Bench(Box<bench::BenchRun>),
     /// `sockbench-conform/1`.
     Conform(Box<conform::ConformRun>),
+    /// `sockbench-soak/1`.
+    Soak(Box<soak::SoakRun>),
 }
 
 /// Why a results file cannot be read.
@@ -47,7 +49,7 @@ pub enum SchemaError {
         source: serde_json::Error,
     },
     /// A `schema` this build does not know.
-    #[error("{}: unknown schema {found:?} (expected {} or {})", path.display(), bench::SCHEMA, conform::SCHEMA)]
+    #[error("{}: unknown schema {found:?} (expected {}, {} or {})", path.display(), bench::SCHEMA, conform::SCHEMA, soak::SCHEMA)]
     Unknown {
         /// The file.
         path: PathBuf,
@@ -57,7 +59,7 @@ pub enum SchemaError {
 }
 
 impl Results {
-    /// Reads and parses a results.json of either kind.
+    /// Reads and parses a results.json of any kind.
     pub fn read(path: &Path) -> Result<Results, SchemaError> {
         let text = std::fs::read_to_string(path).map_err(|source| SchemaError::Read {
             path: path.to_owned(),
@@ -78,6 +80,7 @@ impl Results {
             conform::SCHEMA => Ok(Results::Conform(
                 serde_json::from_value(v).map_err(mismatch)?,
             )),
+            soak::SCHEMA => Ok(Results::Soak(serde_json::from_value(v).map_err(mismatch)?)),
             _ => Err(SchemaError::Unknown {
                 path: path.to_owned(),
                 found: schema,

@@ -23,3 +23,17 @@ pub fn names() -> Vec<&'static str> {
 pub fn find(name: &str) -> Option<Box<dyn Backend>> {
     all().into_iter().find(|b| b.name() == name)
 }
+
+/// Why the back-end called `name` cannot run on this machine, or `None`
+/// when it can (or is not one of ours). Probed once per process and
+/// remembered: a probe may open an io_uring.
+pub fn unavailable(name: &str) -> Option<String> {
+    use std::collections::HashMap;
+    use std::sync::{Mutex, OnceLock, PoisonError};
+    static SEEN: OnceLock<Mutex<HashMap<String, Option<String>>>> = OnceLock::new();
+    let seen = SEEN.get_or_init(Default::default);
+    let mut seen = seen.lock().unwrap_or_else(PoisonError::into_inner);
+    seen.entry(name.to_owned())
+        .or_insert_with(|| find(name)?.probe().err().map(|why| why.to_string()))
+        .clone()
+}

@@ -55,10 +55,10 @@ pub fn serve(opts: ServeOptions) -> Result<()> {
         }
     };
     if let Err(why) = backend.probe() {
-        return Err(crate::error::Error::Unavailable(format!(
-            "back-end {} is unavailable here: {why}",
-            backend.name()
-        ))
+        return Err(crate::error::Error::Unavailable {
+            what: format!("back-end {}", backend.name()),
+            why: why.to_string(),
+        }
         .into());
     }
     let sharing = match backend.capabilities().reuse_port {

@@ -14,34 +14,20 @@ use super::sampler::Sampler;
 use super::trend::{LIMITS, judge};
 use super::workload::{Plan, Tally, run};
 use crate::measure::units::positive_duration;
-use crate::report::soak_html::Html;
-use crate::report::soak_md::Markdown;
-use crate::report::{Json, write_all};
+use crate::report::write_soak;
 use crate::schema::machine::Machine;
 use crate::schema::soak::{SCHEMA, Sample, SoakRun, SoakTarget, SoakVerdict, rate};
-use crate::target::{Spawned, TargetSpec, command_for};
+use crate::target::TargetSpec;
+use crate::target::args::{Preflight, TargetArgs};
+use crate::target::server::{Launch, Server, StartError};
 
 /// Flags of `sockbench soak`.
 #[derive(Debug, Args)]
 pub struct SoakArgs {
-    /// Our back-ends to soak, each started as `sockbench serve`: `all` or names.
-    #[arg(long, num_args = 1.., value_delimiter = ',', value_name = "NAME")]
-    pub backend: Vec<String>,
-    /// A command that obeys the serve contract (repeatable; `LABEL=CMD`).
-    #[arg(long, value_name = "CMD")]
-    pub spawn: Vec<String>,
-    /// A server already listening on this TCP address (with --pid).
-    #[arg(long, requires = "pid")]
-    pub tcp: Option<std::net::SocketAddr>,
-    /// Its UDP address; without it no UDP is sent.
-    #[arg(long, requires = "tcp")]
-    pub udp: Option<std::net::SocketAddr>,
-    /// Its process id, whose resources are sampled.
-    #[arg(long, requires = "tcp")]
-    pub pid: Option<u32>,
-    /// It serves one connection at a time.
-    #[arg(long, requires = "tcp")]
-    pub not_concurrent: bool,
+    /// What to soak: our back-ends, serve-contract commands, or a server
+    /// already listening (`--tcp` with `--pid`, whose resources are sampled).
+    #[command(flatten)]
+    pub target: TargetArgs,
     /// How long to soak: `20s`, `10m`, `24h`.
     #[arg(long, default_value = "10m", value_parser = positive_duration)]
     pub duration: Duration,
@@ -68,13 +54,12 @@ pub struct SoakArgs {
 }
 
 /// A target ready to soak, or why it cannot run here.
-struct Ready {
+struct Soaked {
     spec: TargetSpec,
     unavailable: Option<String>,
     plan: Plan,
     pid: u32,
-    server: Option<Spawned>,
-    _dir: Option<tempfile::TempDir>,
+    server: Option<Server>,
 }
 
 /// Runs the command: 0 all flat and correct, 1 a leak or a wrong reply.
@@ -89,16 +74,10 @@ pub fn main(args: SoakArgs) -> Result<ExitCode> {
             args.duration
         );
     }
-    let address = args.tcp.map(|tcp| TargetSpec::Address {
-        label: tcp.to_string(),
-        tcp,
-        udp: args.udp,
-        storage: None,
-        pid: args.pid,
-        concurrent: !args.not_concurrent,
-        wire: WireConfig::default(),
-    });
-    let specs = crate::target::resolve(&args.backend, &args.spawn, address)?;
+    if args.target.tcp.is_some() && args.target.pid.is_none() {
+        bail!("--tcp needs --pid: the soak samples the server's process");
+    }
+    let specs = args.target.resolve(Preflight::Echo, &[])?;
     if specs.is_empty() {
         bail!(
             "nothing to soak: give --backend all|NAME..., --spawn 'CMD', or --tcp ADDR --pid PID"
@@ -142,7 +121,7 @@ pub fn main(args: SoakArgs) -> Result<ExitCode> {
     });
     bar.finish_and_clear();
     for r in &mut ready {
-        if let Some(s) = r.server.as_mut() {
+        if let Some(s) = r.server.as_mut().and_then(Server::child) {
             let _ = s.terminate(Duration::from_secs(5));
         }
     }
@@ -156,7 +135,7 @@ pub fn main(args: SoakArgs) -> Result<ExitCode> {
         seed: args.seed,
         targets,
     };
-    let mut written = write_all(&result, &args.out, &[&Json, &Markdown, &Html])?;
+    let mut written = write_soak(&result, &args.out, true)?;
     if let Some(path) = &args.table {
         let old = std::fs::read_to_string(path).unwrap_or_default();
         let doc = crate::report::splice(
@@ -203,76 +182,59 @@ fn progress(args: &SoakArgs) -> ProgressBar {
 }
 
 /// Starts a spawnable target (with its own storage, no fsync: the soak
-/// looks for growth, not disk speed), or checks an address and its pid.
-fn start(spec: TargetSpec, exe: &std::path::Path, args: &SoakArgs) -> Result<Ready> {
-    let plan = |tcp, udp, concurrent| Plan {
-        tcp,
-        udp,
-        wire: WireConfig::default(),
-        concurrent,
+/// looks for growth, not disk speed), or checks an address's pid.
+fn start(spec: TargetSpec, exe: &std::path::Path, args: &SoakArgs) -> Result<Soaked> {
+    let plan = |server: &Server| Plan {
+        tcp: server.tcp(),
+        udp: server.udp(),
+        wire: server.wire(),
+        concurrent: server.concurrent(),
         idle: args.idle,
         until: Instant::now(),
         seed: args.seed,
     };
-    if let TargetSpec::Address {
-        tcp,
-        udp,
-        pid,
-        concurrent,
-        ..
-    } = &spec
-    {
-        crate::load::command::preflight(&tcp.to_string(), sockbench_wire::Endian::Little)?;
-        let pid = pid.context("--tcp needs --pid")?;
-        if procfs::process::Process::new(pid as i32).is_err() {
-            bail!("--pid {pid}: no such process");
+    let launch = if spec.spawns() {
+        Launch::new("soak").flags(["--no-fsync"])
+    } else {
+        Launch::new("soak")
+    };
+    let server = match Server::start(&spec, exe, &launch) {
+        Ok(s) => s,
+        Err(e @ StartError::Unavailable { .. }) => {
+            return Ok(Soaked {
+                unavailable: Some(format!("not run: {e}")),
+                plan: Plan {
+                    tcp: ([127, 0, 0, 1], 0).into(),
+                    udp: None,
+                    wire: WireConfig::default(),
+                    concurrent: false,
+                    idle: args.idle,
+                    until: Instant::now(),
+                    seed: args.seed,
+                },
+                spec,
+                pid: 0,
+                server: None,
+            });
         }
-        let plan = plan(*tcp, *udp, *concurrent);
-        return Ok(Ready {
-            spec,
-            unavailable: None,
-            plan,
-            pid,
-            server: None,
-            _dir: None,
-        });
+        Err(e) => return Err(e.into()),
+    };
+    let pid = server.pid().context("--tcp needs --pid")?;
+    if server.resources().is_none() {
+        bail!("--pid {pid}: no such process");
     }
-    if let TargetSpec::Backend(name) = &spec
-        && let Some(Err(why)) = crate::serve::backends::find(name).map(|b| b.probe())
-    {
-        return Ok(Ready {
-            unavailable: Some(format!(
-                "not run: the {name} back-end is unavailable here: {why}"
-            )),
-            plan: plan(([127, 0, 0, 1], 0).into(), None, false),
-            spec,
-            pid: 0,
-            server: None,
-            _dir: None,
-        });
-    }
-    let dir = tempfile::Builder::new()
-        .prefix("sockbench-soak-")
-        .tempdir()?;
-    let mut cmd = command_for(&spec, exe).context("not a spawnable target")?;
-    cmd.arg("--storage").arg(dir.path()).arg("--no-fsync");
-    let server = Spawned::start(cmd, Duration::from_secs(15))
-        .with_context(|| format!("{} did not start", spec.name()))?;
-    let r = server.ready.clone();
-    let pid = if r.pid != 0 { r.pid } else { server.pid() };
-    Ok(Ready {
-        plan: plan(r.tcp, Some(r.udp), r.concurrent),
+    Ok(Soaked {
+        plan: plan(&server),
         spec,
         unavailable: None,
         pid,
         server: Some(server),
-        _dir: Some(dir),
     })
 }
 
 /// Soaks one target: the workload and the sampler side by side, then the
 /// judgement.
-fn soak(r: &mut Ready, start_at: Instant, warmup: Duration) -> SoakTarget {
+fn soak(r: &mut Soaked, start_at: Instant, warmup: Duration) -> SoakTarget {
     let (kind, detail) = r
         .spec
         .describe(&std::env::current_exe().unwrap_or_default());

@@ -5,10 +5,8 @@
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use serde_json::json;
 use sockbench_wire::WireConfig;
 
-use crate::peer::client::Client;
 use crate::schema::soak::Sample;
 
 /// Where and what to sample.
@@ -43,12 +41,8 @@ impl Sampler {
     /// `tcp.frames` and `tcp.errors` from a stats request; the counters are
     /// charted, not judged, so a slow answer only leaves a gap.
     fn stats(&self) -> Option<(Option<u64>, Option<u64>)> {
-        let t = Duration::from_secs(2);
-        let mut c = Client::connect(self.tcp, self.wire, t).ok()?;
-        let r = c
-            .request(&json!({"op": "stats", "file_size": 0}), b"", t)
-            .ok()?;
-        let tcp = &r.header["tcp"];
+        let h = crate::target::stats::request(self.tcp, self.wire, Duration::from_secs(2))?;
+        let tcp = &h["tcp"];
         Some((tcp["frames"].as_u64(), tcp["errors"].as_u64()))
     }
 }

@@ -107,7 +107,7 @@ impl Tally {
 /// concurrent.
 pub fn run(plan: &Plan, tally: &Tally) {
     let end = plan.until;
-    let fail = |what: String| tally.wrong(what);
+    let fail = |what: Wrong| tally.wrong(what.to_string());
     let role = |n: u64| StdRng::seed_from_u64(plan.seed.wrapping_add(n));
     if !plan.concurrent {
         let mut rng = role(0);
@@ -179,9 +179,9 @@ struct Session {
 }
 
 impl Session {
-    fn open(plan: &Plan) -> Result<Session, String> {
+    fn open(plan: &Plan) -> Result<Session, Wrong> {
         let c = Client::connect(plan.tcp, plan.wire, WAIT)
-            .map_err(|e| format!("connect to {}: {e}", plan.tcp))?;
+            .map_err(|source| Wrong::exchange(format!("connect to {}", plan.tcp), source))?;
         Ok(Session {
             c,
             wire: plan.wire,
@@ -189,15 +189,15 @@ impl Session {
         })
     }
 
-    fn request(&mut self, header: &Value, body: &[u8], what: &str) -> Result<Frame, String> {
+    fn request(&mut self, header: &Value, body: &[u8], what: &str) -> Result<Frame, Wrong> {
         self.c
             .request(header, body, WAIT)
-            .map_err(|e| format!("{what}: {e}"))
+            .map_err(|source| Wrong::exchange(what, source))
     }
 
     /// One echo of a size drawn from every path a server has: empty, small,
     /// glued-sized, and bodies past any hold buffer, streamed.
-    fn echo(&mut self, tally: &Tally, rng: &mut StdRng, sizes: &[usize]) -> Result<(), String> {
+    fn echo(&mut self, tally: &Tally, rng: &mut StdRng, sizes: &[usize]) -> Result<(), Wrong> {
         self.n += 1;
         let size = sizes[rng.random_range(0..sizes.len())];
         let header = json!({"op": "echo", "file_size": size, "id": self.n});
@@ -205,10 +205,13 @@ impl Session {
         let f = self.request(&header, &body, &format!("echo of {size} bytes"))?;
         let sent = serde_json::to_vec(&header).unwrap_or_default();
         if f.raw != sent || f.body != body {
-            return Err(format!(
-                "echo of {size} bytes came back altered ({} header bytes, {} body bytes)",
-                f.raw.len(),
-                f.body.len()
+            return Err(Wrong::reply(
+                format!("echo of {size} bytes"),
+                format!(
+                    "came back altered ({} header bytes, {} body bytes)",
+                    f.raw.len(),
+                    f.body.len()
+                ),
             ));
         }
         tally.op("echo");
@@ -217,7 +220,7 @@ impl Session {
 
     /// `count` echoes; one in 16 is an unknown op, an error that keeps the
     /// connection.
-    fn echoes(&mut self, tally: &Tally, rng: &mut StdRng, count: usize) -> Result<(), String> {
+    fn echoes(&mut self, tally: &Tally, rng: &mut StdRng, count: usize) -> Result<(), Wrong> {
         const SIZES: [usize; 8] = [0, 1, 64, 1024, 4096, 16_384, 65_536, 262_144];
         for _ in 0..count {
             if rng.random_ratio(1, 16) {
@@ -237,7 +240,7 @@ impl Session {
     /// `count` uploads over 8 reused names (storage stays bounded); of
     /// every 12, 3 carry a wrong md5, 2 a bad name and 1 a malformed md5,
     /// all errors that keep the connection.
-    fn uploads(&mut self, tally: &Tally, rng: &mut StdRng, count: usize) -> Result<(), String> {
+    fn uploads(&mut self, tally: &Tally, rng: &mut StdRng, count: usize) -> Result<(), Wrong> {
         for _ in 0..count {
             self.n += 1;
             let size = rng.random_range(1..=128 * 1024);
@@ -265,14 +268,17 @@ impl Session {
             let f = self.request(&header, &body, &format!("upload of {size} bytes"))?;
             if want == "ok" {
                 if !f.is_ok() || f.header["bytes"] != size || f.header["md5"] != md5.as_str() {
-                    return Err(format!("upload of {size} bytes: reply {}", f.header));
+                    return Err(Wrong::reply(
+                        format!("upload of {size} bytes"),
+                        format!("reply {}", f.header),
+                    ));
                 }
             } else {
                 expect_error(&f, want)?;
                 if want == "md5_mismatch" && f.header["md5"] != md5.as_str() {
-                    return Err(format!(
-                        "md5_mismatch without the computed md5: {}",
-                        f.header
+                    return Err(Wrong::reply(
+                        "md5_mismatch",
+                        format!("without the computed md5: {}", f.header),
                     ));
                 }
             }
@@ -282,18 +288,60 @@ impl Session {
     }
 }
 
-fn expect_error(f: &Frame, code: &str) -> Result<(), String> {
+fn expect_error(f: &Frame, code: &str) -> Result<(), Wrong> {
     if f.error_code() == Some(code) {
         Ok(())
     } else {
-        Err(format!("expected error {code}, got {}", f.header))
+        Err(Wrong::reply(
+            format!("expected error {code}"),
+            format!("got {}", f.header),
+        ))
+    }
+}
+
+/// What went wrong in one exchange of the soak: counted and described,
+/// never fatal to the run.
+#[derive(Debug, thiserror::Error)]
+pub enum Wrong {
+    /// Connecting, sending or receiving failed.
+    #[error("{what}: {source}")]
+    Exchange {
+        /// What was being done.
+        what: String,
+        /// How it failed.
+        #[source]
+        source: ClientError,
+    },
+    /// A reply the protocol does not allow.
+    #[error("{what}: {got}")]
+    Reply {
+        /// What was asked.
+        what: String,
+        /// What came back.
+        got: String,
+    },
+}
+
+impl Wrong {
+    fn exchange(what: impl Into<String>, source: ClientError) -> Wrong {
+        Wrong::Exchange {
+            what: what.into(),
+            source,
+        }
+    }
+
+    fn reply(what: impl Into<String>, got: impl Into<String>) -> Wrong {
+        Wrong::Reply {
+            what: what.into(),
+            got: got.into(),
+        }
     }
 }
 
 /// A connection for 1 to 3 echoes, then one of: a clean close, a fatal
 /// error (bad JSON: the reply, then the server closes), or a frame cut off
 /// mid-header (no reply; the server discards it).
-fn churn(plan: &Plan, tally: &Tally, rng: &mut StdRng) -> Result<(), String> {
+fn churn(plan: &Plan, tally: &Tally, rng: &mut StdRng) -> Result<(), Wrong> {
     let mut s = Session::open(plan)?;
     for _ in 0..rng.random_range(1..=3) {
         s.echo(tally, rng, &[0, 5, 100, 2048])?;
@@ -303,19 +351,27 @@ fn churn(plan: &Plan, tally: &Tally, rng: &mut StdRng) -> Result<(), String> {
             let bad = b"{\"file_size\":";
             let mut frame = s.wire.endian.write_u32(bad.len() as u32).to_vec();
             frame.extend_from_slice(bad);
-            s.c.send_raw(&frame).map_err(|e| format!("bad json: {e}"))?;
-            let f = s.c.recv(WAIT).map_err(|e| format!("bad json reply: {e}"))?;
+            s.c.send_raw(&frame)
+                .map_err(|e| Wrong::exchange("bad json", e))?;
+            let f =
+                s.c.recv(WAIT)
+                    .map_err(|e| Wrong::exchange("bad json reply", e))?;
             expect_error(&f, "bad_json")?;
             match s.c.expect_close(WAIT) {
                 Ok(()) | Err(ClientError::Io(_)) => tally.op("bad_json_closed"),
-                Err(e) => return Err(format!("after bad_json the connection stayed open: {e}")),
+                Err(e) => {
+                    return Err(Wrong::reply(
+                        "after bad_json",
+                        format!("the connection stayed open: {e}"),
+                    ));
+                }
             }
         }
         1 => {
             let mut frame = s.wire.endian.write_u32(40).to_vec();
             frame.extend_from_slice(b"{\"file_si");
             s.c.send_raw(&frame)
-                .map_err(|e| format!("cut frame: {e}"))?;
+                .map_err(|e| Wrong::exchange("cut frame", e))?;
             tally.op("cut_off");
         }
         _ => tally.op("churn_closed"),
@@ -330,7 +386,7 @@ fn long_lived(
     plan: &Plan,
     tally: &Tally,
     rng: &mut StdRng,
-    step: impl Fn(&mut Session, &Tally, &mut StdRng) -> Result<(), String>,
+    step: impl Fn(&mut Session, &Tally, &mut StdRng) -> Result<(), Wrong>,
     gap_ms: u64,
 ) {
     let mut next = Instant::now();
@@ -341,13 +397,13 @@ fn long_lived(
             None => match Session::open(plan) {
                 Ok(s) => session.insert(s),
                 Err(e) => {
-                    tally.wrong(e);
+                    tally.wrong(e.to_string());
                     continue;
                 }
             },
         };
         if let Err(e) = step(s, tally, rng) {
-            tally.wrong(e);
+            tally.wrong(e.to_string());
             session = None;
         }
     }
@@ -391,7 +447,7 @@ fn idle(plan: &Plan, tally: &Tally, rng: &mut StdRng) {
 
 /// One datagram of 0 to 8 KiB; its echo must be the same bytes. A lost
 /// one is counted (UDP may lose it), a changed one is wrong.
-fn udp(plan: &Plan, tally: &Tally, rng: &mut StdRng) -> Result<(), String> {
+fn udp(plan: &Plan, tally: &Tally, rng: &mut StdRng) -> Result<(), Wrong> {
     let Some(addr) = plan.udp else {
         return Ok(());
     };
@@ -402,14 +458,14 @@ fn udp(plan: &Plan, tally: &Tally, rng: &mut StdRng) -> Result<(), String> {
             tally.op("udp");
             Ok(())
         }
-        Ok(got) => Err(format!(
-            "a {size}-byte datagram came back as {} different bytes",
-            got.len()
+        Ok(got) => Err(Wrong::reply(
+            format!("a {size}-byte datagram"),
+            format!("came back as {} different bytes", got.len()),
         )),
         Err(ClientError::Timeout(_)) => {
             tally.udp_lost.fetch_add(1, Ordering::Relaxed);
             Ok(())
         }
-        Err(e) => Err(format!("udp echo of {size} bytes: {e}")),
+        Err(e) => Err(Wrong::exchange(format!("udp echo of {size} bytes"), e)),
     }
 }

@@ -67,10 +67,10 @@ fn run(args: &[&str]) -> Result<(), Error> {
 /// Root and iproute2, or why not, in one line.
 pub fn preflight() -> Result<(), Error> {
     if !rustix::process::geteuid().is_root() {
-        return Err(Error::Unavailable(
-            "netem mode needs root (it creates network namespaces and qdiscs); run it as root"
-                .into(),
-        ));
+        return Err(Error::Unavailable {
+            what: "netem mode".into(),
+            why: "it needs root (it creates network namespaces and qdiscs); run it as root".into(),
+        });
     }
     for tool in ["ip", "tc"] {
         let ok = Command::new(tool)
@@ -80,9 +80,10 @@ pub fn preflight() -> Result<(), Error> {
             .status()
             .is_ok_and(|s| s.success());
         if !ok {
-            return Err(Error::Unavailable(format!(
-                "netem mode needs iproute2 (`{tool}` not found): apt-get install iproute2"
-            )));
+            return Err(Error::Unavailable {
+                what: "netem mode".into(),
+                why: format!("it needs iproute2 (`{tool}` not found): apt-get install iproute2"),
+            });
         }
     }
     Ok(())
@@ -129,9 +130,12 @@ impl Namespaces {
                 let argv: Vec<&str> = args.iter().map(String::as_str).collect();
                 run(&argv).map_err(|e| match e {
                     Error::Tool { detail, .. } if detail.contains("unknown") => {
-                        Error::Unavailable(format!(
-                            "this kernel has no netem qdisc (CONFIG_NET_SCH_NETEM); tc said: {detail}"
-                        ))
+                        Error::Unavailable {
+                            what: "netem mode".into(),
+                            why: format!(
+                                "this kernel has no netem qdisc (CONFIG_NET_SCH_NETEM); tc said: {detail}"
+                            ),
+                        }
                     }
                     e => e,
                 })?;
@@ -179,13 +183,15 @@ impl Namespaces {
             .output()
             .map_err(Error::io("ip netns exec ... udp-probe"))?;
         if !out.status.success() {
-            return Err(Error::Target(format!(
-                "udp-probe: {}",
-                String::from_utf8_lossy(&out.stderr).trim()
-            )));
+            return Err(Error::Tool {
+                program: "sockbench udp-probe".into(),
+                detail: String::from_utf8_lossy(&out.stderr).trim().to_owned(),
+            });
         }
-        serde_json::from_slice(&out.stdout)
-            .map_err(|e| Error::Invalid(format!("udp-probe output: {e}")))
+        serde_json::from_slice(&out.stdout).map_err(|e| Error::Invalid {
+            input: "udp-probe output".into(),
+            why: e.to_string(),
+        })
     }
 }
 

@@ -10,7 +10,7 @@ use serde::de::DeserializeOwned;
 
 use serde_json::{Value, json};
 use sockbench::peer::client::{Client, Frame};
-use sockbench::target::Spawned;
+use sockbench::target::process::Spawned;
 use sockbench_wire::WireConfig;
 
 /// The deadline of every wait in these tests.

@@ -3,6 +3,7 @@
 //! raw TCP stream) and MD5 of the same bytes on one core. Ratios to these
 //! survive a noisy machine; absolute numbers do not.
 
+use anyhow::Context as _;
 use std::time::Instant;
 
 mod store;
@@ -27,19 +28,34 @@ pub fn spawn(
     strategy: Strategy,
     align: usize,
     pin: Option<crate::measure::pin::Pinning>,
-) -> anyhow::Result<crate::target::Spawned> {
+) -> anyhow::Result<Ceiling> {
     let mut cmd = std::process::Command::new(exe);
     cmd.args(["ceiling", "--strategy", strategy.flag(), "--align"])
         .arg(align.to_string());
-    if let Some(p) = pin {
-        p.pin_server(&mut cmd);
-    }
-    crate::target::Spawned::start(cmd, std::time::Duration::from_secs(15))
+    let server = crate::target::server::Server::start_command("ceiling", cmd, pin)?;
+    let udp = server
+        .udp()
+        .context("the ceiling announced no UDP address")?;
+    Ok(Ceiling {
+        tcp: server.tcp(),
+        udp,
+        _server: server,
+    })
+}
+
+/// A running ceiling process: its unframed TCP echo and raw UDP echo.
+#[derive(Debug)]
+pub struct Ceiling {
+    /// The unframed TCP echo.
+    pub tcp: std::net::SocketAddr,
+    /// The raw UDP echo.
+    pub udp: std::net::SocketAddr,
+    _server: crate::target::server::Server,
 }
 
 /// `sockbench ceiling`: starts both echoes, prints the ready line, and
 /// serves until killed.
-pub fn serve(strategy: &str, align: usize) -> anyhow::Result<()> {
+pub fn serve(strategy: &str, align: usize) -> anyhow::Result<std::process::ExitCode> {
     let kind = Strategy::parse(strategy).ok_or_else(|| {
         anyhow::anyhow!("unknown ceiling strategy {strategy:?} (loop, loop64, threads, sequential)")
     })?;

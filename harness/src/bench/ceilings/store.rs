@@ -21,11 +21,10 @@ use crate::measure::proc::this_thread_cpu;
 use super::stream_of;
 
 /// Bytes per read, each tried in turn; a ceiling is the best of them.
-/// 256 KiB, the servers' `read_size`, costs the least CPU per GB (1 MiB
-/// reads 5-15 % more in quick runs: a read that outgrows the core's L2 is
-/// fetched again from farther for MD5 and for the write's copy); 1 MiB
-/// reads were the faster with fsync in CI's runs (445 against 394-396
-/// MB/s at best), where 256 KiB alone left servers above their ceiling.
+/// 256 KiB, the servers' `read_size`, costs the least CPU per GB (a read
+/// that outgrows the core's L2 is fetched again from farther for MD5 and
+/// for the write's copy); 1 MiB reads can be the faster with fsync, where
+/// 256 KiB alone left servers above their ceiling (docs/performance.md).
 const READS: [usize; 2] = [256 * 1024, 1 << 20];
 
 /// What the store loop measured: the rates of the read size whose best

@@ -1,6 +1,6 @@
 //! The raw TCP stream: how fast loopback TCP moves bytes one way, as
 //! iperf3 measures it. 128 KiB writes and 128 KiB reads (iperf3's defaults;
-//! 64 KiB writes into 256 KiB reads ran at 0.6x of it here), default socket
+//! smaller writes into larger reads ran well below it), default socket
 //! buffers, and the rate counted where the bytes arrive, not where they
 //! leave.
 

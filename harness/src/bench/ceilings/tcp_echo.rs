@@ -26,13 +26,13 @@ pub enum Strategy {
     EventLoop,
     /// The same loop reading at most 64 KiB before each write, as the mio
     /// back-end does: at 16 KiB bodies pipelined on one connection the
-    /// 256 KiB loop's bigger bursts lost to mio by 3-8 % in each of five runs.
+    /// 256 KiB loop's bigger bursts lost to mio (docs/performance.md).
     EventLoopSmall,
     /// A blocking thread per connection.
     Threads,
     /// One connection at a time, served by the thread that accepts it (the
-    /// classic loop): at one connection it beat both of the others, by
-    /// 12 % in one run, with no thread switch between accept and serve.
+    /// classic loop): at one connection it can beat both of the others,
+    /// with no thread switch between accept and serve.
     Sequential,
 }
 

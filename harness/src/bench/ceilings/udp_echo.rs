@@ -3,7 +3,8 @@
 //! way (`recvmmsg`, `sendmmsg`) does the fewest calls, but returns its
 //! echoes in bursts of up to 64 that the prober's receiver, sharing a CPU
 //! with the sender, can drop; a datagram per call paces them (a threaded
-//! server answering that way beat the batched echo by 1.58x at 1472 B).
+//! server answering that way beat the batched echo at 1472 B; see
+//! docs/reports.md).
 //! The UDP scenario sweeps both and keeps the faster.
 
 use std::net::{SocketAddr, UdpSocket};

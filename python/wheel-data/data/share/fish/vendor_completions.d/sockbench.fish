@@ -64,13 +64,13 @@ complete -c sockbench -n "__fish_sockbench_using_subcommand serve" -s v -l verbo
 complete -c sockbench -n "__fish_sockbench_using_subcommand serve" -s q -l quiet -d 'Only warnings and errors on stderr'
 complete -c sockbench -n "__fish_sockbench_using_subcommand serve" -s h -l help -d 'Print help'
 complete -c sockbench -n "__fish_sockbench_using_subcommand serve" -s V -l version -d 'Print version'
-complete -c sockbench -n "__fish_sockbench_using_subcommand conform" -l backend -d 'Our back-ends to test, each started as `sockbench serve`: `all` or names' -r
+complete -c sockbench -n "__fish_sockbench_using_subcommand conform" -l backend -d 'Our back-ends, each started as `sockbench serve`: `all` or names' -r
 complete -c sockbench -n "__fish_sockbench_using_subcommand conform" -l spawn -d 'A command that obeys the serve contract, e.g. \'python3 server.py\' (repeatable); `LABEL=CMD` names its column' -r
-complete -c sockbench -n "__fish_sockbench_using_subcommand conform" -l tcp -d 'A server already listening on this TCP address' -r
-complete -c sockbench -n "__fish_sockbench_using_subcommand conform" -l udp -d 'Its UDP address; without it the UDP cases are UNSUPPORTED' -r
-complete -c sockbench -n "__fish_sockbench_using_subcommand conform" -l storage -d 'Its storage directory, so upload cases can inspect files' -r -F
-complete -c sockbench -n "__fish_sockbench_using_subcommand conform" -l pid -d 'Its process id, for memory cases' -r
-complete -c sockbench -n "__fish_sockbench_using_subcommand conform" -l name -d 'Its column name' -r
+complete -c sockbench -n "__fish_sockbench_using_subcommand conform" -l tcp -d 'A server already listening at this TCP address (HOST:PORT)' -r
+complete -c sockbench -n "__fish_sockbench_using_subcommand conform" -l udp -d 'Its UDP address; without it the UDP cases and scenarios are not run' -r
+complete -c sockbench -n "__fish_sockbench_using_subcommand conform" -l storage -d 'Its storage directory, so uploads can be inspected' -r -F
+complete -c sockbench -n "__fish_sockbench_using_subcommand conform" -l pid -d 'Its process id, for memory and resource measurements' -r
+complete -c sockbench -n "__fish_sockbench_using_subcommand conform" -l name -d 'Its column name (default: the address as given)' -r
 complete -c sockbench -n "__fish_sockbench_using_subcommand conform" -l endian -d 'Its byte order' -r
 complete -c sockbench -n "__fish_sockbench_using_subcommand conform" -l max-header -d 'Its --max-header' -r
 complete -c sockbench -n "__fish_sockbench_using_subcommand conform" -l max-body -d 'Its --max-body' -r
@@ -101,10 +101,16 @@ complete -c sockbench -n "__fish_sockbench_using_subcommand conform" -s v -l ver
 complete -c sockbench -n "__fish_sockbench_using_subcommand conform" -s q -l quiet -d 'Only warnings and errors on stderr'
 complete -c sockbench -n "__fish_sockbench_using_subcommand conform" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c sockbench -n "__fish_sockbench_using_subcommand conform" -s V -l version -d 'Print version'
-complete -c sockbench -n "__fish_sockbench_using_subcommand bench" -l backend -d 'Back-ends to measure: `all` or names (default: all)' -r
-complete -c sockbench -n "__fish_sockbench_using_subcommand bench" -l spawn -d 'Also measure a command obeying the serve contract (`LABEL=CMD` names it)' -r
-complete -c sockbench -n "__fish_sockbench_using_subcommand bench" -l tcp -d 'Also measure a server already running at this TCP address (perhaps on another host): CPU figures come from its `stats` reply\'s optional `process` object, `-` without one' -r
-complete -c sockbench -n "__fish_sockbench_using_subcommand bench" -l udp -d 'The UDP address of the `--tcp` server (without it, UDP is n/a)' -r
+complete -c sockbench -n "__fish_sockbench_using_subcommand bench" -l backend -d 'Our back-ends, each started as `sockbench serve`: `all` or names' -r
+complete -c sockbench -n "__fish_sockbench_using_subcommand bench" -l spawn -d 'A command that obeys the serve contract, e.g. \'python3 server.py\' (repeatable); `LABEL=CMD` names its column' -r
+complete -c sockbench -n "__fish_sockbench_using_subcommand bench" -l tcp -d 'A server already listening at this TCP address (HOST:PORT)' -r
+complete -c sockbench -n "__fish_sockbench_using_subcommand bench" -l udp -d 'Its UDP address; without it the UDP cases and scenarios are not run' -r
+complete -c sockbench -n "__fish_sockbench_using_subcommand bench" -l storage -d 'Its storage directory, so uploads can be inspected' -r -F
+complete -c sockbench -n "__fish_sockbench_using_subcommand bench" -l pid -d 'Its process id, for memory and resource measurements' -r
+complete -c sockbench -n "__fish_sockbench_using_subcommand bench" -l name -d 'Its column name (default: the address as given)' -r
+complete -c sockbench -n "__fish_sockbench_using_subcommand bench" -l endian -d 'Its byte order' -r
+complete -c sockbench -n "__fish_sockbench_using_subcommand bench" -l max-header -d 'Its --max-header' -r
+complete -c sockbench -n "__fish_sockbench_using_subcommand bench" -l max-body -d 'Its --max-body' -r
 complete -c sockbench -n "__fish_sockbench_using_subcommand bench" -l slo -d 'The latency target of the capacity search: p50, p90, p99 or p999 and a bound in us or ms' -r
 complete -c sockbench -n "__fish_sockbench_using_subcommand bench" -l scenario -d 'Scenario families to run (default: all): capacity, echo, upload, udp, many, codec' -r
 complete -c sockbench -n "__fish_sockbench_using_subcommand bench" -l only -d 'Only this configuration, as the report names it: `SCENARIO KEY` (`echo rr/64B/16c`), or a whole `SCENARIO`; repeatable. What the gate\'s confirming run uses to re-measure only what regressed' -r
@@ -117,6 +123,7 @@ complete -c sockbench -n "__fish_sockbench_using_subcommand bench" -l upload -d 
 complete -c sockbench -n "__fish_sockbench_using_subcommand bench" -l idle -d 'Idle connections of the many-connections scenario' -r
 complete -c sockbench -n "__fish_sockbench_using_subcommand bench" -l netem -d 'Run the UDP probe across two network namespaces impaired by netem (`loss=1%,delay=5ms,jitter=1ms,reorder=2%`, or `none`) beside the relay, instead of the scenarios. Needs root, iproute2 and the netem qdisc' -r
 complete -c sockbench -n "__fish_sockbench_using_subcommand bench" -l quick -d 'The short run CI uses (about 4 minutes): shorter repetitions, a 64 MiB upload instead of 1 GiB, no Python peer'
+complete -c sockbench -n "__fish_sockbench_using_subcommand bench" -l not-concurrent -d 'It serves one connection at a time'
 complete -c sockbench -n "__fish_sockbench_using_subcommand bench" -l no-peer -d 'Leave the Python peer out of the full run'
 complete -c sockbench -n "__fish_sockbench_using_subcommand bench" -l no-progress -d 'No progress bars'
 complete -c sockbench -n "__fish_sockbench_using_subcommand bench" -l no-pin -d 'Do not pin the load driver and the server to separate CPUs'
@@ -126,38 +133,53 @@ complete -c sockbench -n "__fish_sockbench_using_subcommand bench" -s v -l verbo
 complete -c sockbench -n "__fish_sockbench_using_subcommand bench" -s q -l quiet -d 'Only warnings and errors on stderr'
 complete -c sockbench -n "__fish_sockbench_using_subcommand bench" -s h -l help -d 'Print help'
 complete -c sockbench -n "__fish_sockbench_using_subcommand bench" -s V -l version -d 'Print version'
-complete -c sockbench -n "__fish_sockbench_using_subcommand explore" -l backend -d 'One of our back-ends, started by the harness' -r
-complete -c sockbench -n "__fish_sockbench_using_subcommand explore" -l spawn -d 'A command obeying the serve contract (`LABEL=CMD` names it); a fresh one per shrinking step' -r
-complete -c sockbench -n "__fish_sockbench_using_subcommand explore" -l tcp -d 'A server already running (its storage is not checked, and it is not restarted between shrinking steps)' -r
-complete -c sockbench -n "__fish_sockbench_using_subcommand explore" -l udp -d 'The `--tcp` server\'s UDP address (without it, no UDP is sent)' -r
-complete -c sockbench -n "__fish_sockbench_using_subcommand explore" -l endian -d 'The `--tcp` server\'s byte order' -r
-complete -c sockbench -n "__fish_sockbench_using_subcommand explore" -l max-header -d 'The `--tcp` server\'s --max-header' -r
-complete -c sockbench -n "__fish_sockbench_using_subcommand explore" -l max-body -d 'The `--tcp` server\'s --max-body' -r
+complete -c sockbench -n "__fish_sockbench_using_subcommand explore" -l backend -d 'Our back-ends, each started as `sockbench serve`: `all` or names' -r
+complete -c sockbench -n "__fish_sockbench_using_subcommand explore" -l spawn -d 'A command that obeys the serve contract, e.g. \'python3 server.py\' (repeatable); `LABEL=CMD` names its column' -r
+complete -c sockbench -n "__fish_sockbench_using_subcommand explore" -l tcp -d 'A server already listening at this TCP address (HOST:PORT)' -r
+complete -c sockbench -n "__fish_sockbench_using_subcommand explore" -l udp -d 'Its UDP address; without it the UDP cases and scenarios are not run' -r
+complete -c sockbench -n "__fish_sockbench_using_subcommand explore" -l storage -d 'Its storage directory, so uploads can be inspected' -r -F
+complete -c sockbench -n "__fish_sockbench_using_subcommand explore" -l pid -d 'Its process id, for memory and resource measurements' -r
+complete -c sockbench -n "__fish_sockbench_using_subcommand explore" -l name -d 'Its column name (default: the address as given)' -r
+complete -c sockbench -n "__fish_sockbench_using_subcommand explore" -l endian -d 'Its byte order' -r
+complete -c sockbench -n "__fish_sockbench_using_subcommand explore" -l max-header -d 'Its --max-header' -r
+complete -c sockbench -n "__fish_sockbench_using_subcommand explore" -l max-body -d 'Its --max-body' -r
 complete -c sockbench -n "__fish_sockbench_using_subcommand explore" -l time -d 'Stop after this many seconds' -r
 complete -c sockbench -n "__fish_sockbench_using_subcommand explore" -l programs -d 'Stop after this many programs' -r
 complete -c sockbench -n "__fish_sockbench_using_subcommand explore" -l seed -d 'Seed of the programs (default: from the clock, printed)' -r
 complete -c sockbench -n "__fish_sockbench_using_subcommand explore" -l jobs -d 'Programs run at once, each job against a server of its own when the harness starts them' -r
 complete -c sockbench -n "__fish_sockbench_using_subcommand explore" -l out -d 'Where repro.json, repro.py and report.md go' -r -F
 complete -c sockbench -n "__fish_sockbench_using_subcommand explore" -l shrink-time -d 'Time shrinking may take, seconds' -r
-complete -c sockbench -n "__fish_sockbench_using_subcommand explore" -l not-concurrent -d 'The `--tcp` server serves one connection at a time'
+complete -c sockbench -n "__fish_sockbench_using_subcommand explore" -l not-concurrent -d 'It serves one connection at a time'
 complete -c sockbench -n "__fish_sockbench_using_subcommand explore" -l no-udp -d 'Send no UDP'
 complete -c sockbench -n "__fish_sockbench_using_subcommand explore" -s v -l verbose -d 'More logging on stderr (-v: debug, -vv: trace)'
 complete -c sockbench -n "__fish_sockbench_using_subcommand explore" -s q -l quiet -d 'Only warnings and errors on stderr'
 complete -c sockbench -n "__fish_sockbench_using_subcommand explore" -s h -l help -d 'Print help'
 complete -c sockbench -n "__fish_sockbench_using_subcommand explore" -s V -l version -d 'Print version'
-complete -c sockbench -n "__fish_sockbench_using_subcommand replay" -l backend -d 'One of our back-ends, started by the harness' -r
-complete -c sockbench -n "__fish_sockbench_using_subcommand replay" -l spawn -d 'A command obeying the serve contract (`LABEL=CMD` names it); a fresh one per shrinking step' -r
-complete -c sockbench -n "__fish_sockbench_using_subcommand replay" -l tcp -d 'A server already running (its storage is not checked, and it is not restarted between shrinking steps)' -r
-complete -c sockbench -n "__fish_sockbench_using_subcommand replay" -l udp -d 'The `--tcp` server\'s UDP address (without it, no UDP is sent)' -r
-complete -c sockbench -n "__fish_sockbench_using_subcommand replay" -l endian -d 'The `--tcp` server\'s byte order' -r
-complete -c sockbench -n "__fish_sockbench_using_subcommand replay" -l max-header -d 'The `--tcp` server\'s --max-header' -r
-complete -c sockbench -n "__fish_sockbench_using_subcommand replay" -l max-body -d 'The `--tcp` server\'s --max-body' -r
-complete -c sockbench -n "__fish_sockbench_using_subcommand replay" -l not-concurrent -d 'The `--tcp` server serves one connection at a time'
+complete -c sockbench -n "__fish_sockbench_using_subcommand replay" -l backend -d 'Our back-ends, each started as `sockbench serve`: `all` or names' -r
+complete -c sockbench -n "__fish_sockbench_using_subcommand replay" -l spawn -d 'A command that obeys the serve contract, e.g. \'python3 server.py\' (repeatable); `LABEL=CMD` names its column' -r
+complete -c sockbench -n "__fish_sockbench_using_subcommand replay" -l tcp -d 'A server already listening at this TCP address (HOST:PORT)' -r
+complete -c sockbench -n "__fish_sockbench_using_subcommand replay" -l udp -d 'Its UDP address; without it the UDP cases and scenarios are not run' -r
+complete -c sockbench -n "__fish_sockbench_using_subcommand replay" -l storage -d 'Its storage directory, so uploads can be inspected' -r -F
+complete -c sockbench -n "__fish_sockbench_using_subcommand replay" -l pid -d 'Its process id, for memory and resource measurements' -r
+complete -c sockbench -n "__fish_sockbench_using_subcommand replay" -l name -d 'Its column name (default: the address as given)' -r
+complete -c sockbench -n "__fish_sockbench_using_subcommand replay" -l endian -d 'Its byte order' -r
+complete -c sockbench -n "__fish_sockbench_using_subcommand replay" -l max-header -d 'Its --max-header' -r
+complete -c sockbench -n "__fish_sockbench_using_subcommand replay" -l max-body -d 'Its --max-body' -r
+complete -c sockbench -n "__fish_sockbench_using_subcommand replay" -l not-concurrent -d 'It serves one connection at a time'
 complete -c sockbench -n "__fish_sockbench_using_subcommand replay" -s v -l verbose -d 'More logging on stderr (-v: debug, -vv: trace)'
 complete -c sockbench -n "__fish_sockbench_using_subcommand replay" -s q -l quiet -d 'Only warnings and errors on stderr'
 complete -c sockbench -n "__fish_sockbench_using_subcommand replay" -s h -l help -d 'Print help'
 complete -c sockbench -n "__fish_sockbench_using_subcommand replay" -s V -l version -d 'Print version'
-complete -c sockbench -n "__fish_sockbench_using_subcommand load" -l tcp -d 'The server\'s TCP address (HOST:PORT)' -r
+complete -c sockbench -n "__fish_sockbench_using_subcommand load" -l backend -d 'Our back-ends, each started as `sockbench serve`: `all` or names' -r
+complete -c sockbench -n "__fish_sockbench_using_subcommand load" -l spawn -d 'A command that obeys the serve contract, e.g. \'python3 server.py\' (repeatable); `LABEL=CMD` names its column' -r
+complete -c sockbench -n "__fish_sockbench_using_subcommand load" -l tcp -d 'A server already listening at this TCP address (HOST:PORT)' -r
+complete -c sockbench -n "__fish_sockbench_using_subcommand load" -l udp -d 'Its UDP address; without it the UDP cases and scenarios are not run' -r
+complete -c sockbench -n "__fish_sockbench_using_subcommand load" -l storage -d 'Its storage directory, so uploads can be inspected' -r -F
+complete -c sockbench -n "__fish_sockbench_using_subcommand load" -l pid -d 'Its process id, for memory and resource measurements' -r
+complete -c sockbench -n "__fish_sockbench_using_subcommand load" -l name -d 'Its column name (default: the address as given)' -r
+complete -c sockbench -n "__fish_sockbench_using_subcommand load" -l endian -d 'Its byte order' -r
+complete -c sockbench -n "__fish_sockbench_using_subcommand load" -l max-header -d 'Its --max-header' -r
+complete -c sockbench -n "__fish_sockbench_using_subcommand load" -l max-body -d 'Its --max-body' -r
 complete -c sockbench -n "__fish_sockbench_using_subcommand load" -l rate -d 'Offered requests per second, over all connections' -r
 complete -c sockbench -n "__fish_sockbench_using_subcommand load" -l duration -d 'How long to measure: `10s`, `500ms`, `2m` (a bare number is seconds)' -r
 complete -c sockbench -n "__fish_sockbench_using_subcommand load" -l connections -d 'Connections; the rate is split evenly over them' -r
@@ -167,20 +189,25 @@ poisson\t'Exponential gaps: a Poisson process of the same mean rate'"
 complete -c sockbench -n "__fish_sockbench_using_subcommand load" -l pipeline -d 'Most requests in flight per connection; past it a request waits (and its latency still counts from its intended time)' -r
 complete -c sockbench -n "__fish_sockbench_using_subcommand load" -l warmup -d 'Sent before the measured duration and not recorded' -r
 complete -c sockbench -n "__fish_sockbench_using_subcommand load" -l timeout -d 'A request with no reply this long after its intended send time is a timeout' -r
-complete -c sockbench -n "__fish_sockbench_using_subcommand load" -l endian -d 'Byte order of the length prefix' -r
 complete -c sockbench -n "__fish_sockbench_using_subcommand load" -l seed -d 'Seed of the payload and of Poisson gaps' -r
 complete -c sockbench -n "__fish_sockbench_using_subcommand load" -l histogram -d 'Also write the latency distribution (HdrHistogram percentile text, µs) to FILE' -r -F
+complete -c sockbench -n "__fish_sockbench_using_subcommand load" -l not-concurrent -d 'It serves one connection at a time'
 complete -c sockbench -n "__fish_sockbench_using_subcommand load" -l no-spin -d 'Sleep until each send instead of busy-polling the last 2 ms (saves the driver\'s core; on a VM, sleeping threads wake late and the driver lags)'
 complete -c sockbench -n "__fish_sockbench_using_subcommand load" -l json -d 'Print exactly one JSON object on stdout instead of the summary'
 complete -c sockbench -n "__fish_sockbench_using_subcommand load" -s v -l verbose -d 'More logging on stderr (-v: debug, -vv: trace)'
 complete -c sockbench -n "__fish_sockbench_using_subcommand load" -s q -l quiet -d 'Only warnings and errors on stderr'
 complete -c sockbench -n "__fish_sockbench_using_subcommand load" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c sockbench -n "__fish_sockbench_using_subcommand load" -s V -l version -d 'Print version'
-complete -c sockbench -n "__fish_sockbench_using_subcommand soak" -l backend -d 'Our back-ends to soak, each started as `sockbench serve`: `all` or names' -r
-complete -c sockbench -n "__fish_sockbench_using_subcommand soak" -l spawn -d 'A command that obeys the serve contract (repeatable; `LABEL=CMD`)' -r
-complete -c sockbench -n "__fish_sockbench_using_subcommand soak" -l tcp -d 'A server already listening on this TCP address (with --pid)' -r
-complete -c sockbench -n "__fish_sockbench_using_subcommand soak" -l udp -d 'Its UDP address; without it no UDP is sent' -r
-complete -c sockbench -n "__fish_sockbench_using_subcommand soak" -l pid -d 'Its process id, whose resources are sampled' -r
+complete -c sockbench -n "__fish_sockbench_using_subcommand soak" -l backend -d 'Our back-ends, each started as `sockbench serve`: `all` or names' -r
+complete -c sockbench -n "__fish_sockbench_using_subcommand soak" -l spawn -d 'A command that obeys the serve contract, e.g. \'python3 server.py\' (repeatable); `LABEL=CMD` names its column' -r
+complete -c sockbench -n "__fish_sockbench_using_subcommand soak" -l tcp -d 'A server already listening at this TCP address (HOST:PORT)' -r
+complete -c sockbench -n "__fish_sockbench_using_subcommand soak" -l udp -d 'Its UDP address; without it the UDP cases and scenarios are not run' -r
+complete -c sockbench -n "__fish_sockbench_using_subcommand soak" -l storage -d 'Its storage directory, so uploads can be inspected' -r -F
+complete -c sockbench -n "__fish_sockbench_using_subcommand soak" -l pid -d 'Its process id, for memory and resource measurements' -r
+complete -c sockbench -n "__fish_sockbench_using_subcommand soak" -l name -d 'Its column name (default: the address as given)' -r
+complete -c sockbench -n "__fish_sockbench_using_subcommand soak" -l endian -d 'Its byte order' -r
+complete -c sockbench -n "__fish_sockbench_using_subcommand soak" -l max-header -d 'Its --max-header' -r
+complete -c sockbench -n "__fish_sockbench_using_subcommand soak" -l max-body -d 'Its --max-body' -r
 complete -c sockbench -n "__fish_sockbench_using_subcommand soak" -l duration -d 'How long to soak: `20s`, `10m`, `24h`' -r
 complete -c sockbench -n "__fish_sockbench_using_subcommand soak" -l warmup -d 'The first part left out of the trends (default: a quarter of the duration, between 2 s and 60 s)' -r
 complete -c sockbench -n "__fish_sockbench_using_subcommand soak" -l idle -d 'Idle connections held open on each concurrent target' -r
@@ -211,7 +238,7 @@ complete -c sockbench -n "__fish_sockbench_using_subcommand merge" -s v -l verbo
 complete -c sockbench -n "__fish_sockbench_using_subcommand merge" -s q -l quiet -d 'Only warnings and errors on stderr'
 complete -c sockbench -n "__fish_sockbench_using_subcommand merge" -s h -l help -d 'Print help'
 complete -c sockbench -n "__fish_sockbench_using_subcommand merge" -s V -l version -d 'Print version'
-complete -c sockbench -n "__fish_sockbench_using_subcommand report" -l in -d 'A results.json written by bench or conform' -r -F
+complete -c sockbench -n "__fish_sockbench_using_subcommand report" -l in -d 'A results.json written by bench, conform or soak' -r -F
 complete -c sockbench -n "__fish_sockbench_using_subcommand report" -l out -d 'Output directory (default: the input\'s directory)' -r -F
 complete -c sockbench -n "__fish_sockbench_using_subcommand report" -s v -l verbose -d 'More logging on stderr (-v: debug, -vv: trace)'
 complete -c sockbench -n "__fish_sockbench_using_subcommand report" -s q -l quiet -d 'Only warnings and errors on stderr'

@@ -1,11 +1,10 @@
-//! A server under test started as a child process that obeys the `serve`
-//! contract: it prints one JSON ready line, logs to stderr, and stops on
-//! SIGTERM. The child is always reaped: on drop it is killed if still alive.
+//! A child process that obeys the `serve` contract: it prints one JSON
+//! ready line, logs to stderr, and stops on SIGTERM. The child is always
+//! reaped: on drop it is killed if still alive, and every live child is
+//! registered so that any exit path (Ctrl-C, the watchdog) can kill them.
 
 use std::collections::{HashSet, VecDeque};
 use std::io::{BufRead, BufReader, Read};
-use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -14,7 +13,6 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow, bail};
 use rustix::process::{Pid, Signal, kill_process};
-use sockbench_wire::WireConfig;
 
 use crate::serve::ready::ReadyLine;
 
@@ -54,180 +52,6 @@ pub fn kill_children_on_signal() -> Result<()> {
             }
         })?;
     Ok(())
-}
-
-/// A target as given on the command line.
-#[derive(Debug, Clone)]
-pub enum TargetSpec {
-    /// One of our back-ends, run as `sockbench serve --backend NAME`.
-    Backend(String),
-    /// A command obeying the serve contract; flags are appended per case.
-    Spawn {
-        /// Column name.
-        label: String,
-        /// Program and arguments.
-        argv: Vec<String>,
-    },
-    /// A server already listening, shared by every case (run serially).
-    Address {
-        /// Column name.
-        label: String,
-        /// Its TCP address.
-        tcp: SocketAddr,
-        /// Its UDP address, when it has one.
-        udp: Option<SocketAddr>,
-        /// Its storage directory, if the harness may read it.
-        storage: Option<PathBuf>,
-        /// Its process id, for memory measurements.
-        pid: Option<u32>,
-        /// Whether it serves connections concurrently.
-        concurrent: bool,
-        /// Its byte order and limits.
-        wire: WireConfig,
-    },
-}
-
-impl TargetSpec {
-    /// The column name.
-    pub fn name(&self) -> String {
-        match self {
-            TargetSpec::Backend(n) => n.clone(),
-            TargetSpec::Spawn { label, .. } | TargetSpec::Address { label, .. } => label.clone(),
-        }
-    }
-
-    /// True when the harness starts a server per case.
-    pub fn spawns(&self) -> bool {
-        !matches!(self, TargetSpec::Address { .. })
-    }
-
-    /// Its kind (`backend`, `spawn`, `address`) and command line or addresses.
-    /// Paths under the working directory are shown relative to it, so a
-    /// committed report names `target/release/sockbench`, not the checkout
-    /// that made it.
-    pub fn describe(&self, exe: &Path) -> (&'static str, String) {
-        match self {
-            TargetSpec::Backend(n) => (
-                "backend",
-                format!("{} serve --backend {n}", relative(&exe.to_string_lossy())),
-            ),
-            TargetSpec::Spawn { argv, .. } => (
-                "spawn",
-                argv.iter()
-                    .map(|a| relative(a))
-                    .collect::<Vec<_>>()
-                    .join(" "),
-            ),
-            TargetSpec::Address { tcp, udp, .. } => (
-                "address",
-                match udp {
-                    Some(udp) => format!("tcp {tcp}, udp {udp}"),
-                    None => format!("tcp {tcp}, no udp"),
-                },
-            ),
-        }
-    }
-}
-
-/// How long a preflight or a liveness probe waits for a TCP connection.
-pub const REACH_TIMEOUT: Duration = Duration::from_secs(3);
-
-/// Whether a TCP connection to `addr` opens within [`REACH_TIMEOUT`]: the
-/// preflight of commands given an address, and the probe that tells a target
-/// that stopped answering from one that answered wrongly.
-pub fn reach(addr: SocketAddr) -> Result<(), crate::error::Error> {
-    std::net::TcpStream::connect_timeout(&addr, REACH_TIMEOUT)
-        .map(drop)
-        .map_err(|e| crate::error::Error::Target(format!("{addr} cannot be reached: {e}")))
-}
-
-/// `arg` relative to the working directory when it is an absolute path
-/// under it; otherwise as it is.
-pub fn relative(arg: &str) -> String {
-    let Ok(cwd) = std::env::current_dir() else {
-        return arg.to_owned();
-    };
-    match Path::new(arg).strip_prefix(&cwd) {
-        Ok(rest) if Path::new(arg).is_absolute() && !rest.as_os_str().is_empty() => {
-            rest.to_string_lossy().into_owned()
-        }
-        _ => arg.to_owned(),
-    }
-}
-
-/// The targets a command line names, resolved the same way by every
-/// command: `--backend` names (`all` for each of ours, in report order),
-/// then the `--spawn` commands, then an address target. Column names must
-/// be distinct.
-pub fn resolve(
-    backends: &[String],
-    spawns: &[String],
-    address: Option<TargetSpec>,
-) -> Result<Vec<TargetSpec>> {
-    let known = crate::serve::backends::names();
-    let mut out = Vec::new();
-    for name in backends {
-        if name == "all" {
-            out.extend(known.iter().map(|n| TargetSpec::Backend((*n).into())));
-        } else if known.contains(&name.as_str()) {
-            out.push(TargetSpec::Backend(name.clone()));
-        } else {
-            bail!(
-                "unknown back-end {name:?} (expected all or one of: {})",
-                known.join(", ")
-            );
-        }
-    }
-    for cmd in spawns {
-        out.push(parse_spawn(cmd)?);
-    }
-    out.extend(address);
-    let mut names: Vec<String> = out.iter().map(TargetSpec::name).collect();
-    names.sort();
-    if names.windows(2).any(|w| w[0] == w[1]) {
-        bail!("two targets share a name; name spawned ones with --spawn 'LABEL=CMD'");
-    }
-    Ok(out)
-}
-
-/// Parses `--spawn 'CMD ARGS'` or `--spawn 'LABEL=CMD ARGS'`; without a
-/// label the column is named after the last non-flag argument's file name.
-pub fn parse_spawn(text: &str) -> Result<TargetSpec> {
-    let (label, cmd) = match text.split_once('=') {
-        Some((l, c)) if !l.contains(' ') && !l.is_empty() => (Some(l.to_owned()), c),
-        _ => (None, text),
-    };
-    let argv = shlex::split(cmd)
-        .filter(|a| !a.is_empty())
-        .with_context(|| format!("cannot parse --spawn {cmd:?}"))?;
-    let label = label.unwrap_or_else(|| {
-        let last = argv
-            .iter()
-            .rev()
-            .find(|a| !a.starts_with('-'))
-            .unwrap_or(&argv[0]);
-        Path::new(last)
-            .file_name()
-            .map_or_else(|| last.clone(), |f| f.to_string_lossy().into_owned())
-    });
-    Ok(TargetSpec::Spawn { label, argv })
-}
-
-/// The command that starts a spawnable target (flags are appended by the caller).
-pub fn command_for(spec: &TargetSpec, exe: &Path) -> Option<Command> {
-    match spec {
-        TargetSpec::Backend(name) => {
-            let mut c = Command::new(exe);
-            c.args(["serve", "--backend", name]);
-            Some(c)
-        }
-        TargetSpec::Spawn { argv, .. } => {
-            let mut c = Command::new(&argv[0]);
-            c.args(&argv[1..]);
-            Some(c)
-        }
-        TargetSpec::Address { .. } => None,
-    }
 }
 
 /// A running child server.
@@ -432,6 +256,28 @@ impl Drop for Spawned {
     }
 }
 
+/// An outside tool's server (iperf3 -s, sockperf server): no ready line,
+/// its output discarded, killed and reaped when dropped.
+#[derive(Debug)]
+pub struct ToolServer(Child);
+
+impl ToolServer {
+    /// Starts `cmd` quietly.
+    pub fn start(mut cmd: Command) -> std::io::Result<ToolServer> {
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        Ok(ToolServer(cmd.spawn()?))
+    }
+}
+
+impl Drop for ToolServer {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 fn keep_tail(mut from: impl Read, tail: &Mutex<VecDeque<u8>>) {
     let mut buf = [0u8; 4096];
     while let Ok(n) = from.read(&mut buf) {
@@ -442,21 +288,5 @@ fn keep_tail(mut from: impl Read, tail: &Mutex<VecDeque<u8>>) {
         t.extend(&buf[..n]);
         let excess = t.len().saturating_sub(STDERR_TAIL);
         t.drain(..excess);
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn paths_under_the_working_directory_are_shown_relative() {
-        let cwd = std::env::current_dir().unwrap();
-        let exe = cwd.join("target/release/sockbench");
-        assert_eq!(relative(&exe.to_string_lossy()), "target/release/sockbench");
-        assert_eq!(relative("/usr/bin/python3"), "/usr/bin/python3");
-        assert_eq!(relative("--backend"), "--backend");
-        let (_, shown) = TargetSpec::Backend("mio".into()).describe(&exe);
-        assert_eq!(shown, "target/release/sockbench serve --backend mio");
     }
 }

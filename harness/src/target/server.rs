@@ -1,0 +1,339 @@
+//! A started target: the one type every command measures or checks a
+//! server through, and the only place a server process is started.
+//!
+//! ```text
+//!   TargetSpec ──start(Launch)──> Server
+//!     Backend(name)   unavailable here? ─> StartError::Unavailable
+//!     Spawn{argv}     sandbox/ (temp) ─┬─ storage/  --storage, the cwd later
+//!                                      └─ the child, its ready line
+//!     Address{tcp..}  nothing started; the addresses as given
+//! ```
+//!
+//! A spawned server gets a fresh sandbox directory with its storage inside
+//! it, removed when the `Server` drops; the child is killed and reaped on
+//! drop too ([`Spawned`]).
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use sockbench_core::{ProcessUse, TcpStats, UdpStats};
+use sockbench_wire::WireConfig;
+
+use super::process::Spawned;
+use super::{TargetSpec, command_for};
+use crate::measure::pin::Pinning;
+use crate::measure::proc::{self, ProcSample, Resources};
+
+/// How long a started server may take to print its ready line.
+pub const READY_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// How long a `stats` request may take.
+const STATS_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How to start a target.
+#[derive(Debug, Clone, Default)]
+pub struct Launch {
+    /// Names the sandbox directory (`sockbench-PURPOSE-...`).
+    pub purpose: &'static str,
+    /// Serve-contract flags after `--storage` (`--no-fsync`, a case's
+    /// setup); an address target cannot take any.
+    pub flags: Vec<String>,
+    /// Run the server on the bench's server CPU.
+    pub pin: Option<Pinning>,
+}
+
+impl Launch {
+    /// A launch for `purpose` with no flags.
+    pub fn new(purpose: &'static str) -> Launch {
+        Launch {
+            purpose,
+            ..Launch::default()
+        }
+    }
+
+    /// Adds serve-contract flags.
+    pub fn flags<I, S>(mut self, flags: I) -> Launch
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.flags.extend(flags.into_iter().map(Into::into));
+        self
+    }
+
+    /// Pins the server as `pin` says.
+    pub fn pinned(mut self, pin: Option<Pinning>) -> Launch {
+        self.pin = pin;
+        self
+    }
+}
+
+/// Why a target did not start.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StartError {
+    /// This machine cannot run the back-end (io_uring disabled, say).
+    #[error("the {name} back-end is unavailable here: {why}")]
+    Unavailable {
+        /// The back-end.
+        name: String,
+        /// The reason its probe gave.
+        why: String,
+    },
+    /// A server already running cannot be started with flags.
+    #[error("{name} is already running and cannot be restarted with {flags}")]
+    Restart {
+        /// The target.
+        name: String,
+        /// The flags asked for.
+        flags: String,
+    },
+    /// The sandbox directory could not be made.
+    #[error("cannot create a directory for {name}: {source}")]
+    Sandbox {
+        /// The target.
+        name: String,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The process did not start or printed no ready line.
+    #[error("{name} did not start: {reason}")]
+    Failed {
+        /// The target.
+        name: String,
+        /// What happened, with the end of its stderr.
+        reason: String,
+    },
+}
+
+/// A target ready to be measured or checked.
+#[derive(Debug)]
+pub struct Server {
+    name: String,
+    tcp: SocketAddr,
+    udp: Option<SocketAddr>,
+    wire: WireConfig,
+    storage: Option<PathBuf>,
+    pid: Option<u32>,
+    concurrent: bool,
+    child: Option<Spawned>,
+    _sandbox: Option<tempfile::TempDir>,
+}
+
+impl Server {
+    /// Starts `spec` (`exe` is sockbench, for our back-ends) as `launch`
+    /// says; an address target is only described.
+    pub fn start(spec: &TargetSpec, exe: &Path, launch: &Launch) -> Result<Server, StartError> {
+        let name = spec.name();
+        if let TargetSpec::Address {
+            tcp,
+            udp,
+            storage,
+            pid,
+            concurrent,
+            wire,
+            ..
+        } = spec
+        {
+            if !launch.flags.is_empty() {
+                return Err(StartError::Restart {
+                    name,
+                    flags: launch.flags.join(" "),
+                });
+            }
+            return Ok(Server {
+                name,
+                tcp: *tcp,
+                udp: *udp,
+                wire: *wire,
+                storage: storage.clone(),
+                pid: *pid,
+                concurrent: *concurrent,
+                child: None,
+                _sandbox: None,
+            });
+        }
+        if let TargetSpec::Backend(backend) = spec
+            && let Some(why) = crate::serve::backends::unavailable(backend)
+        {
+            return Err(StartError::Unavailable { name, why });
+        }
+        let sandbox = tempfile::Builder::new()
+            .prefix(&format!("sockbench-{}-", launch.purpose))
+            .tempdir()
+            .map_err(|source| StartError::Sandbox {
+                name: name.clone(),
+                source,
+            })?;
+        let storage = sandbox.path().join("storage");
+        std::fs::create_dir(&storage).map_err(|source| StartError::Sandbox {
+            name: name.clone(),
+            source,
+        })?;
+        let Some(mut cmd) = command_for(spec, exe) else {
+            unreachable!("every target but an address is spawnable");
+        };
+        cmd.arg("--storage").arg(&storage).args(&launch.flags);
+        if let Some(p) = launch.pin {
+            p.pin_server(&mut cmd);
+        }
+        let child = Spawned::start(cmd, READY_TIMEOUT).map_err(|e| StartError::Failed {
+            name: name.clone(),
+            reason: format!("{e:#}"),
+        })?;
+        let ready = child.ready.clone();
+        // The ready line's pid is the server's own, where a wrapper (a
+        // shell, a launcher) started it; else the child we started.
+        let pid = if ready.pid != 0 {
+            ready.pid
+        } else {
+            child.pid()
+        };
+        Ok(Server {
+            name,
+            tcp: ready.tcp,
+            udp: Some(ready.udp),
+            wire: WireConfig::default(),
+            storage: Some(storage),
+            pid: Some(pid),
+            concurrent: ready.concurrent,
+            child: Some(child),
+            _sandbox: Some(sandbox),
+        })
+    }
+
+    /// Starts a helper server of the harness's own (a ceiling, a server in
+    /// a network namespace) from its whole command line; it obeys the
+    /// serve contract's ready line and has no storage.
+    pub fn start_command(
+        name: &str,
+        mut cmd: Command,
+        pin: Option<Pinning>,
+    ) -> Result<Server, StartError> {
+        if let Some(p) = pin {
+            p.pin_server(&mut cmd);
+        }
+        let child = Spawned::start(cmd, READY_TIMEOUT).map_err(|e| StartError::Failed {
+            name: name.to_owned(),
+            reason: format!("{e:#}"),
+        })?;
+        let ready = child.ready.clone();
+        Ok(Server {
+            name: name.to_owned(),
+            tcp: ready.tcp,
+            udp: Some(ready.udp),
+            wire: WireConfig::default(),
+            storage: None,
+            pid: Some(child.pid()),
+            concurrent: ready.concurrent,
+            child: Some(child),
+            _sandbox: None,
+        })
+    }
+
+    /// The target's name (its report column).
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The TCP address.
+    pub fn tcp(&self) -> SocketAddr {
+        self.tcp
+    }
+
+    /// The UDP address, when the target has one.
+    pub fn udp(&self) -> Option<SocketAddr> {
+        self.udp
+    }
+
+    /// The byte order and limits an address target was given; the
+    /// contract's defaults for a started one (its flags may say otherwise).
+    pub fn wire(&self) -> WireConfig {
+        self.wire
+    }
+
+    /// The storage directory, when the harness may read it.
+    pub fn storage(&self) -> Option<&Path> {
+        self.storage.as_deref()
+    }
+
+    /// The server's process id, when known.
+    pub fn pid(&self) -> Option<u32> {
+        self.pid
+    }
+
+    /// Whether it serves connections concurrently (its ready line, or
+    /// what the command line said of an address).
+    pub fn concurrent(&self) -> bool {
+        self.concurrent
+    }
+
+    /// True when the harness started it.
+    pub fn is_started(&self) -> bool {
+        self.child.is_some()
+    }
+
+    /// The child process, when the harness started it.
+    pub fn child(&mut self) -> Option<&mut Spawned> {
+        self.child.as_mut()
+    }
+
+    /// The child process, read-only.
+    pub fn child_ref(&self) -> Option<&Spawned> {
+        self.child.as_ref()
+    }
+
+    /// False once a started server's process has exited; an address
+    /// target is taken to be running.
+    pub fn is_running(&mut self) -> bool {
+        self.child.as_mut().is_none_or(Spawned::is_running)
+    }
+
+    /// The last part of a started server's stderr ("" otherwise).
+    pub fn stderr_tail(&self) -> String {
+        self.child
+            .as_ref()
+            .map(Spawned::stderr_tail)
+            .unwrap_or_default()
+    }
+
+    /// Its counters, by a stats request on a new connection; `None` when
+    /// it does not answer within 10 s.
+    pub fn stats(&self) -> Option<(TcpStats, UdpStats)> {
+        super::stats::counters(&self.stats_header()?)
+    }
+
+    /// The optional `process` object of its stats reply.
+    pub fn process_use(&self) -> Option<ProcessUse> {
+        super::stats::process_use(&self.stats_header()?)
+    }
+
+    fn stats_header(&self) -> Option<serde_json::Value> {
+        super::stats::request(self.tcp, self.wire, STATS_TIMEOUT)
+    }
+
+    /// Its CPU and memory now: from /proc for a process on this machine,
+    /// from the optional `process` object of its stats reply otherwise;
+    /// `None` without either.
+    pub fn sample(&self) -> Option<ProcSample> {
+        match (&self.child, self.pid) {
+            (Some(_), Some(pid)) => proc::sample(pid),
+            _ => self.process_use().map(|u| ProcSample {
+                user_s: u.cpu_user_s,
+                sys_s: u.cpu_sys_s,
+                cpu_precise_s: u.cpu_user_s + u.cpu_sys_s,
+                peak_rss: u.rss_peak_kib * 1024,
+                rss: u.rss_peak_kib * 1024,
+            }),
+        }
+    }
+
+    /// What its process holds now (memory, descriptors, threads), when
+    /// its pid is known and it runs here.
+    pub fn resources(&self) -> Option<Resources> {
+        proc::resources(self.pid?)
+    }
+}

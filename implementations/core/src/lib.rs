@@ -14,6 +14,7 @@
 //! - [`Counters`] for `stats`, and [`Shutdown`].
 //! - [`sockets`]: how the listening sockets are bound.
 //! - [`stdio`]: std::net building blocks for the thread-based back-ends.
+#![deny(missing_docs, missing_debug_implementations)]
 
 mod admission;
 mod config;

@@ -11,14 +11,14 @@
 //!   through the ring from a per-connection copy. While an upload's body
 //!   streams, its connection receives into a buffer of its own of
 //!   `read_size` bytes instead, freed when the upload ends: one buffer that
-//!   stays in the cache, where the ring's rotate through megabytes (12 %
-//!   less CPU per uploaded GB).
+//!   stays in the cache, where the ring's rotate through megabytes (less
+//!   CPU per uploaded GB; docs/performance.md has the numbers).
 //! - UDP through `recvmsg`/`sendmsg` operations, 16 slots in flight.
 //! - Each ring is its worker thread's alone (`SINGLE_ISSUER`), and the
 //!   kernel runs its completion work only when that thread enters the ring
 //!   to wait (`DEFER_TASKRUN`, Linux 6.1; a plain ring before): no
-//!   interruption of the thread as each receive lands. Pipelined 64 B echo
-//!   went from 0.70x to about 0.9x of the unframed echo with it.
+//!   interruption of the thread as each receive lands, which is what
+//!   pipelined small frames pay for most (docs/performance.md).
 //! - Submissions are batched: each turn of a worker is one `io_uring_enter`,
 //!   which submits what the last turn queued and waits for completions.
 //!   The worker counts its enters and submissions (`tcp.ring_enters`,

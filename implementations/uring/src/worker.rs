@@ -477,8 +477,8 @@ mod tests {
     use sockbench_core::Backend as _;
 
     /// Where the kernel takes the flags (6.1 on), the worker's ring is one
-    /// thread's and defers its completion work: without them uring ran
-    /// pipelined 64 B echo at 0.70x the unframed echo, with them 0.9x.
+    /// thread's and defers its completion work (docs/performance.md says
+    /// what that is worth).
     #[test]
     fn the_ring_defers_its_completion_work_where_the_kernel_can() {
         if crate::Uring.probe().is_err() {

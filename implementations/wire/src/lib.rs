@@ -18,6 +18,7 @@
 //! frames, [`Decoder::peek_frame`] takes a whole one at a time. It enforces
 //! [`WireConfig`]'s limits and reports the protocol's fatal errors as a
 //! [`DecodeError`] carrying an [`ErrorCode`]. [`Encoder`] writes frames.
+#![deny(missing_docs, missing_debug_implementations)]
 
 mod config;
 mod decoder;

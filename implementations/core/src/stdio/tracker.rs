@@ -13,6 +13,7 @@ use crate::server::ServerContext;
 
 /// The live connections of a thread-based server, so shutdown can close
 /// idle ones at once and the rest after the grace period.
+#[derive(Debug)]
 pub struct Tracker {
     live: Mutex<Live>,
     changed: Condvar,
@@ -22,6 +23,7 @@ pub struct Tracker {
 type Live = (u64, HashMap<u64, (Arc<TcpStream>, Arc<AtomicBool>)>);
 
 /// A connection's registration; dropping it deregisters.
+#[derive(Debug)]
 pub struct Tracked {
     tracker: Arc<Tracker>,
     key: u64,

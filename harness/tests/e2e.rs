@@ -340,3 +340,31 @@ fn uring_counts_its_enters_and_submissions() {
     );
 }
 
+/// The mio loop (and percore, which runs it) sleeps until a driver's
+/// deadline: with an idle connection open, waiting 1.5 s costs no wake-up
+/// beyond what the stats requests themselves cause. A loop that scanned its
+/// connections on a period (every 500 ms, as it once did) would show three
+/// more polls in the long wait than in the short one.
+#[test]
+fn an_idle_event_loop_sleeps_until_a_deadline() {
+    for backend in ["mio", "percore"] {
+        let s = Server::start(backend, &["--workers", "1"]);
+        let _idle = s.client();
+        let polls = |s: &Server| s.stats()["tcp"]["syscalls"].as_u64().unwrap();
+        // Each stats request costs the same polls; measure two waits.
+        let mut cost = Vec::new();
+        for wait in [Duration::from_millis(50), Duration::from_millis(1500)] {
+            let a = polls(&s);
+            std::thread::sleep(wait);
+            cost.push(polls(&s) - a);
+        }
+        // One call of slack: whether a stats connection's end is seen in
+        // the same poll as its last read is timing's.
+        assert!(
+            cost[1] <= cost[0] + 1,
+            "{backend}: {} system calls over 50 ms idle, {} over 1.5 s",
+            cost[0],
+            cost[1]
+        );
+    }
+}

@@ -20,11 +20,16 @@ pub struct Conn {
     writable: bool,
     hup: bool,
     admitted: Admitted,
+    /// Tells this connection's timer entries from those of an earlier
+    /// connection with the same key.
+    pub generation: u64,
+    /// The deadline its timer entry waits for, if one is armed.
+    pub armed: Option<Instant>,
 }
 
 impl Conn {
     /// A freshly accepted connection; its edges are still to come.
-    pub fn new(stream: TcpStream, driver: Driver, admitted: Admitted) -> Conn {
+    pub fn new(stream: TcpStream, driver: Driver, admitted: Admitted, generation: u64) -> Conn {
         Conn {
             stream,
             driver,
@@ -32,6 +37,8 @@ impl Conn {
             writable: false,
             hup: false,
             admitted,
+            generation,
+            armed: None,
         }
     }
 

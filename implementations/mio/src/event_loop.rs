@@ -1,4 +1,6 @@
-//! The loop: accept, UDP echo, connection events, timers, shutdown.
+//! The loop: accept, UDP echo, connection events, timers, shutdown. Its
+//! poll timeout is the earliest deadline any driver asked for
+//! ([`Timers`]); nothing is scanned on a period.
 
 use std::io::{self, ErrorKind};
 use std::sync::Arc;
@@ -13,6 +15,7 @@ use sockbench_core::{
 };
 
 use crate::conn::Conn;
+use crate::timers::{Slot, Timers};
 
 const LISTENER: Token = Token(usize::MAX - 1);
 const UDP: Token = Token(usize::MAX - 2);
@@ -20,10 +23,6 @@ const WAKER: Token = Token(usize::MAX - 3);
 
 /// Datagrams echoed per readiness, so that a UDP flood cannot starve TCP.
 const UDP_BATCH: usize = 256;
-/// How often the drivers' deadlines are checked.
-const TICK: Duration = Duration::from_millis(500);
-/// How often, once stopping, the grace periods are checked.
-const STOP_TICK: Duration = Duration::from_millis(20);
 
 /// The single-threaded server.
 pub struct EventLoop {
@@ -37,7 +36,9 @@ pub struct EventLoop {
     udp_buf: Vec<u8>,
     /// Shutdown began; each driver keeps its own grace period.
     stopping: bool,
-    next_tick: Instant,
+    timers: Timers,
+    /// The next connection's generation (see [`Slot`]).
+    generation: u64,
     _waker: Arc<Waker>,
 }
 
@@ -66,7 +67,8 @@ impl EventLoop {
             udp_buf: vec![0; UDP_BUFFER],
             ctx,
             stopping: false,
-            next_tick: Instant::now() + TICK,
+            timers: Timers::default(),
+            generation: 0,
             _waker: waker,
         })
     }
@@ -77,11 +79,14 @@ impl EventLoop {
         let mut events = Events::with_capacity(1024);
         loop {
             let timeout = match self.udp_more {
-                true => Duration::ZERO,
-                false => self.next_tick.saturating_duration_since(Instant::now()),
+                true => Some(Duration::ZERO),
+                false => self
+                    .timers
+                    .next()
+                    .map(|t| t.saturating_duration_since(Instant::now())),
             };
             self.ctx.counters.syscalls(1);
-            match self.poll.poll(&mut events, Some(timeout)) {
+            match self.poll.poll(&mut events, timeout) {
                 Err(e) if e.kind() != ErrorKind::Interrupted => return Err(e),
                 _ => {}
             }
@@ -91,10 +96,9 @@ impl EventLoop {
                     UDP => self.udp_echo(),
                     WAKER => self.begin_stop(),
                     Token(key) => {
-                        if let Some(conn) = self.conns.get_mut(key)
-                            && conn.on_event(e, &mut self.buf)
-                        {
-                            self.conns.remove(key);
+                        if let Some(conn) = self.conns.get_mut(key) {
+                            let over = conn.on_event(e, &mut self.buf);
+                            self.settle(key, over);
                         }
                     }
                 }
@@ -102,7 +106,8 @@ impl EventLoop {
             if self.udp_more && !self.stopping {
                 self.udp_echo();
             }
-            if self.housekeeping() {
+            self.fire_timers();
+            if self.stopping && self.conns.is_empty() {
                 return Ok(());
             }
         }
@@ -118,12 +123,17 @@ impl EventLoop {
                     };
                     let _ = stream.set_nodelay(true); // cannot fail on a new socket
                     let entry = self.conns.vacant_entry();
+                    let key = entry.key();
                     let driver = Driver::new(&self.ctx, Instant::now());
-                    let mut conn = Conn::new(stream, driver, admitted);
+                    self.generation += 1;
+                    let mut conn = Conn::new(stream, driver, admitted, self.generation);
                     let interest = Interest::READABLE | Interest::WRITABLE;
                     let registry = self.poll.registry();
-                    match registry.register(&mut conn.stream, Token(entry.key()), interest) {
-                        Ok(()) => drop(entry.insert(conn)),
+                    match registry.register(&mut conn.stream, Token(key), interest) {
+                        Ok(()) => {
+                            entry.insert(conn);
+                            self.settle(key, false);
+                        }
                         Err(e) => log::warn!("cannot register a connection: {e}"),
                     }
                 }
@@ -155,21 +165,73 @@ impl EventLoop {
             log::debug!("stopping: {} connection(s) open", self.conns.len());
             self.listener = None;
             self.stopping = true;
+            // Each driver reads the stop flag on its next step: idle
+            // connections close now, the rest arm their grace's end.
+            let keys: Vec<usize> = self.conns.iter().map(|(k, _)| k).collect();
+            for key in keys {
+                let over = self.conns[key].pump(&mut self.buf);
+                self.settle(key, over);
+            }
         }
     }
 
-    /// Timers and shutdown progress; true when the loop should end.
-    fn housekeeping(&mut self) -> bool {
-        let now = Instant::now();
-        // Once stopping, every pass: idle connections close now, the rest at their grace's end.
-        if now >= self.next_tick || self.stopping {
-            self.next_tick = now + if self.stopping { STOP_TICK } else { TICK };
-            let buf = &mut self.buf;
-            self.conns.retain(|_, conn| {
-                conn.driver.on_timeout(now);
-                !conn.pump(buf)
-            });
+    /// After a connection acted: removes it when it is over, else arms its
+    /// driver's deadline if that comes before the one it waits for.
+    fn settle(&mut self, key: usize, over: bool) {
+        if over {
+            if self.conns.remove(key).armed.is_some() {
+                self.timers.forget_one();
+            }
+            return;
         }
-        self.stopping && self.conns.is_empty()
+        let conn = &mut self.conns[key];
+        if let Some(at) = conn.driver.poll_timeout()
+            && conn.armed.is_none_or(|armed| at < armed)
+        {
+            if conn.armed.is_some() {
+                self.timers.forget_one();
+            }
+            conn.armed = Some(at);
+            self.timers.arm(
+                at,
+                Slot {
+                    key,
+                    generation: conn.generation,
+                },
+            );
+        }
+    }
+
+    /// Runs every deadline that has come: a driver whose deadline moved
+    /// later is armed again, the others get their timeout.
+    fn fire_timers(&mut self) {
+        let now = Instant::now();
+        while let Some((at, slot)) = self.timers.pop_due(now) {
+            let Some(conn) = self.conns.get_mut(slot.key) else {
+                continue;
+            };
+            if conn.generation != slot.generation || conn.armed != Some(at) {
+                continue;
+            }
+            conn.armed = None;
+            let over = match conn.driver.poll_timeout() {
+                Some(later) if later > now => false,
+                _ => {
+                    conn.driver.on_timeout(now);
+                    conn.pump(&mut self.buf)
+                }
+            };
+            self.settle(slot.key, over);
+        }
+        let conns = &self.conns;
+        self.timers.compact(|| {
+            conns
+                .iter()
+                .filter_map(|(key, c)| {
+                    let generation = c.generation;
+                    c.armed.map(|at| (at, Slot { key, generation }))
+                })
+                .collect()
+        });
     }
 }

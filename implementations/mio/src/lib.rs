@@ -10,6 +10,7 @@
 
 mod conn;
 pub mod event_loop;
+mod timers;
 
 use std::io;
 

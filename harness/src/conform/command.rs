@@ -33,7 +33,7 @@ pub struct ConformArgs {
     /// The address family spawned servers listen on, for every case
     /// (`ipv6`: `--tcp [::1]:0 --udp [::1]:0`; the oversize limit follows).
     #[arg(long, value_enum, default_value = "ipv4")]
-    pub family: Family,
+    pub family: AddressFamily,
     /// Also run the cases under these conditions, each a column beside the
     /// quiet one: `idle` (idle connections held open), `load` (a
     /// background echo load), `impaired` (every TCP connection through a
@@ -110,7 +110,7 @@ fn load_rate(spec: &TargetSpec, exe: &Path, jobs: usize, all: &[Case]) -> Result
 
 /// An address family of `--family`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Family {
+pub enum AddressFamily {
     /// 127.0.0.1.
     Ipv4,
     /// ::1.
@@ -121,7 +121,7 @@ pub enum Family {
 pub fn main(args: ConformArgs) -> Result<ExitCode> {
     let all = super::catalogue();
     let mut cases = select(&all, &args.cases, &args.exclude)?;
-    if args.family == Family::Ipv6 {
+    if args.family == AddressFamily::Ipv6 {
         for c in &mut cases {
             c.setup.ipv6 = true;
         }

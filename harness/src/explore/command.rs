@@ -12,7 +12,7 @@ use super::generate::{Shape, default_shape};
 use super::judge::Divergence;
 use super::program::Program;
 use super::repro::{self, FORMAT, Repro};
-use super::run::{self, Plan, Server};
+use super::run::{self, ExplorePlan, ExploreTarget};
 use super::shrink;
 use crate::measure::units::parse_seconds;
 use crate::target::TargetSpec;
@@ -93,7 +93,7 @@ fn explore_inner(args: &ExploreArgs) -> Result<ExitCode> {
         udp,
         ..default_shape(wire.endian, true)
     };
-    let plan = Plan {
+    let plan = ExplorePlan {
         seed,
         time: args.time,
         programs: args.programs,
@@ -229,7 +229,7 @@ fn replay_inner(args: &ReplayArgs) -> Result<bool> {
     if udp && !spec.spawns() && args.target.udp.is_none() {
         bail!("the program sends UDP: give --udp ADDR");
     }
-    let mut server: Server = run::start(&spec, &exe()?, udp)?;
+    let mut server: ExploreTarget = run::start(&spec, &exe()?, udp)?;
     let (d, seen) = server.try_program(&r.program, r.wire());
     server.stop();
     log::debug!("replay:\n{}", run::wire_log(&seen).join("\n"));

@@ -21,7 +21,7 @@ const SETTLE: Duration = Duration::from_millis(1500);
 
 /// A server programs run against: started by us (fresh storage we can
 /// read) or already running at an address.
-pub struct Server {
+pub struct ExploreTarget {
     server: target::Server,
     /// Its addresses (UDP left out when it is not tested).
     pub addrs: Addrs,
@@ -30,13 +30,13 @@ pub struct Server {
 }
 
 /// Starts (or, for an address, describes) the target.
-pub fn start(spec: &TargetSpec, exe: &Path, udp: bool) -> anyhow::Result<Server> {
+pub fn start(spec: &TargetSpec, exe: &Path, udp: bool) -> anyhow::Result<ExploreTarget> {
     let mut launch = Launch::new("explore");
     if spec.spawns() {
         launch = launch.flags(["--no-fsync"]);
     }
     let server = target::Server::start(spec, exe, &launch)?;
-    Ok(Server {
+    Ok(ExploreTarget {
         addrs: Addrs {
             tcp: server.tcp(),
             udp: server.udp().filter(|_| udp),
@@ -46,7 +46,7 @@ pub fn start(spec: &TargetSpec, exe: &Path, udp: bool) -> anyhow::Result<Server>
     })
 }
 
-impl Server {
+impl ExploreTarget {
     /// Runs one program and judges it. The storage directory, when ours,
     /// is emptied first so that only this program's uploads count; a
     /// directory we were given is read, never emptied.
@@ -132,7 +132,7 @@ pub fn program(seed: u64, k: u64, shape: Shape) -> Program {
 
 /// Counts over a run, for the summary.
 #[derive(Debug, Default, Clone)]
-pub struct Tally {
+pub struct ExploreTally {
     /// Programs run to the end.
     pub programs: u64,
     /// Actions (frames and datagrams) sent.
@@ -145,7 +145,7 @@ pub struct Tally {
     pub cuts: std::collections::BTreeMap<&'static str, u64>,
 }
 
-impl Tally {
+impl ExploreTally {
     fn add(&mut self, p: &Program, endian: Endian) {
         let (actions, bytes, _) = p.size();
         self.programs += 1;
@@ -201,9 +201,9 @@ pub struct Found {
 }
 
 /// What one explore run found.
-pub struct Outcome {
+pub struct ExploreOutcome {
     /// Counts.
-    pub tally: Tally,
+    pub tally: ExploreTally,
     /// The first divergence, if any.
     pub found: Option<Found>,
     /// How long it ran.
@@ -212,7 +212,7 @@ pub struct Outcome {
 
 /// Settings of one run.
 #[derive(Debug, Clone, Copy)]
-pub struct Plan {
+pub struct ExplorePlan {
     /// The run's seed.
     pub seed: u64,
     /// Stop after this long.
@@ -228,13 +228,13 @@ pub struct Plan {
 /// Runs programs against servers made by `make` until the time or count
 /// runs out or one diverges.
 pub fn explore(
-    plan: Plan,
-    make: &(dyn Fn() -> anyhow::Result<Server> + Sync),
-) -> anyhow::Result<Outcome> {
+    plan: ExplorePlan,
+    make: &(dyn Fn() -> anyhow::Result<ExploreTarget> + Sync),
+) -> anyhow::Result<ExploreOutcome> {
     let start = Instant::now();
     let next = AtomicU64::new(0);
     let stop = AtomicBool::new(false);
-    let tally = Mutex::new(Tally::default());
+    let tally = Mutex::new(ExploreTally::default());
     let found: Mutex<Option<Found>> = Mutex::new(None);
     let first_error: Mutex<Option<anyhow::Error>> = Mutex::new(None);
     std::thread::scope(|s| {
@@ -298,7 +298,7 @@ pub fn explore(
     {
         return Err(e);
     }
-    Ok(Outcome {
+    Ok(ExploreOutcome {
         tally: tally.into_inner().unwrap_or_else(PoisonError::into_inner),
         found: found.into_inner().unwrap_or_else(PoisonError::into_inner),
         elapsed: start.elapsed(),

@@ -13,7 +13,7 @@ use crate::schema::bench::BenchRun;
 
 /// What a confirming run re-measures: `--only` entries and the back-ends.
 #[derive(Debug, Default, PartialEq, Eq)]
-pub struct Plan {
+pub struct RerunPlan {
     /// `SCENARIO KEY`, or `codec` for the codec operations.
     pub only: Vec<String>,
     /// Back-end names the regressed metrics were measured on.
@@ -26,8 +26,8 @@ pub struct Plan {
 /// The configurations behind the timing regressions in `rows`; `backend`
 /// tells which target names are back-ends (the only ones that can be
 /// started again).
-pub fn plan(rows: &[Row], backend: impl Fn(&str) -> bool) -> Plan {
-    let mut p = Plan::default();
+pub fn plan(rows: &[Row], backend: impl Fn(&str) -> bool) -> RerunPlan {
+    let mut p = RerunPlan::default();
     for r in rows
         .iter()
         .filter(|r| r.verdict == GateVerdict::Regression && is_timing(&r.metric))
@@ -68,7 +68,7 @@ pub fn out_dir(current: &Path) -> PathBuf {
 
 /// Runs the confirming bench in this process, through the bench library
 /// with `current`'s parameters; the path of the results.json it wrote.
-pub fn run(plan: &Plan, current: &BenchRun, out: &Path) -> Result<PathBuf> {
+pub fn run(plan: &RerunPlan, current: &BenchRun, out: &Path) -> Result<PathBuf> {
     let exe = std::env::current_exe().context("cannot find the sockbench executable")?;
     let opts = BenchOptions::repeating(current, &plan.backends, &plan.only, exe)?;
     // Said as the bench flags that would ask for the same run.

@@ -12,7 +12,7 @@ use crate::schema::conform::Dir;
 use crate::schema::conform::{CaseRun, ConformRun, Outcome};
 
 /// index.html.
-pub struct Html;
+pub struct ConformHtml;
 
 const STYLE: &str = "
 body{font:14px/1.4 system-ui,sans-serif;margin:2em;color:#222}
@@ -29,7 +29,7 @@ pre{background:#f7f7f7;padding:8px;overflow-x:auto;font-size:12px}
 .cat td{background:#fafafa;font-weight:600}
 ";
 
-impl Reporter<ConformRun> for Html {
+impl Reporter<ConformRun> for ConformHtml {
     fn file_name(&self) -> &str {
         "index.html"
     }

@@ -9,9 +9,9 @@ use super::Reporter;
 use crate::schema::conform::{CaseRun, ConformRun, Outcome};
 
 /// report.md.
-pub struct Markdown;
+pub struct ConformMarkdown;
 
-impl Reporter<ConformRun> for Markdown {
+impl Reporter<ConformRun> for ConformMarkdown {
     fn file_name(&self) -> &str {
         "report.md"
     }

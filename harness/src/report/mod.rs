@@ -99,7 +99,10 @@ pub fn write_conform(run: &ConformRun, dir: &Path, json: bool) -> Result<Vec<Pat
     write_all(
         run,
         dir,
-        &with_json(json, &[&conform_md::Markdown, &conform_html::Html]),
+        &with_json(
+            json,
+            &[&conform_md::ConformMarkdown, &conform_html::ConformHtml],
+        ),
     )
 }
 
@@ -108,7 +111,7 @@ pub fn write_soak(run: &SoakRun, dir: &Path, json: bool) -> Result<Vec<PathBuf>>
     write_all(
         run,
         dir,
-        &with_json(json, &[&soak_md::Markdown, &soak_html::Html]),
+        &with_json(json, &[&soak_md::SoakMarkdown, &soak_html::SoakHtml]),
     )
 }
 

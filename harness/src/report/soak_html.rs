@@ -10,13 +10,13 @@ use super::{Reporter, SELF_CHECK, escape};
 use crate::schema::soak::{Sample, SoakRun, SoakTarget};
 
 /// The HTML report.
-pub struct Html;
+pub struct SoakHtml;
 
 const STYLE: &str = "body{font:14px/1.45 system-ui,sans-serif;margin:2em auto;max-width:1100px;color:#222;padding:0 1em}
 table{border-collapse:collapse;margin:.8em 0}td,th{border:1px solid #ccc;padding:3px 8px;text-align:left}
 th{background:#f3f3f3}figure{margin:1em 0}svg{max-width:100%;height:auto}.LEAK,.WRONG{color:#b00;font-weight:bold}";
 
-impl Reporter<SoakRun> for Html {
+impl Reporter<SoakRun> for SoakHtml {
     fn file_name(&self) -> &str {
         "index.html"
     }

@@ -9,9 +9,9 @@ use super::Reporter;
 use crate::schema::soak::{SoakRun, SoakTarget, SoakVerdict, rate};
 
 /// The Markdown report.
-pub struct Markdown;
+pub struct SoakMarkdown;
 
-impl Reporter<SoakRun> for Markdown {
+impl Reporter<SoakRun> for SoakMarkdown {
     fn file_name(&self) -> &str {
         "report.md"
     }

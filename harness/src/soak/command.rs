@@ -12,7 +12,7 @@ use sockbench_wire::WireConfig;
 
 use super::sampler::Sampler;
 use super::trend::{LIMITS, judge};
-use super::workload::{Plan, Tally, run};
+use super::workload::{SoakTally, WorkloadPlan, run};
 use crate::measure::units::positive_duration;
 use crate::report::write_soak;
 use crate::schema::machine::Machine;
@@ -57,7 +57,7 @@ pub struct SoakArgs {
 struct Soaked {
     spec: TargetSpec,
     unavailable: Option<String>,
-    plan: Plan,
+    plan: WorkloadPlan,
     pid: u32,
     server: Option<Server>,
 }
@@ -184,7 +184,7 @@ fn progress(args: &SoakArgs) -> ProgressBar {
 /// Starts a spawnable target (with its own storage, no fsync: the soak
 /// looks for growth, not disk speed), or checks an address's pid.
 fn start(spec: TargetSpec, exe: &std::path::Path, args: &SoakArgs) -> Result<Soaked> {
-    let plan = |server: &Server| Plan {
+    let plan = |server: &Server| WorkloadPlan {
         tcp: server.tcp(),
         udp: server.udp(),
         wire: server.wire(),
@@ -203,7 +203,7 @@ fn start(spec: TargetSpec, exe: &std::path::Path, args: &SoakArgs) -> Result<Soa
         Err(e @ StartError::Unavailable { .. }) => {
             return Ok(Soaked {
                 unavailable: Some(format!("not run: {e}")),
-                plan: Plan {
+                plan: WorkloadPlan {
                     tcp: ([127, 0, 0, 1], 0).into(),
                     udp: None,
                     wire: WireConfig::default(),
@@ -254,7 +254,7 @@ fn soak(r: &mut Soaked, start_at: Instant, warmup: Duration) -> SoakTarget {
             samples: Vec::new(),
         };
     }
-    let tally = Tally::default();
+    let tally = SoakTally::default();
     let sampler = Sampler {
         pid: r.pid,
         tcp: r.plan.tcp,

@@ -22,7 +22,7 @@ use crate::peer::frames::payload;
 
 /// What to run against, and until when.
 #[derive(Debug, Clone)]
-pub struct Plan {
+pub struct WorkloadPlan {
     /// The server's TCP address.
     pub tcp: SocketAddr,
     /// Its UDP address, when it has one.
@@ -47,7 +47,7 @@ const DESCRIBED: usize = 20;
 
 /// What the workload did and what went wrong, shared by its threads.
 #[derive(Debug)]
-pub struct Tally {
+pub struct SoakTally {
     start: Instant,
     ops: Mutex<BTreeMap<String, u64>>,
     wrong: Mutex<Vec<String>>,
@@ -55,10 +55,10 @@ pub struct Tally {
     udp_lost: AtomicU64,
 }
 
-impl Default for Tally {
+impl Default for SoakTally {
     /// An empty tally; wrong replies are timed from now.
-    fn default() -> Tally {
-        Tally {
+    fn default() -> SoakTally {
+        SoakTally {
             start: Instant::now(),
             ops: Mutex::default(),
             wrong: Mutex::default(),
@@ -68,7 +68,7 @@ impl Default for Tally {
     }
 }
 
-impl Tally {
+impl SoakTally {
     fn op(&self, kind: &str) {
         let mut ops = self.ops.lock().unwrap_or_else(|p| p.into_inner());
         *ops.entry(kind.to_owned()).or_default() += 1;
@@ -105,7 +105,7 @@ impl Tally {
 /// Runs the workload until `plan.until`; every role on its own thread, or
 /// all in turn on one connection at a time for a target that is not
 /// concurrent.
-pub fn run(plan: &Plan, tally: &Tally) {
+pub fn run(plan: &WorkloadPlan, tally: &SoakTally) {
     let end = plan.until;
     let fail = |what: Wrong| tally.wrong(what.to_string());
     let role = |n: u64| StdRng::seed_from_u64(plan.seed.wrapping_add(n));
@@ -179,7 +179,7 @@ struct Session {
 }
 
 impl Session {
-    fn open(plan: &Plan) -> Result<Session, Wrong> {
+    fn open(plan: &WorkloadPlan) -> Result<Session, Wrong> {
         let c = Client::connect(plan.tcp, plan.wire, WAIT)
             .map_err(|source| Wrong::exchange(format!("connect to {}", plan.tcp), source))?;
         Ok(Session {
@@ -197,7 +197,7 @@ impl Session {
 
     /// One echo of a size drawn from every path a server has: empty, small,
     /// glued-sized, and bodies past any hold buffer, streamed.
-    fn echo(&mut self, tally: &Tally, rng: &mut StdRng, sizes: &[usize]) -> Result<(), Wrong> {
+    fn echo(&mut self, tally: &SoakTally, rng: &mut StdRng, sizes: &[usize]) -> Result<(), Wrong> {
         self.n += 1;
         let size = sizes[rng.random_range(0..sizes.len())];
         let header = json!({"op": "echo", "file_size": size, "id": self.n});
@@ -220,7 +220,7 @@ impl Session {
 
     /// `count` echoes; one in 16 is an unknown op, an error that keeps the
     /// connection.
-    fn echoes(&mut self, tally: &Tally, rng: &mut StdRng, count: usize) -> Result<(), Wrong> {
+    fn echoes(&mut self, tally: &SoakTally, rng: &mut StdRng, count: usize) -> Result<(), Wrong> {
         const SIZES: [usize; 8] = [0, 1, 64, 1024, 4096, 16_384, 65_536, 262_144];
         for _ in 0..count {
             if rng.random_ratio(1, 16) {
@@ -240,7 +240,7 @@ impl Session {
     /// `count` uploads over 8 reused names (storage stays bounded); of
     /// every 12, 3 carry a wrong md5, 2 a bad name and 1 a malformed md5,
     /// all errors that keep the connection.
-    fn uploads(&mut self, tally: &Tally, rng: &mut StdRng, count: usize) -> Result<(), Wrong> {
+    fn uploads(&mut self, tally: &SoakTally, rng: &mut StdRng, count: usize) -> Result<(), Wrong> {
         for _ in 0..count {
             self.n += 1;
             let size = rng.random_range(1..=128 * 1024);
@@ -341,7 +341,7 @@ impl Wrong {
 /// A connection for 1 to 3 echoes, then one of: a clean close, a fatal
 /// error (bad JSON: the reply, then the server closes), or a frame cut off
 /// mid-header (no reply; the server discards it).
-fn churn(plan: &Plan, tally: &Tally, rng: &mut StdRng) -> Result<(), Wrong> {
+fn churn(plan: &WorkloadPlan, tally: &SoakTally, rng: &mut StdRng) -> Result<(), Wrong> {
     let mut s = Session::open(plan)?;
     for _ in 0..rng.random_range(1..=3) {
         s.echo(tally, rng, &[0, 5, 100, 2048])?;
@@ -383,10 +383,10 @@ fn churn(plan: &Plan, tally: &Tally, rng: &mut StdRng) -> Result<(), Wrong> {
 /// One connection for the whole soak, `step` every `gap_ms`; a connection
 /// that fails is counted wrong and opened again.
 fn long_lived(
-    plan: &Plan,
-    tally: &Tally,
+    plan: &WorkloadPlan,
+    tally: &SoakTally,
     rng: &mut StdRng,
-    step: impl Fn(&mut Session, &Tally, &mut StdRng) -> Result<(), Wrong>,
+    step: impl Fn(&mut Session, &SoakTally, &mut StdRng) -> Result<(), Wrong>,
     gap_ms: u64,
 ) {
     let mut next = Instant::now();
@@ -413,7 +413,7 @@ fn long_lived(
 /// (below our servers' 60 s idle timeout) once an echo proves it still
 /// works. One the server closed while idle is counted, not judged: the
 /// protocol lets a server time idle connections out.
-fn idle(plan: &Plan, tally: &Tally, rng: &mut StdRng) {
+fn idle(plan: &WorkloadPlan, tally: &SoakTally, rng: &mut StdRng) {
     let mut held: Vec<(Session, Instant)> = Vec::new();
     let mut next = Instant::now();
     while pace(&mut next, Duration::from_millis(100), plan.until) {
@@ -447,7 +447,7 @@ fn idle(plan: &Plan, tally: &Tally, rng: &mut StdRng) {
 
 /// One datagram of 0 to 8 KiB; its echo must be the same bytes. A lost
 /// one is counted (UDP may lose it), a changed one is wrong.
-fn udp(plan: &Plan, tally: &Tally, rng: &mut StdRng) -> Result<(), Wrong> {
+fn udp(plan: &WorkloadPlan, tally: &SoakTally, rng: &mut StdRng) -> Result<(), Wrong> {
     let Some(addr) = plan.udp else {
         return Ok(());
     };

@@ -138,17 +138,20 @@ fn on_each_target(
     let mut measured = Vec::new();
     for (spec, info) in run.targets.clone() {
         run.step(&format!("upload {key} on {}", info.name));
+        let blank = || {
+            Measurement::new(
+                Scenario::Upload,
+                key,
+                &info.name,
+                "MB/s",
+                "one upload at a time",
+            )
+        };
         let flags: &[&str] = if fsync { &[] } else { &["--no-fsync"] };
         if !spec.spawns() && !flags.is_empty() {
             run.record(
-                Measurement::new(
-                    Scenario::Upload,
-                    key,
-                    &info.name,
-                    "MB/s",
-                    "one upload at a time",
-                )
-                .not_applicable("a server already running cannot be restarted with --no-fsync"),
+                blank()
+                    .not_applicable("a server already running cannot be restarted with --no-fsync"),
             );
             continue;
         }
@@ -162,24 +165,8 @@ fn on_each_target(
                 key,
                 &info.name,
             )
-            .unwrap_or_else(|e| {
-                Measurement::new(
-                    Scenario::Upload,
-                    key,
-                    &info.name,
-                    "MB/s",
-                    "one upload at a time",
-                )
-                .failed(e)
-            }),
-            Err(e) => Measurement::new(
-                Scenario::Upload,
-                key,
-                &info.name,
-                "MB/s",
-                "one upload at a time",
-            )
-            .failed(format!("{e:#}")),
+            .unwrap_or_else(|e| blank().failed(e)),
+            Err(e) => blank().failed(format!("{e:#}")),
         });
     }
     measured

@@ -28,14 +28,7 @@ pub(super) fn section(
     writeln!(s)?;
     writeln!(s, "{what}.")?;
     writeln!(s)?;
-    table_head(s, "configuration", names)?;
-    for k in &keys {
-        write!(s, "| {k} |")?;
-        for t in names {
-            write!(s, " {} |", cell(run.find(family, k, t)))?;
-        }
-        writeln!(s)?;
-    }
+    grid(s, names, &keys, |k, t| cell(run.find(family, k, t)))?;
     if family != Scenario::Upload {
         latency(s, run, names, family, &keys)?;
     }
@@ -68,20 +61,13 @@ fn latency(
         }
     )?;
     writeln!(s)?;
-    table_head(s, "configuration", names)?;
-    for k in keys {
-        write!(s, "| {k} |")?;
-        for t in names {
-            let v = run
-                .find(family, k, t)
-                .and_then(|m| m.latency)
-                .map_or("-".into(), |l| {
-                    format!("{:.0} / {:.0} / {:.0}", l.p50_us, l.p99_us, l.p999_us)
-                });
-            write!(s, " {v} |")?;
-        }
-        writeln!(s)?;
-    }
+    grid(s, names, keys, |k, t| {
+        run.find(family, k, t)
+            .and_then(|m| m.latency)
+            .map_or("-".into(), |l| {
+                format!("{:.0} / {:.0} / {:.0}", l.p50_us, l.p99_us, l.p999_us)
+            })
+    })?;
 
     Ok(())
 }
@@ -104,29 +90,22 @@ fn server_cpu(
         )?;
     }
     writeln!(s)?;
-    table_head(s, "configuration", names)?;
-    for k in keys {
-        write!(s, "| {k} |")?;
-        for t in names {
-            let v = run
-                .find(family, k, t)
-                .and_then(|m| m.server.map(|u| (u, m.driver_cpu_us_per_frame)))
-                .map_or("-".into(), |(u, d)| {
-                    let rss = u.peak_rss_bytes as f64 / 1048576.0;
-                    if family == Scenario::Upload {
-                        return format!("{:.2} s/GB, {rss:.0} MiB", u.cpu_s_per_gb);
-                    }
-                    let drv = if d > 0.0 {
-                        format!(" [{d:.2}]")
-                    } else {
-                        String::new()
-                    };
-                    format!("{:.2}{drv}, {rss:.0} MiB", u.cpu_us_per_frame)
-                });
-            write!(s, " {v} |")?;
-        }
-        writeln!(s)?;
-    }
+    grid(s, names, keys, |k, t| {
+        run.find(family, k, t)
+            .and_then(|m| m.server.map(|u| (u, m.driver_cpu_us_per_frame)))
+            .map_or("-".into(), |(u, d)| {
+                let rss = u.peak_rss_bytes as f64 / 1048576.0;
+                if family == Scenario::Upload {
+                    return format!("{:.2} s/GB, {rss:.0} MiB", u.cpu_s_per_gb);
+                }
+                let drv = if d > 0.0 {
+                    format!(" [{d:.2}]")
+                } else {
+                    String::new()
+                };
+                format!("{:.2}{drv}, {rss:.0} MiB", u.cpu_us_per_frame)
+            })
+    })?;
     Ok(())
 }
 
@@ -160,26 +139,19 @@ fn calls(s: &mut String, run: &BenchRun, names: &[&str], keys: &[String]) -> std
         "Server reads / writes per frame (the sticky path: fewer than one read per frame means frames arrived glued), and in brackets system calls per frame (mio and percore: waits, reads and writes, including those that would block; uring: its `io_uring_enter` calls, which carry its reads and writes; the others: reads plus writes, a lower bound):"
     )?;
     writeln!(s)?;
-    table_head(s, "configuration", names)?;
-    for k in keys {
-        write!(s, "| {k} |")?;
-        for t in names {
-            let v = run
-                .find(Scenario::Echo, k, t)
-                .and_then(|m| m.syscalls)
-                .filter(|c| c.server_reads_per_frame > 0.0)
-                .map_or("-".into(), |c| {
-                    format!(
-                        "{:.2} / {:.2} ({:.3})",
-                        c.server_reads_per_frame,
-                        c.server_writes_per_frame,
-                        c.server_syscalls_per_frame
-                    )
-                });
-            write!(s, " {v} |")?;
-        }
-        writeln!(s)?;
-    }
+    grid(s, names, keys, |k, t| {
+        run.find(Scenario::Echo, k, t)
+            .and_then(|m| m.syscalls)
+            .filter(|c| c.server_reads_per_frame > 0.0)
+            .map_or("-".into(), |c| {
+                format!(
+                    "{:.2} / {:.2} ({:.3})",
+                    c.server_reads_per_frame,
+                    c.server_writes_per_frame,
+                    c.server_syscalls_per_frame
+                )
+            })
+    })?;
 
     Ok(())
 }
@@ -249,5 +221,23 @@ fn notes(s: &mut String, run: &BenchRun, family: Scenario) -> std::fmt::Result {
         }
     }
 
+    Ok(())
+}
+
+/// A table of configurations by targets, each cell drawn by `cell`.
+fn grid(
+    s: &mut String,
+    names: &[&str],
+    keys: &[String],
+    cell: impl Fn(&str, &str) -> String,
+) -> std::fmt::Result {
+    table_head(s, "configuration", names)?;
+    for k in keys {
+        write!(s, "| {k} |")?;
+        for t in names {
+            write!(s, " {} |", cell(k, t))?;
+        }
+        writeln!(s)?;
+    }
     Ok(())
 }

@@ -389,3 +389,30 @@ fn load_and_bench_reach_a_server_in_another_network_namespace() {
         "{md}"
     );
 }
+
+/// `load` takes the same target flags as every command: given a back-end,
+/// it starts the server for the run (and stops it after).
+#[test]
+fn load_starts_a_back_end_it_is_given() {
+    let out = sockbench(&[
+        "load",
+        "--backend",
+        "mio",
+        "--rate",
+        "500",
+        "--duration",
+        "300ms",
+        "--warmup",
+        "100ms",
+        "--json",
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).expect("one JSON object");
+    assert!(v["received"].as_u64().unwrap_or(0) > 0, "{v}");
+    assert_eq!(v["errors"].as_u64(), Some(0), "{v}");
+}

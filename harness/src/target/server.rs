@@ -173,8 +173,12 @@ impl Server {
             name: name.clone(),
             source,
         })?;
+        // Every target but an address (handled above) has a command.
         let Some(mut cmd) = command_for(spec, exe) else {
-            unreachable!("every target but an address is spawnable");
+            return Err(StartError::Failed {
+                name,
+                reason: "not a target the harness can start".into(),
+            });
         };
         cmd.arg("--storage").arg(&storage).args(&launch.flags);
         if let Some(p) = launch.pin {

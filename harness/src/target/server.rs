@@ -112,7 +112,6 @@ pub enum StartError {
 /// A target ready to be measured or checked.
 #[derive(Debug)]
 pub struct Server {
-    name: String,
     tcp: SocketAddr,
     udp: Option<SocketAddr>,
     wire: WireConfig,
@@ -145,7 +144,6 @@ impl Server {
                 });
             }
             return Ok(Server {
-                name,
                 tcp: *tcp,
                 udp: *udp,
                 wire: *wire,
@@ -197,7 +195,6 @@ impl Server {
             child.pid()
         };
         Ok(Server {
-            name,
             tcp: ready.tcp,
             udp: Some(ready.udp),
             wire: WireConfig::default(),
@@ -226,7 +223,6 @@ impl Server {
         })?;
         let ready = child.ready.clone();
         Ok(Server {
-            name: name.to_owned(),
             tcp: ready.tcp,
             udp: Some(ready.udp),
             wire: WireConfig::default(),
@@ -236,11 +232,6 @@ impl Server {
             child: Some(child),
             _sandbox: None,
         })
-    }
-
-    /// The target's name (its report column).
-    pub fn name(&self) -> &str {
-        &self.name
     }
 
     /// The TCP address.
@@ -283,11 +274,6 @@ impl Server {
     /// The child process, when the harness started it.
     pub fn child(&mut self) -> Option<&mut Spawned> {
         self.child.as_mut()
-    }
-
-    /// The child process, read-only.
-    pub fn child_ref(&self) -> Option<&Spawned> {
-        self.child.as_ref()
     }
 
     /// False once a started server's process has exited; an address

@@ -52,6 +52,9 @@ pub enum Command {
     /// A TCP proxy that re-segments, delays, throttles or resets the
     /// streams it carries (seeded), for anybody's client and server.
     Proxy(crate::proxy::command::ProxyArgs),
+    /// Infer the dialect of your own server and client from what crosses
+    /// the wire between them; writes dialect.toml for conform --dialect.
+    Learn(crate::learn::command::LearnArgs),
     /// Merge `load --json` results from several hosts into one.
     Merge(crate::load::command::MergeArgs),
     /// Regenerate report.md and index.html from a results.json.
@@ -108,6 +111,7 @@ impl Command {
             Command::Load(_) => "load",
             Command::Soak(_) => "soak",
             Command::Proxy(_) => "proxy",
+            Command::Learn(_) => "learn",
             Command::Merge(_) => "merge",
             Command::Report(_) => "report",
             Command::Gate(_) => "gate",

@@ -5,7 +5,7 @@
 use std::process::ExitCode;
 
 use sockbench::cli::{self, Command};
-use sockbench::{bench, conform, explore, gate, load, proxy, report, soak};
+use sockbench::{bench, conform, explore, gate, learn, load, proxy, report, soak};
 
 fn main() -> ExitCode {
     let cli = match cli::parse() {
@@ -24,6 +24,7 @@ fn main() -> ExitCode {
         Command::Load(args) => load::command::run(args),
         Command::Soak(args) => soak::command::main(args),
         Command::Proxy(args) => proxy::command::main(args),
+        Command::Learn(args) => learn::command::main(args),
         Command::Merge(args) => load::command::merge(args),
         Command::Report(args) => report::command::main(args),
         Command::Gate(args) => gate::command::main(args),

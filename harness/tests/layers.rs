@@ -136,6 +136,7 @@ const FLOORS: &[(&str, u8)] = &[
     // results.json of every command.
     ("schema", 1),
     // A server or client under test, and our side of the wire.
+    ("dialect", 2),
     ("error", 2),
     ("target", 2),
     ("serve", 2),
@@ -149,6 +150,7 @@ const FLOORS: &[(&str, u8)] = &[
     ("conform", 4),
     ("explore", 4),
     ("soak", 4),
+    ("learn", 4),
     // Judging: verdicts, the gate's comparisons, pooling.
     ("analysis", 5),
     // Renderers: they draw what analysis judged.
@@ -160,6 +162,7 @@ const FLOORS: &[(&str, u8)] = &[
     ("soak::command", 7),
     ("load::command", 7),
     ("proxy::command", 7),
+    ("learn::command", 7),
     ("report::command", 7),
     ("gate", 7),
     // Only main names the CLI.

@@ -223,6 +223,7 @@ pub fn main(args: BenchArgs) -> Result<ExitCode> {
 
 fn targets(args: &BenchArgs) -> Result<Vec<TargetSpec>> {
     // All back-ends unless the run names its targets otherwise.
+    args.target.contract_only("bench")?;
     let mut out = args.target.resolve(Preflight::Echo, &["all"])?;
     if !args.quick
         && !args.no_peer

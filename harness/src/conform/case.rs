@@ -11,6 +11,7 @@ use rand::rngs::StdRng;
 use serde_json::{Value, json};
 use sockbench_wire::{Endian, WireConfig};
 
+use crate::dialect::Dialect;
 use crate::peer::client::{Client, ClientError, Frame};
 use crate::peer::wirelog::{Dir, WireLog, hex};
 use crate::target::process::Spawned;
@@ -64,6 +65,17 @@ pub struct Needs {
     pub lifecycle: bool,
     /// The server's process id, for /proc measurements.
     pub process: bool,
+}
+
+/// Which servers a case can be asked of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Speaks {
+    /// Only those speaking the whole sockbench contract (error replies,
+    /// stats, the op field, limits).
+    Contract,
+    /// Any dialect: the case writes its requests and reads its answers
+    /// through the dialect, and judges by the echo or the disk.
+    Any,
 }
 
 /// How the harness asks a spawned server to be configured for a case.
@@ -125,6 +137,8 @@ pub struct Case {
     /// UNSUPPORTED there with the reason): what it measures is what the
     /// condition changes.
     pub not_under: [Option<(Condition, &'static str)>; 2],
+    /// Which servers it can be asked of.
+    pub speaks: Speaks,
     /// The check.
     pub run: fn(&mut Ctx<'_>) -> CaseResult,
 }
@@ -148,8 +162,15 @@ impl Case {
             serial: false,
             timeout: Duration::from_secs(30),
             not_under: [None; 2],
+            speaks: Speaks::Contract,
             run,
         }
+    }
+
+    /// Runs in every dialect (through `Ctx::dialect`).
+    pub fn any_dialect(mut self) -> Case {
+        self.speaks = Speaks::Any;
+        self
     }
 
     /// Needs a concurrent target.
@@ -368,6 +389,11 @@ pub struct Ctx<'a> {
     pub wait: Duration,
     /// The spawned server, for lifecycle cases.
     pub server: Option<&'a mut Spawned>,
+    /// How the target frames, names and answers.
+    pub dialect: Dialect,
+    /// The directory the storage sits in, for a server the harness
+    /// started: where a write to `../x` lands.
+    pub sandbox: Option<PathBuf>,
 }
 
 impl<'a> Ctx<'a> {
@@ -384,6 +410,8 @@ impl<'a> Ctx<'a> {
             rng: StdRng::seed_from_u64(seed),
             wait: Duration::from_secs(5),
             server: None,
+            dialect: Dialect::sockbench(),
+            sandbox: None,
         }
     }
 
@@ -443,10 +471,22 @@ impl<'a> Ctx<'a> {
         }
     }
 
-    /// The UDP address, or UNSUPPORTED for a TCP-only target.
+    /// The UDP address, or UNSUPPORTED for a TCP-only target or a
+    /// dialect whose server does not echo UDP.
     pub fn udp(&self) -> Result<SocketAddr, CaseError> {
+        if self.dialect.udp == crate::dialect::Echo::None {
+            return Err(CaseError::Unsupported(format!(
+                "dialect {}: the server does not echo UDP",
+                self.dialect.name
+            )));
+        }
         self.udp
             .ok_or_else(|| CaseError::Unsupported("no UDP address was given (--udp)".into()))
+    }
+
+    /// What the target's UDP echo of `sent` is (the dialect may upper-case).
+    pub fn udp_back(&self, sent: &[u8]) -> Vec<u8> {
+        self.dialect.udp.apply(sent).unwrap_or_default()
     }
 
     /// The storage directory, or UNSUPPORTED.
@@ -508,6 +548,13 @@ impl<'a> Ctx<'a> {
         out.extend_from_slice(header);
         out.extend_from_slice(body);
         out
+    }
+
+    /// A short random tag from the case's seed, for names that must not
+    /// collide with anything already on disk.
+    pub fn rng_tag(&mut self) -> String {
+        use rand::Rng;
+        format!("{:08x}", self.rng.random::<u32>())
     }
 
     /// A header as compact JSON bytes.

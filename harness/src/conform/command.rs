@@ -13,6 +13,7 @@ use super::list::{ListFormat, list};
 use super::runner::{RunOptions, run};
 use super::targets::TargetSpec;
 use super::under::{Condition, Under};
+use crate::dialect::Dialect;
 use crate::measure::units::parse_seconds;
 use crate::report::conform_md::summary;
 use crate::report::junit::Junit;
@@ -86,14 +87,20 @@ pub struct ConformArgs {
 
 /// The background rate of `--under load` on `spec`: half its capacity,
 /// measured on a server of its own, over the cases run at once.
-fn load_rate(spec: &TargetSpec, exe: &Path, jobs: usize, all: &[Case]) -> Result<f64> {
+fn load_rate(
+    spec: &TargetSpec,
+    exe: &Path,
+    jobs: usize,
+    all: &[Case],
+    dialect: &Dialect,
+) -> Result<f64> {
     let Some(probe) = all
         .iter()
         .find(|c| c.setup == super::case::Setup::DEFAULT && !c.needs.lifecycle)
     else {
         bail!("no case to start a server for the capacity probe");
     };
-    match super::targets::instantiate(spec, probe, exe) {
+    match super::targets::instantiate(spec, probe, exe, dialect) {
         Ok(inst) => {
             let rate = super::under::half_capacity(&inst, jobs)
                 .map_err(|e| anyhow::anyhow!("{}: {e}", spec.name()))?;
@@ -152,6 +159,13 @@ pub fn main(args: ConformArgs) -> Result<ExitCode> {
             .map_or(2, |n| n.get())
             .max(2)
     });
+    let dialect = args.target.dialect()?;
+    if !dialect.contract && args.under.contains(&Condition::Load) {
+        bail!(
+            "--under load runs a background echo of the sockbench contract; dialect {} has none",
+            dialect.name
+        );
+    }
     let mut conditions = vec![Condition::Quiet];
     for c in &args.under {
         if !conditions.contains(c) {
@@ -164,7 +178,9 @@ pub fn main(args: ConformArgs) -> Result<ExitCode> {
         .map(|t| {
             let rate = match args.under_rate {
                 Some(r) => r,
-                None if conditions.contains(&Condition::Load) => load_rate(t, &exe, jobs, &all)?,
+                None if conditions.contains(&Condition::Load) => {
+                    load_rate(t, &exe, jobs, &all, &dialect)?
+                }
                 None => 1.0,
             };
             Ok(Under {
@@ -184,6 +200,7 @@ pub fn main(args: ConformArgs) -> Result<ExitCode> {
         progress: !args.no_progress,
         conditions,
         under,
+        dialect,
     };
     eprintln!(
         "sockbench conform: {} case(s) on {} target(s), seed {seed}",

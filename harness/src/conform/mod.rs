@@ -9,6 +9,7 @@
 pub mod case;
 pub mod cases;
 pub mod command;
+pub mod disk;
 pub mod list;
 pub mod runner;
 pub mod targets;

@@ -5,6 +5,7 @@
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -14,8 +15,9 @@ use rayon::prelude::*;
 use rustix::process::{Pid, Signal, kill_process};
 
 use super::case::{Case, CaseError, Ctx};
-use super::targets::{Instance, NotReady, TargetSpec, instantiate};
+use super::targets::{Instance, NotReady, TargetSpec, dialect_of, instantiate};
 use super::under::{self, Condition, Under};
+use crate::dialect::{Dialect, Life};
 use crate::peer::wirelog::WireLog;
 use crate::schema::conform::{
     CaseInfo, CaseRun, ConformRun, KnownFailing, Outcome, SCHEMA, TargetInfo,
@@ -46,6 +48,8 @@ pub struct RunOptions {
     pub conditions: Vec<Condition>,
     /// How the conditions are set up, per target (the load's rate is).
     pub under: Vec<Under>,
+    /// The dialect of the targets that are not our back-ends.
+    pub dialect: Dialect,
 }
 
 impl RunOptions {
@@ -86,9 +90,10 @@ pub fn run(opts: &RunOptions) -> ConformRun {
         ProgressStyle::with_template("conform {bar:30} {pos}/{len} {msg} [{elapsed}]")
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
+    let one_shot: Vec<AtomicBool> = columns.iter().map(|_| AtomicBool::new(false)).collect();
     let one = |&(t, c): &(usize, usize)| {
         let (spec, cond) = columns[t];
-        let r = run_job(
+        let (r, exited) = run_job(
             &opts.targets[spec],
             cond,
             spec,
@@ -96,6 +101,9 @@ pub fn run(opts: &RunOptions) -> ConformRun {
             opts,
             stop_by,
         );
+        if exited {
+            one_shot[t].store(true, Ordering::Relaxed);
+        }
         bar.set_message(format!("{} {} {}", r.target, r.case, r.outcome.as_str()));
         bar.inc(1);
         r
@@ -120,9 +128,12 @@ pub fn run(opts: &RunOptions) -> ConformRun {
             continue;
         }
         let r = one(job);
+        // Seen in /proc/net, not by a connection: a one-shot server's
+        // only accept belongs to the cases.
         if let TargetSpec::Address { tcp, .. } = &opts.targets[spec]
+            && *tcp != crate::target::process::NO_ADDRESS
             && !matches!(r.outcome, Outcome::Pass | Outcome::Unsupported)
-            && let Err(e) = crate::target::reach(*tcp)
+            && let Err(e) = crate::target::listening(*tcp)
         {
             stopped[t] = Some(format!("{} ({e})", r.case));
         }
@@ -152,11 +163,21 @@ pub fn run(opts: &RunOptions) -> ConformRun {
         targets: columns
             .iter()
             .zip(stopped)
-            .map(|(&(t, cond), stopped_after)| {
+            .zip(&one_shot)
+            .map(|((&(t, cond), stopped_after), one_shot)| {
                 let info = super::targets::info(&opts.targets[t], &opts.exe);
+                let dialect = dialect_of(&opts.targets[t], &opts.dialect);
+                let mut notes = Vec::new();
+                if one_shot.load(Ordering::Relaxed) && dialect.life != Life::OneConnection {
+                    notes.push(
+                        "a one-shot server (it exited after serving its connection): started again for each case".to_owned(),
+                    );
+                }
                 TargetInfo {
                     name: column_name(&opts.targets[t], cond),
                     stopped_after,
+                    dialect: (!dialect.contract).then(|| dialect.name.clone()),
+                    notes,
                     condition: (cond != Condition::Quiet).then(|| cond.to_string()),
                     base: (cond != Condition::Quiet).then(|| info.name.clone()),
                     ..info
@@ -216,6 +237,8 @@ fn not_run(spec: &TargetSpec, cond: Condition, case: &Case, after: &str) -> Case
     }
 }
 
+/// One case on one column; true beside it when a started server exited
+/// on its own during a case that did not stop it (a one-shot server).
 fn run_job(
     spec: &TargetSpec,
     cond: Condition,
@@ -223,7 +246,7 @@ fn run_job(
     case: &Case,
     opts: &RunOptions,
     stop_by: Instant,
-) -> CaseRun {
+) -> (CaseRun, bool) {
     let start = Instant::now();
     let target = column_name(spec, cond);
     let mut result = CaseRun {
@@ -245,10 +268,10 @@ fn run_job(
             "not run: the run's watchdog ({:?}) expired",
             opts.watchdog
         ));
-        return result;
+        return (result, false);
     }
     let seed = case_seed(opts.seed, case.id);
-    let condition = instantiate(spec, case, &opts.exe).and_then(|mut i| {
+    let condition = instantiate(spec, case, &opts.exe, &opts.dialect).and_then(|mut i| {
         let (held, tcp) = under::apply(cond, &opts.under[t], &i, case, seed)?;
         i.case_tcp = tcp;
         Ok((i, held))
@@ -259,24 +282,25 @@ fn run_job(
             result.outcome = Outcome::Unsupported;
             result.reason = Some(why);
             result.duration_ms = start.elapsed().as_secs_f64() * 1e3;
-            return result;
+            return (result, false);
         }
         Err(NotReady::Failed(why)) => {
             result.outcome = Outcome::Fail;
             result.expected = Some("the server to start and print its ready line".into());
             result.actual = Some(why);
             result.duration_ms = start.elapsed().as_secs_f64() * 1e3;
-            return result;
+            return (result, false);
         }
         Err(NotReady::Harness(why)) => {
             result.outcome = Outcome::HarnessError;
             result.reason = Some(why);
-            return result;
+            return (result, false);
         }
     };
     let log = WireLog::default();
+    let started_here = instance.server.is_started();
     let (outcome, instance) = execute(case, instance, &log, seed);
-    apply(&mut result, outcome);
+    apply(&mut result, outcome, started_here);
     // A case that ends the server ends the background load's connections too.
     if let Some(why) = held.finish(case.needs.lifecycle)
         && result.outcome == Outcome::Pass
@@ -285,10 +309,21 @@ fn run_job(
         result.expected = Some(format!("the case to pass while under {cond}"));
         result.actual = Some(why);
     }
+    let mut exited = false;
     if let Some(mut inst) = instance {
+        let plain = spec.is_plain();
+        let one_connection = inst.dialect.life == Life::OneConnection;
         if let Some(server) = inst.server.child() {
             let died = !case.needs.lifecycle && !server.is_running();
-            if died && result.outcome == Outcome::Pass {
+            // A plain program that exits cleanly after its connection is a
+            // one-shot server: said once for the run; each case starts it
+            // again anyway. A crash is still a failure.
+            let clean = died
+                && server
+                    .wait_exit(Duration::ZERO)
+                    .is_some_and(|s| s.success());
+            exited = died && plain && (clean || one_connection);
+            if died && !exited && result.outcome == Outcome::Pass {
                 result.outcome = Outcome::Fail;
                 result.expected = Some("the server to keep running".into());
                 result.actual = Some(format!("it exited: {:?}", server.wait_exit(Duration::ZERO)));
@@ -304,7 +339,7 @@ fn run_job(
         result.wire_log_dropped = dropped;
     }
     result.duration_ms = start.elapsed().as_secs_f64() * 1e3;
-    result
+    (result, exited)
 }
 
 enum Finish {
@@ -337,6 +372,8 @@ fn execute(
                 let server = &mut instance.server;
                 let mut ctx = Ctx::new(instance.case_tcp, server.udp(), instance.wire, seed);
                 ctx.log = log;
+                ctx.dialect = instance.dialect.clone();
+                ctx.sandbox = server.sandbox().map(std::path::Path::to_path_buf);
                 ctx.storage = server.storage().map(std::path::Path::to_path_buf);
                 ctx.pid = server.pid();
                 ctx.concurrent = server.concurrent();
@@ -374,7 +411,7 @@ fn execute(
     }
 }
 
-fn apply(result: &mut CaseRun, verdict: Finish) {
+fn apply(result: &mut CaseRun, verdict: Finish, started_here: bool) {
     match verdict {
         Finish::Done(Ok(())) => result.outcome = Outcome::Pass,
         Finish::Done(Err(CaseError::Fail(f))) => {
@@ -396,9 +433,13 @@ fn apply(result: &mut CaseRun, verdict: Finish) {
         }
         Finish::TimedOut(limit) => {
             result.outcome = Outcome::Timeout;
-            result.reason = Some(format!(
-                "no verdict within the case's deadline of {limit:?}; the server was killed"
-            ));
+            result.reason = Some(if started_here {
+                format!("no verdict within the case's deadline of {limit:?}; the server was killed")
+            } else {
+                format!(
+                    "no verdict within the case's deadline of {limit:?}; the server, given by address, was left running"
+                )
+            });
         }
     }
 }

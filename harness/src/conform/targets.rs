@@ -8,9 +8,11 @@ use std::path::Path;
 
 use sockbench_wire::{Endian, WireConfig};
 
-use super::case::{Case, Setup};
+use super::case::{Case, Setup, Speaks};
+use crate::dialect::Dialect;
 use crate::schema::conform::TargetInfo;
 pub use crate::target::TargetSpec;
+use crate::target::process::NO_ADDRESS;
 use crate::target::server::{Launch, Server, StartError};
 
 /// How a conform report describes a target.
@@ -23,6 +25,8 @@ pub fn info(spec: &TargetSpec, exe: &Path) -> TargetInfo {
         stopped_after: None,
         condition: None,
         base: None,
+        dialect: None,
+        notes: Vec::new(),
     }
 }
 
@@ -36,6 +40,8 @@ pub struct Instance {
     pub case_tcp: SocketAddr,
     /// Byte order and limits in force.
     pub wire: WireConfig,
+    /// The dialect the case speaks to it.
+    pub dialect: Dialect,
 }
 
 /// Why a target could not be readied for a case.
@@ -49,9 +55,78 @@ pub enum NotReady {
     Harness(String),
 }
 
+/// The dialect a target speaks: our back-ends speak the contract whatever
+/// `--dialect` says; it names the others'.
+pub fn dialect_of(spec: &TargetSpec, given: &Dialect) -> Dialect {
+    match spec {
+        TargetSpec::Backend(_) => Dialect::sockbench(),
+        _ => given.clone(),
+    }
+}
+
+/// Why `case` cannot be asked of `spec` speaking `dialect`, before
+/// anything starts: the dialect cannot express it, a plain program cannot
+/// be configured for it, or the target has no TCP.
+fn unfit(spec: &TargetSpec, case: &Case, dialect: &Dialect) -> Option<String> {
+    if case.speaks == Speaks::Contract && !dialect.contract {
+        return Some(format!(
+            "the case checks a rule of the sockbench contract ({}), which {} does not have",
+            contract_part(case),
+            dialect.summary()
+        ));
+    }
+    let udp_only = matches!(spec, TargetSpec::Address { tcp, .. } if *tcp == NO_ADDRESS)
+        || (spec.is_plain() && spec.placeholders().iter().all(|p| *p != "{tcp_port}"));
+    if udp_only && case.category() != 7 {
+        return Some("the target is UDP-only (no TCP port was given)".into());
+    }
+    if spec.is_plain() {
+        if case.needs.lifecycle {
+            return Some(
+                "a plain program is not held to the serve contract's signals and exit status"
+                    .into(),
+            );
+        }
+        let flags = setup_flags(&case.setup);
+        if !flags.is_empty() {
+            return Some(format!(
+                "the case starts the server with {}, which a plain program does not take",
+                flags.join(" ")
+            ));
+        }
+        if case.category() == 7 && !spec.placeholders().contains(&"{udp_port}") {
+            return Some("no UDP port was given: put {udp_port} in the command line".into());
+        }
+    }
+    None
+}
+
+/// What of the contract a case's category leans on, for its reason.
+fn contract_part(case: &Case) -> &'static str {
+    match case.category() {
+        1 => "the op field and its echo of the whole frame",
+        2 => "the echo of the whole frame",
+        3 => "the upload's reply, error codes and stats",
+        4 => "error replies to malformed input",
+        5 => "the limits --max-header and --max-body and their errors",
+        6 => "error replies and stats under faults",
+        7 => "stats counting datagrams",
+        _ => "the ready line, signals and exit status",
+    }
+}
+
 /// Readies `spec` for `case`: checks what the case needs, and for spawned
 /// targets starts a server configured by the case's setup.
-pub fn instantiate(spec: &TargetSpec, case: &Case, exe: &Path) -> Result<Instance, NotReady> {
+pub fn instantiate(
+    spec: &TargetSpec,
+    case: &Case,
+    exe: &Path,
+    given: &Dialect,
+) -> Result<Instance, NotReady> {
+    let dialect = dialect_of(spec, given);
+    if let Some(why) = unfit(spec, case, &dialect) {
+        return Err(NotReady::Unsupported(why));
+    }
     if let TargetSpec::Address {
         tcp,
         udp,
@@ -71,7 +146,7 @@ pub fn instantiate(spec: &TargetSpec, case: &Case, exe: &Path) -> Result<Instanc
             Some("the server's pid is not known (give --pid)".to_owned())
         } else if needs.concurrency && !concurrent {
             Some("the target is declared not concurrent".to_owned())
-        } else if case.setup.endian != wire.endian {
+        } else if case.setup.endian != wire.endian && case.category() != 7 && dialect.contract {
             Some(format!(
                 "the case needs a {}-endian server",
                 case.setup.endian
@@ -104,6 +179,7 @@ pub fn instantiate(spec: &TargetSpec, case: &Case, exe: &Path) -> Result<Instanc
             case_tcp: server.tcp(),
             wire: server.wire(),
             server,
+            dialect,
         });
     }
     if case.needs.concurrency && !server.concurrent() {
@@ -126,6 +202,7 @@ pub fn instantiate(spec: &TargetSpec, case: &Case, exe: &Path) -> Result<Instanc
         case_tcp: server.tcp(),
         wire,
         server,
+        dialect,
     })
 }
 

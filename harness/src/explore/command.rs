@@ -61,6 +61,7 @@ pub struct ReplayArgs {
 /// The one server, and the byte order and limits it speaks (an address
 /// target's as given; the contract's defaults for one we start).
 fn spec(t: &TargetArgs) -> Result<(TargetSpec, WireConfig)> {
+    t.contract_only("explore")?;
     let spec = t.one(Preflight::Reach, "explore")?;
     let wire = match &spec {
         TargetSpec::Address { wire, .. } => *wire,

@@ -79,6 +79,7 @@ pub struct MergeArgs {
 /// The one server to load: an address that answers an echo, or one
 /// started for the run (without fsync; the load is echoes).
 fn start(target: &TargetArgs) -> anyhow::Result<Server> {
+    target.contract_only("load")?;
     let spec = target.one(Preflight::Echo, "load")?;
     let launch = if spec.spawns() {
         Launch::new("load").flags(["--no-fsync"])

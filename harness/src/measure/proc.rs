@@ -110,6 +110,29 @@ pub fn resources(pid: u32) -> Option<Resources> {
     })
 }
 
+/// The local address of a TCP socket listening on `port` on this machine,
+/// read from /proc/net/tcp and tcp6: how a plain program's readiness is
+/// seen without spending a connection (a one-shot server's only `accept`).
+pub fn tcp_listening(port: u16) -> Option<std::net::SocketAddr> {
+    let v4 = procfs::net::tcp().unwrap_or_default();
+    let v6 = procfs::net::tcp6().unwrap_or_default();
+    v4.into_iter()
+        .chain(v6)
+        .find(|e| e.state == procfs::net::TcpState::Listen && e.local_address.port() == port)
+        .map(|e| e.local_address)
+}
+
+/// The local address of a UDP socket bound to `port` on this machine
+/// (/proc/net/udp and udp6).
+pub fn udp_bound(port: u16) -> Option<std::net::SocketAddr> {
+    let v4 = procfs::net::udp().unwrap_or_default();
+    let v6 = procfs::net::udp6().unwrap_or_default();
+    v4.into_iter()
+        .chain(v6)
+        .find(|e| e.local_address.port() == port)
+        .map(|e| e.local_address)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

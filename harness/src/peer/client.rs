@@ -34,6 +34,9 @@ pub enum ClientError {
     /// A datagram came back altered.
     #[error("{0}")]
     Datagram(String),
+    /// The server's bytes are not what the dialect says.
+    #[error("the reply is not a frame of the dialect: {0}")]
+    Dialect(String),
 }
 
 /// A reply frame.
@@ -186,6 +189,45 @@ impl Client {
                 }
             }
             self.fill(deadline, timeout)?;
+        }
+    }
+
+    /// Waits up to `timeout` until `whole` finds one message at the start of
+    /// what arrived (its length, or why it cannot be one), and returns its
+    /// bytes: replies read in another dialect than the contract's.
+    pub fn recv_raw(
+        &mut self,
+        timeout: Duration,
+        whole: impl Fn(&[u8]) -> Option<Result<usize, String>>,
+    ) -> Result<Vec<u8>, ClientError> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            match whole(&self.inbuf) {
+                Some(Ok(n)) => return Ok(self.inbuf.drain(..n).collect()),
+                Some(Err(e)) => return Err(ClientError::Dialect(e)),
+                None => self.fill(deadline, timeout)?,
+            }
+        }
+    }
+
+    /// Bytes that arrived and were not read as a reply.
+    pub fn unread(&self) -> &[u8] {
+        &self.inbuf
+    }
+
+    /// True once the server has closed its side (or reset): read without
+    /// waiting, so a case can tell a server that gave up from a slow one.
+    pub fn peer_closed(&mut self) -> bool {
+        let mut b = [0u8; 1];
+        if self.stream.set_nonblocking(true).is_err() {
+            return false;
+        }
+        let r = self.stream.peek(&mut b);
+        let _ = self.stream.set_nonblocking(false);
+        match r {
+            Ok(0) => true,
+            Ok(_) => false,
+            Err(e) => !matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::Interrupted),
         }
     }
 

@@ -59,6 +59,10 @@ impl Reporter<ConformRun> for ConformMarkdown {
                     t.name
                 )?;
             }
+            for note in &t.notes {
+                writeln!(s)?;
+                writeln!(s, "**{}**: {note}.", t.name)?;
+            }
         }
         writeln!(s)?;
         writeln!(s, "## Matrix")?;
@@ -275,6 +279,9 @@ pub fn summary(run: &ConformRun) -> String {
                 "  {}: stopped accepting connections after case {after}; the {} case(s) after it were not run",
                 t.name, c.not_run
             );
+        }
+        for note in &t.notes {
+            let _ = writeln!(s, "  {}: {note}", t.name);
         }
     }
     for line in only_under(run) {

@@ -67,6 +67,12 @@ pub struct TargetInfo {
     /// compared with.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub base: Option<String>,
+    /// The dialect it was spoken to in (absent: sockbench's contract).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dialect: Option<String>,
+    /// What the run noticed about it, said once (a one-shot server).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
 }
 
 /// A case as the report describes it.

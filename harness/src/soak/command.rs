@@ -77,6 +77,7 @@ pub fn main(args: SoakArgs) -> Result<ExitCode> {
     if args.target.tcp.is_some() && args.target.pid.is_none() {
         bail!("--tcp needs --pid: the soak samples the server's process");
     }
+    args.target.contract_only("soak")?;
     let specs = args.target.resolve(Preflight::Echo, &[])?;
     if specs.is_empty() {
         bail!(

@@ -65,6 +65,28 @@ impl TargetSpec {
         }
     }
 
+    /// A plain program: a `--spawn` command with `{tcp_port}`,
+    /// `{udp_port}` or `{storage}` in it, which needs no ready line.
+    pub fn is_plain(&self) -> bool {
+        match self {
+            TargetSpec::Spawn { argv, .. } => argv
+                .iter()
+                .any(|a| PLACEHOLDERS.iter().any(|p| a.contains(p))),
+            _ => false,
+        }
+    }
+
+    /// The placeholders a plain program's command line uses.
+    pub fn placeholders(&self) -> Vec<&'static str> {
+        match self {
+            TargetSpec::Spawn { argv, .. } => PLACEHOLDERS
+                .into_iter()
+                .filter(|p| argv.iter().any(|a| a.contains(p)))
+                .collect(),
+            _ => Vec::new(),
+        }
+    }
+
     /// True when the harness starts a server per case.
     pub fn spawns(&self) -> bool {
         !matches!(self, TargetSpec::Address { .. })
@@ -98,12 +120,44 @@ impl TargetSpec {
     }
 }
 
+/// The placeholders of a plain program's command line.
+pub const PLACEHOLDERS: [&str; 3] = ["{tcp_port}", "{udp_port}", "{storage}"];
+
+/// `argv` with its placeholders filled in, and every argument that names
+/// an existing file relative to the working directory made absolute: the
+/// program runs in its storage directory, where `server.py` is not.
+pub fn substitute(
+    argv: &[String],
+    tcp_port: Option<u16>,
+    udp_port: Option<u16>,
+    storage: &Path,
+) -> Vec<String> {
+    let cwd = std::env::current_dir().unwrap_or_default();
+    argv.iter()
+        .map(|a| {
+            let mut a = a.replace("{storage}", &storage.to_string_lossy());
+            if let Some(p) = tcp_port {
+                a = a.replace("{tcp_port}", &p.to_string());
+            }
+            if let Some(p) = udp_port {
+                a = a.replace("{udp_port}", &p.to_string());
+            }
+            let path = Path::new(&a);
+            if path.is_relative() && !a.starts_with('-') && cwd.join(path).exists() {
+                cwd.join(path).to_string_lossy().into_owned()
+            } else {
+                a
+            }
+        })
+        .collect()
+}
+
 /// How long a preflight or a liveness probe waits for a TCP connection.
 pub const REACH_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// Whether a TCP connection to `addr` opens within [`REACH_TIMEOUT`]: the
-/// preflight of commands given an address, and the probe that tells a target
-/// that stopped answering from one that answered wrongly.
+/// probe that tells a target that stopped answering from one that
+/// answered wrongly.
 pub fn reach(addr: SocketAddr) -> Result<(), crate::error::Error> {
     std::net::TcpStream::connect_timeout(&addr, REACH_TIMEOUT)
         .map(drop)
@@ -111,6 +165,34 @@ pub fn reach(addr: SocketAddr) -> Result<(), crate::error::Error> {
             addr,
             reason: e.to_string(),
         })
+}
+
+/// Whether something listens at `addr`, seen without a connection where
+/// the address is this machine's (/proc/net): the preflight of commands
+/// given an address, which must not spend a one-shot server's only
+/// `accept`. Elsewhere, a connection tells.
+pub fn listening(addr: SocketAddr) -> Result<(), crate::error::Error> {
+    if !addr.ip().is_loopback() {
+        return reach(addr);
+    }
+    match crate::measure::proc::tcp_listening(addr.port()) {
+        Some(_) => Ok(()),
+        None => Err(crate::error::Error::Unreachable {
+            addr,
+            reason: "nothing listens on that port (/proc/net/tcp)".into(),
+        }),
+    }
+}
+
+/// Whether a UDP socket is bound at the loopback address `addr`.
+pub fn bound(addr: SocketAddr) -> Result<(), crate::error::Error> {
+    if !addr.ip().is_loopback() || crate::measure::proc::udp_bound(addr.port()).is_some() {
+        return Ok(());
+    }
+    Err(crate::error::Error::Unreachable {
+        addr,
+        reason: "no UDP socket is bound to that port (/proc/net/udp)".into(),
+    })
 }
 
 /// Whether `addr` answers a one-byte echo with the same byte within 5 s:
@@ -187,7 +269,8 @@ pub fn resolve(
 }
 
 /// Parses `--spawn 'CMD ARGS'` or `--spawn 'LABEL=CMD ARGS'`; without a
-/// label the column is named after the last non-flag argument's file name.
+/// label the column is named after the file name of the last argument
+/// that looks like a path (not a flag, not a placeholder).
 pub fn parse_spawn(text: &str) -> Result<TargetSpec> {
     let (label, cmd) = match text.split_once('=') {
         Some((l, c)) if !l.contains(' ') && !l.is_empty() => (Some(l.to_owned()), c),
@@ -200,7 +283,12 @@ pub fn parse_spawn(text: &str) -> Result<TargetSpec> {
         let last = argv
             .iter()
             .rev()
-            .find(|a| !a.starts_with('-'))
+            .find(|a| {
+                !a.starts_with('-')
+                    && !PLACEHOLDERS.iter().any(|p| a.contains(p))
+                    && (a.contains('.') || a.contains('/'))
+            })
+            .or_else(|| argv.iter().rev().find(|a| !a.starts_with('-')))
             .unwrap_or(&argv[0]);
         Path::new(last)
             .file_name()
@@ -217,12 +305,12 @@ pub fn command_for(spec: &TargetSpec, exe: &Path) -> Option<Command> {
             c.args(["serve", "--backend", name]);
             Some(c)
         }
-        TargetSpec::Spawn { argv, .. } => {
+        TargetSpec::Spawn { argv, .. } if !spec.is_plain() => {
             let mut c = Command::new(&argv[0]);
             c.args(&argv[1..]);
             Some(c)
         }
-        TargetSpec::Address { .. } => None,
+        _ => None,
     }
 }
 

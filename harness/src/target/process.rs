@@ -1,10 +1,12 @@
-//! A child process that obeys the `serve` contract: it prints one JSON
-//! ready line, logs to stderr, and stops on SIGTERM. The child is always
+//! A child process: one that obeys the `serve` contract (it prints one JSON
+//! ready line, logs to stderr, and stops on SIGTERM), or a plain program
+//! given its ports as arguments, seen ready in /proc/net. The child is always
 //! reaped: on drop it is killed if still alive, and every live child is
 //! registered so that any exit path (Ctrl-C, the watchdog) can kill them.
 
 use std::collections::{HashSet, VecDeque};
 use std::io::{BufRead, BufReader, Read};
+use std::net::SocketAddr;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -14,6 +16,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, anyhow, bail};
 use rustix::process::{Pid, Signal, kill_process};
 
+use crate::measure::proc;
 use crate::serve::ready::ReadyLine;
 
 /// How much of a child's stderr is kept for error messages and evidence.
@@ -54,6 +57,15 @@ pub fn kill_children_on_signal() -> Result<()> {
     Ok(())
 }
 
+/// The address a ready line holds for a socket the target does not have.
+pub const NO_ADDRESS: SocketAddr = SocketAddr::V4(std::net::SocketAddrV4::new(
+    std::net::Ipv4Addr::UNSPECIFIED,
+    0,
+));
+
+/// How long a plain program has between SIGTERM and SIGKILL.
+const PLAIN_GRACE: Duration = Duration::from_secs(2);
+
 /// A running child server.
 pub struct Spawned {
     child: Child,
@@ -62,6 +74,8 @@ pub struct Spawned {
     stderr: Arc<Mutex<VecDeque<u8>>>,
     extra_stdout: Arc<Mutex<Vec<String>>>,
     command: String,
+    /// A plain program: asked to stop with SIGTERM before SIGKILL.
+    plain: bool,
 }
 
 impl std::fmt::Debug for Spawned {
@@ -75,7 +89,95 @@ impl std::fmt::Debug for Spawned {
 
 impl Spawned {
     /// Starts `command` and waits up to `timeout` for its ready line.
-    pub fn start(mut command: Command, timeout: Duration) -> Result<Spawned> {
+    pub fn start(command: Command, timeout: Duration) -> Result<Spawned> {
+        let (mut spawned, rx) = Spawned::spawn(command, false)?;
+        let line = match rx.recv_timeout(timeout) {
+            Ok(line) => line,
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                bail!(
+                    "{} printed no ready line within {timeout:?}{}",
+                    spawned.command,
+                    spawned.stderr_note()
+                )
+            }
+            Err(mpsc::RecvTimeoutError::Disconnected) => {
+                let status = spawned.wait_exit(Duration::from_secs(2));
+                bail!(
+                    "{} exited ({}) before its ready line{}",
+                    spawned.command,
+                    status.map_or("still running".into(), |s| s.to_string()),
+                    spawned.stderr_note()
+                )
+            }
+        };
+        spawned.ready = serde_json::from_str(&line).map_err(|e| {
+            anyhow!(
+                "{}: the ready line {line:?} is not the contract's JSON object: {e}",
+                spawned.command
+            )
+        })?;
+        Ok(spawned)
+    }
+
+    /// Starts a plain program (no ready line) and waits up to `timeout`
+    /// until a socket listens on `tcp_port` and one is bound to `udp_port`,
+    /// as /proc/net shows them: no connection is spent on the check. The
+    /// ready line it gets holds those addresses.
+    pub fn start_plain(
+        command: Command,
+        tcp_port: Option<u16>,
+        udp_port: Option<u16>,
+        timeout: Duration,
+    ) -> Result<Spawned> {
+        let (mut spawned, _first_line) = Spawned::spawn(command, true)?;
+        let deadline = Instant::now() + timeout;
+        let loopback = |a: SocketAddr| -> SocketAddr {
+            if a.is_ipv6() {
+                (std::net::Ipv6Addr::LOCALHOST, a.port()).into()
+            } else {
+                (std::net::Ipv4Addr::LOCALHOST, a.port()).into()
+            }
+        };
+        loop {
+            let tcp = tcp_port.map(proc::tcp_listening);
+            let udp = udp_port.map(proc::udp_bound);
+            if tcp.is_none_or(|t| t.is_some()) && udp.is_none_or(|u| u.is_some()) {
+                spawned.ready.tcp = tcp.flatten().map_or(NO_ADDRESS, loopback);
+                spawned.ready.udp = udp.flatten().map_or(NO_ADDRESS, loopback);
+                spawned.ready.pid = spawned.pid();
+                return Ok(spawned);
+            }
+            if !spawned.is_running() {
+                let status = spawned.wait_exit(Duration::ZERO);
+                bail!(
+                    "{} exited ({}) before it listened{}",
+                    spawned.command,
+                    status.map_or("?".into(), |s| s.to_string()),
+                    spawned.stderr_note()
+                );
+            }
+            if Instant::now() >= deadline {
+                let what = [
+                    tcp_port.map(|p| format!("TCP port {p} listening")),
+                    udp_port.map(|p| format!("UDP port {p} bound")),
+                ]
+                .into_iter()
+                .flatten()
+                .collect::<Vec<_>>()
+                .join(" and ");
+                bail!(
+                    "{} was started with its ports as arguments but had no {what} within {timeout:?}{}",
+                    spawned.command,
+                    spawned.stderr_note()
+                );
+            }
+            thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// The child with its stderr kept and its stdout drained; the channel
+    /// gets its first stdout line.
+    fn spawn(mut command: Command, plain: bool) -> Result<(Spawned, mpsc::Receiver<String>)> {
         let shown = format!("{command:?}");
         command
             .stdin(Stdio::null())
@@ -111,45 +213,21 @@ impl Spawned {
                 }
             });
         }
-        let mut spawned = Spawned {
+        let spawned = Spawned {
             child,
             ready: ReadyLine {
                 backend: String::new(),
-                tcp: ([0, 0, 0, 0], 0).into(),
-                udp: ([0, 0, 0, 0], 0).into(),
+                tcp: NO_ADDRESS,
+                udp: NO_ADDRESS,
                 pid: 0,
                 concurrent: true,
             },
             stderr,
             extra_stdout,
             command: shown,
+            plain,
         };
-        let line = match rx.recv_timeout(timeout) {
-            Ok(line) => line,
-            Err(mpsc::RecvTimeoutError::Timeout) => {
-                bail!(
-                    "{} printed no ready line within {timeout:?}{}",
-                    spawned.command,
-                    spawned.stderr_note()
-                )
-            }
-            Err(mpsc::RecvTimeoutError::Disconnected) => {
-                let status = spawned.wait_exit(Duration::from_secs(2));
-                bail!(
-                    "{} exited ({}) before its ready line{}",
-                    spawned.command,
-                    status.map_or("still running".into(), |s| s.to_string()),
-                    spawned.stderr_note()
-                )
-            }
-        };
-        spawned.ready = serde_json::from_str(&line).map_err(|e| {
-            anyhow!(
-                "{}: the ready line {line:?} is not the contract's JSON object: {e}",
-                spawned.command
-            )
-        })?;
-        Ok(spawned)
+        Ok((spawned, rx))
     }
 
     /// Starts `exe serve --backend NAME ARGS...`.
@@ -247,6 +325,13 @@ impl Drop for Spawned {
         // Deregistered before the wait frees the pid for reuse.
         if let Some(set) = children().as_mut() {
             set.remove(&self.child.id());
+        }
+        // A plain program is asked first, as its author would stop it;
+        // contract servers are killed outright, as before (their graceful
+        // stop is a lifecycle case of its own).
+        if self.plain && self.is_running() {
+            self.signal(Signal::TERM);
+            let _ = self.wait_exit(PLAIN_GRACE);
         }
         if self.is_running() {
             self.kill();

@@ -21,7 +21,7 @@ use std::time::Duration;
 use sockbench_core::{ProcessUse, TcpStats, UdpStats};
 use sockbench_wire::WireConfig;
 
-use super::process::Spawned;
+use super::process::{NO_ADDRESS, Spawned};
 use super::{TargetSpec, command_for};
 use crate::measure::pin::Pinning;
 use crate::measure::proc::{self, ProcSample, Resources};
@@ -99,6 +99,14 @@ pub enum StartError {
         #[source]
         source: std::io::Error,
     },
+    /// A plain program takes no serve-contract flags.
+    #[error("{name} is a plain program and cannot be started with {flags}")]
+    Flags {
+        /// The target.
+        name: String,
+        /// The flags asked for.
+        flags: String,
+    },
     /// The process did not start or printed no ready line.
     #[error("{name} did not start: {reason}")]
     Failed {
@@ -119,7 +127,7 @@ pub struct Server {
     pid: Option<u32>,
     concurrent: bool,
     child: Option<Spawned>,
-    _sandbox: Option<tempfile::TempDir>,
+    sandbox: Option<tempfile::TempDir>,
 }
 
 impl Server {
@@ -151,7 +159,7 @@ impl Server {
                 pid: *pid,
                 concurrent: *concurrent,
                 child: None,
-                _sandbox: None,
+                sandbox: None,
             });
         }
         if let TargetSpec::Backend(backend) = spec
@@ -171,6 +179,9 @@ impl Server {
             name: name.clone(),
             source,
         })?;
+        if spec.is_plain() {
+            return Server::start_plain(spec, launch, sandbox, storage);
+        }
         // Every target but an address (handled above) has a command.
         let Some(mut cmd) = command_for(spec, exe) else {
             return Err(StartError::Failed {
@@ -202,7 +213,64 @@ impl Server {
             pid: Some(pid),
             concurrent: ready.concurrent,
             child: Some(child),
-            _sandbox: Some(sandbox),
+            sandbox: Some(sandbox),
+        })
+    }
+
+    /// A plain program: free ports chosen for its `{tcp_port}` and
+    /// `{udp_port}`, its storage as `{storage}` and as its working
+    /// directory (so `open(name)` lands where the cases look), ready when
+    /// /proc/net shows its sockets.
+    fn start_plain(
+        spec: &TargetSpec,
+        launch: &Launch,
+        sandbox: tempfile::TempDir,
+        storage: PathBuf,
+    ) -> Result<Server, StartError> {
+        let name = spec.name();
+        if !launch.flags.is_empty() {
+            return Err(StartError::Flags {
+                name,
+                flags: launch.flags.join(" "),
+            });
+        }
+        let TargetSpec::Spawn { argv, .. } = spec else {
+            return Err(StartError::Failed {
+                name,
+                reason: "not a plain program".into(),
+            });
+        };
+        let failed = |reason: String| StartError::Failed {
+            name: name.clone(),
+            reason,
+        };
+        let uses = |p: &str| argv.iter().any(|a| a.contains(p));
+        let tcp_port = match uses("{tcp_port}") {
+            true => Some(free_port(false).map_err(|e| failed(format!("no free TCP port: {e}")))?),
+            false => None,
+        };
+        let udp_port = match uses("{udp_port}") {
+            true => Some(free_port(true).map_err(|e| failed(format!("no free UDP port: {e}")))?),
+            false => None,
+        };
+        let argv = super::substitute(argv, tcp_port, udp_port, &storage);
+        let mut cmd = Command::new(&argv[0]);
+        cmd.args(&argv[1..]).current_dir(&storage);
+        if let Some(p) = launch.pin {
+            p.pin_server(&mut cmd);
+        }
+        let child = Spawned::start_plain(cmd, tcp_port, udp_port, READY_TIMEOUT)
+            .map_err(|e| failed(format!("{e:#}")))?;
+        let ready = child.ready.clone();
+        Ok(Server {
+            tcp: ready.tcp,
+            udp: udp_port.map(|_| ready.udp),
+            wire: WireConfig::default(),
+            storage: Some(storage),
+            pid: Some(ready.pid),
+            concurrent: true,
+            child: Some(child),
+            sandbox: Some(sandbox),
         })
     }
 
@@ -230,13 +298,25 @@ impl Server {
             pid: Some(child.pid()),
             concurrent: ready.concurrent,
             child: Some(child),
-            _sandbox: None,
+            sandbox: None,
         })
     }
 
-    /// The TCP address.
+    /// The TCP address ([`NO_ADDRESS`] for a UDP-only target, which only
+    /// conform and explore accept; see [`Server::has_tcp`]).
     pub fn tcp(&self) -> SocketAddr {
         self.tcp
+    }
+
+    /// False for a UDP-only target.
+    pub fn has_tcp(&self) -> bool {
+        self.tcp != NO_ADDRESS
+    }
+
+    /// The sandbox directory a started server's storage sits in: a write
+    /// to `../x` from the storage lands here, where the cases look.
+    pub fn sandbox(&self) -> Option<&Path> {
+        self.sandbox.as_ref().map(tempfile::TempDir::path)
     }
 
     /// The UDP address, when the target has one.
@@ -325,5 +405,17 @@ impl Server {
     /// its pid is known and it runs here.
     pub fn resources(&self) -> Option<Resources> {
         proc::resources(self.pid?)
+    }
+}
+
+/// A port free on loopback now, for a plain program to listen on. Another
+/// process could take it before the program does; the start then fails
+/// with the program's own error, which names the port.
+fn free_port(udp: bool) -> std::io::Result<u16> {
+    let any = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
+    if udp {
+        Ok(std::net::UdpSocket::bind(any)?.local_addr()?.port())
+    } else {
+        Ok(std::net::TcpListener::bind(any)?.local_addr()?.port())
     }
 }

@@ -1,6 +1,7 @@
 //! The catalogue: every case, by category.
 
 mod faults;
+mod forms;
 mod framing;
 mod lifecycle;
 mod limits;
@@ -16,7 +17,9 @@ pub fn catalogue() -> Vec<Case> {
     let mut all = Vec::new();
     all.extend(framing::cases());
     all.extend(segmentation::cases());
+    all.extend(forms::segmentation());
     all.extend(upload::cases());
+    all.extend(forms::upload());
     all.extend(malformed::cases());
     all.extend(limits::cases());
     all.extend(faults::cases());

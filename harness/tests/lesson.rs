@@ -1,0 +1,491 @@
+//! The lesson's code as written (fixtures/lesson): each correct server
+//! passes every case its dialect can express; each broken twin fails the
+//! cases that target its bug and passes the others; `learn` infers each
+//! pair's dialect, and the inferred file judges as the hand-written one;
+//! one-shot servers, UDP-only targets and address targets are run as the
+//! issue promised.
+
+use std::collections::BTreeMap;
+use std::net::{TcpListener, UdpSocket};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use sockbench::schema::conform::{ConformRun, Outcome};
+
+mod common;
+
+use common::root;
+
+fn lesson(file: &str) -> String {
+    root()
+        .join("fixtures/lesson")
+        .join(file)
+        .display()
+        .to_string()
+}
+
+fn py(args: &str) -> String {
+    let (file, rest) = args.split_once(' ').unwrap_or((args, ""));
+    format!("{} {} {rest}", common::python(), lesson(file))
+}
+
+/// Runs conform and returns each case's outcome (and what it said).
+fn conform(args: &[&str]) -> (ConformRun, BTreeMap<String, (Outcome, String)>) {
+    let out = tempfile::tempdir().unwrap();
+    let o = common::run_out("conform", args, out.path());
+    let text = std::fs::read_to_string(out.path().join("results.json"))
+        .unwrap_or_else(|_| panic!("no results.json: {}", String::from_utf8_lossy(&o.stderr)));
+    let run: ConformRun = serde_json::from_str(&text).unwrap();
+    let by = run
+        .results
+        .iter()
+        .map(|r| {
+            let said = r.actual.clone().or(r.reason.clone()).unwrap_or_default();
+            (r.case.clone(), (r.outcome, said))
+        })
+        .collect();
+    (run, by)
+}
+
+fn with(outcome: Outcome, by: &BTreeMap<String, (Outcome, String)>) -> Vec<String> {
+    by.iter()
+        .filter(|(_, (o, _))| *o == outcome)
+        .map(|(id, _)| id.clone())
+        .collect()
+}
+
+fn ids(list: &[&str]) -> Vec<String> {
+    list.iter().map(|s| (*s).to_owned()).collect()
+}
+
+const UPLOAD_FORMS: [&str; 7] = ["2.16", "2.17", "2.18", "3.30", "3.31", "3.32", "3.34"];
+const ECHO_FORMS: [&str; 3] = ["2.19", "2.20", "2.21"];
+
+/// (server args, dialect, the cases it must pass).
+fn correct() -> Vec<(&'static str, String, Vec<String>)> {
+    vec![
+        (
+            "upload_server.py {tcp_port}",
+            "lesson".into(),
+            ids(&UPLOAD_FORMS),
+        ),
+        (
+            "upload_server.py {tcp_port} --put",
+            lesson("put.toml"),
+            ids(&UPLOAD_FORMS),
+        ),
+        (
+            "echo_server.py {tcp_port}",
+            lesson("be-echo.toml"),
+            ids(&ECHO_FORMS),
+        ),
+        (
+            "echo_server.py {tcp_port} --upper",
+            lesson("be-echo-upper.toml"),
+            ids(&ECHO_FORMS),
+        ),
+    ]
+}
+
+#[test]
+fn each_correct_lesson_server_passes_every_case_its_dialect_expresses() {
+    for (server, dialect, pass) in correct() {
+        let (run, by) = conform(&["--spawn", &py(server), "--dialect", &dialect]);
+        assert_eq!(with(Outcome::Pass, &by), pass, "{server}: {by:?}");
+        let rest: Vec<_> = by
+            .iter()
+            .filter(|(id, (o, _))| !pass.contains(id) && *o != Outcome::Unsupported)
+            .collect();
+        assert!(rest.is_empty(), "{server}: {rest:?}");
+        // An UNSUPPORTED case says why in the dialect's terms.
+        let (_, why) = &by["1.1"];
+        assert!(why.contains("dialect "), "{server}: {why}");
+        assert_eq!(run.results.len(), run.cases.len());
+    }
+}
+
+#[test]
+fn each_broken_twin_fails_its_targeted_cases_and_passes_the_others() {
+    // (server args, dialect, the cases its bug must fail, the cases whose
+    // outcome depends on timing and either is accepted).
+    let put = lesson("put.toml");
+    let echo = lesson("be-echo.toml");
+    let twins: Vec<(String, String, Vec<&str>, Vec<&str>)> = vec![
+        (
+            "upload_server.py {tcp_port} --bug split-prefix".into(),
+            "lesson".into(),
+            vec!["2.16"],
+            vec![],
+        ),
+        (
+            "upload_server.py {tcp_port} --bug split-header".into(),
+            "lesson".into(),
+            vec!["2.16"],
+            vec![],
+        ),
+        (
+            "upload_server.py {tcp_port} --bug reads-past".into(),
+            "lesson".into(),
+            vec!["2.17"],
+            vec![],
+        ),
+        // A 1 MiB body meets a short read most of the time: 3.30 may fail too.
+        (
+            "upload_server.py {tcp_port} --bug counts-calls".into(),
+            "lesson".into(),
+            vec!["2.18"],
+            vec!["3.30"],
+        ),
+        (
+            "upload_server.py {tcp_port} --bug path".into(),
+            "lesson".into(),
+            vec!["3.32"],
+            vec![],
+        ),
+        (
+            "upload_server.py {tcp_port} --bug partial".into(),
+            "lesson".into(),
+            vec!["3.31"],
+            vec![],
+        ),
+        (
+            "upload_server.py {tcp_port} --bug decodes-text".into(),
+            "lesson".into(),
+            vec!["3.34"],
+            vec![],
+        ),
+        (
+            "upload_server.py {tcp_port} --put --bug split-prefix".into(),
+            put.clone(),
+            vec!["2.16"],
+            vec![],
+        ),
+        (
+            "upload_server.py {tcp_port} --put --bug reads-past".into(),
+            put.clone(),
+            vec!["2.17"],
+            vec![],
+        ),
+        (
+            "upload_server.py {tcp_port} --put --bug path".into(),
+            put.clone(),
+            vec!["3.32"],
+            vec![],
+        ),
+        (
+            "echo_server.py {tcp_port} --bug split-prefix".into(),
+            echo.clone(),
+            vec!["2.19"],
+            vec![],
+        ),
+        (
+            "echo_server.py {tcp_port} --bug reads-past".into(),
+            echo.clone(),
+            vec!["2.20"],
+            vec![],
+        ),
+        (
+            "echo_server.py {tcp_port} --bug counts-calls".into(),
+            echo.clone(),
+            vec!["2.21"],
+            vec![],
+        ),
+    ];
+    let forms = [&UPLOAD_FORMS[..], &ECHO_FORMS[..]].concat().join(",");
+    for (server, dialect, must, may) in twins {
+        let (_, by) = conform(&[
+            "--spawn",
+            &py(&server),
+            "--dialect",
+            &dialect,
+            "--cases",
+            &forms,
+        ]);
+        let failed: Vec<String> = with(Outcome::Fail, &by)
+            .into_iter()
+            .filter(|id| !may.contains(&id.as_str()))
+            .collect();
+        assert_eq!(failed, ids(&must), "{server}: {by:?}");
+        for (id, (o, said)) in &by {
+            assert!(
+                matches!(o, Outcome::Pass | Outcome::Unsupported | Outcome::Fail),
+                "{server} {id}: {o:?} {said}"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_write_to_dotdot_is_reported_where_it_landed_on_a_server_that_never_replies() {
+    let (_, by) = conform(&[
+        "--spawn",
+        &py("upload_server.py {tcp_port} --bug path"),
+        "--dialect",
+        "lesson",
+        "--cases",
+        "3.32",
+    ]);
+    let (o, said) = &by["3.32"];
+    assert_eq!(*o, Outcome::Fail);
+    assert!(said.contains("written outside it, at /"), "{said}");
+    assert!(said.contains("/escape-"), "{said}");
+    assert!(
+        !said.contains("storage/.."),
+        "said once, at its plain path: {said}"
+    );
+}
+
+#[test]
+fn a_one_shot_server_gets_the_catalogue_case_by_case() {
+    let (run, by) = conform(&[
+        "--spawn",
+        &py("upload_server.py {tcp_port} --put --once"),
+        "--dialect",
+        &lesson("put.toml"),
+    ]);
+    assert_eq!(with(Outcome::Pass, &by), ids(&UPLOAD_FORMS), "{by:?}");
+    assert_eq!(with(Outcome::Fail, &by), Vec::<String>::new());
+    let notes = &run.targets[0].notes;
+    assert!(
+        notes.iter().any(|n| n.contains("one-shot server")),
+        "said once: {notes:?}"
+    );
+}
+
+/// A program of ours started on a free port, killed when dropped.
+struct Running(Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn start(args: &str, port: u16, dir: &Path) -> Running {
+    let argv: Vec<String> = py(args)
+        .replace("{port}", &port.to_string())
+        .split_whitespace()
+        .map(str::to_owned)
+        .collect();
+    let child = Command::new(&argv[0])
+        .args(&argv[1..])
+        .current_dir(dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    Running(child)
+}
+
+fn free_tcp() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn free_udp() -> u16 {
+    UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn wait_listening(port: u16) {
+    let by = Instant::now() + Duration::from_secs(10);
+    while sockbench::measure::proc::tcp_listening(port).is_none() {
+        assert!(Instant::now() < by, "port {port} never listened");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+#[test]
+fn a_server_given_by_address_gets_no_connection_beyond_the_cases() {
+    // A one-shot server: a preflight connection would use up its only
+    // accept, and the case would find nobody listening.
+    // accept, and the case would find nobody listening. The server writes
+    // into its working directory, given as the storage.
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_tcp();
+    let _server = start("upload_server.py {port} --once", port, dir.path());
+    wait_listening(port);
+    let tcp = format!("127.0.0.1:{port}");
+    let storage = dir.path().to_string_lossy().into_owned();
+    let (_, by) = conform(&[
+        "--tcp",
+        &tcp,
+        "--storage",
+        &storage,
+        "--dialect",
+        "lesson",
+        "--cases",
+        "2.17",
+    ]);
+    assert_eq!(by["2.17"].0, Outcome::Pass, "{by:?}");
+    // A port nobody listens on is one line, exit 2, and no connection.
+    let out = tempfile::tempdir().unwrap();
+    let o = common::run_out(
+        "conform",
+        &["--tcp", "127.0.0.1:1", "--dialect", "lesson"],
+        out.path(),
+    );
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+}
+
+#[test]
+fn udp_alone_works_for_conform_by_address_and_by_placeholder() {
+    let port = free_udp();
+    let dir = tempfile::tempdir().unwrap();
+    let _echo = start("udp_echo.py {port}", port, dir.path());
+    let by = Instant::now() + Duration::from_secs(10);
+    while sockbench::measure::proc::udp_bound(port).is_none() {
+        assert!(Instant::now() < by);
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let udp = format!("127.0.0.1:{port}");
+    let (_, by) = conform(&["--udp", &udp, "--dialect", "lesson", "--cases", "7.*,2.16"]);
+    for id in ["7.1", "7.2", "7.3", "7.4", "7.5", "7.7", "7.8", "7.9"] {
+        assert_eq!(by[id].0, Outcome::Pass, "{id}: {:?}", by[id]);
+    }
+    assert_eq!(by["2.16"].0, Outcome::Unsupported);
+    assert!(by["2.16"].1.contains("UDP-only"), "{:?}", by["2.16"]);
+
+    // Spawned with {udp_port}: the twins' bugs are caught by their cases.
+    for (bug, cases) in [
+        ("", vec![]),
+        ("--bug buffer-1024", vec!["7.3", "7.4", "7.5", "7.7"]),
+        ("--bug drops-empty", vec!["7.1"]),
+    ] {
+        let cmd = py(&format!("udp_echo.py {{udp_port}} {bug}"));
+        let (_, by) = conform(&["--spawn", &cmd, "--dialect", "lesson", "--cases", "7.*"]);
+        assert_eq!(with(Outcome::Fail, &by), ids(&cases), "{bug}: {by:?}");
+    }
+    // An upper-casing UDP echo passes in a dialect that says so.
+    let dir = tempfile::tempdir().unwrap();
+    let upper = dir.path().join("upper.toml");
+    let text = sockbench::dialect::Dialect::lesson()
+        .to_toml()
+        .replace("udp = \"verbatim\"", "udp = \"upper\"");
+    std::fs::write(&upper, text).unwrap();
+    let cmd = py("udp_echo.py {udp_port} --upper");
+    let (_, by) = conform(&[
+        "--spawn",
+        &cmd,
+        "--dialect",
+        &upper.to_string_lossy(),
+        "--cases",
+        "7.1,7.2,7.5,7.9",
+    ]);
+    assert_eq!(with(Outcome::Pass, &by).len(), 4, "{by:?}");
+    let (_, by) = conform(&["--spawn", &cmd, "--dialect", "lesson", "--cases", "7.9"]);
+    assert_eq!(
+        by["7.9"].0,
+        Outcome::Fail,
+        "verbatim expected, upper-cased came back"
+    );
+}
+
+fn learn(server: &str, client: &str, out: &Path) -> std::process::Output {
+    Command::new(common::exe())
+        .args([
+            "learn",
+            "--server",
+            &py(server),
+            "--client",
+            &py(client),
+            "--out",
+            &out.to_string_lossy(),
+        ])
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn learn_infers_each_pairs_dialect_and_it_judges_as_the_hand_written_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let pairs = [
+        (
+            "upload_server.py {tcp_port}",
+            "upload_client.py {tcp_port} {file}",
+            "lesson".to_owned(),
+        ),
+        (
+            "upload_server.py {tcp_port} --put",
+            "upload_client.py {tcp_port} {file} --put",
+            lesson("put.toml"),
+        ),
+        (
+            "echo_server.py {tcp_port}",
+            "echo_client.py {tcp_port} {file}",
+            lesson("be-echo.toml"),
+        ),
+        (
+            "echo_server.py {tcp_port} --upper",
+            "echo_client.py {tcp_port} {file}",
+            lesson("be-echo-upper.toml"),
+        ),
+    ];
+    for (i, (server, client, hand)) in pairs.iter().enumerate() {
+        let out = dir.path().join(format!("d{i}.toml"));
+        let o = learn(server, client, &out);
+        assert!(
+            o.status.success(),
+            "{server}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        let text = std::fs::read_to_string(&out).unwrap();
+        assert!(
+            text.contains("# sure:"),
+            "a line per field says how sure: {text}"
+        );
+        let mut learned = sockbench::dialect::Dialect::load(&out.to_string_lossy()).unwrap();
+        let want = sockbench::dialect::Dialect::load(hand).unwrap();
+        // What a recording cannot see: the name given, and UDP.
+        learned.name = want.name.clone();
+        learned.udp = want.udp;
+        assert_eq!(learned, want, "{server}:\n{text}");
+        // The inferred file judges the server as the hand-written one does.
+        let cases = "2.16,2.17,2.19,2.20,3.30,1.1";
+        let (_, a) = conform(&[
+            "--spawn",
+            &py(server),
+            "--dialect",
+            &out.to_string_lossy(),
+            "--cases",
+            cases,
+        ]);
+        let (_, b) = conform(&["--spawn", &py(server), "--dialect", hand, "--cases", cases]);
+        let outcomes = |m: &BTreeMap<String, (Outcome, String)>| -> Vec<Outcome> {
+            m.values().map(|v| v.0).collect()
+        };
+        assert_eq!(outcomes(&a), outcomes(&b), "{server}");
+    }
+}
+
+#[test]
+fn learn_says_when_nothing_fits_and_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("d.toml");
+    // A client that connects to nothing and sends nothing.
+    let o = Command::new(common::exe())
+        .args([
+            "learn",
+            "--client",
+            &format!("{} -c pass {{tcp_port}}", common::python()),
+            "--out",
+            &out.to_string_lossy(),
+            "--timeout",
+            "5s",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("sent nothing"));
+    assert!(!out.exists());
+}

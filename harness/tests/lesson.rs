@@ -391,6 +391,33 @@ fn udp_alone_works_for_conform_by_address_and_by_placeholder() {
     );
 }
 
+#[test]
+fn explore_takes_a_udp_only_target_and_finds_the_truncation() {
+    for (bug, code) in [("", 0), ("--bug buffer-1024", 1)] {
+        let port = free_udp();
+        let dir = tempfile::tempdir().unwrap();
+        let _echo = start(&format!("udp_echo.py {{port}} {bug}"), port, dir.path());
+        let by = Instant::now() + Duration::from_secs(10);
+        while sockbench::measure::proc::udp_bound(port).is_none() {
+            assert!(Instant::now() < by);
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let out = tempfile::tempdir().unwrap();
+        let udp = format!("127.0.0.1:{port}");
+        let o = Command::new(common::exe())
+            .args(["explore", "--udp", &udp, "--time", "3", "--seed", "5"])
+            .args(["--shrink-time", "5", "--out"])
+            .arg(out.path())
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&o.stdout);
+        assert_eq!(o.status.code(), Some(code), "{bug}: {text}");
+        if code == 1 {
+            assert!(text.contains("1024 bytes"), "{text}");
+        }
+    }
+}
+
 fn learn(server: &str, client: &str, out: &Path) -> std::process::Output {
     Command::new(common::exe())
         .args([

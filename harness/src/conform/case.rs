@@ -73,9 +73,10 @@ pub enum Speaks {
     /// Only those speaking the whole sockbench contract (error replies,
     /// stats, the op field, limits).
     Contract,
-    /// Any dialect: the case writes its requests and reads its answers
-    /// through the dialect, and judges by the echo or the disk.
-    Any,
+    /// Any dialect that has what this names (`uploads`, `a TCP echo`,
+    /// ...): the case writes its requests and reads its answers through
+    /// the dialect, and judges by the echo or the disk.
+    Any(&'static str),
 }
 
 /// How the harness asks a spawned server to be configured for a case.
@@ -167,9 +168,9 @@ impl Case {
         }
     }
 
-    /// Runs in every dialect (through `Ctx::dialect`).
-    pub fn any_dialect(mut self) -> Case {
-        self.speaks = Speaks::Any;
+    /// Runs in every dialect that has `what` (through `Ctx::dialect`).
+    pub fn any_dialect(mut self, what: &'static str) -> Case {
+        self.speaks = Speaks::Any(what);
         self
     }
 

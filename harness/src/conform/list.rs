@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 use anyhow::Result;
 use clap::ValueEnum;
 
-use super::case::Case;
+use super::case::{Case, Speaks};
 
 /// How `--list` prints the catalogue.
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -30,7 +30,7 @@ pub fn list(cases: &[Case], format: ListFormat) -> Result<String> {
         ListFormat::Json => {
             let v: Vec<_> = cases
                 .iter()
-                .map(|c| serde_json::json!({"id": c.id, "name": c.name, "category": c.category_name(), "title": c.title, "rule": c.rule, "needs": needs(c)}))
+                .map(|c| serde_json::json!({"id": c.id, "name": c.name, "category": c.category_name(), "title": c.title, "rule": c.rule, "needs": needs(c), "dialects": dialects(c)}))
                 .collect();
             s = serde_json::to_string_pretty(&v)? + "\n";
         }
@@ -64,6 +64,24 @@ pub fn list(cases: &[Case], format: ListFormat) -> Result<String> {
                 "`lifecycle` (the harness started the server), `process` (its pid, for memory). Cases"
             )?;
             writeln!(s, "marked `serial` run alone, after the parallel ones.")?;
+            writeln!(s)?;
+            writeln!(
+                s,
+                "The dialects column says which servers a case can be asked of (docs/dialects.md):"
+            )?;
+            writeln!(
+                s,
+                "`sockbench` for a rule of the contract only (UNSUPPORTED in every other dialect, with"
+            )?;
+            writeln!(
+                s,
+                "the reason), or every dialect that has what it names: {} of the {} run beyond the contract.",
+                cases
+                    .iter()
+                    .filter(|c| matches!(c.speaks, Speaks::Any(_)))
+                    .count(),
+                cases.len()
+            )?;
             let mut category = "";
             for c in cases {
                 if c.category_name() != category {
@@ -71,22 +89,30 @@ pub fn list(cases: &[Case], format: ListFormat) -> Result<String> {
                     writeln!(s)?;
                     writeln!(s, "## {}. {}", c.category(), category)?;
                     writeln!(s)?;
-                    writeln!(s, "| id | name | checks | rule | needs |")?;
-                    writeln!(s, "|---|---|---|---|---|")?;
+                    writeln!(s, "| id | name | checks | rule | needs | dialects |")?;
+                    writeln!(s, "|---|---|---|---|---|---|")?;
                 }
                 writeln!(
                     s,
-                    "| {} | `{}` | {} | {} | {} |",
+                    "| {} | `{}` | {} | {} | {} | {} |",
                     c.id,
                     c.name,
                     c.title.replace('|', "\\|"),
                     c.rule.replace('|', "\\|"),
-                    needs(c)
+                    needs(c),
+                    dialects(c)
                 )?;
             }
         }
     }
     Ok(s)
+}
+
+fn dialects(c: &Case) -> String {
+    match c.speaks {
+        Speaks::Contract => "sockbench".into(),
+        Speaks::Any(what) => format!("any with {what}"),
+    }
 }
 
 fn needs(c: &Case) -> String {

@@ -84,6 +84,10 @@ fn explore_inner(args: &ExploreArgs) -> Result<ExitCode> {
     let (spec, wire) = spec(&args.target)?;
     let exe = exe()?;
     let udp = !args.no_udp && (spec.spawns() || args.target.udp.is_some());
+    let tcp = args.target.tcp.is_some() || spec.spawns();
+    if !tcp && !udp {
+        bail!("--udp alone is a UDP-only target: drop --no-udp");
+    }
     let seed = args.seed.unwrap_or_else(|| {
         std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -92,6 +96,7 @@ fn explore_inner(args: &ExploreArgs) -> Result<ExitCode> {
     let shape = Shape {
         wire,
         udp,
+        tcp,
         ..default_shape(wire.endian, true)
     };
     let plan = ExplorePlan {

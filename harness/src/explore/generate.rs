@@ -21,6 +21,8 @@ pub struct Shape {
     pub concurrent: bool,
     /// Whether to send UDP at all.
     pub udp: bool,
+    /// Whether to open TCP connections at all (a UDP-only target: no).
+    pub tcp: bool,
     /// The largest body generated.
     pub max_body: u64,
 }
@@ -51,9 +53,12 @@ impl Generator {
 
     /// The next program.
     pub fn program(&mut self) -> Program {
-        let n_conns = *pick(&mut self.rng, &[1, 1, 1, 2, 2, 3, 4]);
+        let n_conns = match self.shape.tcp {
+            true => *pick(&mut self.rng, &[1, 1, 1, 2, 2, 3, 4]),
+            false => 0,
+        };
         let conns: Vec<Conn> = (0..n_conns).map(|_| self.conn()).collect();
-        let udp: Vec<Body> = if self.shape.udp && self.rng.random_bool(0.3) {
+        let udp: Vec<Body> = if self.shape.udp && (!self.shape.tcp || self.rng.random_bool(0.3)) {
             (0..self.rng.random_range(1..=3))
                 .map(|_| self.datagram())
                 .collect()
@@ -468,6 +473,7 @@ pub fn default_shape(endian: Endian, concurrent: bool) -> Shape {
         },
         concurrent,
         udp: true,
+        tcp: true,
         max_body: 4 << 20,
     }
 }

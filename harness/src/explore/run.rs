@@ -123,7 +123,7 @@ pub fn program_seed(seed: u64, k: u64) -> u64 {
 /// round trips.
 pub fn program(seed: u64, k: u64, shape: Shape) -> Program {
     let mut g = Generator::new(program_seed(seed, k), shape);
-    if k % 8 == 0 {
+    if k % 8 == 0 && shape.tcp {
         g.ping_pong()
     } else {
         g.program()

@@ -31,7 +31,7 @@ pub fn segmentation() -> Vec<Case> {
             STREAM,
             upload_split_every_byte,
         )
-        .any_dialect()
+        .any_dialect("uploads")
         .storage(),
         Case::new(
             "2.17",
@@ -40,7 +40,7 @@ pub fn segmentation() -> Vec<Case> {
             STREAM,
             uploads_glued,
         )
-        .any_dialect()
+        .any_dialect("uploads, many frames per connection")
         .storage(),
         Case::new(
             "2.18",
@@ -49,7 +49,7 @@ pub fn segmentation() -> Vec<Case> {
             STREAM,
             upload_body_bytewise,
         )
-        .any_dialect()
+        .any_dialect("uploads")
         .storage(),
         Case::new(
             "2.19",
@@ -58,7 +58,7 @@ pub fn segmentation() -> Vec<Case> {
             STREAM,
             echo_split_every_byte,
         )
-        .any_dialect(),
+        .any_dialect("a TCP echo"),
         Case::new(
             "2.20",
             "echoes-glued",
@@ -66,7 +66,7 @@ pub fn segmentation() -> Vec<Case> {
             STREAM,
             echoes_glued,
         )
-        .any_dialect(),
+        .any_dialect("a TCP echo, many frames per connection"),
         Case::new(
             "2.21",
             "echo-body-bytewise",
@@ -74,7 +74,7 @@ pub fn segmentation() -> Vec<Case> {
             STREAM,
             echo_body_bytewise,
         )
-        .any_dialect(),
+        .any_dialect("a TCP echo"),
     ]
 }
 
@@ -88,7 +88,7 @@ pub fn upload() -> Vec<Case> {
             STORED,
             upload_sizes,
         )
-        .any_dialect()
+        .any_dialect("uploads")
         .storage(),
         Case::new(
             "3.31",
@@ -97,7 +97,7 @@ pub fn upload() -> Vec<Case> {
             STORED,
             upload_cut,
         )
-        .any_dialect()
+        .any_dialect("uploads")
         .storage(),
         Case::new(
             "3.32",
@@ -106,7 +106,7 @@ pub fn upload() -> Vec<Case> {
             NAMES,
             upload_names,
         )
-        .any_dialect()
+        .any_dialect("uploads")
         .storage(),
         Case::new(
             "3.33",
@@ -115,7 +115,7 @@ pub fn upload() -> Vec<Case> {
             "§2 upload: md5 given and different: nothing is stored.",
             upload_digest_checked,
         )
-        .any_dialect()
+        .any_dialect("uploads, digest_checked")
         .storage(),
         Case::new(
             "3.34",
@@ -124,7 +124,7 @@ pub fn upload() -> Vec<Case> {
             STORED,
             upload_binary_body,
         )
-        .any_dialect()
+        .any_dialect("uploads")
         .storage(),
     ]
 }

@@ -20,7 +20,7 @@ pub fn cases() -> Vec<Case> {
             "§5 an empty datagram is legal.",
             |c| sized(c, 0),
         )
-        .any_dialect(),
+        .any_dialect("a UDP echo"),
         Case::new(
             "7.2",
             "udp-1-byte",
@@ -28,7 +28,7 @@ pub fn cases() -> Vec<Case> {
             ECHO,
             |c| sized(c, 1),
         )
-        .any_dialect(),
+        .any_dialect("a UDP echo"),
         Case::new(
             "7.3",
             "udp-1472",
@@ -36,7 +36,7 @@ pub fn cases() -> Vec<Case> {
             ECHO,
             |c| sized(c, 1472),
         )
-        .any_dialect(),
+        .any_dialect("a UDP echo"),
         Case::new(
             "7.4",
             "udp-65507",
@@ -44,7 +44,7 @@ pub fn cases() -> Vec<Case> {
             ECHO,
             |c| sized(c, 65_507),
         )
-        .any_dialect(),
+        .any_dialect("a UDP echo"),
         Case::new(
             "7.5",
             "udp-boundaries",
@@ -52,7 +52,7 @@ pub fn cases() -> Vec<Case> {
             "§5 datagrams keep their boundaries: each is echoed verbatim.",
             boundaries,
         )
-        .any_dialect(),
+        .any_dialect("a UDP echo"),
         Case::new(
             "7.6",
             "udp-oversize-refused",
@@ -67,7 +67,7 @@ pub fn cases() -> Vec<Case> {
             "§5 The server receives into a buffer of at least 65,536 bytes, so nothing is truncated.",
             no_truncation,
         )
-        .any_dialect(),
+        .any_dialect("a UDP echo"),
         Case::new(
             "7.8",
             "udp-burst",
@@ -75,7 +75,7 @@ pub fn cases() -> Vec<Case> {
             ECHO,
             burst,
         )
-        .any_dialect()
+        .any_dialect("a UDP echo")
         .serial(),
         Case::new(
             "7.9",
@@ -84,7 +84,7 @@ pub fn cases() -> Vec<Case> {
             "§5 echoes every datagram to its sender.",
             two_senders,
         )
-        .any_dialect(),
+        .any_dialect("a UDP echo"),
         Case::new(
             "7.10",
             "udp-ipv6-maximum",
@@ -92,7 +92,7 @@ pub fn cases() -> Vec<Case> {
             "§5 up to 65,527 bytes on IPv6.",
             ipv6_maximum,
         )
-        .any_dialect()
+        .any_dialect("a UDP echo")
         .setup(|s| s.ipv6 = true),
         Case::new(
             "7.11",

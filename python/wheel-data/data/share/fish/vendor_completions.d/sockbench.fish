@@ -36,6 +36,7 @@ complete -c sockbench -n "__fish_sockbench_needs_command" -f -a "replay" -d 'Run
 complete -c sockbench -n "__fish_sockbench_needs_command" -f -a "load" -d 'Open-loop load against any address: a schedule of intended send times, latency measured from them (like wrk2 or `iperf3 -c`)'
 complete -c sockbench -n "__fish_sockbench_needs_command" -f -a "soak" -d 'A mixed workload for a long time, the server\'s memory, file descriptors and threads sampled every second: exit 1 on a leak or a wrong reply'
 complete -c sockbench -n "__fish_sockbench_needs_command" -f -a "proxy" -d 'A TCP proxy that re-segments, delays, throttles or resets the streams it carries (seeded), for anybody\'s client and server'
+complete -c sockbench -n "__fish_sockbench_needs_command" -f -a "learn" -d 'Infer the dialect of your own server and client from what crosses the wire between them; writes dialect.toml for conform --dialect'
 complete -c sockbench -n "__fish_sockbench_needs_command" -f -a "merge" -d 'Merge `load --json` results from several hosts into one'
 complete -c sockbench -n "__fish_sockbench_needs_command" -f -a "report" -d 'Regenerate report.md and index.html from a results.json'
 complete -c sockbench -n "__fish_sockbench_needs_command" -f -a "gate" -d 'Compare a run with a baseline; exit 1 on a regression'
@@ -67,12 +68,13 @@ complete -c sockbench -n "__fish_sockbench_using_subcommand serve" -s V -l versi
 complete -c sockbench -n "__fish_sockbench_using_subcommand conform" -l backend -d 'Our back-ends, each started as `sockbench serve`: `all` or names' -r
 complete -c sockbench -n "__fish_sockbench_using_subcommand conform" -l spawn -d 'A command that obeys the serve contract, e.g. \'python3 server.py\' (repeatable); `LABEL=CMD` names its column' -r
 complete -c sockbench -n "__fish_sockbench_using_subcommand conform" -l tcp -d 'A server already listening at this TCP address (HOST:PORT)' -r
-complete -c sockbench -n "__fish_sockbench_using_subcommand conform" -l udp -d 'Its UDP address; without it the UDP cases and scenarios are not run' -r
+complete -c sockbench -n "__fish_sockbench_using_subcommand conform" -l udp -d 'Its UDP address; without it the UDP cases and scenarios are not run. Alone (no --tcp), a UDP-only target: conform and explore' -r
 complete -c sockbench -n "__fish_sockbench_using_subcommand conform" -l storage -d 'Its storage directory, so uploads can be inspected' -r -F
 complete -c sockbench -n "__fish_sockbench_using_subcommand conform" -l pid -d 'Its process id, for memory and resource measurements' -r
 complete -c sockbench -n "__fish_sockbench_using_subcommand conform" -l name -d 'Its column name (default: the address as given)' -r
 complete -c sockbench -n "__fish_sockbench_using_subcommand conform" -l endian -d 'Its byte order' -r
 complete -c sockbench -n "__fish_sockbench_using_subcommand conform" -l max-header -d 'Its --max-header' -r
+complete -c sockbench -n "__fish_sockbench_using_subcommand conform" -l dialect -d 'How the target frames, names and answers: `sockbench` (the contract), `lesson` (the course\'s upload server), or a TOML file (docs/dialects.md; `sockbench learn` writes one). Our back-ends always speak `sockbench`' -r
 complete -c sockbench -n "__fish_sockbench_using_subcommand conform" -l max-body -d 'Its --max-body' -r
 complete -c sockbench -n "__fish_sockbench_using_subcommand conform" -l cases -d 'Only cases whose id or name matches one of these globs (`2.*`, `udp-*`)' -r
 complete -c sockbench -n "__fish_sockbench_using_subcommand conform" -l family -d 'The address family spawned servers listen on, for every case (`ipv6`: `--tcp [::1]:0 --udp [::1]:0`; the oversize limit follows)' -r -f -a "ipv4\t'127.0.0.1'
@@ -104,12 +106,13 @@ complete -c sockbench -n "__fish_sockbench_using_subcommand conform" -s V -l ver
 complete -c sockbench -n "__fish_sockbench_using_subcommand bench" -l backend -d 'Our back-ends, each started as `sockbench serve`: `all` or names' -r
 complete -c sockbench -n "__fish_sockbench_using_subcommand bench" -l spawn -d 'A command that obeys the serve contract, e.g. \'python3 server.py\' (repeatable); `LABEL=CMD` names its column' -r
 complete -c sockbench -n "__fish_sockbench_using_subcommand bench" -l tcp -d 'A server already listening at this TCP address (HOST:PORT)' -r
-complete -c sockbench -n "__fish_sockbench_using_subcommand bench" -l udp -d 'Its UDP address; without it the UDP cases and scenarios are not run' -r
+complete -c sockbench -n "__fish_sockbench_using_subcommand bench" -l udp -d 'Its UDP address; without it the UDP cases and scenarios are not run. Alone (no --tcp), a UDP-only target: conform and explore' -r
 complete -c sockbench -n "__fish_sockbench_using_subcommand bench" -l storage -d 'Its storage directory, so uploads can be inspected' -r -F
 complete -c sockbench -n "__fish_sockbench_using_subcommand bench" -l pid -d 'Its process id, for memory and resource measurements' -r
 complete -c sockbench -n "__fish_sockbench_using_subcommand bench" -l name -d 'Its column name (default: the address as given)' -r
 complete -c sockbench -n "__fish_sockbench_using_subcommand bench" -l endian -d 'Its byte order' -r
 complete -c sockbench -n "__fish_sockbench_using_subcommand bench" -l max-header -d 'Its --max-header' -r
+complete -c sockbench -n "__fish_sockbench_using_subcommand bench" -l dialect -d 'How the target frames, names and answers: `sockbench` (the contract), `lesson` (the course\'s upload server), or a TOML file (docs/dialects.md; `sockbench learn` writes one). Our back-ends always speak `sockbench`' -r
 complete -c sockbench -n "__fish_sockbench_using_subcommand bench" -l max-body -d 'Its --max-body' -r
 complete -c sockbench -n "__fish_sockbench_using_subcommand bench" -l slo -d 'The latency target of the capacity search: p50, p90, p99 or p999 and a bound in us or ms' -r
 complete -c sockbench -n "__fish_sockbench_using_subcommand bench" -l scenario -d 'Scenario families to run (default: all): capacity, echo, upload, udp, many, codec' -r
@@ -136,12 +139,13 @@ complete -c sockbench -n "__fish_sockbench_using_subcommand bench" -s V -l versi
 complete -c sockbench -n "__fish_sockbench_using_subcommand explore" -l backend -d 'Our back-ends, each started as `sockbench serve`: `all` or names' -r
 complete -c sockbench -n "__fish_sockbench_using_subcommand explore" -l spawn -d 'A command that obeys the serve contract, e.g. \'python3 server.py\' (repeatable); `LABEL=CMD` names its column' -r
 complete -c sockbench -n "__fish_sockbench_using_subcommand explore" -l tcp -d 'A server already listening at this TCP address (HOST:PORT)' -r
-complete -c sockbench -n "__fish_sockbench_using_subcommand explore" -l udp -d 'Its UDP address; without it the UDP cases and scenarios are not run' -r
+complete -c sockbench -n "__fish_sockbench_using_subcommand explore" -l udp -d 'Its UDP address; without it the UDP cases and scenarios are not run. Alone (no --tcp), a UDP-only target: conform and explore' -r
 complete -c sockbench -n "__fish_sockbench_using_subcommand explore" -l storage -d 'Its storage directory, so uploads can be inspected' -r -F
 complete -c sockbench -n "__fish_sockbench_using_subcommand explore" -l pid -d 'Its process id, for memory and resource measurements' -r
 complete -c sockbench -n "__fish_sockbench_using_subcommand explore" -l name -d 'Its column name (default: the address as given)' -r
 complete -c sockbench -n "__fish_sockbench_using_subcommand explore" -l endian -d 'Its byte order' -r
 complete -c sockbench -n "__fish_sockbench_using_subcommand explore" -l max-header -d 'Its --max-header' -r
+complete -c sockbench -n "__fish_sockbench_using_subcommand explore" -l dialect -d 'How the target frames, names and answers: `sockbench` (the contract), `lesson` (the course\'s upload server), or a TOML file (docs/dialects.md; `sockbench learn` writes one). Our back-ends always speak `sockbench`' -r
 complete -c sockbench -n "__fish_sockbench_using_subcommand explore" -l max-body -d 'Its --max-body' -r
 complete -c sockbench -n "__fish_sockbench_using_subcommand explore" -l time -d 'Stop after this many seconds' -r
 complete -c sockbench -n "__fish_sockbench_using_subcommand explore" -l programs -d 'Stop after this many programs' -r
@@ -158,12 +162,13 @@ complete -c sockbench -n "__fish_sockbench_using_subcommand explore" -s V -l ver
 complete -c sockbench -n "__fish_sockbench_using_subcommand replay" -l backend -d 'Our back-ends, each started as `sockbench serve`: `all` or names' -r
 complete -c sockbench -n "__fish_sockbench_using_subcommand replay" -l spawn -d 'A command that obeys the serve contract, e.g. \'python3 server.py\' (repeatable); `LABEL=CMD` names its column' -r
 complete -c sockbench -n "__fish_sockbench_using_subcommand replay" -l tcp -d 'A server already listening at this TCP address (HOST:PORT)' -r
-complete -c sockbench -n "__fish_sockbench_using_subcommand replay" -l udp -d 'Its UDP address; without it the UDP cases and scenarios are not run' -r
+complete -c sockbench -n "__fish_sockbench_using_subcommand replay" -l udp -d 'Its UDP address; without it the UDP cases and scenarios are not run. Alone (no --tcp), a UDP-only target: conform and explore' -r
 complete -c sockbench -n "__fish_sockbench_using_subcommand replay" -l storage -d 'Its storage directory, so uploads can be inspected' -r -F
 complete -c sockbench -n "__fish_sockbench_using_subcommand replay" -l pid -d 'Its process id, for memory and resource measurements' -r
 complete -c sockbench -n "__fish_sockbench_using_subcommand replay" -l name -d 'Its column name (default: the address as given)' -r
 complete -c sockbench -n "__fish_sockbench_using_subcommand replay" -l endian -d 'Its byte order' -r
 complete -c sockbench -n "__fish_sockbench_using_subcommand replay" -l max-header -d 'Its --max-header' -r
+complete -c sockbench -n "__fish_sockbench_using_subcommand replay" -l dialect -d 'How the target frames, names and answers: `sockbench` (the contract), `lesson` (the course\'s upload server), or a TOML file (docs/dialects.md; `sockbench learn` writes one). Our back-ends always speak `sockbench`' -r
 complete -c sockbench -n "__fish_sockbench_using_subcommand replay" -l max-body -d 'Its --max-body' -r
 complete -c sockbench -n "__fish_sockbench_using_subcommand replay" -l not-concurrent -d 'It serves one connection at a time'
 complete -c sockbench -n "__fish_sockbench_using_subcommand replay" -s v -l verbose -d 'More logging on stderr (-v: debug, -vv: trace)'
@@ -173,12 +178,13 @@ complete -c sockbench -n "__fish_sockbench_using_subcommand replay" -s V -l vers
 complete -c sockbench -n "__fish_sockbench_using_subcommand load" -l backend -d 'Our back-ends, each started as `sockbench serve`: `all` or names' -r
 complete -c sockbench -n "__fish_sockbench_using_subcommand load" -l spawn -d 'A command that obeys the serve contract, e.g. \'python3 server.py\' (repeatable); `LABEL=CMD` names its column' -r
 complete -c sockbench -n "__fish_sockbench_using_subcommand load" -l tcp -d 'A server already listening at this TCP address (HOST:PORT)' -r
-complete -c sockbench -n "__fish_sockbench_using_subcommand load" -l udp -d 'Its UDP address; without it the UDP cases and scenarios are not run' -r
+complete -c sockbench -n "__fish_sockbench_using_subcommand load" -l udp -d 'Its UDP address; without it the UDP cases and scenarios are not run. Alone (no --tcp), a UDP-only target: conform and explore' -r
 complete -c sockbench -n "__fish_sockbench_using_subcommand load" -l storage -d 'Its storage directory, so uploads can be inspected' -r -F
 complete -c sockbench -n "__fish_sockbench_using_subcommand load" -l pid -d 'Its process id, for memory and resource measurements' -r
 complete -c sockbench -n "__fish_sockbench_using_subcommand load" -l name -d 'Its column name (default: the address as given)' -r
 complete -c sockbench -n "__fish_sockbench_using_subcommand load" -l endian -d 'Its byte order' -r
 complete -c sockbench -n "__fish_sockbench_using_subcommand load" -l max-header -d 'Its --max-header' -r
+complete -c sockbench -n "__fish_sockbench_using_subcommand load" -l dialect -d 'How the target frames, names and answers: `sockbench` (the contract), `lesson` (the course\'s upload server), or a TOML file (docs/dialects.md; `sockbench learn` writes one). Our back-ends always speak `sockbench`' -r
 complete -c sockbench -n "__fish_sockbench_using_subcommand load" -l max-body -d 'Its --max-body' -r
 complete -c sockbench -n "__fish_sockbench_using_subcommand load" -l rate -d 'Offered requests per second, over all connections' -r
 complete -c sockbench -n "__fish_sockbench_using_subcommand load" -l duration -d 'How long to measure: `10s`, `500ms`, `2m` (a bare number is seconds)' -r
@@ -201,12 +207,13 @@ complete -c sockbench -n "__fish_sockbench_using_subcommand load" -s V -l versio
 complete -c sockbench -n "__fish_sockbench_using_subcommand soak" -l backend -d 'Our back-ends, each started as `sockbench serve`: `all` or names' -r
 complete -c sockbench -n "__fish_sockbench_using_subcommand soak" -l spawn -d 'A command that obeys the serve contract, e.g. \'python3 server.py\' (repeatable); `LABEL=CMD` names its column' -r
 complete -c sockbench -n "__fish_sockbench_using_subcommand soak" -l tcp -d 'A server already listening at this TCP address (HOST:PORT)' -r
-complete -c sockbench -n "__fish_sockbench_using_subcommand soak" -l udp -d 'Its UDP address; without it the UDP cases and scenarios are not run' -r
+complete -c sockbench -n "__fish_sockbench_using_subcommand soak" -l udp -d 'Its UDP address; without it the UDP cases and scenarios are not run. Alone (no --tcp), a UDP-only target: conform and explore' -r
 complete -c sockbench -n "__fish_sockbench_using_subcommand soak" -l storage -d 'Its storage directory, so uploads can be inspected' -r -F
 complete -c sockbench -n "__fish_sockbench_using_subcommand soak" -l pid -d 'Its process id, for memory and resource measurements' -r
 complete -c sockbench -n "__fish_sockbench_using_subcommand soak" -l name -d 'Its column name (default: the address as given)' -r
 complete -c sockbench -n "__fish_sockbench_using_subcommand soak" -l endian -d 'Its byte order' -r
 complete -c sockbench -n "__fish_sockbench_using_subcommand soak" -l max-header -d 'Its --max-header' -r
+complete -c sockbench -n "__fish_sockbench_using_subcommand soak" -l dialect -d 'How the target frames, names and answers: `sockbench` (the contract), `lesson` (the course\'s upload server), or a TOML file (docs/dialects.md; `sockbench learn` writes one). Our back-ends always speak `sockbench`' -r
 complete -c sockbench -n "__fish_sockbench_using_subcommand soak" -l max-body -d 'Its --max-body' -r
 complete -c sockbench -n "__fish_sockbench_using_subcommand soak" -l duration -d 'How long to soak: `20s`, `10m`, `24h`' -r
 complete -c sockbench -n "__fish_sockbench_using_subcommand soak" -l warmup -d 'The first part left out of the trends (default: a quarter of the duration, between 2 s and 60 s)' -r
@@ -233,6 +240,17 @@ complete -c sockbench -n "__fish_sockbench_using_subcommand proxy" -s v -l verbo
 complete -c sockbench -n "__fish_sockbench_using_subcommand proxy" -s q -l quiet -d 'Only warnings and errors on stderr'
 complete -c sockbench -n "__fish_sockbench_using_subcommand proxy" -s h -l help -d 'Print help'
 complete -c sockbench -n "__fish_sockbench_using_subcommand proxy" -s V -l version -d 'Print version'
+complete -c sockbench -n "__fish_sockbench_using_subcommand learn" -l server -d 'Your server, with `{tcp_port}` where it takes its port, e.g. \'python3 server.py {tcp_port}\'. Without it, sockbench listens silently in its place (it records what the client sends and never answers)' -r
+complete -c sockbench -n "__fish_sockbench_using_subcommand learn" -l client -d 'Your client, with `{tcp_port}` and `{file}` (a file learn makes, or --file), e.g. \'python3 client.py {tcp_port} {file}\'' -r
+complete -c sockbench -n "__fish_sockbench_using_subcommand learn" -l stdin -d 'The client\'s standard input, for an interactive client (`{file}` and `{tcp_port}` are substituted in it)' -r -F
+complete -c sockbench -n "__fish_sockbench_using_subcommand learn" -l file -d 'The file given to the client as `{file}` (default: 60 lines of text)' -r -F
+complete -c sockbench -n "__fish_sockbench_using_subcommand learn" -l name -d 'The name of the dialect written' -r
+complete -c sockbench -n "__fish_sockbench_using_subcommand learn" -l out -d 'Where to write it' -r -F
+complete -c sockbench -n "__fish_sockbench_using_subcommand learn" -l timeout -d 'How long the client may run' -r
+complete -c sockbench -n "__fish_sockbench_using_subcommand learn" -s v -l verbose -d 'More logging on stderr (-v: debug, -vv: trace)'
+complete -c sockbench -n "__fish_sockbench_using_subcommand learn" -s q -l quiet -d 'Only warnings and errors on stderr'
+complete -c sockbench -n "__fish_sockbench_using_subcommand learn" -s h -l help -d 'Print help'
+complete -c sockbench -n "__fish_sockbench_using_subcommand learn" -s V -l version -d 'Print version'
 complete -c sockbench -n "__fish_sockbench_using_subcommand merge" -l histogram -d 'Also write the merged latency distribution to FILE' -r -F
 complete -c sockbench -n "__fish_sockbench_using_subcommand merge" -s v -l verbose -d 'More logging on stderr (-v: debug, -vv: trace)'
 complete -c sockbench -n "__fish_sockbench_using_subcommand merge" -s q -l quiet -d 'Only warnings and errors on stderr'
@@ -291,21 +309,22 @@ complete -c sockbench -n "__fish_sockbench_using_subcommand ceiling" -s v -l ver
 complete -c sockbench -n "__fish_sockbench_using_subcommand ceiling" -s q -l quiet -d 'Only warnings and errors on stderr'
 complete -c sockbench -n "__fish_sockbench_using_subcommand ceiling" -s h -l help -d 'Print help'
 complete -c sockbench -n "__fish_sockbench_using_subcommand ceiling" -s V -l version -d 'Print version'
-complete -c sockbench -n "__fish_sockbench_using_subcommand help; and not __fish_seen_subcommand_from serve conform bench explore replay load soak proxy merge report gate baseline completions man fuzz-corpus udp-probe ceiling help" -f -a "serve" -d 'Run one back-end as a server (the process contract of docs/protocol.md)'
-complete -c sockbench -n "__fish_sockbench_using_subcommand help; and not __fish_seen_subcommand_from serve conform bench explore replay load soak proxy merge report gate baseline completions man fuzz-corpus udp-probe ceiling help" -f -a "conform" -d 'Check servers against the protocol: our back-ends or anybody\'s'
-complete -c sockbench -n "__fish_sockbench_using_subcommand help; and not __fish_seen_subcommand_from serve conform bench explore replay load soak proxy merge report gate baseline completions man fuzz-corpus udp-probe ceiling help" -f -a "bench" -d 'Measure the back-ends on identical scenarios; write reports/latest/'
-complete -c sockbench -n "__fish_sockbench_using_subcommand help; and not __fish_seen_subcommand_from serve conform bench explore replay load soak proxy merge report gate baseline completions man fuzz-corpus udp-probe ceiling help" -f -a "explore" -d 'Model-based testing of any server: generated programs, every reply predicted by the protocol\'s model, a divergence shrunk to a repro'
-complete -c sockbench -n "__fish_sockbench_using_subcommand help; and not __fish_seen_subcommand_from serve conform bench explore replay load soak proxy merge report gate baseline completions man fuzz-corpus udp-probe ceiling help" -f -a "replay" -d 'Run an explore repro.json again: exit 1 while it still diverges'
-complete -c sockbench -n "__fish_sockbench_using_subcommand help; and not __fish_seen_subcommand_from serve conform bench explore replay load soak proxy merge report gate baseline completions man fuzz-corpus udp-probe ceiling help" -f -a "load" -d 'Open-loop load against any address: a schedule of intended send times, latency measured from them (like wrk2 or `iperf3 -c`)'
-complete -c sockbench -n "__fish_sockbench_using_subcommand help; and not __fish_seen_subcommand_from serve conform bench explore replay load soak proxy merge report gate baseline completions man fuzz-corpus udp-probe ceiling help" -f -a "soak" -d 'A mixed workload for a long time, the server\'s memory, file descriptors and threads sampled every second: exit 1 on a leak or a wrong reply'
-complete -c sockbench -n "__fish_sockbench_using_subcommand help; and not __fish_seen_subcommand_from serve conform bench explore replay load soak proxy merge report gate baseline completions man fuzz-corpus udp-probe ceiling help" -f -a "proxy" -d 'A TCP proxy that re-segments, delays, throttles or resets the streams it carries (seeded), for anybody\'s client and server'
-complete -c sockbench -n "__fish_sockbench_using_subcommand help; and not __fish_seen_subcommand_from serve conform bench explore replay load soak proxy merge report gate baseline completions man fuzz-corpus udp-probe ceiling help" -f -a "merge" -d 'Merge `load --json` results from several hosts into one'
-complete -c sockbench -n "__fish_sockbench_using_subcommand help; and not __fish_seen_subcommand_from serve conform bench explore replay load soak proxy merge report gate baseline completions man fuzz-corpus udp-probe ceiling help" -f -a "report" -d 'Regenerate report.md and index.html from a results.json'
-complete -c sockbench -n "__fish_sockbench_using_subcommand help; and not __fish_seen_subcommand_from serve conform bench explore replay load soak proxy merge report gate baseline completions man fuzz-corpus udp-probe ceiling help" -f -a "gate" -d 'Compare a run with a baseline; exit 1 on a regression'
-complete -c sockbench -n "__fish_sockbench_using_subcommand help; and not __fish_seen_subcommand_from serve conform bench explore replay load soak proxy merge report gate baseline completions man fuzz-corpus udp-probe ceiling help" -f -a "baseline" -d 'Refresh reports/baseline/: pooled quick bench runs and a conformance run'
-complete -c sockbench -n "__fish_sockbench_using_subcommand help; and not __fish_seen_subcommand_from serve conform bench explore replay load soak proxy merge report gate baseline completions man fuzz-corpus udp-probe ceiling help" -f -a "completions" -d 'Print a shell completion script: `sockbench completions bash > ~/.local/share/bash-completion/completions/sockbench`'
-complete -c sockbench -n "__fish_sockbench_using_subcommand help; and not __fish_seen_subcommand_from serve conform bench explore replay load soak proxy merge report gate baseline completions man fuzz-corpus udp-probe ceiling help" -f -a "man" -d 'Print the man page (`sockbench man | man -l -`), or write one page per subcommand into a directory'
-complete -c sockbench -n "__fish_sockbench_using_subcommand help; and not __fish_seen_subcommand_from serve conform bench explore replay load soak proxy merge report gate baseline completions man fuzz-corpus udp-probe ceiling help" -f -a "fuzz-corpus" -d 'Write the golden vectors\' input streams as a fuzzing seed corpus'
-complete -c sockbench -n "__fish_sockbench_using_subcommand help; and not __fish_seen_subcommand_from serve conform bench explore replay load soak proxy merge report gate baseline completions man fuzz-corpus udp-probe ceiling help" -f -a "udp-probe" -d 'One sequenced UDP probe, printed as JSON (used by the netem mode)'
-complete -c sockbench -n "__fish_sockbench_using_subcommand help; and not __fish_seen_subcommand_from serve conform bench explore replay load soak proxy merge report gate baseline completions man fuzz-corpus udp-probe ceiling help" -f -a "ceiling" -d 'The bench\'s ceilings as a process of their own: an unframed TCP echo and a raw UDP echo, announced with a ready line like `serve`'
-complete -c sockbench -n "__fish_sockbench_using_subcommand help; and not __fish_seen_subcommand_from serve conform bench explore replay load soak proxy merge report gate baseline completions man fuzz-corpus udp-probe ceiling help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c sockbench -n "__fish_sockbench_using_subcommand help; and not __fish_seen_subcommand_from serve conform bench explore replay load soak proxy learn merge report gate baseline completions man fuzz-corpus udp-probe ceiling help" -f -a "serve" -d 'Run one back-end as a server (the process contract of docs/protocol.md)'
+complete -c sockbench -n "__fish_sockbench_using_subcommand help; and not __fish_seen_subcommand_from serve conform bench explore replay load soak proxy learn merge report gate baseline completions man fuzz-corpus udp-probe ceiling help" -f -a "conform" -d 'Check servers against the protocol: our back-ends or anybody\'s'
+complete -c sockbench -n "__fish_sockbench_using_subcommand help; and not __fish_seen_subcommand_from serve conform bench explore replay load soak proxy learn merge report gate baseline completions man fuzz-corpus udp-probe ceiling help" -f -a "bench" -d 'Measure the back-ends on identical scenarios; write reports/latest/'
+complete -c sockbench -n "__fish_sockbench_using_subcommand help; and not __fish_seen_subcommand_from serve conform bench explore replay load soak proxy learn merge report gate baseline completions man fuzz-corpus udp-probe ceiling help" -f -a "explore" -d 'Model-based testing of any server: generated programs, every reply predicted by the protocol\'s model, a divergence shrunk to a repro'
+complete -c sockbench -n "__fish_sockbench_using_subcommand help; and not __fish_seen_subcommand_from serve conform bench explore replay load soak proxy learn merge report gate baseline completions man fuzz-corpus udp-probe ceiling help" -f -a "replay" -d 'Run an explore repro.json again: exit 1 while it still diverges'
+complete -c sockbench -n "__fish_sockbench_using_subcommand help; and not __fish_seen_subcommand_from serve conform bench explore replay load soak proxy learn merge report gate baseline completions man fuzz-corpus udp-probe ceiling help" -f -a "load" -d 'Open-loop load against any address: a schedule of intended send times, latency measured from them (like wrk2 or `iperf3 -c`)'
+complete -c sockbench -n "__fish_sockbench_using_subcommand help; and not __fish_seen_subcommand_from serve conform bench explore replay load soak proxy learn merge report gate baseline completions man fuzz-corpus udp-probe ceiling help" -f -a "soak" -d 'A mixed workload for a long time, the server\'s memory, file descriptors and threads sampled every second: exit 1 on a leak or a wrong reply'
+complete -c sockbench -n "__fish_sockbench_using_subcommand help; and not __fish_seen_subcommand_from serve conform bench explore replay load soak proxy learn merge report gate baseline completions man fuzz-corpus udp-probe ceiling help" -f -a "proxy" -d 'A TCP proxy that re-segments, delays, throttles or resets the streams it carries (seeded), for anybody\'s client and server'
+complete -c sockbench -n "__fish_sockbench_using_subcommand help; and not __fish_seen_subcommand_from serve conform bench explore replay load soak proxy learn merge report gate baseline completions man fuzz-corpus udp-probe ceiling help" -f -a "learn" -d 'Infer the dialect of your own server and client from what crosses the wire between them; writes dialect.toml for conform --dialect'
+complete -c sockbench -n "__fish_sockbench_using_subcommand help; and not __fish_seen_subcommand_from serve conform bench explore replay load soak proxy learn merge report gate baseline completions man fuzz-corpus udp-probe ceiling help" -f -a "merge" -d 'Merge `load --json` results from several hosts into one'
+complete -c sockbench -n "__fish_sockbench_using_subcommand help; and not __fish_seen_subcommand_from serve conform bench explore replay load soak proxy learn merge report gate baseline completions man fuzz-corpus udp-probe ceiling help" -f -a "report" -d 'Regenerate report.md and index.html from a results.json'
+complete -c sockbench -n "__fish_sockbench_using_subcommand help; and not __fish_seen_subcommand_from serve conform bench explore replay load soak proxy learn merge report gate baseline completions man fuzz-corpus udp-probe ceiling help" -f -a "gate" -d 'Compare a run with a baseline; exit 1 on a regression'
+complete -c sockbench -n "__fish_sockbench_using_subcommand help; and not __fish_seen_subcommand_from serve conform bench explore replay load soak proxy learn merge report gate baseline completions man fuzz-corpus udp-probe ceiling help" -f -a "baseline" -d 'Refresh reports/baseline/: pooled quick bench runs and a conformance run'
+complete -c sockbench -n "__fish_sockbench_using_subcommand help; and not __fish_seen_subcommand_from serve conform bench explore replay load soak proxy learn merge report gate baseline completions man fuzz-corpus udp-probe ceiling help" -f -a "completions" -d 'Print a shell completion script: `sockbench completions bash > ~/.local/share/bash-completion/completions/sockbench`'
+complete -c sockbench -n "__fish_sockbench_using_subcommand help; and not __fish_seen_subcommand_from serve conform bench explore replay load soak proxy learn merge report gate baseline completions man fuzz-corpus udp-probe ceiling help" -f -a "man" -d 'Print the man page (`sockbench man | man -l -`), or write one page per subcommand into a directory'
+complete -c sockbench -n "__fish_sockbench_using_subcommand help; and not __fish_seen_subcommand_from serve conform bench explore replay load soak proxy learn merge report gate baseline completions man fuzz-corpus udp-probe ceiling help" -f -a "fuzz-corpus" -d 'Write the golden vectors\' input streams as a fuzzing seed corpus'
+complete -c sockbench -n "__fish_sockbench_using_subcommand help; and not __fish_seen_subcommand_from serve conform bench explore replay load soak proxy learn merge report gate baseline completions man fuzz-corpus udp-probe ceiling help" -f -a "udp-probe" -d 'One sequenced UDP probe, printed as JSON (used by the netem mode)'
+complete -c sockbench -n "__fish_sockbench_using_subcommand help; and not __fish_seen_subcommand_from serve conform bench explore replay load soak proxy learn merge report gate baseline completions man fuzz-corpus udp-probe ceiling help" -f -a "ceiling" -d 'The bench\'s ceilings as a process of their own: an unframed TCP echo and a raw UDP echo, announced with a ready line like `serve`'
+complete -c sockbench -n "__fish_sockbench_using_subcommand help; and not __fish_seen_subcommand_from serve conform bench explore replay load soak proxy learn merge report gate baseline completions man fuzz-corpus udp-probe ceiling help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'

@@ -418,6 +418,38 @@ fn explore_takes_a_udp_only_target_and_finds_the_truncation() {
     }
 }
 
+#[test]
+fn load_speaks_a_verbatim_echo_dialect_and_refuses_one_it_cannot_compare() {
+    let run = |dialect: &str, server: &str| {
+        Command::new(common::exe())
+            .args(["load", "--spawn", &py(server), "--dialect", dialect])
+            .args(["--rate", "200", "--duration", "1s", "--warmup", "200ms"])
+            .args(["--connections", "2", "--json"])
+            .output()
+            .unwrap()
+    };
+    let o = run(&lesson("be-echo.toml"), "echo_server.py {tcp_port}");
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        o.status.success(),
+        "{out} {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert!(v["received"].as_u64().unwrap_or(0) > 100, "{v}");
+    assert_eq!(v["errors"], 0, "{v}");
+    // A server that answers other bytes than the dialect says is caught.
+    let o = run(&lesson("be-echo.toml"), "echo_server.py {tcp_port} --upper");
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(v["errors"].as_u64().unwrap_or(0) > 0, "{v}");
+    let o = run(
+        &lesson("be-echo-upper.toml"),
+        "echo_server.py {tcp_port} --upper",
+    );
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("verbatim"));
+}
+
 fn learn(server: &str, client: &str, out: &Path) -> std::process::Output {
     Command::new(common::exe())
         .args([
@@ -493,6 +525,32 @@ fn learn_infers_each_pairs_dialect_and_it_judges_as_the_hand_written_one() {
         };
         assert_eq!(outcomes(&a), outcomes(&b), "{server}");
     }
+}
+
+#[test]
+fn learn_feeds_an_interactive_client_its_input_and_listens_silently_without_a_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let stdin = dir.path().join("input.txt");
+    std::fs::write(&stdin, "{file}\n").unwrap();
+    let out = dir.path().join("d.toml");
+    let o = Command::new(common::exe())
+        .args([
+            "learn",
+            "--client",
+            &py("upload_client.py {tcp_port} --ask"),
+        ])
+        .arg("--stdin")
+        .arg(&stdin)
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    assert!(err.contains("listened silently"), "{err}");
+    let mut learned = sockbench::dialect::Dialect::load(&out.to_string_lossy()).unwrap();
+    learned.name = "lesson".into();
+    assert_eq!(learned, sockbench::dialect::Dialect::lesson());
 }
 
 #[test]

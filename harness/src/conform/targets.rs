@@ -77,8 +77,11 @@ fn unfit(spec: &TargetSpec, case: &Case, dialect: &Dialect) -> Option<String> {
     }
     let udp_only = matches!(spec, TargetSpec::Address { tcp, .. } if *tcp == NO_ADDRESS)
         || (spec.is_plain() && spec.placeholders().iter().all(|p| *p != "{tcp_port}"));
-    if udp_only && case.category() != 7 {
-        return Some("the target is UDP-only (no TCP port was given)".into());
+    if udp_only && (case.category() != 7 || case.speaks == Speaks::Contract) {
+        return Some(match case.category() {
+            7 => "the case asks the server's stats over TCP; the target is UDP-only".into(),
+            _ => "the target is UDP-only (no TCP port was given)".into(),
+        });
     }
     if spec.is_plain() {
         if case.needs.lifecycle {

@@ -11,6 +11,7 @@ use clap::Args;
 use super::engine::{self, OpenLoad, Phases};
 use super::schedule::Arrival;
 use super::summary::{Asked, LoadSummary};
+use crate::dialect::Dialect;
 use crate::measure::units::{
     at_least_one, duration, positive_duration, positive_rate, positive_size,
 };
@@ -77,29 +78,61 @@ pub struct MergeArgs {
 }
 
 /// The one server to load: an address that answers an echo, or one
-/// started for the run (without fsync; the load is echoes).
-fn start(target: &TargetArgs) -> anyhow::Result<Server> {
-    target.contract_only("load")?;
-    let spec = target.one(Preflight::Echo, "load")?;
-    let launch = if spec.spawns() {
+/// started for the run (without fsync; the load is echoes). In another
+/// dialect than the contract's, the address is only checked to listen:
+/// the load's first echo is the check.
+fn start(target: &TargetArgs, dialect: &Dialect) -> anyhow::Result<Server> {
+    let check = if dialect.contract {
+        Preflight::Echo
+    } else {
+        Preflight::Reach
+    };
+    let spec = target.one(check, "load")?;
+    let launch = if spec.spawns() && !spec.is_plain() {
         Launch::new("load").flags(["--no-fsync"])
     } else {
         Launch::new("load")
     };
     let exe = std::env::current_exe()?;
-    Ok(Server::start(&spec, &exe, &launch)?)
+    let server = Server::start(&spec, &exe, &launch)?;
+    if !server.has_tcp() {
+        anyhow::bail!("load sends TCP echoes; the target is UDP-only");
+    }
+    Ok(server)
+}
+
+/// The request of the load: the contract's echo frame, or the dialect's,
+/// whose echo must come back as the same bytes (the engine compares them).
+fn request(
+    args: &LoadArgs,
+    dialect: &Dialect,
+    endian: sockbench_wire::Endian,
+) -> anyhow::Result<Vec<u8>> {
+    if dialect.contract {
+        return Ok(echo_frame(args.body, args.seed, endian));
+    }
+    if dialect.echo != crate::dialect::Echo::Verbatim || !dialect.many_frames() {
+        anyhow::bail!(
+            "load sends many echoes per connection and compares each reply with its request; {} (it needs echo = \"verbatim\" and many frames per connection)",
+            dialect.summary()
+        );
+    }
+    let body: Vec<u8> = (0..args.body).map(|i| b'a' + (i % 26) as u8).collect();
+    crate::dialect::codec::echo(dialect, &body)
+        .ok_or_else(|| anyhow::anyhow!("{}: no echo request", dialect.summary()))
 }
 
 /// Runs `sockbench load`.
 pub fn run(args: LoadArgs) -> anyhow::Result<ExitCode> {
     // Held until the run ends: a server we started stops with it.
-    let server = start(&args.target)?;
+    let dialect = args.target.dialect()?;
+    let server = start(&args.target, &dialect)?;
     let (addr, endian) = (server.tcp(), server.wire().endian);
     crate::measure::proc::raise_fd_limit();
     let load = OpenLoad {
         stop: None,
         addr,
-        frame: echo_frame(args.body, args.seed, endian),
+        frame: request(&args, &dialect, endian)?,
         conns: args.connections,
         rate: args.rate,
         arrival: args.arrival,

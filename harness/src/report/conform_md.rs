@@ -59,6 +59,14 @@ impl Reporter<ConformRun> for ConformMarkdown {
                     t.name
                 )?;
             }
+            if let Some(d) = &t.dialect {
+                writeln!(s)?;
+                writeln!(
+                    s,
+                    "**{}** was checked in dialect `{d}`: the cases it cannot express are UNSUPPORTED, each with the reason.",
+                    t.name
+                )?;
+            }
             for note in &t.notes {
                 writeln!(s)?;
                 writeln!(s, "**{}**: {note}.", t.name)?;
@@ -279,6 +287,9 @@ pub fn summary(run: &ConformRun) -> String {
                 "  {}: stopped accepting connections after case {after}; the {} case(s) after it were not run",
                 t.name, c.not_run
             );
+        }
+        if let Some(d) = &t.dialect {
+            let _ = writeln!(s, "  {}: checked in dialect {d}", t.name);
         }
         for note in &t.notes {
             let _ = writeln!(s, "  {}: {note}", t.name);

@@ -131,7 +131,12 @@ impl TargetArgs {
             Preflight::Reach => {}
             Preflight::Echo => super::echo_preflight(tcp, wire)?,
         }
-        if let Some(u) = udp {
+        // A UDP-only target with nothing bound is unreachable; beside a
+        // TCP port, a closed UDP port is the target's failure, case by
+        // case, with the ICMP error as evidence.
+        if let Some(u) = udp
+            && tcp == NO_ADDRESS
+        {
             super::bound(u)?;
         }
         Ok(Some(TargetSpec::Address {

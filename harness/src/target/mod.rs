@@ -179,7 +179,7 @@ pub fn listening(addr: SocketAddr) -> Result<(), crate::error::Error> {
         Some(_) => Ok(()),
         None => Err(crate::error::Error::Unreachable {
             addr,
-            reason: "nothing listens on that port (/proc/net/tcp)".into(),
+            reason: "connection refused: nothing listens on that port (seen in /proc/net/tcp, without connecting)".into(),
         }),
     }
 }

@@ -234,6 +234,35 @@ fn a_write_to_dotdot_is_reported_where_it_landed_on_a_server_that_never_replies(
         !said.contains("storage/.."),
         "said once, at its plain path: {said}"
     );
+
+    // By address, `../x` lands beside the storage given: said, and the
+    // provoked file removed from the user's directory.
+    let outer = tempfile::tempdir().unwrap();
+    let storage = outer.path().join("storage");
+    std::fs::create_dir(&storage).unwrap();
+    let port = free_tcp();
+    let _server = start("upload_server.py {port} --bug path", port, &storage);
+    wait_listening(port);
+    let tcp = format!("127.0.0.1:{port}");
+    let (_, by) = conform(&[
+        "--tcp",
+        &tcp,
+        "--storage",
+        &storage.to_string_lossy(),
+        "--dialect",
+        "lesson",
+        "--cases",
+        "3.32",
+    ]);
+    let (o, said) = &by["3.32"];
+    assert_eq!(*o, Outcome::Fail);
+    assert!(said.contains("written outside it, at /"), "{said}");
+    let left: Vec<_> = std::fs::read_dir(outer.path())
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
+    assert_eq!(left, ["storage"], "the escaped file is removed");
 }
 
 #[test]

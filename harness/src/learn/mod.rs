@@ -7,7 +7,7 @@ pub mod command;
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -360,9 +360,4 @@ fn run_client(
         status,
         output: tail,
     })
-}
-
-/// Where `learn` writes by default.
-pub fn default_out() -> &'static Path {
-    Path::new("dialect.toml")
 }

@@ -7,7 +7,7 @@
 
 use std::collections::BTreeMap;
 
-use md5::{Digest, Md5};
+use crate::peer::frames::md5_hex;
 use serde_json::Value;
 
 use super::{Counts, Dialect, Echo, Fields, Life, Order, Prefix, Reply, codec};
@@ -226,10 +226,6 @@ fn payload_reading(ex: &Exchange, width: u8, order: Order) -> Option<Reading> {
         size: None,
         frames,
     })
-}
-
-fn md5_hex(b: &[u8]) -> String {
-    sockbench_wire::md5_hex(&Md5::digest(b).into())
 }
 
 /// Names the header's fields by role and reads the replies.

@@ -246,11 +246,7 @@ fn render(fields: &[(String, Value)]) -> String {
     format!("{{{}}}", parts.join(","))
 }
 
-/// Lower-case hex MD5.
-pub fn md5_hex(data: &[u8]) -> String {
-    use md5::{Digest, Md5};
-    sockbench_wire::md5_hex(&Md5::digest(data).into())
-}
+pub use crate::peer::frames::md5_hex;
 
 impl Program {
     /// One connection's byte stream.

@@ -6,6 +6,12 @@ use sockbench_wire::Endian;
 
 use crate::error::Error;
 
+/// The lower-case hex MD5 of `data`: the digest an upload's header carries.
+pub fn md5_hex(data: &[u8]) -> String {
+    use md5::{Digest, Md5};
+    sockbench_wire::md5_hex(&Md5::digest(data).into())
+}
+
 /// A payload of `n` bytes from `seed`: varied, so no layer can compress it.
 pub fn payload(n: usize, seed: u64) -> Vec<u8> {
     use rand::{RngCore, SeedableRng};

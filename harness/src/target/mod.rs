@@ -68,12 +68,7 @@ impl TargetSpec {
     /// A plain program: a `--spawn` command with `{tcp_port}`,
     /// `{udp_port}` or `{storage}` in it, which needs no ready line.
     pub fn is_plain(&self) -> bool {
-        match self {
-            TargetSpec::Spawn { argv, .. } => argv
-                .iter()
-                .any(|a| PLACEHOLDERS.iter().any(|p| a.contains(p))),
-            _ => false,
-        }
+        !self.placeholders().is_empty()
     }
 
     /// The placeholders a plain program's command line uses.

@@ -6,7 +6,7 @@
 use std::thread;
 use std::time::Duration;
 
-use md5::{Digest, Md5};
+use crate::peer::frames::md5_hex;
 
 use super::super::disk::{Disk, Snapshot};
 use crate::conform::case::{Case, CaseError, CaseResult, Ctx, fail};
@@ -134,10 +134,6 @@ pub fn upload() -> Vec<Case> {
 fn text(n: usize, salt: usize) -> Vec<u8> {
     const A: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
     (0..n).map(|i| A[(i * 7 + salt) % A.len()]).collect()
-}
-
-fn md5_hex(b: &[u8]) -> String {
-    sockbench_wire::md5_hex(&Md5::digest(b).into())
 }
 
 fn no_uploads(d: &Dialect) -> CaseError {

@@ -5,7 +5,7 @@ use std::path::Path;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use md5::{Digest, Md5};
+use crate::peer::frames::md5_hex;
 use serde_json::json;
 
 use crate::conform::case::{
@@ -51,10 +51,6 @@ pub fn cases() -> Vec<Case> {
         Case::new("3.28", "symlink-not-followed", "A symbolic link already in storage is replaced, never followed.", "§3 a symbolic link already in the storage directory is replaced by the upload, never followed.", symlink_not_followed).storage(),
         Case::new("3.29", "name-limit-counts-bytes", "A file_name of 128 two-byte characters (256 bytes) is bad_file_name; 127 of them (254 bytes) are accepted.", "§3 file_name: at most 255 bytes (bytes, not characters).", name_limit_bytes),
     ]
-}
-
-fn md5_hex(data: &[u8]) -> String {
-    sockbench_wire::md5_hex(&Md5::digest(data).into())
 }
 
 fn upload(

@@ -326,7 +326,7 @@ fn free_udp() -> u16 {
 
 fn wait_listening(port: u16) {
     let by = Instant::now() + Duration::from_secs(10);
-    while sockbench::measure::proc::tcp_listening(port).is_none() {
+    while sockbench::measure::proc::tcp_listening(port, None).is_none() {
         assert!(Instant::now() < by, "port {port} never listened");
         std::thread::sleep(Duration::from_millis(10));
     }
@@ -373,7 +373,7 @@ fn udp_alone_works_for_conform_by_address_and_by_placeholder() {
     let dir = tempfile::tempdir().unwrap();
     let _echo = start("udp_echo.py {port}", port, dir.path());
     let by = Instant::now() + Duration::from_secs(10);
-    while sockbench::measure::proc::udp_bound(port).is_none() {
+    while sockbench::measure::proc::udp_bound(port, None).is_none() {
         assert!(Instant::now() < by);
         std::thread::sleep(Duration::from_millis(10));
     }
@@ -427,7 +427,7 @@ fn explore_takes_a_udp_only_target_and_finds_the_truncation() {
         let dir = tempfile::tempdir().unwrap();
         let _echo = start(&format!("udp_echo.py {{port}} {bug}"), port, dir.path());
         let by = Instant::now() + Duration::from_secs(10);
-        while sockbench::measure::proc::udp_bound(port).is_none() {
+        while sockbench::measure::proc::udp_bound(port, None).is_none() {
             assert!(Instant::now() < by);
             std::thread::sleep(Duration::from_millis(10));
         }

@@ -110,26 +110,80 @@ pub fn resources(pid: u32) -> Option<Resources> {
     })
 }
 
+/// `pid` and every process descended from it, parents first: a server
+/// that forks per connection, or a wrapper that runs the real one.
+pub fn process_tree(pid: u32) -> Vec<u32> {
+    let parents: Vec<(u32, u32)> = procfs::process::all_processes()
+        .map(|all| {
+            all.filter_map(|p| {
+                let stat = p.ok()?.stat().ok()?;
+                Some((
+                    u32::try_from(stat.pid).ok()?,
+                    u32::try_from(stat.ppid).ok()?,
+                ))
+            })
+            .collect()
+        })
+        .unwrap_or_default();
+    let mut tree = vec![pid];
+    let mut i = 0;
+    while i < tree.len() {
+        let parent = tree[i];
+        tree.extend(
+            parents
+                .iter()
+                .filter(|&&(_, pp)| pp == parent)
+                .map(|&(p, _)| p),
+        );
+        i += 1;
+    }
+    tree
+}
+
+/// The socket inodes held open by the processes `pids`.
+fn socket_inodes(pids: &[u32]) -> std::collections::HashSet<u64> {
+    pids.iter()
+        .filter_map(|&pid| Process::new(i32::try_from(pid).ok()?).ok()?.fd().ok())
+        .flat_map(|fds| {
+            fds.filter_map(|fd| match fd.ok()?.target {
+                procfs::process::FDTarget::Socket(inode) => Some(inode),
+                _ => None,
+            })
+        })
+        .collect()
+}
+
 /// The local address of a TCP socket listening on `port` on this machine,
 /// read from /proc/net/tcp and tcp6: how a plain program's readiness is
 /// seen without spending a connection (a one-shot server's only `accept`).
-pub fn tcp_listening(port: u16) -> Option<std::net::SocketAddr> {
+/// With `owner`, only a socket held by that process or its descendants
+/// counts: another program listening on the port (a port handed out twice
+/// in parallel runs) is not this one being ready.
+pub fn tcp_listening(port: u16, owner: Option<u32>) -> Option<std::net::SocketAddr> {
     let v4 = procfs::net::tcp().unwrap_or_default();
     let v6 = procfs::net::tcp6().unwrap_or_default();
+    let held = owner.map(|pid| socket_inodes(&process_tree(pid)));
     v4.into_iter()
         .chain(v6)
-        .find(|e| e.state == procfs::net::TcpState::Listen && e.local_address.port() == port)
+        .find(|e| {
+            e.state == procfs::net::TcpState::Listen
+                && e.local_address.port() == port
+                && held.as_ref().is_none_or(|h| h.contains(&e.inode))
+        })
         .map(|e| e.local_address)
 }
 
 /// The local address of a UDP socket bound to `port` on this machine
-/// (/proc/net/udp and udp6).
-pub fn udp_bound(port: u16) -> Option<std::net::SocketAddr> {
+/// (/proc/net/udp and udp6); with `owner`, held by it or its descendants.
+pub fn udp_bound(port: u16, owner: Option<u32>) -> Option<std::net::SocketAddr> {
     let v4 = procfs::net::udp().unwrap_or_default();
     let v6 = procfs::net::udp6().unwrap_or_default();
+    let held = owner.map(|pid| socket_inodes(&process_tree(pid)));
     v4.into_iter()
         .chain(v6)
-        .find(|e| e.local_address.port() == port)
+        .find(|e| {
+            e.local_address.port() == port && held.as_ref().is_none_or(|h| h.contains(&e.inode))
+        })
         .map(|e| e.local_address)
 }
 
@@ -154,5 +208,34 @@ mod tests {
         let r = resources(std::process::id()).unwrap();
         assert!(r.rss > 0 && r.fds >= 3 && r.threads >= 1, "{r:?}");
         assert!(resources(u32::MAX).is_none());
+    }
+
+    #[test]
+    fn a_listener_counts_only_for_the_process_tree_that_holds_it() {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = l.local_addr().unwrap().port();
+        let u = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let uport = u.local_addr().unwrap().port();
+        let me = std::process::id();
+        let mut child = std::process::Command::new("sleep")
+            .arg("5")
+            .spawn()
+            .unwrap();
+        let other = child.id();
+        let tree = process_tree(me);
+        let found = [
+            tcp_listening(port, None).is_some(),
+            tcp_listening(port, Some(me)).is_some(),
+            tcp_listening(port, Some(other)).is_some(),
+            udp_bound(uport, Some(me)).is_some(),
+            udp_bound(uport, Some(other)).is_some(),
+        ];
+        let _ = child.kill();
+        let _ = child.wait();
+        // A child that holds none of our sockets is another program: the
+        // port being listened on is not it being ready.
+        assert_eq!(found, [true, true, false, true, false]);
+        assert_eq!(tree[0], me);
+        assert!(tree.contains(&other), "{tree:?}");
     }
 }

@@ -170,7 +170,7 @@ pub fn listening(addr: SocketAddr) -> Result<(), crate::error::Error> {
     if !addr.ip().is_loopback() {
         return reach(addr);
     }
-    match crate::measure::proc::tcp_listening(addr.port()) {
+    match crate::measure::proc::tcp_listening(addr.port(), None) {
         Some(_) => Ok(()),
         None => Err(crate::error::Error::Unreachable {
             addr,
@@ -181,7 +181,7 @@ pub fn listening(addr: SocketAddr) -> Result<(), crate::error::Error> {
 
 /// Whether a UDP socket is bound at the loopback address `addr`.
 pub fn bound(addr: SocketAddr) -> Result<(), crate::error::Error> {
-    if !addr.ip().is_loopback() || crate::measure::proc::udp_bound(addr.port()).is_some() {
+    if !addr.ip().is_loopback() || crate::measure::proc::udp_bound(addr.port(), None).is_some() {
         return Ok(());
     }
     Err(crate::error::Error::Unreachable {

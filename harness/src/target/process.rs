@@ -139,8 +139,9 @@ impl Spawned {
             }
         };
         loop {
-            let tcp = tcp_port.map(proc::tcp_listening);
-            let udp = udp_port.map(proc::udp_bound);
+            let owner = Some(spawned.pid());
+            let tcp = tcp_port.map(|p| proc::tcp_listening(p, owner));
+            let udp = udp_port.map(|p| proc::udp_bound(p, owner));
             if tcp.is_none_or(|t| t.is_some()) && udp.is_none_or(|u| u.is_some()) {
                 spawned.ready.tcp = tcp.flatten().map_or(NO_ADDRESS, loopback);
                 spawned.ready.udp = udp.flatten().map_or(NO_ADDRESS, loopback);

@@ -412,10 +412,28 @@ impl Server {
 /// process could take it before the program does; the start then fails
 /// with the program's own error, which names the port.
 fn free_port(udp: bool) -> std::io::Result<u16> {
+    // Parallel cases each ask for a port; the kernel may hand the same one
+    // to two of them between its release and the program's bind. A port
+    // given out recently is not given again.
+    static GIVEN: std::sync::Mutex<std::collections::VecDeque<u16>> =
+        std::sync::Mutex::new(std::collections::VecDeque::new());
     let any = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
-    if udp {
-        Ok(std::net::UdpSocket::bind(any)?.local_addr()?.port())
-    } else {
-        Ok(std::net::TcpListener::bind(any)?.local_addr()?.port())
+    for _ in 0..64 {
+        let port = if udp {
+            std::net::UdpSocket::bind(any)?.local_addr()?.port()
+        } else {
+            std::net::TcpListener::bind(any)?.local_addr()?.port()
+        };
+        let mut given = GIVEN.lock().unwrap_or_else(|e| e.into_inner());
+        if !given.contains(&port) {
+            if given.len() >= 1024 {
+                given.pop_front();
+            }
+            given.push_back(port);
+            return Ok(port);
+        }
     }
+    Err(std::io::Error::other(
+        "every port the kernel offered was handed out recently",
+    ))
 }

@@ -23,6 +23,10 @@ pub struct Cli {
     /// Only warnings and errors on stderr.
     #[arg(short, long, global = true)]
     pub quiet: bool,
+    /// The language of findings, summaries and reports (default: from
+    /// LANG; zh_CN and zh_SG give Simplified Chinese).
+    #[arg(long, global = true, value_enum, value_name = "LANG")]
+    pub lang: Option<crate::lang::Lang>,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
@@ -157,8 +161,10 @@ pub fn parse() -> Result<Cli, ExitCode> {
     Err(ExitCode::from(2))
 }
 
-/// Logs on stderr at the level `-q`/`-v` ask for (`SOCKBENCH_LOG` overrides).
+/// Logs on stderr at the level `-q`/`-v` ask for (`SOCKBENCH_LOG` overrides),
+/// and sets the language of what is printed (`--lang`, else LANG).
 pub fn init_logging(cli: &Cli) {
+    crate::lang::set(cli.lang.unwrap_or_else(crate::lang::Lang::from_env));
     let level = match (cli.quiet, cli.verbose) {
         (true, _) => "warn",
         (false, 0) => "info",

@@ -22,6 +22,7 @@ pub mod dialect;
 pub mod error;
 pub mod explore;
 pub mod gate;
+pub mod lang;
 pub mod learn;
 pub mod load;
 pub mod measure;
@@ -33,3 +34,7 @@ pub mod serve;
 pub mod soak;
 pub mod target;
 pub mod udp;
+
+// The message catalogue of findings and reports (crate::lang), English
+// the fallback.
+rust_i18n::i18n!("locales", fallback = "en");

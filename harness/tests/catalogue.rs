@@ -26,6 +26,8 @@ fn run_catalogue_on(backend: &str, family: &str) {
     let text = std::fs::read_to_string(out.path().join("results.json"))
         .unwrap_or_else(|e| panic!("no results.json ({e}); stdout:\n{stdout}"));
     let run: ConformRun = serde_json::from_str(&text).expect("results.json parses");
+    // Our back-ends leave no zombie, spin no CPU and break no rule.
+    assert!(run.findings.is_empty(), "{backend}: {:?}", run.findings);
     let table: Vec<String> = run
         .results
         .iter()

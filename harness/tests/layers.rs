@@ -133,6 +133,8 @@ fn resolve(path: &[String], from: &str, known: &BTreeSet<String>) -> Option<Stri
 const FLOORS: &[(&str, u8)] = &[
     // Statistics, /proc, pinning, the scheduling floor, units.
     ("measure", 0),
+    // The language of findings and reports (the message catalogue).
+    ("lang", 0),
     // results.json of every command.
     ("schema", 1),
     // A server or client under test, and our side of the wire.
@@ -176,11 +178,11 @@ const FLOORS: &[(&str, u8)] = &[
 const ONLY: &[(&str, &[&str])] = &[
     ("measure", &[]),
     ("schema", &["measure"]),
-    ("analysis", &["measure", "schema"]),
-    ("report", &["measure", "schema", "analysis"]),
+    ("analysis", &["measure", "lang", "schema"]),
+    ("report", &["measure", "lang", "schema", "analysis"]),
     (
         "report::command",
-        &["measure", "schema", "analysis", "report"],
+        &["measure", "lang", "schema", "analysis", "report"],
     ),
 ];
 

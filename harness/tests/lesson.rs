@@ -85,6 +85,12 @@ fn correct() -> Vec<(&'static str, String, Vec<String>)> {
             lesson("be-echo-upper.toml"),
             ids(&ECHO_FORMS),
         ),
+        // A child per connection, reaped.
+        (
+            "echo_server.py {tcp_port} --fork",
+            lesson("be-echo.toml"),
+            ids(&ECHO_FORMS),
+        ),
     ]
 }
 
@@ -98,6 +104,7 @@ fn each_correct_lesson_server_passes_every_case_its_dialect_expresses() {
             .filter(|(id, (o, _))| !pass.contains(id) && *o != Outcome::Unsupported)
             .collect();
         assert!(rest.is_empty(), "{server}: {rest:?}");
+        assert!(run.findings.is_empty(), "{server}: {:?}", run.findings);
         // An UNSUPPORTED case says why in the dialect's terms.
         let (_, why) = &by["1.1"];
         assert!(why.contains("dialect "), "{server}: {why}");
@@ -105,28 +112,41 @@ fn each_correct_lesson_server_passes_every_case_its_dialect_expresses() {
     }
 }
 
+/// A broken twin: its command, its dialect, the finding it must be named
+/// by first, the cases it must fail, the cases it may fail.
+type Twin = (
+    String,
+    String,
+    &'static str,
+    Vec<&'static str>,
+    Vec<&'static str>,
+);
+
 #[test]
 fn each_broken_twin_fails_its_targeted_cases_and_passes_the_others() {
     // (server args, dialect, the cases its bug must fail, the cases whose
     // outcome depends on timing and either is accepted).
     let put = lesson("put.toml");
     let echo = lesson("be-echo.toml");
-    let twins: Vec<(String, String, Vec<&str>, Vec<&str>)> = vec![
+    let twins: Vec<Twin> = vec![
         (
             "upload_server.py {tcp_port} --bug split-prefix".into(),
             "lesson".into(),
+            "split-prefix",
             vec!["2.16"],
             vec![],
         ),
         (
             "upload_server.py {tcp_port} --bug split-header".into(),
             "lesson".into(),
+            "split-header",
             vec!["2.16"],
             vec![],
         ),
         (
             "upload_server.py {tcp_port} --bug reads-past".into(),
             "lesson".into(),
+            "reads-past-body",
             vec!["2.17"],
             vec![],
         ),
@@ -134,67 +154,103 @@ fn each_broken_twin_fails_its_targeted_cases_and_passes_the_others() {
         (
             "upload_server.py {tcp_port} --bug counts-calls".into(),
             "lesson".into(),
+            "upload-truncated",
             vec!["2.18"],
             vec!["3.30"],
         ),
         (
             "upload_server.py {tcp_port} --bug path".into(),
             "lesson".into(),
+            "path-escape",
             vec!["3.32"],
             vec![],
         ),
         (
             "upload_server.py {tcp_port} --bug partial".into(),
             "lesson".into(),
+            "partial-file",
             vec!["3.31"],
             vec![],
         ),
         (
             "upload_server.py {tcp_port} --bug decodes-text".into(),
             "lesson".into(),
+            "upload-wrong",
             vec!["3.34"],
             vec![],
         ),
         (
             "upload_server.py {tcp_port} --put --bug split-prefix".into(),
             put.clone(),
+            "split-prefix",
             vec!["2.16"],
             vec![],
         ),
         (
             "upload_server.py {tcp_port} --put --bug reads-past".into(),
             put.clone(),
+            "reads-past-body",
             vec!["2.17"],
             vec![],
         ),
         (
             "upload_server.py {tcp_port} --put --bug path".into(),
             put.clone(),
+            "path-escape",
             vec!["3.32"],
             vec![],
         ),
         (
             "echo_server.py {tcp_port} --bug split-prefix".into(),
             echo.clone(),
+            "split-prefix",
             vec!["2.19"],
             vec![],
         ),
         (
             "echo_server.py {tcp_port} --bug reads-past".into(),
             echo.clone(),
+            "reads-past-body",
             vec!["2.20"],
             vec![],
         ),
         (
             "echo_server.py {tcp_port} --bug counts-calls".into(),
             echo.clone(),
+            "split-body",
             vec!["2.21"],
+            vec![],
+        ),
+        // The process ends on a binary body: the finding says how, with
+        // the traceback's last line.
+        (
+            "upload_server.py {tcp_port} --bug crashes".into(),
+            "lesson".into(),
+            "process-died",
+            vec!["3.34"],
+            vec![],
+        ),
+        // A cut upload leaves a thread spinning on recv() == b"" (and its
+        // partial .part file behind).
+        (
+            "upload_server.py {tcp_port} --bug spins".into(),
+            "lesson".into(),
+            "spins-when-idle",
+            vec!["3.31"],
+            vec![],
+        ),
+        // Every case passes; every connection leaves a zombie.
+        (
+            "echo_server.py {tcp_port} --bug zombies".into(),
+            echo.clone(),
+            "child-leak",
+            vec![],
             vec![],
         ),
     ];
     let forms = [&UPLOAD_FORMS[..], &ECHO_FORMS[..]].concat().join(",");
-    for (server, dialect, must, may) in twins {
-        let (_, by) = conform(&[
+    for (server, dialect, finding, must, may) in twins {
+        let (run, by) = conform(&[
             "--spawn",
             &py(&server),
             "--dialect",
@@ -207,6 +263,29 @@ fn each_broken_twin_fails_its_targeted_cases_and_passes_the_others() {
             .filter(|id| !may.contains(&id.as_str()))
             .collect();
         assert_eq!(failed, ids(&must), "{server}: {by:?}");
+        // The bug is named first, with evidence.
+        let first = run.findings.first();
+        assert_eq!(
+            first.map(|f| f.id.as_str()),
+            Some(finding),
+            "{server}: {:?}",
+            run.findings
+        );
+        let f = first.unwrap();
+        assert!(
+            !f.evidence.actual.is_empty() && !f.cases.is_empty(),
+            "{f:?}"
+        );
+        match finding {
+            "process-died" => assert!(
+                f.detail
+                    .as_deref()
+                    .is_some_and(|d| d.contains("UnicodeDecodeError")),
+                "the traceback's last line: {f:?}"
+            ),
+            "child-leak" => assert!(f.detail.as_deref().is_some_and(|d| d.contains("zombie"))),
+            _ => {}
+        }
         for (id, (o, said)) in &by {
             assert!(
                 matches!(o, Outcome::Pass | Outcome::Unsupported | Outcome::Fail),
@@ -602,4 +681,76 @@ fn learn_says_when_nothing_fits_and_writes_nothing() {
     assert_eq!(o.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&o.stderr).contains("sent nothing"));
     assert!(!out.exists());
+}
+
+#[test]
+fn a_case_that_passes_when_run_again_is_flaky_and_fails_the_run_unless_allowed() {
+    let dir = tempfile::tempdir().unwrap();
+    let mark = dir.path().join("mark");
+    let server = py(&format!(
+        "echo_server.py {{tcp_port}} --flaky-mark {}",
+        mark.display()
+    ));
+    let echo = lesson("be-echo.toml");
+    for allow in [false, true] {
+        let _ = std::fs::remove_file(&mark);
+        let out = tempfile::tempdir().unwrap();
+        let mut args = vec!["--spawn", &server, "--dialect", &echo, "--cases", "2.21"];
+        if allow {
+            args.push("--allow-flaky");
+        }
+        let o = common::run_out("conform", &args, out.path());
+        let text = std::fs::read_to_string(out.path().join("results.json")).unwrap();
+        let run: ConformRun = serde_json::from_str(&text).unwrap();
+        let r = &run.results[0];
+        // Both outcomes are kept: the first is the verdict.
+        assert_eq!((r.outcome, r.rerun), (Outcome::Fail, Some(Outcome::Pass)));
+        assert_eq!(run.findings.len(), 1, "{:?}", run.findings);
+        assert_eq!(run.findings[0].id, "flaky");
+        assert!(run.findings[0].evidence.actual.contains("then PASS"));
+        assert_eq!(
+            o.status.code(),
+            Some(if allow { 0 } else { 1 }),
+            "allow {allow}"
+        );
+    }
+}
+
+#[test]
+fn findings_speak_chinese_or_english_in_the_summary_and_both_reports() {
+    for (lang, heading, title) in [
+        ("zh-CN", "## 发现的问题", "回显的数据报被改动了"),
+        (
+            "en",
+            "## Findings",
+            "Datagrams come back changed (upper-cased)",
+        ),
+    ] {
+        let out = tempfile::tempdir().unwrap();
+        let server = py("udp_echo.py {udp_port} --upper");
+        let o = common::run_out(
+            "conform",
+            &["--spawn", &server, "--dialect", "lesson", "--lang", lang],
+            out.path(),
+        );
+        let stdout = String::from_utf8_lossy(&o.stdout);
+        let md = std::fs::read_to_string(out.path().join("report.md")).unwrap();
+        let html = std::fs::read_to_string(out.path().join("index.html")).unwrap();
+        assert!(stdout.contains(title), "{lang}: {stdout}");
+        assert!(md.contains(heading) && md.contains(title), "{lang}: {md}");
+        assert!(html.contains(&format!("<html lang={lang}>")) && html.contains(title));
+        // The evidence shows text as text: "FROM A" for "from a".
+        assert!(
+            stdout.contains("\"FROM A\"") || md.contains("\"FROM A\""),
+            "{md}"
+        );
+        for text in [&*stdout, &md, &html] {
+            // A message missing from a catalogue would print its id.
+            for id in ["ui.", ".title", ".advice", "%{"] {
+                assert!(!text.contains(id), "{lang}: {id} in {text}");
+            }
+            // No bidi isolation marks.
+            assert!(!text.contains(['\u{2068}', '\u{2069}']));
+        }
+    }
 }

@@ -1,11 +1,13 @@
 //! Judging apart from drawing: what a result means, computed once from the
 //! schema and read by every renderer and by the gate.
 //!
+//! - [`findings`]: a conformance run's failures grouped by cause;
 //! - [`verdict`]: the best target per workload, ties by bootstrap;
 //! - [`gate`]: a run against a baseline, row by row;
 //! - [`pool`]: several runs pooled into one baseline;
 //! - [`SUSPECT`]: when a ratio to a ceiling says the ceiling is not one.
 
+pub mod findings;
 pub mod gate;
 pub mod pool;
 pub mod verdict;

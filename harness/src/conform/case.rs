@@ -269,6 +269,19 @@ pub enum CaseError {
 }
 
 impl CaseError {
+    /// Names the failure's cause (docs/findings.md) and what filled it,
+    /// unless a deeper check named one already.
+    pub fn finding(self, id: &'static str, detail: Option<String>) -> CaseError {
+        match self {
+            CaseError::Fail(mut f) if f.finding.is_none() => {
+                f.finding = Some(id);
+                f.detail = detail;
+                CaseError::Fail(f)
+            }
+            other => other,
+        }
+    }
+
     /// Adds where it happened to a failure's expectation.
     pub fn context(self, note: &str) -> CaseError {
         match self {
@@ -288,6 +301,11 @@ pub struct Failure {
     pub expected: String,
     /// What the target did.
     pub actual: String,
+    /// The cause, when the check could tell it (a split inside the
+    /// prefix, a datagram cut at a size); else the case's usual one.
+    pub finding: Option<&'static str>,
+    /// What fills the finding's title.
+    pub detail: Option<String>,
 }
 
 /// The result of a case's check.
@@ -298,6 +316,8 @@ pub fn fail(expected: impl Into<String>, actual: impl Into<String>) -> CaseError
     CaseError::Fail(Failure {
         expected: expected.into(),
         actual: actual.into(),
+        finding: None,
+        detail: None,
     })
 }
 
@@ -330,6 +350,52 @@ pub fn describe(f: &Frame) -> String {
     } else {
         format!("reply header {h} with a {}-byte body", f.body.len())
     }
+}
+
+pub use crate::measure::units::show;
+
+/// A way a server may change the bytes it echoes.
+type Change = fn(&[u8]) -> Vec<u8>;
+
+/// How `got` differs from `want`, named when it is one of the usual ways
+/// (cut short, case changed, nothing): the finding's id beside the words
+/// and what fills its title.
+pub fn difference(want: &[u8], got: &[u8]) -> (String, Option<(&'static str, String)>) {
+    let sizes = format!("{} bytes sent, {} came back", want.len(), got.len());
+    if got.len() < want.len() && want.starts_with(got) {
+        let why = format!("{sizes}: the first {} bytes, the rest cut off", got.len());
+        return (why, Some(("truncated", got.len().to_string())));
+    }
+    if got.len() == want.len() {
+        let changes: [(&str, Change); 3] = [
+            ("upper-cased", |b| b.to_ascii_uppercase()),
+            ("lower-cased", |b| b.to_ascii_lowercase()),
+            ("reversed", |b| b.iter().rev().copied().collect()),
+        ];
+        for (name, f) in changes {
+            if got != want && f(want) == got {
+                let why = format!(
+                    "{} where {} was sent: {name}",
+                    show(got, 40),
+                    show(want, 40)
+                );
+                return (why, Some(("transformed", name.to_owned())));
+            }
+        }
+    }
+    let at = got
+        .iter()
+        .zip(want)
+        .position(|(a, b)| a != b)
+        .unwrap_or(got.len().min(want.len()));
+    (
+        format!(
+            "{sizes}, differing from byte {at}: {} where {} was sent",
+            show(got, 40),
+            show(want, 40)
+        ),
+        None,
+    )
 }
 
 /// Fails unless the reply is the error `code`.

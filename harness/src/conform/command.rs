@@ -83,6 +83,13 @@ pub struct ConformArgs {
     /// No progress bar.
     #[arg(long)]
     pub no_progress: bool,
+    /// Run a failed case this many times more; one that then passes is
+    /// reported as the finding `flaky`.
+    #[arg(long, default_value_t = 1, value_name = "N")]
+    pub rerun: usize,
+    /// A flaky case does not fail the run (it is still reported).
+    #[arg(long)]
+    pub allow_flaky: bool,
 }
 
 /// The background rate of `--under load` on `spec`: half its capacity,
@@ -201,13 +208,16 @@ pub fn main(args: ConformArgs) -> Result<ExitCode> {
         conditions,
         under,
         dialect,
+        reruns: args.rerun,
+        allow_flaky: args.allow_flaky,
     };
     eprintln!(
         "sockbench conform: {} case(s) on {} target(s), seed {seed}",
         opts.cases.len(),
         opts.targets.len()
     );
-    let result = run(&opts);
+    let mut result = run(&opts);
+    crate::analysis::findings::derive(&mut result);
     let mut written = write_conform(&result, &args.out, true)?;
     if let Some(path) = &args.junit {
         let (dir, name) = split(path, "--junit")?;

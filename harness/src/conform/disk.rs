@@ -143,7 +143,11 @@ impl Disk {
         if &got.files == want {
             return Ok(());
         }
-        Err(fail(what.to_owned(), describe(want, &got)))
+        let e = fail(what.to_owned(), describe(want, &got));
+        Err(match named(want, &got) {
+            Some(id) => e.finding(id, None),
+            None => e,
+        })
     }
 
     /// Polls until `done` holds of the storage or it settles; returns the
@@ -205,6 +209,18 @@ impl Look {
             exited,
         }
     }
+}
+
+/// The cause the storage shows, when its first difference is one the
+/// lesson's bugs leave: a file holding the next upload's bytes too, or
+/// only the start of its own.
+pub fn named(want: &Snapshot, got: &Look) -> Option<&'static str> {
+    want.iter()
+        .find_map(|(name, body)| match got.files.get(name) {
+            Some(b) if b.len() > body.len() && b.starts_with(body) => Some("reads-past-body"),
+            Some(b) if b.len() < body.len() && body.starts_with(b) => Some("upload-truncated"),
+            _ => None,
+        })
 }
 
 /// How the storage differs from what was sent, in a user's words.

@@ -8,6 +8,7 @@
 
 pub mod case;
 pub mod cases;
+pub mod causes;
 pub mod command;
 pub mod disk;
 pub mod list;

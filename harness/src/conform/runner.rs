@@ -20,7 +20,7 @@ use super::under::{self, Condition, Under};
 use crate::dialect::{Dialect, Life};
 use crate::peer::wirelog::WireLog;
 use crate::schema::conform::{
-    CaseInfo, CaseRun, ConformRun, KnownFailing, Outcome, SCHEMA, TargetInfo,
+    AfterCase, CaseInfo, CaseRun, ConformRun, KnownFailing, Outcome, SCHEMA, TargetInfo,
 };
 use crate::schema::machine::Machine;
 use crate::target::kill_all_children;
@@ -50,6 +50,11 @@ pub struct RunOptions {
     pub under: Vec<Under>,
     /// The dialect of the targets that are not our back-ends.
     pub dialect: Dialect,
+    /// How many times a failed case is run again; one that then passes
+    /// is flaky.
+    pub reruns: usize,
+    /// A flaky case does not fail the run.
+    pub allow_flaky: bool,
 }
 
 impl RunOptions {
@@ -111,9 +116,10 @@ pub fn run(opts: &RunOptions) -> ConformRun {
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(opts.jobs.max(1))
         .build();
-    let mut results: Vec<CaseRun> = match pool {
-        Ok(pool) => pool.install(|| parallel.par_iter().map(one).collect()),
-        Err(_) => parallel.iter().map(one).collect(),
+    let pool = pool.ok();
+    let mut results: Vec<CaseRun> = match &pool {
+        Some(pool) => pool.install(|| parallel.par_iter().map(one).collect()),
+        None => parallel.iter().map(one).collect(),
     };
     // Serial jobs include every case on an address target, in catalogue
     // order. When a case there does not pass and the address no longer
@@ -144,6 +150,54 @@ pub fn run(opts: &RunOptions) -> ConformRun {
         .iter()
         .map(|&(t, k)| column_name(&opts.targets[t], k))
         .collect();
+    // A failure is run again, as it ran the first time (in parallel or
+    // alone); the first outcome stays the verdict, the rerun's beside it.
+    let again: Vec<(usize, (usize, usize))> = results
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| {
+            opts.reruns > 0
+                && matches!(r.outcome, Outcome::Fail | Outcome::Timeout)
+                && !r.known_failing
+        })
+        .filter_map(|(i, r)| {
+            let t = names.iter().position(|n| *n == r.target)?;
+            let c = opts.cases.iter().position(|c| c.id == r.case)?;
+            stopped[t].is_none().then_some((i, (t, c)))
+        })
+        .collect();
+    let rerun = |&(i, (t, c)): &(usize, (usize, usize))| {
+        let (spec, cond) = columns[t];
+        let mut last = Outcome::Fail;
+        for _ in 0..opts.reruns {
+            last = run_job(
+                &opts.targets[spec],
+                cond,
+                spec,
+                &opts.cases[c],
+                opts,
+                stop_by,
+            )
+            .0
+            .outcome;
+            if last == Outcome::Pass {
+                break;
+            }
+        }
+        (i, last)
+    };
+    let (alone, together): (Vec<_>, Vec<_>) = again
+        .into_iter()
+        .partition(|&(_, (t, c))| opts.cases[c].serial || !opts.targets[columns[t].0].spawns());
+    let mut again: Vec<(usize, Outcome)> = match &pool {
+        Some(pool) => pool.install(|| together.par_iter().map(rerun).collect()),
+        None => together.iter().map(rerun).collect(),
+    };
+    again.extend(alone.iter().map(rerun));
+    for (i, o) in again {
+        results[i].rerun = Some(o);
+        results[i].flaky_allowed = opts.allow_flaky;
+    }
     let order = |r: &CaseRun| {
         let t = names.iter().position(|n| *n == r.target).unwrap_or(0);
         let c = opts.cases.iter().position(|c| c.id == r.case).unwrap_or(0);
@@ -196,6 +250,7 @@ pub fn run(opts: &RunOptions) -> ConformRun {
             })
             .collect(),
         results,
+        findings: Vec::new(),
     }
 }
 
@@ -234,6 +289,13 @@ fn not_run(spec: &TargetSpec, cond: Condition, case: &Case, after: &str) -> Case
         wire_log: Vec::new(),
         wire_log_dropped: 0,
         stderr_tail: None,
+        finding: None,
+        finding_named: false,
+        finding_detail: None,
+        rerun: None,
+        flaky_allowed: false,
+        server_exit: None,
+        after: None,
     }
 }
 
@@ -261,6 +323,13 @@ fn run_job(
         wire_log: Vec::new(),
         wire_log_dropped: 0,
         stderr_tail: None,
+        finding: None,
+        finding_named: false,
+        finding_detail: None,
+        rerun: None,
+        flaky_allowed: false,
+        server_exit: None,
+        after: None,
     };
     if Instant::now() >= stop_by {
         result.outcome = Outcome::Timeout;
@@ -323,10 +392,19 @@ fn run_job(
                     .wait_exit(Duration::ZERO)
                     .is_some_and(|s| s.success());
             exited = died && plain && (clean || one_connection);
-            if died && !exited && result.outcome == Outcome::Pass {
-                result.outcome = Outcome::Fail;
-                result.expected = Some("the server to keep running".into());
-                result.actual = Some(format!("it exited: {:?}", server.wait_exit(Duration::ZERO)));
+            if died && !exited {
+                let how = server
+                    .wait_exit(Duration::ZERO)
+                    .map_or_else(|| "it is gone".to_owned(), |s| s.to_string());
+                if result.outcome == Outcome::Pass {
+                    result.outcome = Outcome::Fail;
+                    result.expected = Some("the server to keep running".into());
+                    result.actual = Some(format!("it exited ({how})"));
+                }
+                result.server_exit = Some(how);
+            }
+            if !died && !case.needs.lifecycle {
+                result.after = Some(after_case(server.pid(), case, result.outcome));
             }
             if result.outcome != Outcome::Pass {
                 result.stderr_tail = Some(server.stderr_tail());
@@ -340,6 +418,31 @@ fn run_job(
     }
     result.duration_ms = start.elapsed().as_secs_f64() * 1e3;
     (result, exited)
+}
+
+/// What the server's process tree holds once a case is over: zombies and
+/// live children (given up to 300 ms to end), and after a case that
+/// cut a connection or failed, its CPU share over 200 ms of quiet.
+fn after_case(pid: u32, case: &Case, outcome: Outcome) -> AfterCase {
+    use crate::measure::proc;
+    let settle = Instant::now() + Duration::from_millis(300);
+    let mut tree = proc::tree(pid);
+    while (tree.zombies > 0 || tree.live > 0) && Instant::now() < settle {
+        thread::sleep(Duration::from_millis(20));
+        tree = proc::tree(pid);
+    }
+    let idle_cpu_percent = (outcome != Outcome::Pass || super::causes::CUTS.contains(&case.id))
+        .then(|| {
+            let window = Duration::from_millis(200);
+            let (c0, t0) = (proc::tree_cpu(pid), Instant::now());
+            thread::sleep(window);
+            (proc::tree_cpu(pid) - c0) / t0.elapsed().as_secs_f64() * 100.0
+        });
+    AfterCase {
+        zombies: tree.zombies,
+        children: tree.live,
+        idle_cpu_percent,
+    }
 }
 
 enum Finish {
@@ -418,6 +521,13 @@ fn apply(result: &mut CaseRun, verdict: Finish, started_here: bool) {
             result.outcome = Outcome::Fail;
             result.expected = Some(f.expected);
             result.actual = Some(f.actual);
+            result.finding_named = f.finding.is_some();
+            result.finding = Some(
+                f.finding
+                    .unwrap_or(super::causes::usual(&result.case))
+                    .into(),
+            );
+            result.finding_detail = f.detail;
         }
         Finish::Done(Err(CaseError::Unsupported(why))) => {
             result.outcome = Outcome::Unsupported;
@@ -433,6 +543,7 @@ fn apply(result: &mut CaseRun, verdict: Finish, started_here: bool) {
         }
         Finish::TimedOut(limit) => {
             result.outcome = Outcome::Timeout;
+            result.finding = Some(super::causes::usual(&result.case).into());
             result.reason = Some(if started_here {
                 format!("no verdict within the case's deadline of {limit:?}; the server was killed")
             } else {

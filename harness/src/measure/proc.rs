@@ -140,6 +140,43 @@ pub fn process_tree(pid: u32) -> Vec<u32> {
     tree
 }
 
+/// What a process tree holds beside its root: descendants exited but not
+/// reaped (zombies), and live ones.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Tree {
+    /// Descendants in state Z.
+    pub zombies: usize,
+    /// Descendants alive.
+    pub live: usize,
+}
+
+/// The descendants of `pid`, counted by state.
+pub fn tree(pid: u32) -> Tree {
+    let mut t = Tree::default();
+    for p in process_tree(pid).into_iter().skip(1) {
+        let state = Process::new(p as i32)
+            .ok()
+            .and_then(|p| p.stat().ok())
+            .map(|s| s.state);
+        match state {
+            Some('Z') => t.zombies += 1,
+            Some(_) => t.live += 1,
+            None => {}
+        }
+    }
+    t
+}
+
+/// CPU seconds of `pid` and its descendants, nanosecond resolution for
+/// live threads.
+pub fn tree_cpu(pid: u32) -> f64 {
+    process_tree(pid)
+        .into_iter()
+        .filter_map(sample)
+        .map(|s| s.cpu_precise_s)
+        .sum()
+}
+
 /// The socket inodes held open by the processes `pids`.
 fn socket_inodes(pids: &[u32]) -> std::collections::HashSet<u64> {
     pids.iter()

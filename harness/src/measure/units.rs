@@ -140,6 +140,29 @@ pub fn at_least_one(s: &str) -> Result<usize, BadValue> {
     }
 }
 
+/// Bytes as a person reads them: text in quotes when they are printable
+/// UTF-8, else their first bytes in hex; cut at `max` characters.
+pub fn show(bytes: &[u8], max: usize) -> String {
+    match std::str::from_utf8(bytes) {
+        Ok(t) if t.chars().all(|c| !c.is_control() || c == '\n' || c == '\t') => {
+            let cut: String = t.chars().take(max).collect();
+            let more = if cut.len() < t.len() { "…" } else { "" };
+            format!("{:?}{more}", cut)
+        }
+        _ => {
+            let n = bytes.len().min(max / 3);
+            let more = if n < bytes.len() { " …" } else { "" };
+            format!(
+                "bytes {}{more}",
+                bytes[..n]
+                    .iter()
+                    .map(|b| format!("{b:02x}"))
+                    .collect::<String>()
+            )
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

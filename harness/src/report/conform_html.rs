@@ -25,6 +25,8 @@ td.c{text-align:center;font-weight:600;font-size:12px}
 a{color:inherit}
 pre{background:#f7f7f7;padding:8px;overflow-x:auto;font-size:12px}
 .evidence{border-top:2px solid #ddd;margin-top:2em;padding-top:.5em}
+.finding{border-left:4px solid #d33;padding:.2em 1em;margin:1em 0;background:#fff6f6}
+.ok{color:#1a7f37;font-weight:600}
 .hex{font-family:monospace;font-size:12px;word-break:break-all}
 .cat td{background:#fafafa;font-weight:600}
 ";
@@ -38,7 +40,8 @@ impl Reporter<ConformRun> for ConformHtml {
         let mut s = String::new();
         writeln!(
             s,
-            "<!doctype html><html lang=en><head><meta charset=utf-8><title>sockbench conform</title><style>{STYLE}</style></head><body>"
+            "<!doctype html><html lang={}><head><meta charset=utf-8><title>sockbench conform</title><style>{STYLE}</style></head><body>",
+            super::findings::html_lang()
         )?;
         writeln!(s, "<h1>sockbench conform</h1>")?;
         writeln!(
@@ -76,7 +79,12 @@ impl Reporter<ConformRun> for ConformHtml {
             )?;
         }
         writeln!(s, "</table>")?;
-        writeln!(s, "<h2>Matrix</h2><table><tr><th>case</th><th>checks</th>")?;
+        s.push_str(&super::findings::html(run));
+        writeln!(
+            s,
+            "<h2>{}</h2><table><tr><th>case</th><th>checks</th>",
+            escape(&crate::lang::tr("ui.matrix", &[]))
+        )?;
         for t in &run.targets {
             write!(s, "<th>{}</th>", escape(&t.name))?;
         }
@@ -109,8 +117,13 @@ impl Reporter<ConformRun> for ConformHtml {
                         if r.outcome == Outcome::Pass && !r.fails_run() {
                             write!(s, "<td class=\"c {cls}{known}\">{label}</td>")?;
                         } else {
-                            let title =
-                                escape(r.reason.as_deref().or(r.actual.as_deref()).unwrap_or(""));
+                            let cause = r.finding.as_deref().map_or(String::new(), |f| {
+                                format!("{} {f}: ", crate::lang::tr("ui.explained", &[]))
+                            });
+                            let title = escape(&format!(
+                                "{cause}{}",
+                                r.reason.as_deref().or(r.actual.as_deref()).unwrap_or("")
+                            ));
                             write!(
                                 s,
                                 "<td class=\"c {cls}{known}\" title=\"{title}\"><a href=\"#{}\">{label}</a></td>",
@@ -138,8 +151,7 @@ impl Reporter<ConformRun> for ConformHtml {
 }
 
 fn anchor(r: &CaseRun) -> String {
-    format!("{}-{}", r.target, r.case)
-        .replace(|c: char| !c.is_ascii_alphanumeric() && c != '-', "_")
+    super::findings::anchor_of(&r.target, &r.case)
 }
 
 fn evidence(s: &mut String, run: &ConformRun, r: &CaseRun) -> Result<()> {

@@ -73,7 +73,8 @@ impl Reporter<ConformRun> for ConformMarkdown {
             }
         }
         writeln!(s)?;
-        writeln!(s, "## Matrix")?;
+        s.push_str(&super::findings::markdown(run));
+        writeln!(s, "## {}", crate::lang::tr("ui.matrix", &[]))?;
         writeln!(s)?;
         s.push_str(&matrix(run, Rows::Names));
         let notable: Vec<&CaseRun> = run
@@ -110,6 +111,9 @@ impl Reporter<ConformRun> for ConformMarkdown {
                 }
                 if let Some(why) = &r.reason {
                     writeln!(s, "- note: {why}")?;
+                }
+                if let Some(f) = &r.finding {
+                    writeln!(s, "- {}: `{f}`", crate::lang::tr("ui.explained", &[]))?;
                 }
                 if !r.wire_log.is_empty() {
                     writeln!(s)?;
@@ -268,6 +272,8 @@ pub fn summary(run: &ConformRun) -> String {
         run.cases.len(),
         run.duration_s
     );
+    // The causes first; each case behind them is in report.md.
+    s.push_str(&super::findings::terminal(run));
     for t in &run.targets {
         let c = counts.get(&t.name).copied().unwrap_or_default();
         let _ = writeln!(
@@ -289,7 +295,12 @@ pub fn summary(run: &ConformRun) -> String {
             );
         }
         if let Some(d) = &t.dialect {
-            let _ = writeln!(s, "  {}: checked in dialect {d}", t.name);
+            let _ = writeln!(
+                s,
+                "  {}: {}",
+                t.name,
+                crate::lang::tr("ui.dialect", &[("dialect", d)])
+            );
         }
         for note in &t.notes {
             let _ = writeln!(s, "  {}: {note}", t.name);
@@ -298,11 +309,12 @@ pub fn summary(run: &ConformRun) -> String {
     for line in only_under(run) {
         let _ = writeln!(s, "  {line}");
     }
-    // Cases not run are counted above, once per target, not listed.
+    // Cases not run are counted above, once per target, not listed; a
+    // failure a finding explains is said there.
     for r in run
         .results
         .iter()
-        .filter(|r| r.fails_run() && r.outcome != Outcome::NotRun)
+        .filter(|r| r.fails_run() && r.outcome != Outcome::NotRun && r.finding.is_none())
     {
         let name = run
             .cases

@@ -10,6 +10,7 @@ pub mod charts;
 pub mod command;
 pub mod conform_html;
 pub mod conform_md;
+pub mod findings;
 pub mod gate_md;
 pub mod junit;
 pub mod robustness_md;

@@ -122,6 +122,46 @@ pub struct CaseRun {
     /// The end of the server's stderr, for anything but a pass.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stderr_tail: Option<String>,
+    /// The finding this result is explained by (docs/findings.md): first
+    /// the case's own guess, then the run's grouping.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finding: Option<String>,
+    /// The case's check named the finding itself (where a split fell),
+    /// rather than its usual cause: it outranks a server that died of it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub finding_named: bool,
+    /// What the case saw that its finding's title names (a size, a field,
+    /// how the bytes were changed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finding_detail: Option<String>,
+    /// The outcome of `--rerun` after a failure: a PASS there makes the
+    /// case flaky.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rerun: Option<Outcome>,
+    /// A flaky case does not fail the run (`--allow-flaky`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub flaky_allowed: bool,
+    /// How a started server ended during the case, when it died of it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server_exit: Option<String>,
+    /// What the server's process tree held after the case: zombies left
+    /// unreaped, and its CPU share while idle (cases that cut a
+    /// connection, and failures).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub after: Option<AfterCase>,
+}
+
+/// The server's process tree just after a case, with no connection open.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct AfterCase {
+    /// Child processes exited but not reaped (state Z).
+    pub zombies: usize,
+    /// Live descendants of the server process.
+    pub children: usize,
+    /// CPU share of the whole tree over a short idle window, in percent
+    /// (absent: not sampled).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idle_cpu_percent: Option<f64>,
 }
 
 fn is_zero(n: &usize) -> bool {
@@ -133,8 +173,14 @@ impl CaseRun {
     /// known, a listed case that passes (a stale list), a timeout or a
     /// harness error.
     pub fn fails_run(&self) -> bool {
+        if self.flaky_allowed && self.is_flaky() {
+            return false;
+        }
         match self.outcome {
-            Outcome::Pass => self.known_failing,
+            // A pass after which the server left something behind (a
+            // zombie child, a spinning thread) fails the run through its
+            // finding.
+            Outcome::Pass => self.known_failing || self.finding.is_some(),
             Outcome::Fail | Outcome::Timeout => !self.known_failing,
             // A case not run is not a pass.
             Outcome::HarnessError | Outcome::NotRun => true,
@@ -142,10 +188,19 @@ impl CaseRun {
         }
     }
 
+    /// Failed, then passed when run again.
+    pub fn is_flaky(&self) -> bool {
+        matches!(self.outcome, Outcome::Fail | Outcome::Timeout)
+            && self.rerun == Some(Outcome::Pass)
+    }
+
     /// The cell text: the outcome, qualified by the known-failing list.
     pub fn label(&self) -> String {
         match (self.outcome, self.known_failing) {
             (Outcome::Pass, true) => "PASS (stale known-failing)".into(),
+            (Outcome::Pass, false) if self.finding.is_some() => {
+                format!("PASS ({})", self.finding.as_deref().unwrap_or(""))
+            }
             (o, true) => format!("{} (known)", o.as_str()),
             (o, false) => o.as_str().into(),
         }
@@ -193,6 +248,48 @@ pub struct ConformRun {
     pub cases: Vec<CaseInfo>,
     /// Every (case, target) result.
     pub results: Vec<CaseRun>,
+    /// The failures grouped by cause, root causes first.
+    #[serde(default)]
+    pub findings: Vec<Finding>,
+}
+
+/// A cause that explains one or more results (docs/findings.md).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Finding {
+    /// Stable id, e.g. `split-prefix`.
+    pub id: String,
+    /// The target column it was found on.
+    pub target: String,
+    /// One line in the user's terms (English; reports render it in their
+    /// language from the id and `detail`).
+    pub title: String,
+    /// What fills the title's blank (a size, a field, an exit status).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+    /// The cases it explains, in catalogue order.
+    pub cases: Vec<String>,
+    /// Cases that failed in other ways a framing bug like this one also
+    /// produces (a wrong reply, a lost file): probably its consequences,
+    /// not new problems. Fix this first and run again.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub follows: Vec<String>,
+    /// The shortest case's transcript.
+    pub evidence: Evidence,
+    /// What to change, in one line (English).
+    pub advice: String,
+}
+
+/// A finding's evidence: the numbered steps of one case.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Evidence {
+    /// The case it is taken from.
+    pub case: String,
+    /// What the harness did and saw, in order.
+    pub steps: Vec<String>,
+    /// What the rule expected.
+    pub expected: String,
+    /// What happened instead.
+    pub actual: String,
 }
 
 impl ConformRun {

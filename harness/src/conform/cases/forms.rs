@@ -9,7 +9,7 @@ use std::time::Duration;
 use crate::peer::frames::md5_hex;
 
 use super::super::disk::{Disk, Snapshot};
-use crate::conform::case::{Case, CaseError, CaseResult, Ctx, fail};
+use crate::conform::case::{Case, CaseError, CaseResult, Ctx, difference, fail, show};
 use crate::dialect::{Dialect, codec};
 use crate::peer::client::Client;
 
@@ -294,9 +294,24 @@ fn upload_split_every_byte(ctx: &mut Ctx<'_>) -> CaseResult {
     for at in 1..=head {
         let body = text(40, at);
         u.send(ctx, &name(at), &body, Write::At(at))
-            .map_err(|e| e.context(&format!("split after byte {at} of {head}")))?;
+            .map_err(|e| split(ctx, at, e).context(&format!("split after byte {at} of {head}")))?;
     }
     Ok(())
+}
+
+/// A failure after a write split at byte `at`: inside the prefix, a read
+/// of the prefix was assumed complete; past it, a read of the header (or,
+/// with no header, of the payload).
+fn split(ctx: &Ctx<'_>, at: usize, e: CaseError) -> CaseError {
+    let d = &ctx.dialect;
+    let id = if at < usize::from(d.prefix.width) {
+        "split-prefix"
+    } else if d.fields.size.is_some() {
+        "split-header"
+    } else {
+        "split-body"
+    };
+    e.finding(id, None)
 }
 
 fn uploads_glued(ctx: &mut Ctx<'_>) -> CaseResult {
@@ -450,24 +465,32 @@ fn expect_echo(ctx: &Ctx<'_>, c: &mut Client, frame: &[u8]) -> CaseResult {
     if got == want {
         return Ok(());
     }
-    let at = got
-        .iter()
-        .zip(&want)
-        .position(|(a, b)| a != b)
-        .unwrap_or(got.len().min(want.len()));
-    Err(fail(
-        format!(
-            "the {} echo: {} bytes, {:?}",
-            d.echo,
-            want.len(),
-            String::from_utf8_lossy(&want[..want.len().min(60)])
-        ),
-        format!(
-            "{} bytes differing from byte {at}: {:?}",
-            got.len(),
-            String::from_utf8_lossy(&got[..got.len().min(60)])
-        ),
-    ))
+    let expected = format!(
+        "the {} echo: {} bytes, {}",
+        d.echo,
+        want.len(),
+        show(&want, 60)
+    );
+    // A server that reads the request as raw bytes sends our prefix back
+    // inside its own frame.
+    let width = usize::from(d.prefix.width);
+    if got.len() > width && frame.len() > width && got[width..].starts_with(&frame[..width]) {
+        return Err(fail(
+            expected,
+            format!(
+                "{} bytes whose payload begins with the request's own {width}-byte prefix: {}",
+                got.len(),
+                show(&got[width..], 60)
+            ),
+        )
+        .finding("not-framed", None));
+    }
+    let (why, named) = difference(&want, &got);
+    let e = fail(expected, why);
+    Err(match named {
+        Some(("truncated", _)) => e.finding("split-body", None),
+        _ => e,
+    })
 }
 
 fn echo_frame(ctx: &Ctx<'_>, body: &[u8]) -> Result<Vec<u8>, CaseError> {
@@ -483,8 +506,9 @@ fn echo_split_every_byte(ctx: &mut Ctx<'_>) -> CaseResult {
             c = ctx.connect()?;
         }
         write(ctx, &mut c, &frame, Write::At(at), 20)?;
-        expect_echo(ctx, &mut c, &frame)
-            .map_err(|e| e.context(&format!("split after byte {at} of {}", frame.len())))?;
+        expect_echo(ctx, &mut c, &frame).map_err(|e| {
+            split(ctx, at, e).context(&format!("split after byte {at} of {}", frame.len()))
+        })?;
     }
     Ok(())
 }

@@ -5,7 +5,7 @@ use std::io::ErrorKind;
 use std::net::{SocketAddr, UdpSocket};
 use std::time::{Duration, Instant};
 
-use crate::conform::case::{Case, CaseError, CaseResult, Ctx, ensure, fail};
+use crate::conform::case::{Case, CaseError, CaseResult, Ctx, difference, ensure, fail, show};
 use crate::peer::wirelog::Dir;
 
 /// The category's cases.
@@ -113,17 +113,22 @@ fn payload(n: usize, salt: u8) -> Vec<u8> {
 fn sized(ctx: &mut Ctx<'_>, n: usize) -> CaseResult {
     let p = payload(n, 1);
     let got = ctx.udp_echo(&p)?;
-    ensure(
-        got == ctx.udp_back(&p),
-        format!("the same {n} bytes back"),
-        || {
-            format!(
-                "{} bytes back{}",
-                got.len(),
-                if got.len() == n { ", altered" } else { "" }
-            )
-        },
-    )
+    mismatch(format!("the same {n} bytes back"), &ctx.udp_back(&p), &got)
+}
+
+/// Fails unless `got` is `want`, naming the usual ways a UDP echo differs:
+/// cut at a buffer's size, or changed (upper-cased).
+fn mismatch(expected: String, want: &[u8], got: &[u8]) -> CaseResult {
+    if got == want {
+        return Ok(());
+    }
+    let (why, named) = difference(want, got);
+    let e = fail(expected, why);
+    Err(match named {
+        Some(("truncated", size)) => e.finding("udp-truncates", Some(size)),
+        Some((_, how)) => e.finding("udp-transforms", Some(how)),
+        None => e,
+    })
 }
 
 fn socket(ctx: &Ctx<'_>) -> Result<UdpSocket, CaseError> {
@@ -186,6 +191,15 @@ fn boundaries(ctx: &mut Ctx<'_>) -> CaseResult {
     got.sort_by_key(Vec::len);
     let sizes: Vec<usize> = got.iter().map(Vec::len).collect();
     let want: Vec<Vec<u8>> = sent.iter().map(|p| ctx.udp_back(p)).collect();
+    if got.len() == want.len() {
+        for (w, g) in want.iter().zip(&got) {
+            mismatch(
+                "three datagrams of 10, 1000 and 60000 bytes, each intact".into(),
+                w,
+                g,
+            )?;
+        }
+    }
     ensure(
         got == want,
         "three datagrams of 10, 1000 and 60000 bytes, each intact",
@@ -268,6 +282,13 @@ fn burst(ctx: &mut Ctx<'_>) -> CaseResult {
     got.sort();
     let mut want: Vec<Vec<u8>> = sent.iter().map(|p| ctx.udp_back(p)).collect();
     want.sort();
+    if let Some(g) = got.iter().find(|g| !want.contains(g))
+        && let Some(w) = want
+            .iter()
+            .find(|w| w.len() >= 4 && g.len() >= 4 && w[..4] == g[..4])
+    {
+        mismatch("all 64 datagrams back, each intact".into(), w, g)?;
+    }
     ensure(got == want, "all 64 datagrams back, each intact", || {
         let intact = got.iter().filter(|g| want.contains(g)).count();
         format!("{} back, {intact} intact", got.len())
@@ -281,10 +302,22 @@ fn two_senders(ctx: &mut Ctx<'_>) -> CaseResult {
     send(ctx, &b, b"from b")?;
     let ga = receive(ctx, &a, 1);
     let gb = receive(ctx, &b, 1);
+    for (want, got) in [(b"from a", &ga), (b"from b", &gb)] {
+        if let [g] = &got[..] {
+            mismatch(
+                format!("{} back to its sender", show(want, 10)),
+                &ctx.udp_back(want),
+                g,
+            )?;
+        }
+    }
     ensure(
         ga == [ctx.udp_back(b"from a")] && gb == [ctx.udp_back(b"from b")],
         "each sender gets its own datagram",
-        || format!("a got {ga:?}, b got {gb:?}"),
+        || {
+            let all = |d: &[Vec<u8>]| d.iter().map(|g| show(g, 20)).collect::<Vec<_>>().join(", ");
+            format!("a got [{}], b got [{}]", all(&ga), all(&gb))
+        },
     )
 }
 

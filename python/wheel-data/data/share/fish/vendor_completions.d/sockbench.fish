@@ -1,6 +1,6 @@
 # Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
 function __fish_sockbench_global_optspecs
-    string join \n v/verbose q/quiet h/help V/version
+    string join \n v/verbose q/quiet lang= h/help V/version
 end
 
 function __fish_sockbench_needs_command
@@ -24,9 +24,11 @@ function __fish_sockbench_using_subcommand
     contains -- $cmd[1] $argv
 end
 
+complete -c sockbench -n "__fish_sockbench_needs_command" -l lang -d 'The language of findings, summaries and reports (default: from LANG; zh_CN and zh_SG give Simplified Chinese)' -r -f -a "en\t'English'
+zh-CN\t'Simplified Chinese'"
 complete -c sockbench -n "__fish_sockbench_needs_command" -s v -l verbose -d 'More logging on stderr (-v: debug, -vv: trace)'
 complete -c sockbench -n "__fish_sockbench_needs_command" -s q -l quiet -d 'Only warnings and errors on stderr'
-complete -c sockbench -n "__fish_sockbench_needs_command" -s h -l help -d 'Print help'
+complete -c sockbench -n "__fish_sockbench_needs_command" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c sockbench -n "__fish_sockbench_needs_command" -s V -l version -d 'Print version'
 complete -c sockbench -n "__fish_sockbench_needs_command" -f -a "serve" -d 'Run one back-end as a server (the process contract of docs/protocol.md)'
 complete -c sockbench -n "__fish_sockbench_needs_command" -f -a "conform" -d 'Check servers against the protocol: our back-ends or anybody\'s'
@@ -60,10 +62,12 @@ complete -c sockbench -n "__fish_sockbench_using_subcommand serve" -l header-tim
 complete -c sockbench -n "__fish_sockbench_using_subcommand serve" -l max-connections -d 'Most connections served at once (concurrent back-ends)' -r
 complete -c sockbench -n "__fish_sockbench_using_subcommand serve" -l workers -d 'Worker threads of pooled back-ends (default: one per core)' -r
 complete -c sockbench -n "__fish_sockbench_using_subcommand serve" -l test-max-write -d 'Test only: write at most N bytes per system call (a deliberately slow back-end for the gate\'s own tests)' -r
+complete -c sockbench -n "__fish_sockbench_using_subcommand serve" -l lang -d 'The language of findings, summaries and reports (default: from LANG; zh_CN and zh_SG give Simplified Chinese)' -r -f -a "en\t'English'
+zh-CN\t'Simplified Chinese'"
 complete -c sockbench -n "__fish_sockbench_using_subcommand serve" -l no-fsync -d 'Do not fsync uploads before acknowledging them'
 complete -c sockbench -n "__fish_sockbench_using_subcommand serve" -s v -l verbose -d 'More logging on stderr (-v: debug, -vv: trace)'
 complete -c sockbench -n "__fish_sockbench_using_subcommand serve" -s q -l quiet -d 'Only warnings and errors on stderr'
-complete -c sockbench -n "__fish_sockbench_using_subcommand serve" -s h -l help -d 'Print help'
+complete -c sockbench -n "__fish_sockbench_using_subcommand serve" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c sockbench -n "__fish_sockbench_using_subcommand serve" -s V -l version -d 'Print version'
 complete -c sockbench -n "__fish_sockbench_using_subcommand conform" -l backend -d 'Our back-ends, each started as `sockbench serve`: `all` or names' -r
 complete -c sockbench -n "__fish_sockbench_using_subcommand conform" -l spawn -d 'A command that obeys the serve contract, e.g. \'python3 server.py\' (repeatable); `LABEL=CMD` names its column' -r
@@ -96,9 +100,13 @@ complete -c sockbench -n "__fish_sockbench_using_subcommand conform" -l matrix -
 complete -c sockbench -n "__fish_sockbench_using_subcommand conform" -l format -d 'Format of --list' -r -f -a "text\t'One line per case'
 markdown\t'docs/cases.md'
 json\t'JSON array'"
+complete -c sockbench -n "__fish_sockbench_using_subcommand conform" -l rerun -d 'Run a failed case this many times more; one that then passes is reported as the finding `flaky`' -r
+complete -c sockbench -n "__fish_sockbench_using_subcommand conform" -l lang -d 'The language of findings, summaries and reports (default: from LANG; zh_CN and zh_SG give Simplified Chinese)' -r -f -a "en\t'English'
+zh-CN\t'Simplified Chinese'"
 complete -c sockbench -n "__fish_sockbench_using_subcommand conform" -l not-concurrent -d 'It serves one connection at a time'
 complete -c sockbench -n "__fish_sockbench_using_subcommand conform" -l list -d 'Print the catalogue instead of running it'
 complete -c sockbench -n "__fish_sockbench_using_subcommand conform" -l no-progress -d 'No progress bar'
+complete -c sockbench -n "__fish_sockbench_using_subcommand conform" -l allow-flaky -d 'A flaky case does not fail the run (it is still reported)'
 complete -c sockbench -n "__fish_sockbench_using_subcommand conform" -s v -l verbose -d 'More logging on stderr (-v: debug, -vv: trace)'
 complete -c sockbench -n "__fish_sockbench_using_subcommand conform" -s q -l quiet -d 'Only warnings and errors on stderr'
 complete -c sockbench -n "__fish_sockbench_using_subcommand conform" -s h -l help -d 'Print help (see more with \'--help\')'
@@ -125,6 +133,8 @@ complete -c sockbench -n "__fish_sockbench_using_subcommand bench" -l warmup-ms 
 complete -c sockbench -n "__fish_sockbench_using_subcommand bench" -l upload -d 'Upload size (suffixes K, M, G allowed)' -r
 complete -c sockbench -n "__fish_sockbench_using_subcommand bench" -l idle -d 'Idle connections of the many-connections scenario' -r
 complete -c sockbench -n "__fish_sockbench_using_subcommand bench" -l netem -d 'Run the UDP probe across two network namespaces impaired by netem (`loss=1%,delay=5ms,jitter=1ms,reorder=2%`, or `none`) beside the relay, instead of the scenarios. Needs root, iproute2 and the netem qdisc' -r
+complete -c sockbench -n "__fish_sockbench_using_subcommand bench" -l lang -d 'The language of findings, summaries and reports (default: from LANG; zh_CN and zh_SG give Simplified Chinese)' -r -f -a "en\t'English'
+zh-CN\t'Simplified Chinese'"
 complete -c sockbench -n "__fish_sockbench_using_subcommand bench" -l quick -d 'The short run CI uses (about 4 minutes): shorter repetitions, a 64 MiB upload instead of 1 GiB, no Python peer'
 complete -c sockbench -n "__fish_sockbench_using_subcommand bench" -l not-concurrent -d 'It serves one connection at a time'
 complete -c sockbench -n "__fish_sockbench_using_subcommand bench" -l no-peer -d 'Leave the Python peer out of the full run'
@@ -134,7 +144,7 @@ complete -c sockbench -n "__fish_sockbench_using_subcommand bench" -l anchors -d
 complete -c sockbench -n "__fish_sockbench_using_subcommand bench" -l no-anchors -d 'Do not run iperf3 and sockperf, even in a full run'
 complete -c sockbench -n "__fish_sockbench_using_subcommand bench" -s v -l verbose -d 'More logging on stderr (-v: debug, -vv: trace)'
 complete -c sockbench -n "__fish_sockbench_using_subcommand bench" -s q -l quiet -d 'Only warnings and errors on stderr'
-complete -c sockbench -n "__fish_sockbench_using_subcommand bench" -s h -l help -d 'Print help'
+complete -c sockbench -n "__fish_sockbench_using_subcommand bench" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c sockbench -n "__fish_sockbench_using_subcommand bench" -s V -l version -d 'Print version'
 complete -c sockbench -n "__fish_sockbench_using_subcommand explore" -l backend -d 'Our back-ends, each started as `sockbench serve`: `all` or names' -r
 complete -c sockbench -n "__fish_sockbench_using_subcommand explore" -l spawn -d 'A command that obeys the serve contract, e.g. \'python3 server.py\' (repeatable); `LABEL=CMD` names its column' -r
@@ -153,11 +163,13 @@ complete -c sockbench -n "__fish_sockbench_using_subcommand explore" -l seed -d 
 complete -c sockbench -n "__fish_sockbench_using_subcommand explore" -l jobs -d 'Programs run at once, each job against a server of its own when the harness starts them' -r
 complete -c sockbench -n "__fish_sockbench_using_subcommand explore" -l out -d 'Where repro.json, repro.py and report.md go' -r -F
 complete -c sockbench -n "__fish_sockbench_using_subcommand explore" -l shrink-time -d 'Time shrinking may take, seconds' -r
+complete -c sockbench -n "__fish_sockbench_using_subcommand explore" -l lang -d 'The language of findings, summaries and reports (default: from LANG; zh_CN and zh_SG give Simplified Chinese)' -r -f -a "en\t'English'
+zh-CN\t'Simplified Chinese'"
 complete -c sockbench -n "__fish_sockbench_using_subcommand explore" -l not-concurrent -d 'It serves one connection at a time'
 complete -c sockbench -n "__fish_sockbench_using_subcommand explore" -l no-udp -d 'Send no UDP'
 complete -c sockbench -n "__fish_sockbench_using_subcommand explore" -s v -l verbose -d 'More logging on stderr (-v: debug, -vv: trace)'
 complete -c sockbench -n "__fish_sockbench_using_subcommand explore" -s q -l quiet -d 'Only warnings and errors on stderr'
-complete -c sockbench -n "__fish_sockbench_using_subcommand explore" -s h -l help -d 'Print help'
+complete -c sockbench -n "__fish_sockbench_using_subcommand explore" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c sockbench -n "__fish_sockbench_using_subcommand explore" -s V -l version -d 'Print version'
 complete -c sockbench -n "__fish_sockbench_using_subcommand replay" -l backend -d 'Our back-ends, each started as `sockbench serve`: `all` or names' -r
 complete -c sockbench -n "__fish_sockbench_using_subcommand replay" -l spawn -d 'A command that obeys the serve contract, e.g. \'python3 server.py\' (repeatable); `LABEL=CMD` names its column' -r
@@ -170,10 +182,12 @@ complete -c sockbench -n "__fish_sockbench_using_subcommand replay" -l endian -d
 complete -c sockbench -n "__fish_sockbench_using_subcommand replay" -l max-header -d 'Its --max-header' -r
 complete -c sockbench -n "__fish_sockbench_using_subcommand replay" -l dialect -d 'How the target frames, names and answers: `sockbench` (the contract), `lesson` (the course\'s upload server), or a TOML file (docs/dialects.md; `sockbench learn` writes one). Our back-ends always speak `sockbench`' -r
 complete -c sockbench -n "__fish_sockbench_using_subcommand replay" -l max-body -d 'Its --max-body' -r
+complete -c sockbench -n "__fish_sockbench_using_subcommand replay" -l lang -d 'The language of findings, summaries and reports (default: from LANG; zh_CN and zh_SG give Simplified Chinese)' -r -f -a "en\t'English'
+zh-CN\t'Simplified Chinese'"
 complete -c sockbench -n "__fish_sockbench_using_subcommand replay" -l not-concurrent -d 'It serves one connection at a time'
 complete -c sockbench -n "__fish_sockbench_using_subcommand replay" -s v -l verbose -d 'More logging on stderr (-v: debug, -vv: trace)'
 complete -c sockbench -n "__fish_sockbench_using_subcommand replay" -s q -l quiet -d 'Only warnings and errors on stderr'
-complete -c sockbench -n "__fish_sockbench_using_subcommand replay" -s h -l help -d 'Print help'
+complete -c sockbench -n "__fish_sockbench_using_subcommand replay" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c sockbench -n "__fish_sockbench_using_subcommand replay" -s V -l version -d 'Print version'
 complete -c sockbench -n "__fish_sockbench_using_subcommand load" -l backend -d 'Our back-ends, each started as `sockbench serve`: `all` or names' -r
 complete -c sockbench -n "__fish_sockbench_using_subcommand load" -l spawn -d 'A command that obeys the serve contract, e.g. \'python3 server.py\' (repeatable); `LABEL=CMD` names its column' -r
@@ -197,6 +211,8 @@ complete -c sockbench -n "__fish_sockbench_using_subcommand load" -l warmup -d '
 complete -c sockbench -n "__fish_sockbench_using_subcommand load" -l timeout -d 'A request with no reply this long after its intended send time is a timeout' -r
 complete -c sockbench -n "__fish_sockbench_using_subcommand load" -l seed -d 'Seed of the payload and of Poisson gaps' -r
 complete -c sockbench -n "__fish_sockbench_using_subcommand load" -l histogram -d 'Also write the latency distribution (HdrHistogram percentile text, µs) to FILE' -r -F
+complete -c sockbench -n "__fish_sockbench_using_subcommand load" -l lang -d 'The language of findings, summaries and reports (default: from LANG; zh_CN and zh_SG give Simplified Chinese)' -r -f -a "en\t'English'
+zh-CN\t'Simplified Chinese'"
 complete -c sockbench -n "__fish_sockbench_using_subcommand load" -l not-concurrent -d 'It serves one connection at a time'
 complete -c sockbench -n "__fish_sockbench_using_subcommand load" -l no-spin -d 'Sleep until each send instead of busy-polling the last 2 ms (saves the driver\'s core; on a VM, sleeping threads wake late and the driver lags)'
 complete -c sockbench -n "__fish_sockbench_using_subcommand load" -l json -d 'Print exactly one JSON object on stdout instead of the summary'
@@ -221,11 +237,13 @@ complete -c sockbench -n "__fish_sockbench_using_subcommand soak" -l idle -d 'Id
 complete -c sockbench -n "__fish_sockbench_using_subcommand soak" -l seed -d 'Seed of the workload' -r
 complete -c sockbench -n "__fish_sockbench_using_subcommand soak" -l out -d 'Directory for results.json, report.md and index.html' -r -F
 complete -c sockbench -n "__fish_sockbench_using_subcommand soak" -l table -d 'Also put the slope table into this Markdown file, as its `soak` block (docs/robustness.md; other blocks are kept)' -r -F
+complete -c sockbench -n "__fish_sockbench_using_subcommand soak" -l lang -d 'The language of findings, summaries and reports (default: from LANG; zh_CN and zh_SG give Simplified Chinese)' -r -f -a "en\t'English'
+zh-CN\t'Simplified Chinese'"
 complete -c sockbench -n "__fish_sockbench_using_subcommand soak" -l not-concurrent -d 'It serves one connection at a time'
 complete -c sockbench -n "__fish_sockbench_using_subcommand soak" -l no-progress -d 'No progress bar'
 complete -c sockbench -n "__fish_sockbench_using_subcommand soak" -s v -l verbose -d 'More logging on stderr (-v: debug, -vv: trace)'
 complete -c sockbench -n "__fish_sockbench_using_subcommand soak" -s q -l quiet -d 'Only warnings and errors on stderr'
-complete -c sockbench -n "__fish_sockbench_using_subcommand soak" -s h -l help -d 'Print help'
+complete -c sockbench -n "__fish_sockbench_using_subcommand soak" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c sockbench -n "__fish_sockbench_using_subcommand soak" -s V -l version -d 'Print version'
 complete -c sockbench -n "__fish_sockbench_using_subcommand proxy" -l listen -d 'Where clients connect (port 0: any free port; the ready line says which)' -r
 complete -c sockbench -n "__fish_sockbench_using_subcommand proxy" -l to -d 'The server every connection is forwarded to' -r
@@ -236,9 +254,11 @@ complete -c sockbench -n "__fish_sockbench_using_subcommand proxy" -l throttle -
 complete -c sockbench -n "__fish_sockbench_using_subcommand proxy" -l reset-after -d 'Reset both sides of a connection once N bytes went through it' -r
 complete -c sockbench -n "__fish_sockbench_using_subcommand proxy" -l seed -d 'Seed of the cuts and the jitter' -r
 complete -c sockbench -n "__fish_sockbench_using_subcommand proxy" -l for -d 'Stop after this long (default: run until interrupted)' -r
+complete -c sockbench -n "__fish_sockbench_using_subcommand proxy" -l lang -d 'The language of findings, summaries and reports (default: from LANG; zh_CN and zh_SG give Simplified Chinese)' -r -f -a "en\t'English'
+zh-CN\t'Simplified Chinese'"
 complete -c sockbench -n "__fish_sockbench_using_subcommand proxy" -s v -l verbose -d 'More logging on stderr (-v: debug, -vv: trace)'
 complete -c sockbench -n "__fish_sockbench_using_subcommand proxy" -s q -l quiet -d 'Only warnings and errors on stderr'
-complete -c sockbench -n "__fish_sockbench_using_subcommand proxy" -s h -l help -d 'Print help'
+complete -c sockbench -n "__fish_sockbench_using_subcommand proxy" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c sockbench -n "__fish_sockbench_using_subcommand proxy" -s V -l version -d 'Print version'
 complete -c sockbench -n "__fish_sockbench_using_subcommand learn" -l server -d 'Your server, with `{tcp_port}` where it takes its port, e.g. \'python3 server.py {tcp_port}\'. Without it, sockbench listens silently in its place (it records what the client sends and never answers)' -r
 complete -c sockbench -n "__fish_sockbench_using_subcommand learn" -l client -d 'Your client, with `{tcp_port}` and `{file}` (a file learn makes, or --file), e.g. \'python3 client.py {tcp_port} {file}\'' -r
@@ -247,20 +267,26 @@ complete -c sockbench -n "__fish_sockbench_using_subcommand learn" -l file -d 'T
 complete -c sockbench -n "__fish_sockbench_using_subcommand learn" -l name -d 'The name of the dialect written' -r
 complete -c sockbench -n "__fish_sockbench_using_subcommand learn" -l out -d 'Where to write it' -r -F
 complete -c sockbench -n "__fish_sockbench_using_subcommand learn" -l timeout -d 'How long the client may run' -r
+complete -c sockbench -n "__fish_sockbench_using_subcommand learn" -l lang -d 'The language of findings, summaries and reports (default: from LANG; zh_CN and zh_SG give Simplified Chinese)' -r -f -a "en\t'English'
+zh-CN\t'Simplified Chinese'"
 complete -c sockbench -n "__fish_sockbench_using_subcommand learn" -s v -l verbose -d 'More logging on stderr (-v: debug, -vv: trace)'
 complete -c sockbench -n "__fish_sockbench_using_subcommand learn" -s q -l quiet -d 'Only warnings and errors on stderr'
-complete -c sockbench -n "__fish_sockbench_using_subcommand learn" -s h -l help -d 'Print help'
+complete -c sockbench -n "__fish_sockbench_using_subcommand learn" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c sockbench -n "__fish_sockbench_using_subcommand learn" -s V -l version -d 'Print version'
 complete -c sockbench -n "__fish_sockbench_using_subcommand merge" -l histogram -d 'Also write the merged latency distribution to FILE' -r -F
+complete -c sockbench -n "__fish_sockbench_using_subcommand merge" -l lang -d 'The language of findings, summaries and reports (default: from LANG; zh_CN and zh_SG give Simplified Chinese)' -r -f -a "en\t'English'
+zh-CN\t'Simplified Chinese'"
 complete -c sockbench -n "__fish_sockbench_using_subcommand merge" -s v -l verbose -d 'More logging on stderr (-v: debug, -vv: trace)'
 complete -c sockbench -n "__fish_sockbench_using_subcommand merge" -s q -l quiet -d 'Only warnings and errors on stderr'
-complete -c sockbench -n "__fish_sockbench_using_subcommand merge" -s h -l help -d 'Print help'
+complete -c sockbench -n "__fish_sockbench_using_subcommand merge" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c sockbench -n "__fish_sockbench_using_subcommand merge" -s V -l version -d 'Print version'
 complete -c sockbench -n "__fish_sockbench_using_subcommand report" -l in -d 'A results.json written by bench, conform or soak' -r -F
 complete -c sockbench -n "__fish_sockbench_using_subcommand report" -l out -d 'Output directory (default: the input\'s directory)' -r -F
+complete -c sockbench -n "__fish_sockbench_using_subcommand report" -l lang -d 'The language of findings, summaries and reports (default: from LANG; zh_CN and zh_SG give Simplified Chinese)' -r -f -a "en\t'English'
+zh-CN\t'Simplified Chinese'"
 complete -c sockbench -n "__fish_sockbench_using_subcommand report" -s v -l verbose -d 'More logging on stderr (-v: debug, -vv: trace)'
 complete -c sockbench -n "__fish_sockbench_using_subcommand report" -s q -l quiet -d 'Only warnings and errors on stderr'
-complete -c sockbench -n "__fish_sockbench_using_subcommand report" -s h -l help -d 'Print help'
+complete -c sockbench -n "__fish_sockbench_using_subcommand report" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c sockbench -n "__fish_sockbench_using_subcommand report" -s V -l version -d 'Print version'
 complete -c sockbench -n "__fish_sockbench_using_subcommand gate" -l baseline -d 'The baseline: a results.json, or a directory with results.json and/or conform/results.json' -r -F
 complete -c sockbench -n "__fish_sockbench_using_subcommand gate" -l current -d 'The current run, likewise. Given twice or more (confirming runs), a timing regression must appear in every one; conformance and counters are judged on the first. A confirming run may hold only some scenarios (those that regressed); the rest are judged on the first' -r -F
@@ -270,44 +296,58 @@ complete -c sockbench -n "__fish_sockbench_using_subcommand gate" -l counter-tol
 complete -c sockbench -n "__fish_sockbench_using_subcommand gate" -l summary -d 'Write the Markdown summary (for a pull-request comment) here' -r -F
 complete -c sockbench -n "__fish_sockbench_using_subcommand gate" -l ab -d 'Instead: build this revision in a worktree and compare it with this build, interleaved, on paired ratios (the pull-request mode). Without REV, the revision the baseline was measured at' -r
 complete -c sockbench -n "__fish_sockbench_using_subcommand gate" -l rounds -d 'Rounds of the A/B comparison (at least 5)' -r
+complete -c sockbench -n "__fish_sockbench_using_subcommand gate" -l lang -d 'The language of findings, summaries and reports (default: from LANG; zh_CN and zh_SG give Simplified Chinese)' -r -f -a "en\t'English'
+zh-CN\t'Simplified Chinese'"
 complete -c sockbench -n "__fish_sockbench_using_subcommand gate" -l no-timing -d 'State timings without gating them: gate conformance and counters only (CI on shared machines, where `--ab` gates the timings)'
 complete -c sockbench -n "__fish_sockbench_using_subcommand gate" -l confirm -d 'On a timing regression, re-measure just the regressed configurations (same build, same parameters, into CURRENT/confirm) and let only what regresses again stand'
 complete -c sockbench -n "__fish_sockbench_using_subcommand gate" -s v -l verbose -d 'More logging on stderr (-v: debug, -vv: trace)'
 complete -c sockbench -n "__fish_sockbench_using_subcommand gate" -s q -l quiet -d 'Only warnings and errors on stderr'
-complete -c sockbench -n "__fish_sockbench_using_subcommand gate" -s h -l help -d 'Print help'
+complete -c sockbench -n "__fish_sockbench_using_subcommand gate" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c sockbench -n "__fish_sockbench_using_subcommand gate" -s V -l version -d 'Print version'
 complete -c sockbench -n "__fish_sockbench_using_subcommand baseline" -l runs -d 'Quick bench runs pooled into the baseline' -r
 complete -c sockbench -n "__fish_sockbench_using_subcommand baseline" -l out -d 'Where it goes' -r -F
+complete -c sockbench -n "__fish_sockbench_using_subcommand baseline" -l lang -d 'The language of findings, summaries and reports (default: from LANG; zh_CN and zh_SG give Simplified Chinese)' -r -f -a "en\t'English'
+zh-CN\t'Simplified Chinese'"
 complete -c sockbench -n "__fish_sockbench_using_subcommand baseline" -s v -l verbose -d 'More logging on stderr (-v: debug, -vv: trace)'
 complete -c sockbench -n "__fish_sockbench_using_subcommand baseline" -s q -l quiet -d 'Only warnings and errors on stderr'
-complete -c sockbench -n "__fish_sockbench_using_subcommand baseline" -s h -l help -d 'Print help'
+complete -c sockbench -n "__fish_sockbench_using_subcommand baseline" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c sockbench -n "__fish_sockbench_using_subcommand baseline" -s V -l version -d 'Print version'
+complete -c sockbench -n "__fish_sockbench_using_subcommand completions" -l lang -d 'The language of findings, summaries and reports (default: from LANG; zh_CN and zh_SG give Simplified Chinese)' -r -f -a "en\t'English'
+zh-CN\t'Simplified Chinese'"
 complete -c sockbench -n "__fish_sockbench_using_subcommand completions" -s v -l verbose -d 'More logging on stderr (-v: debug, -vv: trace)'
 complete -c sockbench -n "__fish_sockbench_using_subcommand completions" -s q -l quiet -d 'Only warnings and errors on stderr'
-complete -c sockbench -n "__fish_sockbench_using_subcommand completions" -s h -l help -d 'Print help'
+complete -c sockbench -n "__fish_sockbench_using_subcommand completions" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c sockbench -n "__fish_sockbench_using_subcommand completions" -s V -l version -d 'Print version'
 complete -c sockbench -n "__fish_sockbench_using_subcommand man" -l dir -d 'Write sockbench.1 and sockbench-SUBCOMMAND.1 here instead' -r -F
+complete -c sockbench -n "__fish_sockbench_using_subcommand man" -l lang -d 'The language of findings, summaries and reports (default: from LANG; zh_CN and zh_SG give Simplified Chinese)' -r -f -a "en\t'English'
+zh-CN\t'Simplified Chinese'"
 complete -c sockbench -n "__fish_sockbench_using_subcommand man" -s v -l verbose -d 'More logging on stderr (-v: debug, -vv: trace)'
 complete -c sockbench -n "__fish_sockbench_using_subcommand man" -s q -l quiet -d 'Only warnings and errors on stderr'
-complete -c sockbench -n "__fish_sockbench_using_subcommand man" -s h -l help -d 'Print help'
+complete -c sockbench -n "__fish_sockbench_using_subcommand man" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c sockbench -n "__fish_sockbench_using_subcommand man" -s V -l version -d 'Print version'
+complete -c sockbench -n "__fish_sockbench_using_subcommand fuzz-corpus" -l lang -d 'The language of findings, summaries and reports (default: from LANG; zh_CN and zh_SG give Simplified Chinese)' -r -f -a "en\t'English'
+zh-CN\t'Simplified Chinese'"
 complete -c sockbench -n "__fish_sockbench_using_subcommand fuzz-corpus" -s v -l verbose -d 'More logging on stderr (-v: debug, -vv: trace)'
 complete -c sockbench -n "__fish_sockbench_using_subcommand fuzz-corpus" -s q -l quiet -d 'Only warnings and errors on stderr'
-complete -c sockbench -n "__fish_sockbench_using_subcommand fuzz-corpus" -s h -l help -d 'Print help'
+complete -c sockbench -n "__fish_sockbench_using_subcommand fuzz-corpus" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c sockbench -n "__fish_sockbench_using_subcommand fuzz-corpus" -s V -l version -d 'Print version'
 complete -c sockbench -n "__fish_sockbench_using_subcommand udp-probe" -l to -d 'The echo server' -r
 complete -c sockbench -n "__fish_sockbench_using_subcommand udp-probe" -l size -d 'Datagram size' -r
 complete -c sockbench -n "__fish_sockbench_using_subcommand udp-probe" -l rate -d 'Datagrams per second' -r
 complete -c sockbench -n "__fish_sockbench_using_subcommand udp-probe" -l ms -d 'How long to send, in milliseconds' -r
+complete -c sockbench -n "__fish_sockbench_using_subcommand udp-probe" -l lang -d 'The language of findings, summaries and reports (default: from LANG; zh_CN and zh_SG give Simplified Chinese)' -r -f -a "en\t'English'
+zh-CN\t'Simplified Chinese'"
 complete -c sockbench -n "__fish_sockbench_using_subcommand udp-probe" -s v -l verbose -d 'More logging on stderr (-v: debug, -vv: trace)'
 complete -c sockbench -n "__fish_sockbench_using_subcommand udp-probe" -s q -l quiet -d 'Only warnings and errors on stderr'
-complete -c sockbench -n "__fish_sockbench_using_subcommand udp-probe" -s h -l help -d 'Print help'
+complete -c sockbench -n "__fish_sockbench_using_subcommand udp-probe" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c sockbench -n "__fish_sockbench_using_subcommand udp-probe" -s V -l version -d 'Print version'
 complete -c sockbench -n "__fish_sockbench_using_subcommand ceiling" -l strategy -d '`loop` (one event loop), `threads` (a thread per connection) or `sequential` (one connection at a time)' -r
 complete -c sockbench -n "__fish_sockbench_using_subcommand ceiling" -l align -d 'Write back only whole multiples of this many bytes (0: any)' -r
+complete -c sockbench -n "__fish_sockbench_using_subcommand ceiling" -l lang -d 'The language of findings, summaries and reports (default: from LANG; zh_CN and zh_SG give Simplified Chinese)' -r -f -a "en\t'English'
+zh-CN\t'Simplified Chinese'"
 complete -c sockbench -n "__fish_sockbench_using_subcommand ceiling" -s v -l verbose -d 'More logging on stderr (-v: debug, -vv: trace)'
 complete -c sockbench -n "__fish_sockbench_using_subcommand ceiling" -s q -l quiet -d 'Only warnings and errors on stderr'
-complete -c sockbench -n "__fish_sockbench_using_subcommand ceiling" -s h -l help -d 'Print help'
+complete -c sockbench -n "__fish_sockbench_using_subcommand ceiling" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c sockbench -n "__fish_sockbench_using_subcommand ceiling" -s V -l version -d 'Print version'
 complete -c sockbench -n "__fish_sockbench_using_subcommand help; and not __fish_seen_subcommand_from serve conform bench explore replay load soak proxy learn merge report gate baseline completions man fuzz-corpus udp-probe ceiling help" -f -a "serve" -d 'Run one back-end as a server (the process contract of docs/protocol.md)'
 complete -c sockbench -n "__fish_sockbench_using_subcommand help; and not __fish_seen_subcommand_from serve conform bench explore replay load soak proxy learn merge report gate baseline completions man fuzz-corpus udp-probe ceiling help" -f -a "conform" -d 'Check servers against the protocol: our back-ends or anybody\'s'

@@ -237,6 +237,14 @@ fn every_other_broken_server_is_found() {
         let t = text(&o);
         assert_eq!(o.status.code(), Some(1), "{name} was not found:\n{t}");
         assert!(out.path().join("repro.py").exists(), "{name}");
+        // A server that dies is said to have died, with why, not taken
+        // for the refusals that follow.
+        if name == "dies_on_binary.py" {
+            assert!(
+                t.contains("process-died") && t.contains("UnicodeDecodeError"),
+                "{t}"
+            );
+        }
         let file = out.path().join("repro.json");
         let file = file.to_str().unwrap();
         let again = sockbench(&["replay", file, "--spawn", &spawn]);

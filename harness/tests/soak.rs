@@ -54,7 +54,7 @@ fn each_leak_fixture_is_caught_as_the_resource_it_leaks() {
             ))
         })
         .collect();
-    assert_eq!(leaks.len(), 3, "{leaks:?}");
+    assert_eq!(leaks.len(), 4, "{leaks:?}");
     let specs: Vec<String> = leaks
         .iter()
         .map(|(f, _)| spawn(&format!("fixtures/broken/{f}"), f))
@@ -87,7 +87,7 @@ fn each_leak_fixture_is_caught_as_the_resource_it_leaks() {
     let md = std::fs::read_to_string(out.path().join("report.md")).unwrap();
     assert!(md.contains("**LEAK**"), "{md}");
     let html = std::fs::read_to_string(out.path().join("index.html")).unwrap();
-    assert_eq!(html.matches("<svg").count(), 3 * leaks.len());
+    assert_eq!(html.matches("<svg").count(), 4 * leaks.len());
 }
 
 #[test]

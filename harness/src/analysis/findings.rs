@@ -18,6 +18,9 @@ use crate::schema::conform::{
 /// Every finding id, root causes first: a case is explained by the first
 /// of these that claims it.
 pub const IDS: [&str; 29] = [
+    // Before a death: a server that leaks children dies of it (pids run
+    // out), and the leak is what to fix.
+    "child-leak",
     "process-died",
     "dialect-mismatch",
     "not-framed",
@@ -37,7 +40,6 @@ pub const IDS: [&str; 29] = [
     "udp-transforms",
     "nagle-stall",
     "id-wrong",
-    "child-leak",
     "spins-when-idle",
     "echo-wrong",
     "upload-wrong",
@@ -51,7 +53,8 @@ pub const IDS: [&str; 29] = [
 
 /// Root causes: a stream misread (or a server gone) garbles everything
 /// after it on the connection.
-const ROOTS: [&str; 7] = [
+const ROOTS: [&str; 8] = [
+    "child-leak",
     "process-died",
     "dialect-mismatch",
     "not-framed",

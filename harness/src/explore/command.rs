@@ -155,19 +155,26 @@ fn explore_inner(args: &ExploreArgs) -> Result<ExitCode> {
         attempt,
     );
     // Three fresh runs of the shrunk program: a flaky divergence says so.
+    // Only the same kind counts: a run in which something else went wrong
+    // (the server died of it) is said, not taken for this one.
     let mut reproduced = 0;
     let mut log = found.log.clone();
     let mut div = shrunk.divergence.clone();
+    let mut other: Option<Divergence> = None;
     for _ in 0..3 {
         let Ok(mut s) = run::start(&spec, &exe, udp) else {
             continue;
         };
         let (d, seen) = s.try_program(&shrunk.program, wire);
         s.stop();
-        if let Some(d) = d {
-            reproduced += 1;
-            log = run::wire_log(&seen);
-            div = d;
+        match d {
+            Some(d) if d.kind() == shrunk.divergence.kind() => {
+                reproduced += 1;
+                log = run::wire_log(&seen);
+                div = d;
+            }
+            Some(d) => other = Some(d),
+            None => {}
         }
     }
     let (program, divergence) = if reproduced == 0 {
@@ -211,6 +218,12 @@ fn explore_inner(args: &ExploreArgs) -> Result<ExitCode> {
     );
     println!("  expected: {}", r.divergence.expected);
     println!("  actual:   {}", r.divergence.actual);
+    if let Some(o) = other {
+        println!(
+            "  a fresh run showed something else instead: {}: {}",
+            o.what, o.actual
+        );
+    }
     println!(
         "  wrote {}/repro.json, repro.py, report.md",
         args.out.display()

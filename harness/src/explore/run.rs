@@ -29,6 +29,10 @@ pub struct ExploreTarget {
     pub concurrent: bool,
 }
 
+/// The divergence of a server that exited during a program: the finding
+/// `process-died` (docs/findings.md).
+pub const PROCESS_DIED: &str = "process-died: the server exited during the program";
+
 /// Starts (or, for an address, describes) the target.
 pub fn start(spec: &TargetSpec, exe: &Path, udp: bool) -> anyhow::Result<ExploreTarget> {
     let mut launch = Launch::new("explore");
@@ -80,12 +84,19 @@ impl ExploreTarget {
                 .rev()
                 .find(|l| !l.trim().is_empty())
                 .unwrap_or("");
+            let how = self
+                .server
+                .child()
+                .and_then(|c| c.wait_exit(Duration::ZERO))
+                .map_or_else(|| "it exited".to_owned(), |s| s.to_string());
+            // A dead server refuses what follows: that is not a divergence
+            // of its own but the death, said as the finding it is.
             d = Some(Divergence {
-                what: "the server exited".into(),
+                what: PROCESS_DIED.into(),
                 conn: None,
                 action: None,
                 expected: "the server keeps serving".into(),
-                actual: format!("exited; its stderr ends: {last}"),
+                actual: format!("{how}; its stderr ends: {last}"),
             });
         }
         (d, seen)

@@ -75,10 +75,11 @@ fn target(s: &mut String, t: &SoakTarget, warmup_s: f64) -> Result<()> {
         escape(&t.summary)
     )?;
     type Value = fn(&Sample) -> f64;
-    let charts: [(&str, &str, Value); 3] = [
+    let charts: [(&str, &str, Value); 4] = [
         ("rss", "RSS (MiB)", |x| x.rss_kib as f64 / 1024.0),
         ("fds", "open file descriptors", |x| x.fds as f64),
         ("threads", "threads", |x| x.threads as f64),
+        ("children", "child processes", |x| x.children as f64),
     ];
     for (resource, label, value) in charts {
         let points: Vec<(f64, f64)> = t.samples.iter().map(|x| (x.t_s, value(x))).collect();

@@ -97,6 +97,10 @@ pub struct Sample {
     pub fds: u64,
     /// Threads.
     pub threads: u64,
+    /// Descendant processes, zombies included: a forking server's
+    /// children that outlive their connection, or are never reaped.
+    #[serde(default)]
+    pub children: u64,
     /// The stats reply's `tcp.frames`, when it answered.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub frames: Option<u64>,

@@ -296,7 +296,7 @@ fn soak(r: &mut Soaked, start_at: Instant, warmup: Duration) -> SoakTarget {
         judged
             .iter()
             .map(|x| {
-                let v = [x.rss_kib, x.fds, x.threads][i];
+                let v = [x.rss_kib, x.fds, x.threads, x.children][i];
                 (x.t_s, v as f64)
             })
             .collect()

@@ -1,5 +1,6 @@
 //! Once a second: the server's resident memory, open file descriptors and
-//! threads from /proc ([`crate::measure::proc::resources`]), and its stats
+//! threads from /proc ([`crate::measure::proc::resources`]), its child
+//! processes, zombies included ([`crate::measure::proc::tree`]), and its stats
 //! counters over a connection of their own.
 
 use std::net::SocketAddr;
@@ -33,6 +34,10 @@ impl Sampler {
             rss_kib: held.rss / 1024,
             fds: held.fds,
             threads: held.threads,
+            children: {
+                let tree = crate::measure::proc::tree(self.pid);
+                (tree.live + tree.zombies) as u64
+            },
             frames,
             errors,
         })

@@ -12,7 +12,7 @@ use crate::schema::soak::Trend;
 /// A resource and the growth that makes it a leak.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Limit {
-    /// `rss`, `fds` or `threads`.
+    /// `rss`, `fds`, `threads` or `children`.
     pub resource: &'static str,
     /// Its unit.
     pub unit: &'static str,
@@ -26,7 +26,7 @@ pub struct Limit {
 /// uploading connections make fds and threads wander by a few around a
 /// flat line, and allocators settle within the warm-up; a leak of one fd,
 /// thread or cached body per operation passes these within seconds.
-pub const LIMITS: [Limit; 3] = [
+pub const LIMITS: [Limit; 4] = [
     Limit {
         resource: "rss",
         unit: "KiB",
@@ -44,6 +44,14 @@ pub const LIMITS: [Limit; 3] = [
         unit: "count",
         per_hour: 30.0,
         growth: 4.0,
+    },
+    // A forking server's children come and go with its connections; one
+    // left per connection (a zombie never reaped) passes these at once.
+    Limit {
+        resource: "children",
+        unit: "count",
+        per_hour: 60.0,
+        growth: 8.0,
     },
 ];
 

@@ -109,4 +109,19 @@ mod tests {
         assert!(z.contains("1024") && z.contains("截断"), "{z}");
         assert_eq!(tr_in(Lang::ZhCn, "no.such.key", &[]), "no.such.key");
     }
+
+    #[test]
+    fn every_message_of_the_catalogue_is_in_english_and_in_chinese() {
+        let text = include_str!("../locales/findings.yml");
+        let keys: Vec<&str> = text
+            .lines()
+            .filter(|l| !l.starts_with([' ', '#', '_']) && l.ends_with(':'))
+            .map(|l| l.trim_end_matches(':'))
+            .collect();
+        assert!(keys.len() > 60, "{keys:?}");
+        for k in keys {
+            assert!(has(Lang::En, k), "{k} has no English");
+            assert!(has(Lang::ZhCn, k), "{k} has no Chinese of its own");
+        }
+    }
 }

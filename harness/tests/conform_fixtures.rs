@@ -40,6 +40,14 @@ fn python(path: &str, label: &str) -> String {
 /// catalogue on every fixture took 150-230 s of CI's 20 minutes;
 /// `SOCKBENCH_FIXTURES_FULL=1` runs it.
 fn sample(file: &str, id: &str, listed: &BTreeSet<&str>, leaks: bool) -> bool {
+    // The serial cases (thousands of connections, memory bounds) run
+    // alone in a conform run, but here every fixture runs at once: beside
+    // fourteen others they measure the machine's load, not the fixture
+    // (6.17 and 6.18 each failed so on a fixture whose bug is elsewhere).
+    // They run where a manifest lists them, and on the correct peer.
+    if !listed.contains(id) && catalogue().iter().any(|c| c.id == id && c.serial) {
+        return std::env::var_os("SOCKBENCH_FIXTURES_FULL").is_some_and(|v| v == "1");
+    }
     let full = std::env::var_os("SOCKBENCH_FIXTURES_FULL").is_some_and(|v| v == "1");
     let h = file
         .bytes()

@@ -19,6 +19,15 @@ pub enum ClientError {
     /// The deadline passed first.
     #[error("nothing arrived within {0:?}")]
     Timeout(Duration),
+    /// Part of a reply arrived, then nothing until the deadline: who was
+    /// waiting for what, in the words of the findings' evidence.
+    #[error("the server sent {had} byte(s) of a reply, then nothing for {waited:?}")]
+    Stalled {
+        /// Bytes of the reply that had arrived.
+        had: usize,
+        /// How long the harness waited.
+        waited: Duration,
+    },
     /// The server closed the connection (or reset it).
     #[error("the server closed the connection{}", if *.mid_frame { " in the middle of a reply" } else { "" })]
     Closed {
@@ -188,7 +197,16 @@ impl Client {
                     return Ok(f);
                 }
             }
-            self.fill(deadline, timeout)?;
+            if let Err(e) = self.fill(deadline, timeout) {
+                // The decoder has taken what arrived of the reply.
+                return Err(match (e, &frame) {
+                    (ClientError::Timeout(waited), Some(f)) => ClientError::Stalled {
+                        had: self.inbuf.len() + 4 + f.raw.len() + f.body.len(),
+                        waited,
+                    },
+                    (e, _) => e,
+                });
+            }
         }
     }
 
@@ -278,13 +296,25 @@ impl Client {
         let _ = socket2::SockRef::from(&self.stream).set_linger(Some(Duration::ZERO));
     }
 
+    /// The deadline's error: nothing at all, or a reply begun and stalled.
+    fn timed_out(&self, waited: Duration) -> ClientError {
+        if self.inbuf.is_empty() {
+            ClientError::Timeout(waited)
+        } else {
+            ClientError::Stalled {
+                had: self.inbuf.len(),
+                waited,
+            }
+        }
+    }
+
     /// Reads once, waiting at most until `deadline`.
     fn fill(&mut self, deadline: Instant, timeout: Duration) -> Result<(), ClientError> {
         let mut buf = [0u8; 64 * 1024];
         loop {
             let now = Instant::now();
             if now >= deadline {
-                return Err(ClientError::Timeout(timeout));
+                return Err(self.timed_out(timeout));
             }
             self.stream.set_read_timeout(Some(deadline - now))?;
             match self.stream.read(&mut buf) {
@@ -304,7 +334,7 @@ impl Client {
                 Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
                     let note = format!("nothing within {timeout:?}");
                     self.record(Dir::Received, self.received, &[], &note);
-                    return Err(ClientError::Timeout(timeout));
+                    return Err(self.timed_out(timeout));
                 }
                 Err(e) if e.kind() == ErrorKind::ConnectionReset => {
                     self.record(Dir::Received, self.received, &[], "connection reset");
@@ -396,5 +426,34 @@ pub fn udp_echo(
             Err(ClientError::Timeout(timeout))
         }
         Err(e) => Err(e.into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    #[test]
+    fn a_reply_begun_then_stalled_says_how_much_arrived() {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = l.local_addr().unwrap();
+        let server = std::thread::spawn(move || {
+            let (mut s, _) = l.accept().unwrap();
+            // A header declaring a 100-byte body, then 6 of its bytes.
+            let head = br#"{"file_size":100}"#;
+            let mut out = (head.len() as u32).to_le_bytes().to_vec();
+            out.extend_from_slice(head);
+            out.extend_from_slice(b"abcdef");
+            s.write_all(&out).unwrap();
+            std::thread::sleep(Duration::from_millis(500));
+        });
+        let mut c = Client::connect(addr, WireConfig::default(), Duration::from_secs(2)).unwrap();
+        let e = c.recv(Duration::from_millis(200)).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "the server sent 27 byte(s) of a reply, then nothing for 200ms"
+        );
+        server.join().unwrap();
     }
 }

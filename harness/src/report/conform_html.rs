@@ -60,7 +60,9 @@ impl Reporter<ConformRun> for ConformHtml {
         )?;
         writeln!(
             s,
-            "<table><tr><th>target</th><th>command</th><th>PASS</th><th>FAIL</th><th>UNSUPPORTED</th><th>TIMEOUT</th><th>HARNESS-ERROR</th></tr>"
+            "<table><tr><th>{}</th><th>{}</th><th>PASS</th><th>FAIL</th><th>UNSUPPORTED</th><th>TIMEOUT</th><th>HARNESS-ERROR</th></tr>",
+            escape(&crate::lang::tr("ui.target", &[])),
+            escape(&crate::lang::tr("ui.command", &[]))
         )?;
         let counts = run.counts();
         for t in &run.targets {
@@ -82,8 +84,10 @@ impl Reporter<ConformRun> for ConformHtml {
         s.push_str(&super::findings::html(run));
         writeln!(
             s,
-            "<h2>{}</h2><table><tr><th>case</th><th>checks</th>",
-            escape(&crate::lang::tr("ui.matrix", &[]))
+            "<h2>{}</h2><table><tr><th>{}</th><th>{}</th>",
+            escape(&crate::lang::tr("ui.matrix", &[])),
+            escape(&crate::lang::tr("ui.case", &[])),
+            escape(&crate::lang::tr("ui.checks", &[]))
         )?;
         for t in &run.targets {
             write!(s, "<th>{}</th>", escape(&t.name))?;

@@ -37,7 +37,9 @@ impl Reporter<ConformRun> for ConformMarkdown {
         writeln!(s)?;
         writeln!(
             s,
-            "| target | PASS | FAIL | UNSUPPORTED | TIMEOUT | HARNESS-ERROR | verdict |"
+            "| {} | PASS | FAIL | UNSUPPORTED | TIMEOUT | HARNESS-ERROR | {} |",
+            crate::lang::tr("ui.target", &[]),
+            crate::lang::tr("ui.verdict", &[])
         )?;
         writeln!(s, "|---|---|---|---|---|---|---|")?;
         let counts = run.counts();

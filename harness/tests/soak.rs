@@ -9,6 +9,7 @@ use std::sync::Mutex;
 
 use serde_json::Value;
 use sockbench::schema::soak::{SoakRun, SoakVerdict};
+use sockbench::soak::trend::LIMITS;
 
 mod common;
 
@@ -112,7 +113,7 @@ fn every_back_end_and_the_peer_soak_flat() {
             continue;
         }
         assert_eq!(t.verdict, SoakVerdict::Flat, "{}: {}", t.name, t.summary);
-        assert_eq!(t.trends.len(), 3, "{}", t.name);
+        assert_eq!(t.trends.len(), LIMITS.len(), "{}", t.name);
         assert!(t.samples.len() >= 15, "{}: {}", t.name, t.samples.len());
         // The whole mix ran, not just echoes.
         for kind in ["echo", "upload_ok", "md5_mismatch", "connection", "udp"] {

@@ -276,26 +276,10 @@ pub fn case_seed(seed: u64, id: &str) -> u64 {
 /// The result of a case skipped because its target stopped answering.
 fn not_run(spec: &TargetSpec, cond: Condition, case: &Case, after: &str) -> CaseRun {
     CaseRun {
-        case: case.id.into(),
-        target: column_name(spec, cond),
-        outcome: Outcome::NotRun,
-        known_failing: false,
-        duration_ms: 0.0,
-        expected: None,
-        actual: None,
         reason: Some(format!(
             "not run: the target stopped accepting connections after case {after}"
         )),
-        wire_log: Vec::new(),
-        wire_log_dropped: 0,
-        stderr_tail: None,
-        finding: None,
-        finding_named: false,
-        finding_detail: None,
-        rerun: None,
-        flaky_allowed: false,
-        server_exit: None,
-        after: None,
+        ..CaseRun::new(case.id, &column_name(spec, cond), Outcome::NotRun)
     }
 }
 
@@ -312,24 +296,8 @@ fn run_job(
     let start = Instant::now();
     let target = column_name(spec, cond);
     let mut result = CaseRun {
-        case: case.id.into(),
-        target: target.clone(),
-        outcome: Outcome::Pass,
         known_failing: opts.known_failing.contains(&target, case.id),
-        duration_ms: 0.0,
-        expected: None,
-        actual: None,
-        reason: None,
-        wire_log: Vec::new(),
-        wire_log_dropped: 0,
-        stderr_tail: None,
-        finding: None,
-        finding_named: false,
-        finding_detail: None,
-        rerun: None,
-        flaky_allowed: false,
-        server_exit: None,
-        after: None,
+        ..CaseRun::new(case.id, &target, Outcome::Pass)
     };
     if Instant::now() >= stop_by {
         result.outcome = Outcome::Timeout;

@@ -169,6 +169,30 @@ fn is_zero(n: &usize) -> bool {
 }
 
 impl CaseRun {
+    /// A result of `case` on `target` with nothing said yet.
+    pub fn new(case: &str, target: &str, outcome: Outcome) -> CaseRun {
+        CaseRun {
+            case: case.into(),
+            target: target.into(),
+            outcome,
+            known_failing: false,
+            duration_ms: 0.0,
+            expected: None,
+            actual: None,
+            reason: None,
+            wire_log: Vec::new(),
+            wire_log_dropped: 0,
+            stderr_tail: None,
+            finding: None,
+            finding_named: false,
+            finding_detail: None,
+            rerun: None,
+            flaky_allowed: false,
+            server_exit: None,
+            after: None,
+        }
+    }
+
     /// True when this result makes the run fail: a failure not listed as
     /// known, a listed case that passes (a stale list), a timeout or a
     /// harness error.

@@ -7,8 +7,6 @@
 //! are grouped per target, root causes first (the order of [`IDS`]), each
 //! group with the transcript of its shortest case.
 
-use std::collections::BTreeMap;
-
 use crate::lang::{Lang, tr_in};
 use crate::measure::units::show;
 use crate::schema::conform::{
@@ -411,15 +409,6 @@ pub fn words(f: &Finding, lang: Lang) -> (String, String) {
         tr_in(lang, &format!("{}.title", f.id), &[("detail", d)]),
         tr_in(lang, &format!("{}.advice", f.id), &[]),
     )
-}
-
-/// Findings per target, for renderers that group.
-pub fn by_target(run: &ConformRun) -> BTreeMap<&str, Vec<&Finding>> {
-    let mut m: BTreeMap<&str, Vec<&Finding>> = BTreeMap::new();
-    for f in &run.findings {
-        m.entry(f.target.as_str()).or_default().push(f);
-    }
-    m
 }
 
 #[cfg(test)]

@@ -15,7 +15,7 @@ use crate::schema::conform::{
 
 /// Every finding id, root causes first: a case is explained by the first
 /// of these that claims it.
-pub const IDS: [&str; 29] = [
+pub const IDS: [&str; 33] = [
     // Before a death: a server that leaks children dies of it (pids run
     // out), and the leak is what to fix.
     "child-leak",
@@ -24,6 +24,8 @@ pub const IDS: [&str; 29] = [
     "not-framed",
     "one-shot",
     "stops-answering",
+    // A client that never ends shows nothing else.
+    "hangs",
     "split-prefix",
     "split-header",
     "split-body",
@@ -31,6 +33,7 @@ pub const IDS: [&str; 29] = [
     "upload-truncated",
     "path-escape",
     "partial-file",
+    "accepts-cut-reply",
     "md5-ignored",
     "bad-name-accepted",
     "udp-truncates",
@@ -40,6 +43,8 @@ pub const IDS: [&str; 29] = [
     "id-wrong",
     "spins-when-idle",
     "echo-wrong",
+    "output-wrong",
+    "session-fails",
     "upload-wrong",
     "malformed-input",
     "limits",
@@ -319,20 +324,22 @@ fn group(id: &str, t: &TargetInfo, cases: &[&CaseRun]) -> Option<Finding> {
             )
         );
     }
+    let client = t.kind == "client";
     Some(Finding {
         id: id.into(),
         target: t.name.clone(),
-        title: tr_in(Lang::En, &format!("{id}.title"), &[("detail", d)]),
+        client,
+        title: tr_in(Lang::En, &key(id, "title", client), &[("detail", d)]),
         detail,
         cases: cases.iter().map(|r| r.case.clone()).collect(),
         follows: Vec::new(),
         evidence: Evidence {
             case: shortest.case.clone(),
-            steps: steps(&shortest.wire_log, shortest.wire_log_dropped),
+            steps: steps(&shortest.wire_log, shortest.wire_log_dropped, client),
             expected: shortest.expected.clone().unwrap_or_default(),
             actual,
         },
-        advice: tr_in(Lang::En, &format!("{id}.advice"), &[]),
+        advice: tr_in(Lang::En, &key(id, "advice", client), &[]),
     })
 }
 
@@ -341,14 +348,17 @@ const STEPS: usize = 12;
 
 /// A wire log as numbered steps a person reads: who sent how many bytes,
 /// shown as text where they are text.
-fn steps(log: &[WireEvent], dropped: usize) -> Vec<String> {
+fn steps(log: &[WireEvent], dropped: usize, client: bool) -> Vec<String> {
+    // In a client run sockbench is the server, and the peer the client.
+    let peer = if client { "the client" } else { "the server" };
     let line = |i: usize, e: &WireEvent| {
         let bytes = unhex(&e.head);
         let who = match (e.dir, e.conn) {
             (Dir::Sent, 0) => "sockbench sent a datagram of".to_owned(),
+            (Dir::Received, 0) if client => "the client sent a datagram of".to_owned(),
             (Dir::Received, 0) => "the server sent back a datagram of".to_owned(),
             (Dir::Sent, c) => format!("sockbench sent on connection {c}"),
-            (Dir::Received, c) => format!("the server sent on connection {c}"),
+            (Dir::Received, c) => format!("{peer} sent on connection {c}"),
         };
         let what = if e.len == 0 && !e.note.is_empty() {
             e.note.clone()
@@ -406,9 +416,20 @@ pub fn of<'a>(run: &'a ConformRun, target: &str) -> Vec<&'a Finding> {
 pub fn words(f: &Finding, lang: Lang) -> (String, String) {
     let d = f.detail.as_deref().unwrap_or("");
     (
-        tr_in(lang, &format!("{}.title", f.id), &[("detail", d)]),
-        tr_in(lang, &format!("{}.advice", f.id), &[]),
+        tr_in(lang, &key(&f.id, "title", f.client), &[("detail", d)]),
+        tr_in(lang, &key(&f.id, "advice", f.client), &[]),
     )
+}
+
+/// The catalogue key of a finding's `part`: a client's own wording where
+/// the server's would mislead (`process-died.client_title`).
+fn key(id: &str, part: &str, client: bool) -> String {
+    let own = format!("{id}.client_{part}");
+    if client && crate::lang::has(Lang::En, &own) {
+        own
+    } else {
+        format!("{id}.{part}")
+    }
 }
 
 #[cfg(test)]

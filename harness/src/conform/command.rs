@@ -90,6 +90,37 @@ pub struct ConformArgs {
     /// A flaky case does not fail the run (it is still reported).
     #[arg(long)]
     pub allow_flaky: bool,
+    /// Test a client instead of a server: the command that runs it, with
+    /// {tcp_port}, {udp_port}, {file} (input sockbench made), {out} (where
+    /// to write a fetched body) and {dir}; exit 127 or 89 means "not
+    /// supported".
+    #[arg(long, value_name = "CMD", conflicts_with_all = ["under", "backend", "spawn", "tcp", "udp"])]
+    pub client: Option<String>,
+    /// What the client does: `upload` {file}, `fetch` one framed reply,
+    /// `echo` each line of {file}, or `session` (its own checks against a
+    /// sockbench server).
+    #[arg(
+        long,
+        value_enum,
+        value_delimiter = ',',
+        value_name = "TASK",
+        requires = "client"
+    )]
+    pub client_task: Vec<super::client::Task>,
+    /// Where a fetching client puts the body: stdout, or a file ({out}, or
+    /// the name in the reply's header, in its directory).
+    #[arg(long, value_enum, default_value = "stdout", value_name = "WHERE")]
+    pub client_output: super::client::Output,
+    /// The echo task over UDP: each line a datagram.
+    #[arg(long, requires = "client")]
+    pub client_udp: bool,
+    /// The client's stdin (an interactive client's answers), with the
+    /// placeholders filled in; without it, stdin is empty.
+    #[arg(long, value_name = "FILE", requires = "client")]
+    pub stdin: Option<PathBuf>,
+    /// How long the client has per case before it is said to hang.
+    #[arg(long, default_value = "10", value_parser = parse_seconds, value_name = "SECS")]
+    pub client_timeout: Duration,
 }
 
 /// The background rate of `--under load` on `spec`: half its capacity,
@@ -133,6 +164,9 @@ pub enum AddressFamily {
 
 /// Runs the command; the exit code is 0 only when nothing fails the run.
 pub fn main(args: ConformArgs) -> Result<ExitCode> {
+    if let Some(command) = &args.client {
+        return client(&args, command);
+    }
     let all = super::catalogue();
     let mut cases = select(&all, &args.cases, &args.exclude)?;
     if args.family == AddressFamily::Ipv6 {
@@ -255,6 +289,95 @@ pub fn main(args: ConformArgs) -> Result<ExitCode> {
             idle: args.under_idle,
         };
         written.extend(write_all(&result, &dir, &[&doc])?);
+    }
+    print!("{}", summary(&result));
+    for p in written {
+        println!("wrote {}", p.display());
+    }
+    Ok(if result.passed() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+/// `--client`: the client cases of its tasks, then the same reports.
+fn client(args: &ConformArgs, command: &str) -> Result<ExitCode> {
+    use super::client::{self as c, ClientOptions};
+    if args.client_task.is_empty() {
+        bail!(
+            "say what the client does: --client-task upload|fetch|echo|session (comma-separated)"
+        );
+    }
+    let stdin = match &args.stdin {
+        Some(p) => Some(
+            std::fs::read_to_string(p)
+                .with_context(|| format!("cannot read --stdin {}", p.display()))?,
+        ),
+        None => None,
+    };
+    let all = c::cases::catalogue();
+    let inc = matchers(&args.cases)?;
+    let exc = matchers(&args.exclude)?;
+    let hit = |ms: &[GlobMatcher], k: &c::ClientCase| {
+        ms.iter().any(|m| m.is_match(k.id) || m.is_match(k.name))
+    };
+    let cases: Vec<_> = all
+        .into_iter()
+        .filter(|k| c::applicable(k, &args.client_task, args.client_udp))
+        .filter(|k| (inc.is_empty() || hit(&inc, k)) && !hit(&exc, k))
+        .collect();
+    if cases.is_empty() {
+        bail!(
+            "no client case matches --client-task {:?}{} --cases {:?} --exclude {:?}",
+            args.client_task,
+            if args.client_udp { " --client-udp" } else { "" },
+            args.cases,
+            args.exclude
+        );
+    }
+    let label = match crate::target::parse_spawn(command)? {
+        TargetSpec::Spawn { label, .. } => label,
+        other => other.name(),
+    };
+    let seed = args.seed.unwrap_or_else(|| {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(1, |d| d.as_nanos() as u64)
+    });
+    crate::target::kill_children_on_signal()?;
+    let opts = ClientOptions {
+        command: command.to_owned(),
+        label,
+        tasks: args.client_task.clone(),
+        output: args.client_output,
+        udp: args.client_udp,
+        stdin,
+        dialect: args.target.dialect()?,
+        cases,
+        deadline: args.client_timeout,
+        seed,
+        jobs: args.jobs.unwrap_or_else(|| {
+            std::thread::available_parallelism()
+                .map_or(2, |n| n.get())
+                .max(2)
+        }),
+        reruns: args.rerun,
+        allow_flaky: args.allow_flaky,
+        exe: std::env::current_exe().context("cannot find the sockbench executable")?,
+    };
+    eprintln!(
+        "sockbench conform --client: {} case(s) on {}, dialect {}, seed {seed}",
+        opts.cases.len(),
+        opts.label,
+        opts.dialect.name
+    );
+    let mut result = c::run(&opts);
+    crate::analysis::findings::derive(&mut result);
+    let mut written = write_conform(&result, &args.out, true)?;
+    if let Some(path) = &args.junit {
+        let (dir, name) = split(path, "--junit")?;
+        written.extend(write_all(&result, &dir, &[&Junit(name)])?);
     }
     print!("{}", summary(&result));
     for p in written {

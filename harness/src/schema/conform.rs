@@ -284,6 +284,9 @@ pub struct Finding {
     pub id: String,
     /// The target column it was found on.
     pub target: String,
+    /// Found on a client (`conform --client`): worded for one.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub client: bool,
     /// One line in the user's terms (English; reports render it in their
     /// language from the id and `detail`).
     pub title: String,

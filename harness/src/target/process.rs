@@ -39,6 +39,19 @@ pub fn kill_all_children() {
     }
 }
 
+/// Registers a child that is not a [`Spawned`] (a client under test), so
+/// that the exit paths kill it too; [`untrack`] it once reaped.
+pub fn track(pid: u32) {
+    children().get_or_insert_with(HashSet::new).insert(pid);
+}
+
+/// Deregisters a child [`track`]ed, before its pid can be reused.
+pub fn untrack(pid: u32) {
+    if let Some(set) = children().as_mut() {
+        set.remove(&pid);
+    }
+}
+
 /// On SIGINT or SIGTERM: kill every child, then exit with 130.
 pub fn kill_children_on_signal() -> Result<()> {
     let mut signals = signal_hook::iterator::Signals::new([

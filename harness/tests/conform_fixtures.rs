@@ -601,4 +601,12 @@ fn every_usual_cause_is_a_documented_finding() {
         let id = sockbench::conform::causes::usual(c.id);
         assert!(IDS.contains(&id), "case {}: {id} is no finding", c.id);
     }
+    for c in sockbench::conform::client::cases::catalogue() {
+        assert!(
+            IDS.contains(&c.finding),
+            "client case {}: {} is no finding",
+            c.id,
+            c.finding
+        );
+    }
 }

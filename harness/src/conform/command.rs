@@ -118,6 +118,10 @@ pub struct ConformArgs {
     /// placeholders filled in; without it, stdin is empty.
     #[arg(long, value_name = "FILE", requires = "client")]
     pub stdin: Option<PathBuf>,
+    /// Random segmentations of the fetch reply the explore case (9.33)
+    /// draws; a failure is shrunk to the fewest cuts (0: not run).
+    #[arg(long, default_value_t = 12, value_name = "N")]
+    pub client_explore: usize,
     /// How long the client has per case before it is said to hang.
     #[arg(long, default_value = "10", value_parser = parse_seconds, value_name = "SECS")]
     pub client_timeout: Duration,
@@ -364,6 +368,7 @@ fn client(args: &ConformArgs, command: &str) -> Result<ExitCode> {
         }),
         reruns: args.rerun,
         allow_flaky: args.allow_flaky,
+        explore: args.client_explore,
         exe: std::env::current_exe().context("cannot find the sockbench executable")?,
     };
     eprintln!(

@@ -103,9 +103,64 @@ pub fn list(cases: &[Case], format: ListFormat) -> Result<String> {
                     dialects(c)
                 )?;
             }
+            client_section(&mut s)?;
         }
     }
     Ok(s)
+}
+
+/// docs/cases.md's section 9: the cases `--client` asks of a client.
+fn client_section(s: &mut String) -> Result<()> {
+    let cases = super::client::cases::catalogue();
+    writeln!(s)?;
+    writeln!(s, "## 9. {}", super::client::cases::CATEGORY)?;
+    writeln!(s)?;
+    writeln!(
+        s,
+        "Asked of a client by `conform --client CMD --client-task TASK` ({} cases): sockbench is the",
+        cases.len()
+    )?;
+    writeln!(
+        s,
+        "server, and judges what the client wrote or printed, how it exited, and whether it ended"
+    )?;
+    writeln!(
+        s,
+        "within `--client-timeout` (docs/clients.md). `expects`: `exact` (the result byte-exact and"
+    )?;
+    writeln!(
+        s,
+        "an exit of 0), `refused` (an exit other than 0: the reply was cut or malformed), `gives up`"
+    )?;
+    writeln!(s, "(an exit of any status within the deadline).")?;
+    writeln!(s)?;
+    writeln!(
+        s,
+        "| id | name | task | checks | rule | expects | finding |"
+    )?;
+    writeln!(s, "|---|---|---|---|---|---|---|")?;
+    for c in &cases {
+        let task = if c.udp() {
+            format!("{} (UDP)", c.task)
+        } else {
+            c.task.to_string()
+        };
+        let expects = match c.expect {
+            super::client::Expect::Exact => "exact",
+            super::client::Expect::Refused => "refused",
+            super::client::Expect::GivesUp => "gives up",
+        };
+        writeln!(
+            s,
+            "| {} | `{}` | {task} | {} | {} | {expects} | `{}` |",
+            c.id,
+            c.name,
+            c.title.replace('|', "\\|"),
+            c.rule.replace('|', "\\|"),
+            c.finding
+        )?;
+    }
+    Ok(())
 }
 
 fn dialects(c: &Case) -> String {

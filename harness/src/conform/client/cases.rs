@@ -59,6 +59,9 @@ pub enum Plan {
     Silent,
     /// A small receive window, and nothing read for a while, then slowly.
     SlowReader,
+    /// Random segmentations of the fetch reply (`--client-explore N`),
+    /// a failure shrunk to the fewest cuts.
+    Explore,
     /// UDP: each datagram echoed once.
     UdpEcho,
     /// UDP: the echo of a 65,507-byte datagram.
@@ -463,6 +466,16 @@ pub fn catalogue() -> Vec<ClientCase> {
             "the same, every byte the server sends in random pieces of 1-16 bytes",
             "any segmentation of the stream is legal",
             "session-fails",
+        ),
+        case(
+            "9.33",
+            "fetch-explore",
+            Fetch,
+            Explore,
+            Exact,
+            "random segmentations of the reply (--client-explore N draws, 12 by default); a failure is shrunk to the fewest cuts",
+            "any segmentation of the stream is legal",
+            "split-body",
         ),
     ]
 }

@@ -27,6 +27,8 @@ const QUIET: Duration = Duration::from_millis(100);
 pub const SLOW_RCVBUF: usize = 4096;
 /// How long the slow reader reads nothing.
 const SLOW_START: Duration = Duration::from_millis(500);
+/// The pause between an explored reply's pieces.
+const EXPLORE_PAUSE: Duration = Duration::from_millis(20);
 /// The marker at the start of the frame glued after a fetched reply.
 pub const NEXT: &[u8] = b"NEXT-FRAME:";
 
@@ -58,6 +60,9 @@ pub struct Script {
     pub name: String,
     /// Seed of the random pieces.
     pub seed: u64,
+    /// Where an explored reply is cut (`Plan::Explore`), in bytes from its
+    /// start.
+    pub cuts: Vec<usize>,
 }
 
 /// A listener for a case: a small receive window for the slow reader.
@@ -274,6 +279,19 @@ impl<'a> Conn<'a> {
         plan: Plan,
         rng: &mut StdRng,
     ) -> io::Result<()> {
+        self.deliver_cut(reply, w, h, plan, rng, &[])
+    }
+
+    /// [`Conn::deliver`], with the cuts of an explored reply.
+    fn deliver_cut(
+        &mut self,
+        reply: &[u8],
+        w: usize,
+        h: usize,
+        plan: Plan,
+        rng: &mut StdRng,
+        explored: &[usize],
+    ) -> io::Result<()> {
         let body_at = (w + h).min(reply.len());
         let mut cuts: Vec<usize> = match plan {
             // A line reply (no prefix) is split after its first byte.
@@ -282,6 +300,7 @@ impl<'a> Conn<'a> {
             Plan::SplitBody => vec![body_at + 100, body_at + 1100],
             // A large header goes out as a large write does: in pieces.
             Plan::Header(_) => (w..w + h).step_by(8192).skip(1).collect(),
+            Plan::Explore => explored.to_vec(),
             Plan::Pieces => {
                 let mut v = Vec::new();
                 let mut at = 0;
@@ -296,6 +315,7 @@ impl<'a> Conn<'a> {
         cuts.retain(|&c| c > 0 && c < reply.len());
         let pause = match plan {
             Plan::Pieces => Duration::from_millis(2),
+            Plan::Explore => EXPLORE_PAUSE,
             Plan::Header(_) => Duration::from_millis(5),
             _ => PAUSE,
         };
@@ -397,7 +417,7 @@ fn fetch(c: &mut Conn<'_>, s: &Script, seen: &mut Seen) -> io::Result<()> {
         next.extend_from_slice(b" these bytes belong to the frame after the reply");
         reply.extend(framed(d, "next.txt", &next, None).0);
     }
-    c.deliver(&reply, w, h, s.plan, &mut rng)
+    c.deliver_cut(&reply, w, h, s.plan, &mut rng, &s.cuts)
 }
 
 /// Echo: every frame back as the dialect transforms it.

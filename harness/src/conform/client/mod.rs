@@ -76,6 +76,8 @@ pub struct ClientOptions {
     pub reruns: usize,
     /// A flaky case does not fail the run.
     pub allow_flaky: bool,
+    /// Random segmentations drawn by the explore case (9.33).
+    pub explore: usize,
     /// sockbench itself, for the session task's server.
     pub exe: PathBuf,
 }
@@ -185,10 +187,13 @@ fn with_reruns(
     opts: &ClientOptions,
     session: Option<&Result<Server, String>>,
 ) -> CaseRun {
-    let mut r = one(c, opts, session, opts.seed);
+    if c.plan == Plan::Explore {
+        return explore(c, opts, session);
+    }
+    let mut r = one(c, opts, session, opts.seed, &[]);
     if matches!(r.outcome, Outcome::Fail) {
         for i in 0..opts.reruns {
-            let again = one(c, opts, session, opts.seed.wrapping_add(i as u64 + 1));
+            let again = one(c, opts, session, opts.seed.wrapping_add(i as u64 + 1), &[]);
             r.rerun = Some(again.outcome);
             if again.outcome == Outcome::Pass {
                 r.flaky_allowed = opts.allow_flaky;
@@ -197,6 +202,104 @@ fn with_reruns(
         }
     }
     r
+}
+
+/// At most this many client runs shrink an explored failure.
+const SHRINK_RUNS: usize = 40;
+
+/// The explore case: `opts.explore` random segmentations of the fetch
+/// reply (cuts drawn in the prefix, the header and the body alike); the
+/// first that fails is shrunk by dropping cuts while it still fails.
+fn explore(
+    c: &ClientCase,
+    opts: &ClientOptions,
+    session: Option<&Result<Server, String>>,
+) -> CaseRun {
+    let start = Instant::now();
+    let mut r = CaseRun::new(c.id, &opts.label, Outcome::Pass);
+    if opts.explore == 0 {
+        r.outcome = Outcome::Unsupported;
+        r.reason = Some("--client-explore 0: no segmentation drawn".into());
+        return r;
+    }
+    if let Some(why) = unsupported(c, &opts.dialect) {
+        r.outcome = Outcome::Unsupported;
+        r.reason = Some(why);
+        return r;
+    }
+    // The reply's layout, as `one` will build it for this seed.
+    let body = fetch_body(FETCH_BODY, opts.output, &mut case_rng(c, opts.seed));
+    let (reply, w, h) = hostile::framed(&opts.dialect, FETCH_NAME, &body, None);
+    let at = |cut: usize| {
+        if cut < w {
+            "prefix"
+        } else if cut < w + h {
+            "header"
+        } else {
+            "body"
+        }
+    };
+    let mut draws = StdRng::seed_from_u64(opts.seed ^ 0x5eed);
+    for i in 0..opts.explore {
+        let mut cuts: Vec<usize> = (0..draws.random_range(1..=4))
+            .map(|_| match draws.random_range(0..3) {
+                0 => draws.random_range(1..w.max(2)),
+                1 if h > 1 => draws.random_range(w + 1..w + h),
+                _ => draws.random_range(w + h + 1..reply.len().max(w + h + 2)),
+            })
+            .filter(|&k| k < reply.len())
+            .collect();
+        cuts.sort_unstable();
+        cuts.dedup();
+        let first = one(c, opts, session, opts.seed, &cuts);
+        if first.outcome != Outcome::Fail {
+            continue;
+        }
+        let mut failed = first;
+        let mut runs = 0;
+        'shrink: loop {
+            for j in 0..cuts.len() {
+                if runs >= SHRINK_RUNS {
+                    break 'shrink;
+                }
+                let mut fewer = cuts.clone();
+                fewer.remove(j);
+                runs += 1;
+                let again = one(c, opts, session, opts.seed, &fewer);
+                if again.outcome == Outcome::Fail {
+                    cuts = fewer;
+                    failed = again;
+                    continue 'shrink;
+                }
+            }
+            break;
+        }
+        let place = cuts.first().map_or("body", |&k| at(k));
+        let shown: Vec<String> = cuts
+            .iter()
+            .map(|k| format!("{k} (in the {})", at(*k)))
+            .collect();
+        failed.actual = Some(format!(
+            "draw {} of {} failed; shrunk ({runs} more run(s)) to {} cut(s), after byte(s) {}: {}",
+            i + 1,
+            opts.explore,
+            cuts.len(),
+            shown.join(", "),
+            failed.actual.unwrap_or_default()
+        ));
+        // Where the first remaining cut falls names the read that broke.
+        failed.finding = Some(format!("split-{place}"));
+        failed.finding_named = true;
+        failed.duration_ms = start.elapsed().as_secs_f64() * 1000.0;
+        return failed;
+    }
+    r.duration_ms = start.elapsed().as_secs_f64() * 1000.0;
+    r
+}
+
+/// The random source of a case's bytes: the same for every run of it.
+fn case_rng(c: &ClientCase, seed: u64) -> StdRng {
+    StdRng::seed_from_u64(seed ^ u64::from(crc(c.id)))
 }
 
 /// Why a case cannot be asked of this client in this dialect.
@@ -320,6 +423,7 @@ fn one(
     opts: &ClientOptions,
     session: Option<&Result<Server, String>>,
     seed: u64,
+    cuts: &[usize],
 ) -> CaseRun {
     let start = Instant::now();
     let mut r = CaseRun::new(c.id, &opts.label, Outcome::Pass);
@@ -334,7 +438,7 @@ fn one(
         r
     };
     let case_seed = seed ^ u64::from(crc(c.id));
-    let mut rng = StdRng::seed_from_u64(case_seed);
+    let mut rng = case_rng(c, seed);
     let dir = match tempfile::Builder::new()
         .prefix("sockbench-client-")
         .tempdir()
@@ -398,6 +502,7 @@ fn one(
         body: given.body.clone(),
         name: FETCH_NAME.into(),
         seed: case_seed,
+        cuts: cuts.to_vec(),
     };
     let log = WireLog::default();
     let stop = AtomicBool::new(false);
@@ -588,7 +693,12 @@ fn judge(
     let ok_exit = status.success() || end_of_input(e, opts.stdin.is_some());
     let split = matches!(
         c.plan,
-        Plan::SplitPrefix | Plan::SplitHeader | Plan::SplitBody | Plan::Pieces | Plan::Header(_)
+        Plan::SplitPrefix
+            | Plan::SplitHeader
+            | Plan::SplitBody
+            | Plan::Pieces
+            | Plan::Header(_)
+            | Plan::Explore
     );
     if !ok_exit {
         v.actual = said(&how_it_ended(e, opts.deadline));

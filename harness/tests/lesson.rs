@@ -122,8 +122,16 @@ type Twin = (
     Vec<&'static str>,
 );
 
+/// Held by the two tests that load both CPUs: the broken servers (among
+/// them `--bug spins`, whose finding is a CPU share of 50 % or more, which a
+/// dozen clients alongside would starve) and the clients.
+static CPUS: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 #[test]
 fn each_broken_twin_fails_its_targeted_cases_and_passes_the_others() {
+    let _cpus = CPUS
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     // (server args, dialect, the cases its bug must fail, the cases whose
     // outcome depends on timing and either is accepted).
     let put = lesson("put.toml");
@@ -1062,6 +1070,9 @@ mod clients {
 
     #[test]
     fn each_correct_client_passes_and_each_twin_is_caught_by_its_case() {
+        let _cpus = super::CPUS
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let rows = table();
         // Six runs at once: most of a client case is pauses and waiting
         // for deadlines, but not all of it.

@@ -101,12 +101,23 @@ complete -c sockbench -n "__fish_sockbench_using_subcommand conform" -l format -
 markdown\t'docs/cases.md'
 json\t'JSON array'"
 complete -c sockbench -n "__fish_sockbench_using_subcommand conform" -l rerun -d 'Run a failed case this many times more; one that then passes is reported as the finding `flaky`' -r
+complete -c sockbench -n "__fish_sockbench_using_subcommand conform" -l client -d 'Test a client instead of a server: the command that runs it, with {tcp_port}, {udp_port}, {file} (input sockbench made), {out} (where to write a fetched body) and {dir}; exit 127 or 89 means "not supported"' -r
+complete -c sockbench -n "__fish_sockbench_using_subcommand conform" -l client-task -d 'What the client does: `upload` {file}, `fetch` one framed reply, `echo` each line of {file}, or `session` (its own checks against a sockbench server)' -r -f -a "upload\t'Sends `{file}` as one upload frame (and reads the reply, if the dialect has one)'
+fetch\t'Sends anything (a command, a request), then writes the one framed reply\'s body to `{out}` or stdout'
+echo\t'Sends each line of `{file}` as a frame, prints each echoed body'
+session\t'Runs its own checks against a server of the `sockbench` contract (our blocking back-end behind the case\'s delivery); judged by its exit status'"
+complete -c sockbench -n "__fish_sockbench_using_subcommand conform" -l client-output -d 'Where a fetching client puts the body: stdout, or a file ({out}, or the name in the reply\'s header, in its directory)' -r -f -a "stdout\t'Printed on stdout (the command client\'s output)'
+file\t'Written to `{out}`, or to the name the reply\'s header carries, in its working directory (a download)'"
+complete -c sockbench -n "__fish_sockbench_using_subcommand conform" -l stdin -d 'The client\'s stdin (an interactive client\'s answers), with the placeholders filled in; without it, stdin is empty' -r -F
+complete -c sockbench -n "__fish_sockbench_using_subcommand conform" -l client-explore -d 'Random segmentations of the fetch reply the explore case (9.33) draws; a failure is shrunk to the fewest cuts (0: not run)' -r
+complete -c sockbench -n "__fish_sockbench_using_subcommand conform" -l client-timeout -d 'How long the client has per case before it is said to hang' -r
 complete -c sockbench -n "__fish_sockbench_using_subcommand conform" -l lang -d 'The language of findings, summaries and reports (default: from LANG; zh_CN and zh_SG give Simplified Chinese)' -r -f -a "en\t'English'
 zh-CN\t'Simplified Chinese'"
 complete -c sockbench -n "__fish_sockbench_using_subcommand conform" -l not-concurrent -d 'It serves one connection at a time'
 complete -c sockbench -n "__fish_sockbench_using_subcommand conform" -l list -d 'Print the catalogue instead of running it'
 complete -c sockbench -n "__fish_sockbench_using_subcommand conform" -l no-progress -d 'No progress bar'
 complete -c sockbench -n "__fish_sockbench_using_subcommand conform" -l allow-flaky -d 'A flaky case does not fail the run (it is still reported)'
+complete -c sockbench -n "__fish_sockbench_using_subcommand conform" -l client-udp -d 'The echo task over UDP: each line a datagram'
 complete -c sockbench -n "__fish_sockbench_using_subcommand conform" -s v -l verbose -d 'More logging on stderr (-v: debug, -vv: trace)'
 complete -c sockbench -n "__fish_sockbench_using_subcommand conform" -s q -l quiet -d 'Only warnings and errors on stderr'
 complete -c sockbench -n "__fish_sockbench_using_subcommand conform" -s h -l help -d 'Print help (see more with \'--help\')'

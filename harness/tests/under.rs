@@ -33,6 +33,11 @@ fn every_back_end_passes_under_every_condition() {
             "idle,load,impaired",
             "--under-idle",
             "2000",
+            // A fixed rate: measuring each back-end's capacity for the
+            // default (half of it) took 38 of this test's 56 s; the test
+            // below measures one.
+            "--under-rate",
+            "100000",
             "--cases",
             "1.1,1.10,2.1,2.6,2.9,2.14,3.1,3.2,5.6,6.10,8.9",
         ],
@@ -93,6 +98,38 @@ fn every_back_end_passes_under_every_condition() {
     for t in &run.targets {
         assert_eq!(t.condition.is_some(), t.name.contains('@'), "{t:?}");
     }
+}
+
+/// Without `--under-rate`, the background load is half the target's
+/// capacity, measured on a server of its own, over the cases run at once.
+#[test]
+fn the_default_load_is_half_a_measured_capacity() {
+    let out = tempfile::tempdir().unwrap();
+    let (o, run) = conform(
+        &[
+            "--backend",
+            "mio",
+            "--under",
+            "load",
+            "--cases",
+            "1.1",
+            "--jobs",
+            "2",
+        ],
+        out.path(),
+    );
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(0), "{stderr}");
+    let rate: f64 = stderr
+        .split("--under load on mio: ")
+        .nth(1)
+        .and_then(|r| r.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no measured rate: {stderr}"));
+    // Far above what a 1 s fixed default would give, far below a loop
+    // that did not measure anything.
+    assert!(rate > 1000.0 && rate < 1e8, "{rate}");
+    assert!(run.results.iter().all(|r| r.outcome == Outcome::Pass));
 }
 
 #[test]

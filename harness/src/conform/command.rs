@@ -19,7 +19,7 @@ use crate::report::conform_md::summary;
 use crate::report::junit::Junit;
 use crate::report::robustness_md::Robustness;
 use crate::report::{write_all, write_conform};
-use crate::schema::conform::KnownFailing;
+use crate::schema::conform::{ConformRun, KnownFailing};
 use crate::target::args::{Preflight, TargetArgs};
 
 /// Flags of `sockbench conform`.
@@ -127,6 +127,26 @@ pub struct ConformArgs {
     pub client_timeout: Duration,
 }
 
+impl ConformArgs {
+    /// `--seed`, or one from the clock (printed in every report).
+    fn seed(&self) -> u64 {
+        self.seed.unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(1, |d| d.as_nanos() as u64)
+        })
+    }
+
+    /// `--jobs`, or the CPUs (at least 2).
+    fn jobs(&self) -> usize {
+        self.jobs.unwrap_or_else(|| {
+            std::thread::available_parallelism()
+                .map_or(2, |n| n.get())
+                .max(2)
+        })
+    }
+}
+
 /// The background rate of `--under load` on `spec`: half its capacity,
 /// measured on a server of its own, over the cases run at once.
 fn load_rate(
@@ -192,18 +212,10 @@ pub fn main(args: ConformArgs) -> Result<ExitCode> {
                 .map_err(|e| anyhow::anyhow!("{}: {e}", p.display()))?
         }
     };
-    let seed = args.seed.unwrap_or_else(|| {
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(1, |d| d.as_nanos() as u64)
-    });
+    let seed = args.seed();
     crate::target::kill_children_on_signal()?;
     crate::measure::proc::raise_fd_limit();
-    let jobs = args.jobs.unwrap_or_else(|| {
-        std::thread::available_parallelism()
-            .map_or(2, |n| n.get())
-            .max(2)
-    });
+    let jobs = args.jobs();
     let dialect = args.target.dialect()?;
     if !dialect.contract && args.under.contains(&Condition::Load) {
         bail!(
@@ -255,12 +267,7 @@ pub fn main(args: ConformArgs) -> Result<ExitCode> {
         opts.targets.len()
     );
     let mut result = run(&opts);
-    crate::analysis::findings::derive(&mut result);
-    let mut written = write_conform(&result, &args.out, true)?;
-    if let Some(path) = &args.junit {
-        let (dir, name) = split(path, "--junit")?;
-        written.extend(write_all(&result, &dir, &[&Junit(name)])?);
-    }
+    let mut written = derive_and_write(&mut result, &args)?;
     if let Some(path) = &args.matrix {
         // The command as typed, less where this run's other files went.
         let mut cmd: Vec<String> = Vec::new();
@@ -294,15 +301,7 @@ pub fn main(args: ConformArgs) -> Result<ExitCode> {
         };
         written.extend(write_all(&result, &dir, &[&doc])?);
     }
-    print!("{}", summary(&result));
-    for p in written {
-        println!("wrote {}", p.display());
-    }
-    Ok(if result.passed() {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
-    })
+    Ok(finish(&result, written))
 }
 
 /// `--client`: the client cases of its tasks, then the same reports.
@@ -344,11 +343,7 @@ fn client(args: &ConformArgs, command: &str) -> Result<ExitCode> {
         TargetSpec::Spawn { label, .. } => label,
         other => other.name(),
     };
-    let seed = args.seed.unwrap_or_else(|| {
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(1, |d| d.as_nanos() as u64)
-    });
+    let seed = args.seed();
     crate::target::kill_children_on_signal()?;
     let opts = ClientOptions {
         command: command.to_owned(),
@@ -361,11 +356,7 @@ fn client(args: &ConformArgs, command: &str) -> Result<ExitCode> {
         cases,
         deadline: args.client_timeout,
         seed,
-        jobs: args.jobs.unwrap_or_else(|| {
-            std::thread::available_parallelism()
-                .map_or(2, |n| n.get())
-                .max(2)
-        }),
+        jobs: args.jobs(),
         reruns: args.rerun,
         allow_flaky: args.allow_flaky,
         explore: args.client_explore,
@@ -378,21 +369,32 @@ fn client(args: &ConformArgs, command: &str) -> Result<ExitCode> {
         opts.dialect.name
     );
     let mut result = c::run(&opts);
-    crate::analysis::findings::derive(&mut result);
-    let mut written = write_conform(&result, &args.out, true)?;
+    let written = derive_and_write(&mut result, args)?;
+    Ok(finish(&result, written))
+}
+
+/// The run's findings, then its documents (and --junit): what was written.
+fn derive_and_write(result: &mut ConformRun, args: &ConformArgs) -> Result<Vec<PathBuf>> {
+    crate::analysis::findings::derive(result);
+    let mut written = write_conform(result, &args.out, true)?;
     if let Some(path) = &args.junit {
         let (dir, name) = split(path, "--junit")?;
-        written.extend(write_all(&result, &dir, &[&Junit(name)])?);
+        written.extend(write_all(result, &dir, &[&Junit(name)])?);
     }
-    print!("{}", summary(&result));
+    Ok(written)
+}
+
+/// The summary and where the documents went; the exit code.
+fn finish(result: &ConformRun, written: Vec<PathBuf>) -> ExitCode {
+    print!("{}", summary(result));
     for p in written {
         println!("wrote {}", p.display());
     }
-    Ok(if result.passed() {
+    if result.passed() {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
-    })
+    }
 }
 
 fn matchers(globs: &[String]) -> Result<Vec<GlobMatcher>> {

@@ -26,12 +26,22 @@ pub fn list(cases: &[Case], format: ListFormat) -> Result<String> {
             for c in cases {
                 writeln!(s, "{:<5} {:<36} {}", c.id, c.name, c.title)?;
             }
+            for c in super::client::cases::catalogue() {
+                writeln!(
+                    s,
+                    "{:<5} {:<36} [--client {}] {}",
+                    c.id, c.name, c.task, c.title
+                )?;
+            }
         }
         ListFormat::Json => {
-            let v: Vec<_> = cases
+            let mut v: Vec<_> = cases
                 .iter()
                 .map(|c| serde_json::json!({"id": c.id, "name": c.name, "category": c.category_name(), "title": c.title, "rule": c.rule, "needs": needs(c), "dialects": dialects(c)}))
                 .collect();
+            v.extend(super::client::cases::catalogue().iter().map(|c| {
+                serde_json::json!({"id": c.id, "name": c.name, "category": super::client::cases::CATEGORY, "title": c.title, "rule": c.rule, "task": c.task.to_string(), "udp": c.udp(), "finding": c.finding})
+            }));
             s = serde_json::to_string_pretty(&v)? + "\n";
         }
         ListFormat::Markdown => {

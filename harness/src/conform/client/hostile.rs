@@ -270,20 +270,8 @@ impl<'a> Conn<'a> {
     }
 
     /// Writes `reply` (a frame whose prefix is `w` bytes and header `h`)
-    /// as `plan` delivers it.
+    /// as `plan` delivers it; `explored` holds an explored reply's cuts.
     fn deliver(
-        &mut self,
-        reply: &[u8],
-        w: usize,
-        h: usize,
-        plan: Plan,
-        rng: &mut StdRng,
-    ) -> io::Result<()> {
-        self.deliver_cut(reply, w, h, plan, rng, &[])
-    }
-
-    /// [`Conn::deliver`], with the cuts of an explored reply.
-    fn deliver_cut(
         &mut self,
         reply: &[u8],
         w: usize,
@@ -417,7 +405,7 @@ fn fetch(c: &mut Conn<'_>, s: &Script, seen: &mut Seen) -> io::Result<()> {
         next.extend_from_slice(b" these bytes belong to the frame after the reply");
         reply.extend(framed(d, "next.txt", &next, None).0);
     }
-    c.deliver_cut(&reply, w, h, s.plan, &mut rng, &s.cuts)
+    c.deliver(&reply, w, h, s.plan, &mut rng, &s.cuts)
 }
 
 /// Echo: every frame back as the dialect transforms it.
@@ -450,7 +438,7 @@ fn echo(c: &mut Conn<'_>, s: &Script) -> io::Result<()> {
                 .and_then(Result::ok)
                 .map_or(0, |v| v as usize),
         };
-        c.deliver(&reply, w, h, s.plan, &mut rng)?;
+        c.deliver(&reply, w, h, s.plan, &mut rng, &[])?;
     }
 }
 
@@ -483,11 +471,11 @@ fn upload(c: &mut Conn<'_>, s: &Script) -> io::Result<()> {
     let mut rng = StdRng::seed_from_u64(s.seed);
     match d.upload_reply {
         Reply::None => Ok(()),
-        Reply::Line => c.deliver(b"ok\n", 0, 0, s.plan, &mut rng),
+        Reply::Line => c.deliver(b"ok\n", 0, 0, s.plan, &mut rng, &[]),
         Reply::Frame => {
             let frame = c.buf[..n].to_vec();
             let (reply, w, h) = upload_reply(d, &frame);
-            c.deliver(&reply, w, h, s.plan, &mut rng)
+            c.deliver(&reply, w, h, s.plan, &mut rng, &[])
         }
     }
 }

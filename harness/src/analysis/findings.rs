@@ -449,6 +449,25 @@ mod tests {
     }
 
     #[test]
+    fn every_client_wording_has_its_chinese_and_is_chosen_for_clients() {
+        for id in IDS {
+            for part in ["client_title", "client_advice"] {
+                let key = format!("{id}.{part}");
+                if has(Lang::En, &key) {
+                    assert!(has(Lang::ZhCn, &key), "{key} missing in zh-CN");
+                }
+            }
+        }
+        assert_eq!(
+            key("process-died", "title", true),
+            "process-died.client_title"
+        );
+        assert_eq!(key("process-died", "title", false), "process-died.title");
+        // No client wording of its own: the shared one.
+        assert_eq!(key("split-prefix", "advice", true), "split-prefix.advice");
+    }
+
+    #[test]
     fn a_traceback_and_a_reply_header_name_the_dialect_difference() {
         let tb = "Traceback (most recent call last):\n  File \"s.py\", line 9\nKeyError: 'cmd'\n";
         assert_eq!(key_error(tb).as_deref(), Some("cmd"));

@@ -57,7 +57,7 @@ pub enum Plan {
     Close,
     /// Accepts and reads, never answers.
     Silent,
-    /// A small receive window, and nothing read for a while, then slowly.
+    /// A small receive buffer, and nothing read for the first 500 ms.
     SlowReader,
     /// Random segmentations of the fetch reply (`--client-explore N`),
     /// a failure shrunk to the fewest cuts.

@@ -702,7 +702,18 @@ fn judge(
     );
     if !ok_exit {
         v.actual = said(&how_it_ended(e, opts.deadline));
-        let words = last_words(e).unwrap_or_else(|| how_it_ended(e, opts.deadline));
+        // A traceback's last line; else what it printed last (a check
+        // that failed says so on stdout); else how it ended.
+        let words = last_words(e)
+            .or_else(|| {
+                String::from_utf8_lossy(&stdout)
+                    .lines()
+                    .rev()
+                    .map(str::trim)
+                    .find(|l| !l.is_empty())
+                    .map(str::to_owned)
+            })
+            .unwrap_or_else(|| how_it_ended(e, opts.deadline));
         if split || c.task == Task::Session {
             v.finding = Some(c.finding);
             v.detail = Some(words);

@@ -87,10 +87,7 @@ const FOLLOW: [&str; 12] = [
 /// CPU share above which a server with no connection open is spinning.
 pub const SPIN_PERCENT: f64 = 50.0;
 
-/// The last line of a stderr that is not blank.
-pub fn last_line(stderr: &str) -> Option<&str> {
-    stderr.lines().rev().map(str::trim).find(|l| !l.is_empty())
-}
+pub use crate::measure::units::last_line;
 
 /// Assigns every failed result its cause and groups them into the run's
 /// findings, target by target.

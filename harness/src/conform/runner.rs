@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::thread;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressStyle};
 use rayon::prelude::*;
@@ -20,9 +20,8 @@ use super::under::{self, Condition, Under};
 use crate::dialect::{Dialect, Life};
 use crate::peer::wirelog::WireLog;
 use crate::schema::conform::{
-    AfterCase, CaseInfo, CaseRun, ConformRun, KnownFailing, Outcome, SCHEMA, TargetInfo,
+    AfterCase, CaseInfo, CaseRun, ConformRun, KnownFailing, Outcome, TargetInfo,
 };
-use crate::schema::machine::Machine;
 use crate::target::kill_all_children;
 
 /// What to run.
@@ -204,17 +203,10 @@ pub fn run(opts: &RunOptions) -> ConformRun {
         (t, c)
     };
     results.sort_by_key(order);
-    ConformRun {
-        schema: SCHEMA.into(),
-        tool_version: env!("CARGO_PKG_VERSION").into(),
-        seed: opts.seed,
-        machine: Machine::probe(),
-        started_unix: SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs())
-            - started.elapsed().as_secs(),
-        duration_s: started.elapsed().as_secs_f64(),
-        targets: columns
+    ConformRun::new(
+        opts.seed,
+        started,
+        columns
             .iter()
             .zip(stopped)
             .zip(&one_shot)
@@ -238,7 +230,7 @@ pub fn run(opts: &RunOptions) -> ConformRun {
                 }
             })
             .collect(),
-        cases: opts
+        opts
             .cases
             .iter()
             .map(|c| CaseInfo {
@@ -250,8 +242,7 @@ pub fn run(opts: &RunOptions) -> ConformRun {
             })
             .collect(),
         results,
-        findings: Vec::new(),
-    }
+    )
 }
 
 /// If the run outlives its watchdog by every case's worst deadline, the

@@ -163,6 +163,12 @@ pub fn show(bytes: &[u8], max: usize) -> String {
     }
 }
 
+/// The last line of `text` that is not blank, trimmed (a traceback's
+/// verdict, a client's last word).
+pub fn last_line(text: &str) -> Option<&str> {
+    text.lines().rev().map(str::trim).find(|l| !l.is_empty())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -277,6 +277,35 @@ pub struct ConformRun {
     pub findings: Vec<Finding>,
 }
 
+impl ConformRun {
+    /// A run that began at `started` and ends now, on this machine, by this
+    /// build; its findings are derived afterwards.
+    pub fn new(
+        seed: u64,
+        started: std::time::Instant,
+        targets: Vec<TargetInfo>,
+        cases: Vec<CaseInfo>,
+        results: Vec<CaseRun>,
+    ) -> ConformRun {
+        let ran = started.elapsed();
+        ConformRun {
+            schema: SCHEMA.into(),
+            tool_version: env!("CARGO_PKG_VERSION").into(),
+            seed,
+            machine: Machine::probe(),
+            started_unix: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs())
+                .saturating_sub(ran.as_secs()),
+            duration_s: ran.as_secs_f64(),
+            targets,
+            cases,
+            results,
+            findings: Vec::new(),
+        }
+    }
+}
+
 /// A cause that explains one or more results (docs/findings.md).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Finding {

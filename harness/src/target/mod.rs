@@ -137,14 +137,21 @@ pub fn substitute(
             if let Some(p) = udp_port {
                 a = a.replace("{udp_port}", &p.to_string());
             }
-            let path = Path::new(&a);
-            if path.is_relative() && !a.starts_with('-') && cwd.join(path).exists() {
-                cwd.join(path).to_string_lossy().into_owned()
-            } else {
-                a
-            }
+            absolute_in(&cwd, a)
         })
         .collect()
+}
+
+/// `arg` made absolute when it names an existing file relative to `cwd`
+/// (and is not a flag): the program runs elsewhere, where `server.py` is
+/// not.
+pub fn absolute_in(cwd: &Path, arg: String) -> String {
+    let path = Path::new(&arg);
+    if path.is_relative() && !arg.starts_with('-') && cwd.join(path).exists() {
+        cwd.join(path).to_string_lossy().into_owned()
+    } else {
+        arg
+    }
 }
 
 /// How long a preflight or a liveness probe waits for a TCP connection.

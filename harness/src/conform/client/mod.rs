@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::thread;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use rand::rngs::StdRng;
 use rand::{Rng as _, SeedableRng as _};
@@ -28,12 +28,12 @@ pub use cases::{ClientCase, Expect, Plan, Task};
 use hostile::{Script, Seen};
 use program::{Ended, Places};
 
+use super::runner::case_seed;
 use crate::dialect::{Counts, Dialect, Echo, Reply, codec};
-use crate::measure::units::show;
+use crate::measure::units::{last_line, show};
 use crate::peer::wirelog::WireLog;
 use crate::proxy::{Faults, Proxy};
-use crate::schema::conform::{CaseInfo, CaseRun, ConformRun, Outcome, SCHEMA, TargetInfo};
-use crate::schema::machine::Machine;
+use crate::schema::conform::{CaseInfo, CaseRun, ConformRun, Outcome, TargetInfo};
 use crate::target::server::{Launch, Server};
 use crate::target::{TargetSpec, process::NO_ADDRESS};
 
@@ -133,18 +133,11 @@ pub fn run(opts: &ClientOptions) -> ConformRun {
             .flat_map(|w| w.join().unwrap_or_default())
             .collect()
     });
-    results.sort_by_key(|r| case_order(&r.case));
-    ConformRun {
-        schema: SCHEMA.into(),
-        tool_version: env!("CARGO_PKG_VERSION").into(),
-        seed: opts.seed,
-        machine: Machine::probe(),
-        started_unix: SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs())
-            .saturating_sub(started.elapsed().as_secs()),
-        duration_s: started.elapsed().as_secs_f64(),
-        targets: vec![TargetInfo {
+    results.sort_by_key(|r| opts.cases.iter().position(|c| c.id == r.case));
+    ConformRun::new(
+        opts.seed,
+        started,
+        vec![TargetInfo {
             name: opts.label.clone(),
             kind: "client".into(),
             detail: opts.command.clone(),
@@ -161,8 +154,7 @@ pub fn run(opts: &ClientOptions) -> ConformRun {
                     .join(", ")
             )],
         }],
-        cases: opts
-            .cases
+        opts.cases
             .iter()
             .map(|c| CaseInfo {
                 id: c.id.into(),
@@ -173,12 +165,7 @@ pub fn run(opts: &ClientOptions) -> ConformRun {
             })
             .collect(),
         results,
-        findings: Vec::new(),
-    }
-}
-
-fn case_order(id: &str) -> Vec<u32> {
-    id.split('.').filter_map(|p| p.parse().ok()).collect()
+    )
 }
 
 /// A case, run again after a failure as `--rerun` says.
@@ -299,7 +286,7 @@ fn explore(
 
 /// The random source of a case's bytes: the same for every run of it.
 fn case_rng(c: &ClientCase, seed: u64) -> StdRng {
-    StdRng::seed_from_u64(seed ^ u64::from(crc(c.id)))
+    StdRng::seed_from_u64(case_seed(seed, c.id))
 }
 
 /// Why a case cannot be asked of this client in this dialect.
@@ -437,7 +424,7 @@ fn one(
         r.reason = Some(e);
         r
     };
-    let case_seed = seed ^ u64::from(crc(c.id));
+    let seed_of_case = case_seed(seed, c.id);
     let mut rng = case_rng(c, seed);
     let dir = match tempfile::Builder::new()
         .prefix("sockbench-client-")
@@ -473,7 +460,7 @@ fn one(
             let faults = match c.plan {
                 Plan::Pieces => Faults {
                     slice: Some(crate::proxy::faults::Span { lo: 1, hi: 16 }),
-                    seed: case_seed,
+                    seed: seed_of_case,
                     ..Faults::default()
                 },
                 _ => Faults::default(),
@@ -501,7 +488,7 @@ fn one(
         plan: c.plan,
         body: given.body.clone(),
         name: FETCH_NAME.into(),
-        seed: case_seed,
+        seed: seed_of_case,
         cuts: cuts.to_vec(),
     };
     let log = WireLog::default();
@@ -540,13 +527,6 @@ fn one(
     r
 }
 
-/// A small stable hash of a case id, so each case has its own bytes.
-fn crc(id: &str) -> u32 {
-    id.bytes().fold(2_166_136_261u32, |h, b| {
-        (h ^ u32::from(b)).wrapping_mul(16_777_619)
-    })
-}
-
 /// A verdict and its evidence.
 struct Verdict {
     outcome: Outcome,
@@ -570,12 +550,7 @@ fn how_it_ended(e: &Ended, deadline: Duration) -> String {
 
 /// The last line of its stderr, when it printed a traceback or an error.
 fn last_words(e: &Ended) -> Option<String> {
-    e.stderr
-        .lines()
-        .rev()
-        .map(str::trim)
-        .find(|l| !l.is_empty())
-        .map(str::to_owned)
+    last_line(&e.stderr).map(str::to_owned)
 }
 
 /// Whether an interactive client's exit is the end of its input: Python's
@@ -705,14 +680,7 @@ fn judge(
         // A traceback's last line; else what it printed last (a check
         // that failed says so on stdout); else how it ended.
         let words = last_words(e)
-            .or_else(|| {
-                String::from_utf8_lossy(&stdout)
-                    .lines()
-                    .rev()
-                    .map(str::trim)
-                    .find(|l| !l.is_empty())
-                    .map(str::to_owned)
-            })
+            .or_else(|| last_line(&String::from_utf8_lossy(&stdout)).map(str::to_owned))
             .unwrap_or_else(|| how_it_ended(e, opts.deadline));
         if split || c.task == Task::Session {
             v.finding = Some(c.finding);

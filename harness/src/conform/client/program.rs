@@ -4,13 +4,14 @@
 
 use std::fs::File;
 use std::os::unix::process::CommandExt as _;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, ExitStatus, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use rustix::process::{Pid, Signal, kill_process_group};
 
+use crate::target::absolute_in;
 use crate::target::process::{track, untrack};
 
 /// The places and ports a client command's placeholders name.
@@ -92,11 +93,12 @@ pub fn run(
     stdin: Option<&str>,
     deadline: Duration,
 ) -> Result<Ended, StartError> {
+    let cwd = std::env::current_dir().unwrap_or_default();
     let argv: Vec<String> = shlex::split(command)
         .filter(|a| !a.is_empty())
         .ok_or_else(|| StartError::Parse(command.to_owned()))?
         .iter()
-        .map(|a| absolute(&places.fill(a)))
+        .map(|a| absolute_in(&cwd, places.fill(a)))
         .collect();
     let stdout = places.dir.join(".client-stdout");
     let stderr = places.dir.join(".client-stderr");
@@ -146,16 +148,4 @@ pub fn run(
         stdout,
         stderr: String::from_utf8_lossy(tail).into_owned(),
     })
-}
-
-/// An argument naming an existing relative file, made absolute: the client
-/// runs in the case's directory, where `client.py` is not.
-fn absolute(arg: &str) -> String {
-    let path = Path::new(arg);
-    match std::env::current_dir() {
-        Ok(cwd) if path.is_relative() && !arg.starts_with('-') && cwd.join(path).exists() => {
-            cwd.join(path).to_string_lossy().into_owned()
-        }
-        _ => arg.to_owned(),
-    }
 }

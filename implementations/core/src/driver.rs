@@ -97,6 +97,12 @@ pub struct Driver {
     /// Replies; `out[sent..]` is still to be written.
     out: Vec<u8>,
     sent: usize,
+    /// Replies that came while `out` is lent to a write in flight, due
+    /// after it; empty whenever `out` is not lent.
+    back: Vec<u8>,
+    /// A write in flight reads `out[sent..]` ([`Driver::lend_output`]):
+    /// `out` must not change until [`Driver::on_written`].
+    lent: bool,
     state: State,
     /// When a byte last moved either way.
     last_active: Instant,
@@ -131,6 +137,8 @@ impl Driver {
             storage,
             out: Vec::new(),
             sent: 0,
+            back: Vec::new(),
+            lent: false,
             state: State::Open,
             last_active: now,
             head_since: None,
@@ -162,6 +170,7 @@ impl Driver {
             }
         }
         let pending = self.out.len() - self.sent;
+        debug_assert!(self.lent || self.back.is_empty());
         match self.state {
             State::Done => Action::Close,
             _ if pending > 0 => {
@@ -184,9 +193,24 @@ impl Driver {
     /// for the next [`Action::Write`].
     pub fn on_read(&mut self, input: &[u8], now: Instant) {
         let mut rest = input;
-        while let Some(op) = self.on_read_delegated(&mut rest, now) {
+        while let Some(op) = self.read(&mut rest, now, None) {
             self.store(op);
         }
+    }
+
+    /// As [`Driver::on_read`], for back-ends that write from their read
+    /// buffer: when the replies end with a run of whole echo frames, the run
+    /// is not copied into the driver's output but returned, a piece of
+    /// `input` due after the pending output. Write the two with one
+    /// vectored write ([`Driver::direct_slices`]) and report it with
+    /// [`Driver::on_written_direct`] before `input` is reused.
+    pub fn on_read_direct<'a>(&mut self, input: &'a [u8], now: Instant) -> &'a [u8] {
+        let mut rest = input;
+        let mut tail: &[u8] = &[];
+        while let Some(op) = self.read(&mut rest, now, Some(&mut tail)) {
+            self.store(op);
+        }
+        tail
     }
 
     /// Bytes read from the peer at `now`, when the back-end stores uploads
@@ -198,6 +222,27 @@ impl Driver {
         &mut self,
         input: &mut &'a [u8],
         now: Instant,
+    ) -> Option<StorageOp<'a>> {
+        self.read(input, now, None)
+    }
+
+    /// [`Driver::on_read_delegated`] and [`Driver::on_read_direct`] in one:
+    /// when it returns `None`, `tail` is the run of echoes to write from the
+    /// read buffer (see there).
+    pub fn on_read_delegated_direct<'a>(
+        &mut self,
+        input: &mut &'a [u8],
+        tail: &mut &'a [u8],
+        now: Instant,
+    ) -> Option<StorageOp<'a>> {
+        self.read(input, now, Some(tail))
+    }
+
+    fn read<'a>(
+        &mut self,
+        input: &mut &'a [u8],
+        now: Instant,
+        tail: Option<&mut &'a [u8]>,
     ) -> Option<StorageOp<'a>> {
         if !self.mid_read && !input.is_empty() {
             if let State::Lingering(until, budget) = self.state {
@@ -217,7 +262,17 @@ impl Driver {
             *input = &[];
             return None;
         }
-        let step = self.session.feed(input, &mut self.out);
+        // Under the test hook every reply goes through the capped writes.
+        let tail = tail.filter(|_| self.ctx.config.max_write.is_none());
+        let out = if self.lent {
+            &mut self.back
+        } else {
+            &mut self.out
+        };
+        let step = match tail {
+            Some(tail) => self.session.feed_direct(input, out, tail),
+            None => self.session.feed(input, out),
+        };
         self.mid_read = matches!(step, Step::Storage(_));
         match step {
             Step::NeedInput => {
@@ -270,7 +325,12 @@ impl Driver {
                 let result = upload
                     .take()
                     .map_or(Err(CommitError::not_open()), |u| u.commit(expected));
-                self.session.committed(result, &mut self.out);
+                let out = if self.lent {
+                    &mut self.back
+                } else {
+                    &mut self.out
+                };
+                self.session.committed(result, out);
             }
         }
     }
@@ -284,17 +344,57 @@ impl Driver {
 
     /// Reports a delegated commit's result; its reply is queued.
     pub fn committed(&mut self, result: Result<Stored, CommitError>) {
-        self.session.committed(result, &mut self.out);
+        let out = if self.lent {
+            &mut self.back
+        } else {
+            &mut self.out
+        };
+        self.session.committed(result, out);
+    }
+
+    /// For back-ends whose writes outlive the call (io_uring): the bytes of
+    /// the last [`Action::Write`] are now read by a write in flight, so
+    /// they stay where they are, and replies meanwhile queue behind them.
+    /// Ends with [`Driver::on_written`] or [`Driver::on_written_direct`].
+    pub fn lend_output(&mut self) {
+        self.lent = true;
     }
 
     /// `n` bytes of the last [`Action::Write`] were written at `now`.
     pub fn on_written(&mut self, n: usize, now: Instant) {
-        if n == 0 {
-            return;
+        self.on_written_direct(n, &[], now);
+    }
+
+    /// The pending output and a run from [`Driver::on_read_direct`], as the
+    /// two slices of one vectored write.
+    pub fn direct_slices<'s>(&'s self, tail: &'s [u8]) -> [std::io::IoSlice<'s>; 2] {
+        [
+            std::io::IoSlice::new(&self.out[self.sent..]),
+            std::io::IoSlice::new(tail),
+        ]
+    }
+
+    /// A run from [`Driver::on_read_direct`] that is not written now (a
+    /// write is in flight, or the socket is full): it is copied in behind
+    /// every reply queued.
+    pub fn keep_direct(&mut self, tail: &[u8]) {
+        match self.lent {
+            true => self.back.extend_from_slice(tail),
+            false => self.out.extend_from_slice(tail),
         }
-        self.ctx.counters.wrote();
-        self.last_active = now;
-        self.sent += n;
+    }
+
+    /// A write of the pending output followed by `tail` wrote `n` bytes at
+    /// `now` (0: none, it would block): what is left of `tail` is copied
+    /// into the output, after what is left of the rest.
+    pub fn on_written_direct(&mut self, n: usize, tail: &[u8], now: Instant) {
+        if n > 0 {
+            self.ctx.counters.wrote();
+            self.last_active = now;
+        }
+        let from_out = n.min(self.out.len() - self.sent);
+        self.sent += from_out;
+        let rest = tail.get(n - from_out..).unwrap_or_default();
         if self.sent == self.out.len() {
             self.out.clear();
             self.sent = 0;
@@ -302,6 +402,16 @@ impl Driver {
             // Keep the buffer from growing under a peer that reads slowly.
             self.out.drain(..self.sent);
             self.sent = 0;
+        }
+        self.lent = false;
+        if self.back.is_empty() {
+            self.out.extend_from_slice(rest);
+        } else if self.out.is_empty() && rest.is_empty() {
+            std::mem::swap(&mut self.out, &mut self.back);
+        } else {
+            // Only after a partial write in flight: rare, so a copy.
+            self.out.extend_from_slice(rest);
+            self.out.append(&mut self.back);
         }
     }
 
@@ -363,7 +473,7 @@ impl Driver {
     /// alongside a pending write): not past the backpressure mark.
     pub fn wants_read(&self) -> bool {
         match self.state {
-            State::Open => self.out.len() - self.sent < self.ctx.config.io_buffer,
+            State::Open => self.out.len() - self.sent + self.back.len() < self.ctx.config.io_buffer,
             State::Lingering(..) => true,
             _ => false,
         }

@@ -137,9 +137,37 @@ impl Session {
     /// Consumes input and appends replies to `out` until input runs out, a
     /// storage operation is needed, or the connection must close.
     pub fn feed<'a>(&mut self, input: &mut &'a [u8], out: &mut Vec<u8>) -> Step<'a> {
+        self.feed_with(input, out, None)
+    }
+
+    /// As [`Session::feed`], except that when the replies to this input end
+    /// with a run of whole echo frames, the run is not copied to `out`: on
+    /// [`Step::NeedInput`], `tail` is that run, a piece of the input that is
+    /// its own reply and is due after everything in `out`. A back-end that
+    /// writes it straight from its read buffer saves the copy of every
+    /// pipelined body.
+    pub fn feed_direct<'a>(
+        &mut self,
+        input: &mut &'a [u8],
+        out: &mut Vec<u8>,
+        tail: &mut &'a [u8],
+    ) -> Step<'a> {
+        self.feed_with(input, out, Some(tail))
+    }
+
+    fn feed_with<'a>(
+        &mut self,
+        input: &mut &'a [u8],
+        out: &mut Vec<u8>,
+        tail: Option<&mut &'a [u8]>,
+    ) -> Step<'a> {
         self.marks = (input.len(), out.len());
-        let step = self.step(input, out);
-        self.count_bytes(input.len(), out.len());
+        let (step, direct) = self.step(input, out, tail.is_some());
+        if let Some(tail) = tail {
+            *tail = direct;
+        }
+        self.count_bytes(input.len(), out.len() + direct.len());
+        self.marks.1 = out.len();
         step
     }
 
@@ -153,21 +181,32 @@ impl Session {
         self.marks = (input_left, out_len);
     }
 
-    fn step<'a>(&mut self, input: &mut &'a [u8], out: &mut Vec<u8>) -> Step<'a> {
+    /// The step, and the unflushed run of echoes that ends the replies
+    /// (empty unless `direct` and the step is `NeedInput`).
+    fn step<'a>(
+        &mut self,
+        input: &mut &'a [u8],
+        out: &mut Vec<u8>,
+        direct: bool,
+    ) -> (Step<'a>, &'a [u8]) {
         debug_assert!(self.committing.is_none(), "feed() before committed()");
         if self.closed {
             // Nothing after a fatal error is trusted or answered.
             *input = &[];
-            return Step::Close;
+            return (Step::Close, &[]);
         }
         let mut run = Run::new(input);
         let step = self.frames(input, out, &mut run);
+        if direct && matches!(step, Step::NeedInput) {
+            return (step, run.take());
+        }
         run.flush(out);
-        step
+        (step, &[])
     }
 
-    /// Decodes and answers frames. A whole small echo only extends `run`;
-    /// any other frame flushes it first, so replies keep their order.
+    /// Decodes and answers frames. A whole small echo only extends `run`,
+    /// which is written out lazily: when another frame writes a reply, the
+    /// run goes in before it, so replies keep their order.
     fn frames<'a>(
         &mut self,
         input: &mut &'a [u8],
@@ -186,51 +225,65 @@ impl Session {
                 run.add(at, at + len, out);
                 continue;
             }
-            run.flush(out);
-            let event = match self.decoder.decode(input) {
-                Ok(Some(event)) => event,
-                Ok(None) => return Step::NeedInput,
-                Err(e) => {
-                    self.error_reply(e.code, &e.message, e.id.as_deref(), None, out);
-                    self.closed = true;
-                    *input = &[];
-                    return Step::Close;
+            if matches!(self.frame, Some((Frame::Discard(Reply::Stats), _))) {
+                // A stats reply counts every reply before it.
+                run.flush(out);
+            }
+            let mark = out.len();
+            let step = self.event(input, out);
+            if out.len() > mark {
+                run.flush_at(mark, out);
+            }
+            if let Some(step) = step {
+                return step;
+            }
+        }
+    }
+
+    /// Decodes one event and answers it; `None`: go on decoding.
+    fn event<'a>(&mut self, input: &mut &'a [u8], out: &mut Vec<u8>) -> Option<Step<'a>> {
+        let event = match self.decoder.decode(input) {
+            Ok(Some(event)) => event,
+            Ok(None) => return Some(Step::NeedInput),
+            Err(e) => {
+                self.error_reply(e.code, &e.message, e.id.as_deref(), None, out);
+                self.closed = true;
+                *input = &[];
+                return Some(Step::Close);
+            }
+        };
+        match event {
+            Event::Head(header) => {
+                self.counters().frame();
+                if let Some(step) = self.start(header, out) {
+                    return Some(step);
                 }
-            };
-            match event {
-                Event::Head(header) => {
-                    self.counters().frame();
-                    if let Some(step) = self.start(header, out) {
-                        return step;
+            }
+            Event::Body(chunk) => match &mut self.frame {
+                Some((Frame::Echo { held }, _)) => {
+                    if !*held {
+                        out.extend_from_slice(chunk);
+                    } else if self.hold.is_empty() && self.decoder.position() == Position::Body(0) {
+                        // The whole body came in one piece: no need to hold it.
+                        let _ = self.encoder.head(self.decoder.raw_header(), out);
+                        out.extend_from_slice(chunk);
+                        *held = false;
+                    } else {
+                        self.hold.extend_from_slice(chunk);
                     }
                 }
-                Event::Body(chunk) => match &mut self.frame {
-                    Some((Frame::Echo { held }, _)) => {
-                        if !*held {
-                            out.extend_from_slice(chunk);
-                        } else if self.hold.is_empty()
-                            && self.decoder.position() == Position::Body(0)
-                        {
-                            // The whole body came in one piece: no need to hold it.
-                            let _ = self.encoder.head(self.decoder.raw_header(), out);
-                            out.extend_from_slice(chunk);
-                            *held = false;
-                        } else {
-                            self.hold.extend_from_slice(chunk);
-                        }
-                    }
-                    Some((Frame::Upload { failure: None, .. }, _)) => {
-                        return Step::Storage(StorageOp::Write(chunk));
-                    }
-                    _ => {} // drained
-                },
-                Event::End => {
-                    if let Some(step) = self.finish(input.len(), out) {
-                        return step;
-                    }
+                Some((Frame::Upload { failure: None, .. }, _)) => {
+                    return Some(Step::Storage(StorageOp::Write(chunk)));
+                }
+                _ => {} // drained
+            },
+            Event::End => {
+                if let Some(step) = self.finish(input.len(), out) {
+                    return Some(step);
                 }
             }
         }
+        None
     }
 
     fn start<'a>(&mut self, header: Header, out: &mut Vec<u8>) -> Option<Step<'a>> {
@@ -484,8 +537,22 @@ impl<'a> Run<'a> {
 
     /// Writes the run.
     fn flush(&mut self, out: &mut Vec<u8>) {
-        out.extend_from_slice(&self.input[self.start..self.end]);
+        out.extend_from_slice(self.take());
+    }
+
+    /// Writes the run at `at`, before replies that came after it.
+    fn flush_at(&mut self, at: usize, out: &mut Vec<u8>) {
+        let run = self.take();
+        if !run.is_empty() {
+            out.splice(at..at, run.iter().copied());
+        }
+    }
+
+    /// The run's bytes, which it no longer holds.
+    fn take(&mut self) -> &'a [u8] {
+        let run = &self.input[self.start..self.end];
         self.start = self.end;
+        run
     }
 }
 

@@ -6,7 +6,8 @@ mod common;
 use common::{context, drive, driver, flush, names_in, parse_replies, read};
 use proptest::prelude::*;
 use serde_json::json;
-use sockbench_core::ServerConfig;
+use sockbench_core::{Action, Driver, ServerConfig};
+use std::time::Instant;
 use sockbench_wire::{Encoder, Endian, WireConfig};
 
 fn frame(header: serde_json::Value, body: &[u8]) -> Vec<u8> {
@@ -196,8 +197,85 @@ fn request() -> impl Strategy<Value = Vec<u8>> {
     })
 }
 
+/// A back-end as uring is: each read's run of echoes goes out from the
+/// read buffer behind the pending output, in one write that takes at most
+/// `take` bytes; a write of the driver's output is lent and completes (as
+/// partially) only after the next read was fed.
+fn drive_direct(d: &mut Driver, input: &[u8], chunk: usize, take: usize) -> (Vec<u8>, bool) {
+    let now = Instant::now();
+    let mut out = Vec::new();
+    let mut lent: Option<Vec<u8>> = None;
+    for piece in input.chunks(chunk.max(1)) {
+        let tail = d.on_read_direct(piece, now);
+        match lent.take() {
+            Some(offered) => {
+                // A send is in flight: the run is copied, then it completes.
+                d.keep_direct(tail);
+                let k = offered.len().min(take);
+                out.extend_from_slice(&offered[..k]);
+                d.on_written(k, now);
+            }
+            None => {
+                let [pending, _] = d.direct_slices(tail);
+                let both = [&pending[..], tail].concat();
+                let k = both.len().min(take);
+                out.extend_from_slice(&both[..k]);
+                d.on_written_direct(k, tail, now);
+            }
+        }
+        loop {
+            match d.next(now) {
+                Action::Write(b) => {
+                    lent = Some(b.to_vec());
+                    d.lend_output();
+                    break;
+                }
+                Action::AbortUpload => {}
+                Action::Read => break,
+                _ => return (out, true),
+            }
+        }
+    }
+    if let Some(offered) = lent {
+        out.extend_from_slice(&offered);
+        d.on_written(offered.len(), now);
+    }
+    d.on_eof();
+    let closed = flush(d, &mut out);
+    debug_assert!(closed, "the stream ended");
+    (out, false)
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+    /// Writing runs of echoes from the read buffer, lending the output to
+    /// writes in flight and writes that fall short send the same bytes, in
+    /// the same order, as copying everything into the driver.
+    #[test]
+    fn direct_and_lent_writes_send_what_copying_sends(
+        reqs in prop::collection::vec(request(), 1..10),
+        small in prop::collection::vec(0..300usize, 0..40),
+        chunk in 1usize..9000,
+        take in 1usize..20_000,
+    ) {
+        // Runs of small echoes between the generated requests.
+        let mut input = Vec::new();
+        for (i, r) in reqs.iter().enumerate() {
+            for &n in small.iter().skip(i * 4).take(4) {
+                input.extend(frame(json!({"file_size": n}), &vec![i as u8; n]));
+            }
+            input.extend_from_slice(r);
+        }
+        let (_d1, ctx) = context(ServerConfig::default());
+        let (whole, closed) = drive(&mut driver(&ctx), &input, usize::MAX);
+        prop_assert!(!closed);
+        let (_d2, ctx) = context(ServerConfig::default());
+        let (direct, closed) = drive_direct(&mut driver(&ctx), &input, chunk, take);
+        prop_assert!(!closed);
+        prop_assert_eq!(direct.len(), whole.len());
+        prop_assert!(direct == whole, "the replies differ");
+    }
 
     /// Replies, stored files and counters do not depend on how the stream was cut.
     #[test]

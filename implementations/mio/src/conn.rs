@@ -42,20 +42,39 @@ impl Conn {
         }
     }
 
-    /// Records an edge and acts on it; true when the connection is over.
-    pub fn on_event(&mut self, e: &Event, buf: &mut [u8]) -> bool {
+    /// Records an edge and acts on it (see [`Conn::pump`]); true when the
+    /// connection is over.
+    pub fn on_event(&mut self, e: &Event, buf: &mut [u8], direct: bool) -> bool {
         let hup = e.is_read_closed() || e.is_error();
         self.readable |= e.is_readable() || hup;
         self.writable |= e.is_writable();
         self.hup |= hup;
-        self.pump(buf)
+        self.pump(buf, direct)
+    }
+
+    /// Writes the pending replies and a run of echoes still in the read
+    /// buffer in one call; what is not written is copied into the driver.
+    fn write_direct(&mut self, tail: &[u8], now: Instant) {
+        let mut n = 0;
+        if self.writable {
+            self.admitted.counters().syscalls(1);
+            match self.stream.write_vectored(&self.driver.direct_slices(tail)) {
+                Ok(written) => n = written,
+                Err(e) if e.kind() == ErrorKind::WouldBlock => self.writable = false,
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(e) => self.driver.on_error(&e),
+            }
+        }
+        self.driver.on_written_direct(n, tail, now);
     }
 
     /// Carries out the driver's actions until the socket would block, reading
-    /// into the loop's `buf` (each call counted); true when the connection is over.
-    pub fn pump(&mut self, buf: &mut [u8]) -> bool {
-        let counters = self.admitted.counters();
+    /// into the loop's `buf` (each call counted); true when the connection is
+    /// over. With `direct`, a read's run of echoes is written from `buf`
+    /// ([`Driver::on_read_direct`]) instead of copied into the driver.
+    pub fn pump(&mut self, buf: &mut [u8], direct: bool) -> bool {
         loop {
+            let counters = self.admitted.counters();
             let now = Instant::now();
             let read = match self.driver.next(now) {
                 Action::Close => return true,
@@ -87,7 +106,14 @@ impl Conn {
                 // A short read emptied the socket; later bytes raise an edge.
                 Ok(n) => {
                     self.readable = self.hup || n == buf.len();
-                    self.driver.on_read(&buf[..n], now)
+                    if !direct {
+                        self.driver.on_read(&buf[..n], now);
+                    } else {
+                        let tail = self.driver.on_read_direct(&buf[..n], now);
+                        if !tail.is_empty() {
+                            self.write_direct(tail, now);
+                        }
+                    }
                 }
                 Err(e) if e.kind() == ErrorKind::WouldBlock => self.readable = false,
                 Err(e) if e.kind() == ErrorKind::Interrupted => {}

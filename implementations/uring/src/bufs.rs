@@ -10,7 +10,8 @@ use std::sync::atomic::{AtomicU16, Ordering};
 use io_uring::types::BufRingEntry;
 use io_uring::{IoUring, cqueue, squeue};
 
-/// The buffer group of every worker's ring (one per ring, so one id).
+/// The buffer group of the first ring of each worker's (groups are per
+/// ring, so the ids repeat across workers).
 pub const GROUP: u16 = 0;
 
 /// Registered receive buffers.
@@ -22,6 +23,7 @@ pub struct BufRing {
     count: u16,
     size: usize,
     tail: u16,
+    group: u16,
 }
 
 impl BufRing {
@@ -30,6 +32,7 @@ impl BufRing {
     /// fills buffers, so unused ones cost no resident memory.
     pub fn register(
         ring: &IoUring<squeue::Entry, cqueue::Entry>,
+        group: u16,
         count: u16,
         size: usize,
     ) -> io::Result<BufRing> {
@@ -58,12 +61,13 @@ impl BufRing {
             count,
             size,
             tail: 0,
+            group,
         };
         // SAFETY: `entries` is page-aligned, zeroed and lives until drop,
         // which comes after the ring is gone (see `Worker`'s field order).
         unsafe {
             ring.submitter()
-                .register_buf_ring_with_flags(entries as u64, count, GROUP, 0)?;
+                .register_buf_ring_with_flags(entries as u64, count, group, 0)?;
         }
         for bid in 0..count {
             bufs.push(bid);
@@ -90,6 +94,16 @@ impl BufRing {
     /// Each buffer's size: the largest read a receive can return.
     pub fn size(&self) -> usize {
         self.size
+    }
+
+    /// How many buffers it has.
+    pub fn count(&self) -> usize {
+        usize::from(self.count)
+    }
+
+    /// Its buffer group id, for a receive's `buf_group`.
+    pub fn group(&self) -> u16 {
+        self.group
     }
 
     fn push(&mut self, bid: u16) {

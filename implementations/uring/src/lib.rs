@@ -102,7 +102,7 @@ impl Backend for Uring {
             )));
         }
         // Buffer rings and multishot accept came in 5.19.
-        let bufs = bufs::BufRing::register(&ring, 1, 4096).map_err(|e| {
+        let bufs = bufs::BufRing::register(&ring, bufs::GROUP, 1, 4096).map_err(|e| {
             Unavailable(format!(
                 "no provided buffer rings (kernel before 5.19?): {e}"
             ))

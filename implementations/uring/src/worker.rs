@@ -30,8 +30,24 @@ use crate::udp::{SLOTS, Slot};
 const TICK: Duration = Duration::from_millis(500);
 /// How often, once stopping, the grace periods are checked.
 const STOP_TICK: Duration = Duration::from_millis(20);
-/// Receive buffers in the worker's buffer ring.
+/// Receive buffers in the worker's ring of small buffers (`io_buffer`
+/// bytes each): many, for many connections with little to read each.
 const BUFFERS: u16 = 128;
+/// How long an entry with a send in flight waits for a second completion
+/// before it settles for one.
+const PAIR_WAIT_US: u32 = 50;
+/// Up to this many connections, every connection's receive waits for its
+/// send; past it, only those of wide connections do (see `pump`).
+const SERIAL_MAX: usize = 64;
+/// Receives in a row that found no ring buffer before a connection reads
+/// into a buffer of its own (each such receive costs its connection a turn
+/// of the loop; reading into its own buffer every time cost 16 KiB bodies
+/// at 256 connections half their rate).
+const SPILL_AFTER: u8 = 8;
+/// Receive buffers in the ring of wide ones (`read_size` bytes each), for
+/// connections whose reads fill a small buffer: few, so the ones in use
+/// stay in the cache (docs/performance.md measures both).
+const WIDE_BUFFERS: u16 = 8;
 /// Submission queue entries; a fuller queue is submitted early.
 const ENTRIES: u32 = 1024;
 
@@ -51,13 +67,49 @@ fn ring() -> io::Result<IoUring> {
         })
 }
 
+/// A `sendmsg`'s header and its two pieces: the driver's pending output
+/// and a run of echoes still in a ring buffer. Boxed, so it stays put
+/// while the kernel reads it.
+struct Msg {
+    hdr: libc::msghdr,
+    iov: [libc::iovec; 2],
+}
+
+impl Msg {
+    fn new() -> Box<Msg> {
+        // SAFETY: both are plain C structs for which all zeroes is valid.
+        Box::new(unsafe { std::mem::zeroed() })
+    }
+
+    /// Points the header at the non-empty ones of `pieces`.
+    fn set(&mut self, pieces: [&[u8]; 2]) -> *const libc::msghdr {
+        let mut n = 0;
+        for piece in pieces.into_iter().filter(|p| !p.is_empty()) {
+            self.iov[n] = libc::iovec {
+                iov_base: piece.as_ptr().cast_mut().cast(),
+                iov_len: piece.len(),
+            };
+            n += 1;
+        }
+        self.hdr.msg_iov = self.iov.as_mut_ptr();
+        self.hdr.msg_iovlen = n as _;
+        &self.hdr
+    }
+}
+
 /// A connection of the ring.
 struct Conn {
     stream: TcpStream,
     driver: Driver,
-    /// The bytes of the send in flight (a copy: the driver's buffer may
-    /// grow, and move, while the kernel reads this one).
-    out: Vec<u8>,
+    /// The send in flight reads the driver's output, lent to it (see
+    /// [`Driver::lend_output`]), and this run of echoes in a ring buffer:
+    /// `(buffer, start, len)`, recycled when the send completes.
+    held: Option<(u16, usize, usize)>,
+    /// The receive in flight (and `held`) use the wide ring.
+    in_wide: bool,
+    /// The last receive filled a small buffer: the next takes a wide one.
+    wide: bool,
+    msg: Box<Msg>,
     /// An upload's receive buffer (`read_size` bytes, empty otherwise):
     /// its body comes in large reads into one buffer, which stays in the
     /// cache between reads, where the ring's buffers rotate through
@@ -65,6 +117,9 @@ struct Conn {
     body: Vec<u8>,
     /// The receive in flight reads into `body`, not a ring buffer.
     into_body: bool,
+    /// Receives in a row that found the ring empty; at `SPILL_AFTER` the
+    /// next one reads into `body`, so a connection always gets its turn.
+    spill: u8,
     receiving: bool,
     sending: bool,
     /// The driver said close: waiting for the operations in flight.
@@ -76,7 +131,8 @@ struct Conn {
 pub struct Worker<'c> {
     // Declared first, dropped first: no operation can outlive the buffers below.
     ring: IoUring,
-    bufs: BufRing,
+    /// The small and the wide receive buffers.
+    bufs: [BufRing; 2],
     ctx: &'c Arc<ServerContext>,
     listener: Option<TcpListener>,
     accepting: bool,
@@ -90,6 +146,12 @@ pub struct Worker<'c> {
     wake_buf: Box<[u8; 8]>,
     waking: bool,
     conns: Slab<Conn>,
+    /// Connections with a send in flight.
+    sends: usize,
+    /// The kernel takes a minimum wait (6.12): see `PAIR_WAIT_US`.
+    min_wait: bool,
+    /// Per ring, the buffers held by sends in flight.
+    held: [usize; 2],
     stopping: bool,
     next_tick: Instant,
 }
@@ -103,7 +165,12 @@ impl<'c> Worker<'c> {
         udp: UdpSocket,
     ) -> io::Result<Self> {
         let ring = ring()?;
-        let bufs = BufRing::register(&ring, BUFFERS, ctx.config.io_buffer)?;
+        let min_wait = ring.params().is_feature_min_timeout();
+        let config = &ctx.config;
+        let bufs = [
+            BufRing::register(&ring, GROUP, BUFFERS, config.io_buffer)?,
+            BufRing::register(&ring, GROUP + 1, WIDE_BUFFERS, config.read_size)?,
+        ];
         // SAFETY: eventfd returns a new descriptor or -1.
         let fd = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC) };
         if fd < 0 {
@@ -128,6 +195,9 @@ impl<'c> Worker<'c> {
             wake_buf: Box::new([0; 8]),
             waking: false,
             conns: Slab::new(),
+            held: [0; 2],
+            sends: 0,
+            min_wait,
             stopping: false,
             next_tick: Instant::now() + TICK,
         })
@@ -144,9 +214,19 @@ impl<'c> Worker<'c> {
         loop {
             let wait = self.next_tick.saturating_duration_since(Instant::now());
             let ts = types::Timespec::from(wait);
-            let args = types::SubmitArgs::new().timespec(&ts);
+            let mut args = types::SubmitArgs::new().timespec(&ts);
+            // A send in flight completes soon, and its completion alone
+            // needs nothing urgent: wait a little for a second completion
+            // (the next receive, usually), so one entry serves both.
+            let want = match self.sends > 0 && self.min_wait {
+                true => {
+                    args = args.min_wait_usec(PAIR_WAIT_US);
+                    2
+                }
+                false => 1,
+            };
             let queued = self.ring.submission().len();
-            match self.ring.submitter().submit_with_args(1, &args) {
+            match self.ring.submitter().submit_with_args(want, &args) {
                 Ok(_) => {}
                 Err(e)
                     if matches!(
@@ -240,25 +320,60 @@ impl<'c> Worker<'c> {
                     return;
                 };
                 conn.receiving = false;
+                let mut send = None;
+                let w = usize::from(conn.in_wide);
                 match (res, cqueue::buffer_select(flags)) {
                     // Closing: what raced the cancellation is dropped.
-                    (_, Some(bid)) if conn.closing => self.bufs.recycle(bid),
+                    (_, Some(bid)) if conn.closing => self.bufs[w].recycle(bid),
                     _ if conn.closing => {}
                     (n, Some(bid)) if n > 0 => {
-                        conn.driver.on_read(self.bufs.get(bid, n as usize), now);
-                        self.bufs.recycle(bid);
+                        let bufs = &mut self.bufs[w];
+                        // A quarter of a small buffer or more: a body-sized
+                        // read, not a run of small frames.
+                        conn.wide = n as usize >= self.ctx.config.io_buffer / 4;
+                        let data = bufs.get(bid, n as usize);
+                        let tail = conn.driver.on_read_direct(data, now);
+                        // At most half a ring is held by sends, so receives
+                        // seldom run out of buffers.
+                        if !tail.is_empty() && !conn.sending && self.held[w] < bufs.count() / 2 {
+                            // The run goes out from the ring buffer, behind
+                            // the pending output, in one send: no copy.
+                            let start = tail.as_ptr() as usize - data.as_ptr() as usize;
+                            let [pending, _] = conn.driver.direct_slices(tail);
+                            let msg = conn.msg.set([&pending, tail]);
+                            let fd = types::Fd(conn.stream.as_raw_fd());
+                            send = Some(
+                                opcode::SendMsg::new(fd, msg)
+                                    .flags(libc::MSG_NOSIGNAL as u32)
+                                    .build()
+                                    .user_data(Op::Send(key).encode()),
+                            );
+                            conn.driver.lend_output();
+                            conn.sending = true;
+                            self.sends += 1;
+                            conn.held = Some((bid, start, tail.len()));
+                            self.held[w] += 1;
+                        } else {
+                            conn.driver.keep_direct(tail);
+                            bufs.recycle(bid);
+                        }
                     }
                     (n, None) if n > 0 && conn.into_body => {
                         conn.driver.on_read(&conn.body[..n as usize], now);
                     }
                     (0, _) => conn.driver.on_eof(),
-                    // Every buffer was taken in this turn: they are back by the next.
-                    (r, _) if r == -libc::ENOBUFS || r == -libc::ECANCELED => {}
+                    // Every buffer was taken in this turn: this connection
+                    // reads into its own next, not last again in the queue.
+                    (r, _) if r == -libc::ENOBUFS => conn.spill += 1,
+                    (r, _) if r == -libc::ECANCELED => {}
                     // Data without a buffer cannot happen; it would be the kernel's error.
                     (r, _) => {
                         let errno = if r < 0 { -r } else { libc::EIO };
                         conn.driver.on_error(&io::Error::from_raw_os_error(errno));
                     }
+                }
+                if let Some(entry) = send {
+                    self.push(entry);
                 }
                 self.pump(key, now);
             }
@@ -267,11 +382,21 @@ impl<'c> Worker<'c> {
                     return;
                 };
                 conn.sending = false;
+                self.sends -= 1;
+                let held = conn.held.take();
+                let w = usize::from(conn.in_wide);
+                let tail = held.map_or(&[][..], |(bid, start, len)| {
+                    &self.bufs[w].get(bid, start + len)[start..]
+                });
                 match res {
                     _ if conn.closing => {}
-                    n if n >= 0 => conn.driver.on_written(n as usize, now),
+                    n if n >= 0 => conn.driver.on_written_direct(n as usize, tail, now),
                     r if r == -libc::ECANCELED => {}
                     r => conn.driver.on_error(&io::Error::from_raw_os_error(-r)),
+                }
+                if let Some((bid, ..)) = held {
+                    self.bufs[w].recycle(bid);
+                    self.held[w] -= 1;
                 }
                 self.pump(key, now);
             }
@@ -334,9 +459,13 @@ impl<'c> Worker<'c> {
         let key = self.conns.insert(Conn {
             stream,
             driver: Driver::new(self.ctx, now),
-            out: Vec::new(),
+            held: None,
+            in_wide: false,
+            wide: false,
+            msg: Msg::new(),
             body: Vec::new(),
             into_body: false,
+            spill: 0,
             receiving: false,
             sending: false,
             closing: false,
@@ -349,9 +478,18 @@ impl<'c> Worker<'c> {
     fn pump(&mut self, key: usize, now: Instant) {
         let mut queue: [Option<squeue::Entry>; 2] = [None, None];
         let mut cancel: [Option<Op>; 2] = [None, None];
+        let busy = self.conns.len() > 1;
+        // Several connections: none reads while its send is in flight, so
+        // what its peer sends meanwhile comes in one larger receive (and the
+        // peer is woken for one larger reply). One: it reads on, so its
+        // requests and replies overlap. Past `SERIAL_MAX` connections a turn
+        // has large batches anyway, and small frames lose by waiting.
+        let connections = self.conns.len();
         let Some(conn) = self.conns.get_mut(key) else {
             return;
         };
+        let serial = busy && (conn.wide || connections <= SERIAL_MAX);
+        let mut sent = false;
         let fd = types::Fd(conn.stream.as_raw_fd());
         loop {
             if conn.closing {
@@ -376,34 +514,55 @@ impl<'c> Worker<'c> {
                 Action::AbortUpload => continue,
                 Action::Write(bytes) => {
                     if !conn.sending {
-                        conn.out.clear();
-                        conn.out.extend_from_slice(bytes);
-                        let len = conn.out.len() as u32;
-                        let send = opcode::Send::new(fd, conn.out.as_ptr(), len)
+                        // Sent from the driver's buffer, which stays put
+                        // until the send completes (`lend_output`).
+                        let send = opcode::Send::new(fd, bytes.as_ptr(), bytes.len() as u32)
                             .flags(libc::MSG_NOSIGNAL)
                             .build();
                         queue[0] = Some(send.user_data(Op::Send(key).encode()));
+                        conn.driver.lend_output();
                         conn.sending = true;
+                        sent = true;
                     }
                     // Reading goes on while a write waits, up to the backpressure mark.
-                    conn.driver.wants_read()
+                    conn.driver.wants_read() && !(serial && conn.sending)
                 }
-                Action::Read => true,
+                Action::Read => !(serial && conn.sending),
             };
             if recv && !conn.receiving {
                 // No receive is in flight: `body` may be resized or freed.
-                conn.into_body = conn.driver.is_storing();
+                let storing = conn.driver.is_storing();
+                conn.into_body = storing || conn.spill >= SPILL_AFTER;
+                if conn.into_body {
+                    conn.spill = 0;
+                }
                 let entry = if conn.into_body {
-                    if conn.body.is_empty() {
-                        conn.body = vec![0; self.ctx.config.read_size];
+                    let size = match storing {
+                        true => self.ctx.config.read_size,
+                        false => self.ctx.config.io_buffer,
+                    };
+                    if conn.body.len() != size {
+                        conn.body = vec![0; size];
                     }
-                    let len = conn.body.len() as u32;
-                    opcode::Recv::new(fd, conn.body.as_mut_ptr(), len).build()
+                    opcode::Recv::new(fd, conn.body.as_mut_ptr(), size as u32).build()
                 } else {
-                    conn.body = Vec::new();
-                    let size = self.bufs.size() as u32;
-                    opcode::Recv::new(fd, std::ptr::null_mut(), size)
-                        .buf_group(GROUP)
+                    if conn.driver.is_idle() {
+                        conn.body = Vec::new();
+                    }
+                    // One connection: small reads, answered at once, so its
+                    // next requests overlap with the reply; several: whole
+                    // buffers, in fewer and larger sends (as the mio loop).
+                    // A held buffer is returned before the ring is switched.
+                    if conn.held.is_none() {
+                        conn.in_wide = busy && conn.wide;
+                    }
+                    let bufs = &self.bufs[usize::from(conn.in_wide)];
+                    let size = match busy {
+                        true => bufs.size(),
+                        false => bufs.size().min(self.ctx.config.io_buffer),
+                    };
+                    opcode::Recv::new(fd, std::ptr::null_mut(), size as u32)
+                        .buf_group(bufs.group())
                         .build()
                         .flags(squeue::Flags::BUFFER_SELECT)
                 };
@@ -411,6 +570,9 @@ impl<'c> Worker<'c> {
                 conn.receiving = true;
             }
             break;
+        }
+        if sent {
+            self.sends += 1;
         }
         for entry in queue.into_iter().flatten() {
             self.push(entry);

@@ -46,6 +46,11 @@ pub const LINGER_TIME: Duration = Duration::from_secs(1);
 /// The most bytes a lingering close reads and discards.
 pub const LINGER_BYTES: usize = 4 << 20;
 
+/// The shortest run of echoes [`Driver::on_read_direct`] leaves in the read
+/// buffer; shorter ones are copied into the output, as they cost less to
+/// copy than to write as a second piece (docs/performance.md).
+pub const DIRECT_MIN: usize = 4096;
+
 /// What the back-end must do next.
 #[derive(Debug, PartialEq, Eq)]
 #[must_use = "carry out the action, then report what happened"]
@@ -270,7 +275,15 @@ impl Driver {
             &mut self.out
         };
         let step = match tail {
-            Some(tail) => self.session.feed_direct(input, out, tail),
+            Some(tail) => {
+                let step = self.session.feed_direct(input, out, tail);
+                if tail.len() < DIRECT_MIN {
+                    // Cheaper copied than written as a second piece.
+                    out.extend_from_slice(tail);
+                    *tail = &[];
+                }
+                step
+            }
             None => self.session.feed(input, out),
         };
         self.mid_read = matches!(step, Step::Storage(_));

@@ -7,8 +7,8 @@ use common::{context, drive, driver, flush, names_in, parse_replies, read};
 use proptest::prelude::*;
 use serde_json::json;
 use sockbench_core::{Action, Driver, ServerConfig};
-use std::time::Instant;
 use sockbench_wire::{Encoder, Endian, WireConfig};
+use std::time::Instant;
 
 fn frame(header: serde_json::Value, body: &[u8]) -> Vec<u8> {
     let mut out = Vec::new();
@@ -255,7 +255,7 @@ proptest! {
     #[test]
     fn direct_and_lent_writes_send_what_copying_sends(
         reqs in prop::collection::vec(request(), 1..10),
-        small in prop::collection::vec(0..300usize, 0..40),
+        small in prop::collection::vec(0..3000usize, 0..40),
         chunk in 1usize..9000,
         take in 1usize..20_000,
     ) {

@@ -35,7 +35,7 @@ const STOP_TICK: Duration = Duration::from_millis(20);
 const BUFFERS: u16 = 128;
 /// How long an entry with a send in flight waits for a second completion
 /// before it settles for one.
-const PAIR_WAIT_US: u32 = 50;
+const PAIR_WAIT_US: u32 = 10;
 /// Up to this many connections, every connection's receive waits for its
 /// send; past it, only those of wide connections do (see `pump`).
 const SERIAL_MAX: usize = 64;
@@ -148,6 +148,8 @@ pub struct Worker<'c> {
     conns: Slab<Conn>,
     /// Connections with a send in flight.
     sends: usize,
+    /// Connections with a receive in flight.
+    receives: usize,
     /// The kernel takes a minimum wait (6.12): see `PAIR_WAIT_US`.
     min_wait: bool,
     /// Per ring, the buffers held by sends in flight.
@@ -197,6 +199,7 @@ impl<'c> Worker<'c> {
             conns: Slab::new(),
             held: [0; 2],
             sends: 0,
+            receives: 0,
             min_wait,
             stopping: false,
             next_tick: Instant::now() + TICK,
@@ -216,9 +219,9 @@ impl<'c> Worker<'c> {
             let ts = types::Timespec::from(wait);
             let mut args = types::SubmitArgs::new().timespec(&ts);
             // A send in flight completes soon, and its completion alone
-            // needs nothing urgent: wait a little for a second completion
-            // (the next receive, usually), so one entry serves both.
-            let want = match self.sends > 0 && self.min_wait {
+            // needs nothing urgent: with a receive in flight too, wait a
+            // little for a second completion, so one entry serves both.
+            let want = match self.sends > 0 && self.receives > 0 && self.min_wait {
                 true => {
                     args = args.min_wait_usec(PAIR_WAIT_US);
                     2
@@ -320,6 +323,7 @@ impl<'c> Worker<'c> {
                     return;
                 };
                 conn.receiving = false;
+                self.receives -= 1;
                 let mut send = None;
                 let w = usize::from(conn.in_wide);
                 match (res, cqueue::buffer_select(flags)) {
@@ -335,7 +339,8 @@ impl<'c> Worker<'c> {
                         let tail = conn.driver.on_read_direct(data, now);
                         // At most half a ring is held by sends, so receives
                         // seldom run out of buffers.
-                        if !tail.is_empty() && !conn.sending && self.held[w] < bufs.count() / 2 {
+                        let room = self.held[w] < bufs.count() / 2;
+                        if !tail.is_empty() && !conn.sending && room {
                             // The run goes out from the ring buffer, behind
                             // the pending output, in one send: no copy.
                             let start = tail.as_ptr() as usize - data.as_ptr() as usize;
@@ -489,7 +494,7 @@ impl<'c> Worker<'c> {
             return;
         };
         let serial = busy && (conn.wide || connections <= SERIAL_MAX);
-        let mut sent = false;
+        let (mut sent, mut received) = (false, false);
         let fd = types::Fd(conn.stream.as_raw_fd());
         loop {
             if conn.closing {
@@ -568,12 +573,12 @@ impl<'c> Worker<'c> {
                 };
                 queue[1] = Some(entry.user_data(Op::Recv(key).encode()));
                 conn.receiving = true;
+                received = true;
             }
             break;
         }
-        if sent {
-            self.sends += 1;
-        }
+        self.sends += usize::from(sent);
+        self.receives += usize::from(received);
         for entry in queue.into_iter().flatten() {
             self.push(entry);
         }

@@ -84,7 +84,21 @@ pub fn serve_connection(
                     Ok(0) => driver.on_eof(),
                     Ok(n) => {
                         tracked.idle.store(false, SeqCst);
-                        driver.on_read(&buf[..n], Instant::now());
+                        let now = Instant::now();
+                        // The read's closing run of echoes goes back from
+                        // `buf` with the replies before it, in one call.
+                        let tail = driver.on_read_direct(&buf[..n], now);
+                        if !tail.is_empty() {
+                            match stream.write_vectored(&driver.direct_slices(tail)) {
+                                Ok(n) => driver.on_written_direct(n, tail, Instant::now()),
+                                Err(e) => {
+                                    driver.keep_direct(tail);
+                                    if e.kind() != ErrorKind::Interrupted {
+                                        driver.on_error(&e);
+                                    }
+                                }
+                            }
+                        }
                     }
                     Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
                         driver.on_timeout(Instant::now());

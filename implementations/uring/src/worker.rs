@@ -36,8 +36,10 @@ const BUFFERS: u16 = 128;
 /// How long an entry with a send in flight waits for a second completion
 /// before it settles for one.
 const PAIR_WAIT_US: u32 = 10;
-/// Up to this many connections, every connection's receive waits for its
-/// send; past it, only those of wide connections do (see `pump`).
+/// Up to this many connections, a connection's receive waits for its send
+/// and a body-sized one takes a wide buffer; past it, all take small
+/// buffers and read on while they send, as the 8 wide buffers would be
+/// fought over (see `pump`).
 const SERIAL_MAX: usize = 64;
 /// Receives in a row that found no ring buffer before a connection reads
 /// into a buffer of its own (each such receive costs its connection a turn
@@ -493,7 +495,7 @@ impl<'c> Worker<'c> {
         let Some(conn) = self.conns.get_mut(key) else {
             return;
         };
-        let serial = busy && (conn.wide || connections <= SERIAL_MAX);
+        let serial = busy && connections <= SERIAL_MAX;
         let (mut sent, mut received) = (false, false);
         let fd = types::Fd(conn.stream.as_raw_fd());
         loop {
@@ -559,7 +561,7 @@ impl<'c> Worker<'c> {
                     // buffers, in fewer and larger sends (as the mio loop).
                     // A held buffer is returned before the ring is switched.
                     if conn.held.is_none() {
-                        conn.in_wide = busy && conn.wide;
+                        conn.in_wide = serial && conn.wide;
                     }
                     let bufs = &self.bufs[usize::from(conn.in_wide)];
                     let size = match busy {

@@ -42,9 +42,9 @@ const PAIR_WAIT_US: u32 = 10;
 /// fought over (see `pump`).
 const SERIAL_MAX: usize = 64;
 /// Receives in a row that found no ring buffer before a connection reads
-/// into a buffer of its own (each such receive costs its connection a turn
-/// of the loop; reading into its own buffer every time cost 16 KiB bodies
-/// at 256 connections half their rate).
+/// into a buffer of its own: each such receive costs its connection a turn
+/// of the loop, and spilling at the first cost more than it saved
+/// (docs/performance.md).
 const SPILL_AFTER: u8 = 8;
 /// Receive buffers in the ring of wide ones (`read_size` bytes each), for
 /// connections whose reads fill a small buffer: few, so the ones in use

@@ -109,7 +109,8 @@ struct Conn {
     held: Option<(u16, usize, usize)>,
     /// The receive in flight (and `held`) use the wide ring.
     in_wide: bool,
-    /// The last receive filled a small buffer: the next takes a wide one.
+    /// The last receive was body-sized (a quarter of a small buffer or
+    /// more): the next takes a wide buffer.
     wide: bool,
     msg: Box<Msg>,
     /// An upload's receive buffer (`read_size` bytes, empty otherwise):
@@ -334,6 +335,7 @@ impl<'c> Worker<'c> {
                     _ if conn.closing => {}
                     (n, Some(bid)) if n > 0 => {
                         let bufs = &mut self.bufs[w];
+                        conn.spill = 0;
                         // A quarter of a small buffer or more: a body-sized
                         // read, not a run of small frames.
                         conn.wide = n as usize >= self.ctx.config.io_buffer / 4;
@@ -369,8 +371,8 @@ impl<'c> Worker<'c> {
                         conn.driver.on_read(&conn.body[..n as usize], now);
                     }
                     (0, _) => conn.driver.on_eof(),
-                    // Every buffer was taken in this turn: this connection
-                    // reads into its own next, not last again in the queue.
+                    // Every buffer was taken in this turn: after SPILL_AFTER
+                    // such turns in a row this connection reads into its own.
                     (r, _) if r == -libc::ENOBUFS => conn.spill += 1,
                     (r, _) if r == -libc::ECANCELED => {}
                     // Data without a buffer cannot happen; it would be the kernel's error.

@@ -104,7 +104,10 @@ async fn read_buf(stream: &mut TcpStream, buf: &mut BytesMut, size: usize) -> io
             stream.readable().await?;
             buf.reserve(size);
             match stream.try_read_buf(buf) {
-                Err(e) if e.kind() == ErrorKind::WouldBlock => {}
+                // tokio assumes an accepted stream readable, so the first
+                // wake can find nothing: the buffer goes back rather than
+                // stay with a connection that may stay idle.
+                Err(e) if e.kind() == ErrorKind::WouldBlock => *buf = BytesMut::new(),
                 r => return r,
             }
         }

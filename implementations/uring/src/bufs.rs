@@ -3,8 +3,8 @@
 //! One ring of `count` buffers of `size` bytes per worker, under one group
 //! id; a buffer goes back to the ring as soon as its bytes were handed on.
 
-use std::alloc::{Layout, alloc_zeroed, dealloc};
 use std::io;
+use std::ptr::NonNull;
 use std::sync::atomic::{AtomicU16, Ordering};
 
 use io_uring::types::BufRingEntry;
@@ -17,9 +17,10 @@ pub const GROUP: u16 = 0;
 /// Registered receive buffers.
 pub struct BufRing {
     entries: *mut BufRingEntry,
-    entries_layout: Layout,
     data: *mut u8,
-    data_layout: Layout,
+    // The memory behind the two pointers, unmapped on drop.
+    _entries_map: Mapping,
+    _data_map: Mapping,
     count: u16,
     size: usize,
     tail: u16,
@@ -37,27 +38,14 @@ impl BufRing {
         size: usize,
     ) -> io::Result<BufRing> {
         assert!(count.is_power_of_two());
-        let page = 4096;
-        let entries_layout =
-            Layout::from_size_align(usize::from(count) * size_of::<BufRingEntry>(), page)
-                .map_err(io::Error::other)?;
-        let data_layout =
-            Layout::from_size_align(usize::from(count) * size, page).map_err(io::Error::other)?;
-        // SAFETY: both layouts have a non-zero size.
-        let (entries, data) = unsafe {
-            (
-                alloc_zeroed(entries_layout).cast::<BufRingEntry>(),
-                alloc_zeroed(data_layout),
-            )
-        };
-        if entries.is_null() || data.is_null() {
-            return Err(io::ErrorKind::OutOfMemory.into());
-        }
+        let entries_map = Mapping::new(usize::from(count) * size_of::<BufRingEntry>())?;
+        let data_map = Mapping::new(usize::from(count) * size)?;
+        let (entries, data) = (entries_map.ptr().cast::<BufRingEntry>(), data_map.ptr());
         let mut bufs = BufRing {
             entries,
-            entries_layout,
             data,
-            data_layout,
+            _entries_map: entries_map,
+            _data_map: data_map,
             count,
             size,
             tail: 0,
@@ -128,12 +116,44 @@ impl BufRing {
     }
 }
 
-impl Drop for BufRing {
-    fn drop(&mut self) {
-        // SAFETY: allocated in `register` with these layouts.
-        unsafe {
-            dealloc(self.entries.cast(), self.entries_layout);
-            dealloc(self.data, self.data_layout);
+/// Anonymous memory straight from `mmap`: page-aligned and zero without
+/// being written, so a page is resident only once the kernel fills it. (A
+/// zeroed allocation from the heap may be cleared with `memset`, which
+/// makes every buffer resident at start.)
+struct Mapping {
+    ptr: NonNull<u8>,
+    len: usize,
+}
+
+impl Mapping {
+    fn new(len: usize) -> io::Result<Mapping> {
+        // SAFETY: a fresh private anonymous mapping; no existing memory is
+        // touched.
+        let ptr = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            )
+        };
+        if ptr == libc::MAP_FAILED {
+            return Err(io::Error::last_os_error());
         }
+        let ptr = NonNull::new(ptr.cast::<u8>()).ok_or(io::ErrorKind::OutOfMemory)?;
+        Ok(Mapping { ptr, len })
+    }
+
+    fn ptr(&self) -> *mut u8 {
+        self.ptr.as_ptr()
+    }
+}
+
+impl Drop for Mapping {
+    fn drop(&mut self) {
+        // SAFETY: mapped in `new` with this length, and unmapped only here.
+        unsafe { libc::munmap(self.ptr.as_ptr().cast(), self.len) };
     }
 }

@@ -344,9 +344,17 @@ impl<'c> Worker<'c> {
                         conn.wide = n as usize >= self.ctx.config.io_buffer / 4;
                         let data = bufs.get(bid, n as usize);
                         let tail = conn.driver.on_read_direct(data, now);
-                        // At most half a ring is held by sends, so receives
-                        // seldom run out of buffers.
-                        let room = self.held[w] < bufs.count() / 2;
+                        // At most half the small ring is held by sends, so receives
+                        // seldom run out of buffers. The wide ring serves at
+                        // most `SERIAL_MAX` connections, none of which
+                        // receives while it sends, and all of it may be held:
+                        // a run copied because the ring was held cost more
+                        // than the receives that find it empty and wait
+                        // (docs/performance.md).
+                        let room = match w {
+                            1 => self.held[w] < bufs.count(),
+                            _ => self.held[w] < bufs.count() / 2,
+                        };
                         if !tail.is_empty() && !conn.sending && room {
                             // The run goes out from the ring buffer, behind
                             // the pending output, in one send: no copy.

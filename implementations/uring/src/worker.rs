@@ -344,13 +344,13 @@ impl<'c> Worker<'c> {
                         conn.wide = n as usize >= self.ctx.config.io_buffer / 4;
                         let data = bufs.get(bid, n as usize);
                         let tail = conn.driver.on_read_direct(data, now);
-                        // At most half the small ring is held by sends, so receives
-                        // seldom run out of buffers. The wide ring serves at
-                        // most `SERIAL_MAX` connections, none of which
-                        // receives while it sends, and all of it may be held:
-                        // a run copied because the ring was held cost more
-                        // than the receives that find it empty and wait
-                        // (docs/performance.md).
+                        // At most half the small ring is held by sends, so
+                        // receives seldom run out of buffers. The wide ring
+                        // serves at most `SERIAL_MAX` connections, none of
+                        // which receives while it sends, and all of it may
+                        // be held: a run copied because the ring was held
+                        // cost more than the receives that find it empty and
+                        // wait (docs/performance.md).
                         let room = match w {
                             1 => self.held[w] < bufs.count(),
                             _ => self.held[w] < bufs.count() / 2,
@@ -607,8 +607,8 @@ impl<'c> Worker<'c> {
     /// nothing (a send takes all its bytes, `MSG_WAITALL`), so waiting on
     /// for a second completion cannot hold anything up: the receive, a new
     /// connection, a datagram, the stop, or the tick ends the wait. This
-    /// saves the minimum wait's timer, whose arming and cancelling cost a
-    /// fifth of the loop's time at one connection in a VM
+    /// saves the minimum wait's timer, whose arming and cancelling cost
+    /// more than the wait saved at one connection in a VM
     /// (docs/performance.md).
     fn solo(&self) -> bool {
         let mut conns = self.conns.iter();

@@ -373,12 +373,6 @@ impl Driver {
         self.lent = true;
     }
 
-    /// Replies are queued behind a write in flight ([`Driver::lend_output`]),
-    /// to go out when it completes.
-    pub fn has_queued(&self) -> bool {
-        self.lent && !self.back.is_empty()
-    }
-
     /// `n` bytes of the last [`Action::Write`] were written at `now`.
     pub fn on_written(&mut self, n: usize, now: Instant) {
         self.on_written_direct(n, &[], now);

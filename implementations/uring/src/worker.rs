@@ -224,10 +224,7 @@ impl<'c> Worker<'c> {
             // A send in flight completes soon, and its completion alone
             // needs nothing urgent: with a receive in flight too, wait a
             // little for a second completion, so one entry serves both.
-            // One connection alone waits for the second without a timer
-            // (see `solo`).
             let want = match self.sends > 0 && self.receives > 0 && self.min_wait {
-                true if self.solo() => 2,
                 true => {
                     args = args.min_wait_usec(PAIR_WAIT_US);
                     2
@@ -364,7 +361,7 @@ impl<'c> Worker<'c> {
                             let fd = types::Fd(conn.stream.as_raw_fd());
                             send = Some(
                                 opcode::SendMsg::new(fd, msg)
-                                    .flags((libc::MSG_NOSIGNAL | libc::MSG_WAITALL) as u32)
+                                    .flags(libc::MSG_NOSIGNAL as u32)
                                     .build()
                                     .user_data(Op::Send(key).encode()),
                             );
@@ -537,7 +534,7 @@ impl<'c> Worker<'c> {
                         // Sent from the driver's buffer, which stays put
                         // until the send completes (`lend_output`).
                         let send = opcode::Send::new(fd, bytes.as_ptr(), bytes.len() as u32)
-                            .flags(libc::MSG_NOSIGNAL | libc::MSG_WAITALL)
+                            .flags(libc::MSG_NOSIGNAL)
                             .build();
                         queue[0] = Some(send.user_data(Op::Send(key).encode()));
                         conn.driver.lend_output();
@@ -599,24 +596,6 @@ impl<'c> Worker<'c> {
         }
         for op in cancel.into_iter().flatten() {
             self.cancel(op);
-        }
-    }
-
-    /// One connection is open, with a send and a receive in flight and
-    /// nothing queued behind the send. Its send's completion then asks for
-    /// nothing (a send takes all its bytes, `MSG_WAITALL`), so waiting on
-    /// for a second completion cannot hold anything up: the receive, a new
-    /// connection, a datagram, the stop, or the tick ends the wait. This
-    /// saves the minimum wait's timer, whose arming and cancelling cost
-    /// more than the wait saved at one connection in a VM
-    /// (docs/performance.md).
-    fn solo(&self) -> bool {
-        let mut conns = self.conns.iter();
-        match (conns.next(), conns.next()) {
-            (Some((_, conn)), None) => {
-                conn.sending && conn.receiving && !conn.closing && !conn.driver.has_queued()
-            }
-            _ => false,
         }
     }
 

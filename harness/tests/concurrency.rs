@@ -30,13 +30,10 @@ fn start(backend: &str, extra: &[&str]) -> Server {
 /// Resident anonymous memory: the heap and buffers, not the pages of the
 /// executable, which come in as code first runs.
 fn anon_bytes(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    let kib = status
-        .lines()
-        .find_map(|l| l.strip_prefix("RssAnon:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+    let status = procfs::process::Process::new(pid as i32)
+        .and_then(|p| p.status())
         .unwrap();
-    kib << 10
+    status.rssanon.unwrap() << 10
 }
 
 /// 1,000 connections open at once, each echoing. Before they send, they
